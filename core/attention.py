@@ -1,0 +1,182 @@
+"""Extraction: (loaded model, text[, second text], max tokens) -> one verified AttentionResult.
+
+Convention (Hugging Face's): attention[l, h, i, j] is how much query i (attending FROM)
+looks at key j (attending TO); each row sums to 1 over the keys it may see.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from core.errors import EmptyTextError, NoAttentionError
+from core.models import LoadedModel, ModelInfo
+from core.tokens import display_tokens
+
+ROW_SUM_TOLERANCE = 1e-4
+DEFAULT_MAX_TOKENS = 512
+
+
+@dataclass(frozen=True, eq=False)
+class AttentionResult:
+    """Everything downstream is a function of this. Arrays are read-only (shared by sessions)."""
+
+    model_id: str
+    text: str
+    text_pair: str | None
+    max_tokens: int
+    tokens: tuple[str, ...]  # raw tokenizer pieces, e.g. "##ing", "Ġthe"
+    display_tokens: tuple[str, ...]  # readable labels (see core.tokens)
+    token_ids: tuple[int, ...]
+    attention: np.ndarray  # float32 [layers, heads, query n, key n]
+    special_mask: np.ndarray  # bool [n]: [CLS], [SEP], <s>, </s>, ...
+    word_ids: tuple[int | None, ...]  # word index per token (None for special tokens)
+    segment_ids: np.ndarray  # int8 [n]: 0 for the first text, 1 for the second
+    causal: bool
+    truncated_tokens: int  # tokens dropped to fit max_tokens
+    info: ModelInfo
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.attention.shape[0])
+
+    @property
+    def num_heads(self) -> int:
+        return int(self.attention.shape[1])
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.attention.nbytes + self.special_mask.nbytes + self.segment_ids.nbytes) + 64 * self.n_tokens
+
+    def head(self, layer: int, head: int) -> np.ndarray:
+        """[n, n] weights of one head."""
+        return self.attention[layer, head]
+
+    def layer_mean(self, layer: int) -> np.ndarray:
+        """[n, n] mean over the layer's heads."""
+        return self.attention[layer].mean(axis=0)
+
+    def allowed_mask(self) -> np.ndarray:
+        """bool [n, n]: keys each query may see (lower triangle for causal models)."""
+        n = self.n_tokens
+        if self.causal:
+            return np.tril(np.ones((n, n), dtype=bool))
+        return np.ones((n, n), dtype=bool)
+
+
+def effective_max_tokens(info: ModelInfo, tokenizer: Any, max_tokens: int | None) -> int:
+    limit = info.max_positions
+    tok_max = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tok_max, int) and 0 < tok_max < 100_000:
+        limit = min(limit, tok_max)
+    wanted = DEFAULT_MAX_TOKENS if max_tokens is None else int(max_tokens)
+    return max(4, min(wanted, limit))
+
+
+def _segments(enc: Any, n: int, token_type_ids: list[int] | None) -> np.ndarray:
+    """token_type_ids where the model has them, else derived from the sequence ids.
+
+    Derived rule: a special token joins the segment of the token before it, so [SEP] and
+    `</s></s>` close the first segment (DistilBERT and RoBERTa have no usable type ids).
+    """
+    if token_type_ids is not None and any(token_type_ids):
+        return np.asarray(token_type_ids, dtype=np.int8)
+    seg = np.zeros(n, dtype=np.int8)
+    try:
+        seq_ids = enc.sequence_ids(0)
+    except Exception:  # noqa: BLE001 - slow tokenizers have no sequence ids; one segment then
+        return seg
+    current = 0
+    for i, s in enumerate(seq_ids):
+        if s is not None:
+            current = int(s)
+        seg[i] = current
+    return seg
+
+
+def _has_type_ids(loaded: LoadedModel) -> bool:
+    cfg = loaded.model.config
+    return int(getattr(cfg, "type_vocab_size", 0) or 0) > 1 and "token_type_ids" in loaded.tokenizer.model_input_names
+
+
+def tokenize(loaded: LoadedModel, text: str, text_pair: str | None, max_tokens: int) -> tuple[Any, int]:
+    """Encode with truncation; returns (encoding, number of tokens truncation dropped)."""
+    tok = loaded.tokenizer
+    pair = text_pair if text_pair else None
+    tok_logger = logging.getLogger("transformers.tokenization_utils_base")
+    previous = tok_logger.level
+    tok_logger.setLevel(logging.ERROR)  # "sequence longer than max length" is expected here
+    try:
+        full = tok(text, pair, add_special_tokens=True, truncation=False)
+        enc = tok(text, pair, add_special_tokens=True, truncation=True, max_length=max_tokens,
+                  return_tensors="pt", return_special_tokens_mask=True)
+    finally:
+        tok_logger.setLevel(previous)
+    dropped = max(0, len(full["input_ids"]) - int(enc["input_ids"].shape[1]))
+    return enc, dropped
+
+
+def extract(loaded: LoadedModel, text: str, text_pair: str | None = None,
+            max_tokens: int | None = None) -> AttentionResult:
+    """Run one forward pass and return verified attention. Thread-safe (holds loaded.lock)."""
+    if not isinstance(text, str) or not text.strip():
+        raise EmptyTextError()
+    if text_pair is not None and not text_pair.strip():
+        text_pair = None
+    import torch
+
+    info = loaded.info
+    limit = effective_max_tokens(info, loaded.tokenizer, max_tokens)
+    with loaded.lock:  # fast tokenizers are not thread-safe; the model is shared
+        enc, dropped = tokenize(loaded, text, text_pair, limit)
+        names = [k for k in loaded.tokenizer.model_input_names if k in enc]
+        if not _has_type_ids(loaded):
+            names = [k for k in names if k != "token_type_ids"]
+        inputs = {k: enc[k].to(loaded.model.device) for k in names}
+        with torch.inference_mode():
+            out = loaded.model(**inputs, output_attentions=True, return_dict=True)
+    atts = getattr(out, "attentions", None)
+    if not atts:
+        raise NoAttentionError(info.model_id, "the model's attention implementation returns none "
+                                              "(load it with attn_implementation='eager')")
+    attention = torch.stack([a[0] for a in atts]).to(dtype=torch.float32, device="cpu").numpy()
+
+    ids = enc["input_ids"][0].tolist()
+    tokens = loaded.tokenizer.convert_ids_to_tokens(ids)
+    special = np.asarray(enc["special_tokens_mask"][0].tolist(), dtype=bool)
+    word_ids = tuple(None if special[i] else w for i, w in enumerate(enc.word_ids(0)))
+    tt = enc["token_type_ids"][0].tolist() if "token_type_ids" in enc and _has_type_ids(loaded) else None
+    segments = _segments(enc, len(ids), tt)
+    labels = display_tokens(loaded.tokenizer, tokens, special.tolist(), word_ids)
+
+    _verify(attention, len(ids), info)
+    for arr in (attention, special, segments):
+        arr.setflags(write=False)
+    return AttentionResult(
+        model_id=info.model_id, text=text, text_pair=text_pair, max_tokens=limit,
+        tokens=tuple(tokens), display_tokens=tuple(labels), token_ids=tuple(int(i) for i in ids),
+        attention=attention, special_mask=special, word_ids=word_ids, segment_ids=segments,
+        causal=info.causal, truncated_tokens=dropped, info=info,
+    )
+
+
+def _verify(attention: np.ndarray, n: int, info: ModelInfo) -> None:
+    expected = (info.num_layers, info.num_heads, n, n)
+    if attention.shape != expected:
+        raise NoAttentionError(info.model_id, f"shape {attention.shape}, expected {expected}")
+    if not np.isfinite(attention).all():
+        raise NoAttentionError(info.model_id, "weights contain NaN or infinity")
+    sums = attention.sum(axis=-1)
+    if not np.allclose(sums, 1.0, atol=ROW_SUM_TOLERANCE):
+        raise NoAttentionError(info.model_id, f"rows do not sum to 1 (worst {np.abs(sums - 1).max():.2e})")
+    if info.causal and n > 1:
+        upper = np.triu(np.ones((n, n), dtype=bool), k=1)
+        if np.abs(attention[..., upper]).max() > 1e-6:
+            raise NoAttentionError(info.model_id, "a causal model attends to future tokens")

@@ -1,0 +1,156 @@
+"""The attention engine: loaded models + a bounded result cache + a bounded derived-data memo.
+
+One engine is shared by every session of the app (held by `st.cache_resource` in
+ui/cache.py). Changing layer or head never re-runs a model: results are keyed by
+(model id, text, second text, max tokens) only.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+import numpy as np
+
+from core.attention import AttentionResult, extract
+from core.models import LoadedModel, load_model
+
+T = TypeVar("T")
+
+
+def _sizeof(value: Any) -> int:
+    if isinstance(value, AttentionResult):
+        return value.nbytes
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, (tuple, list)):
+        return sum(_sizeof(v) for v in value) + 64
+    if isinstance(value, dict):
+        return sum(_sizeof(v) for v in value.values()) + 64
+    nbytes = getattr(value, "nbytes", None)
+    if isinstance(nbytes, int):
+        return nbytes
+    if hasattr(value, "__dataclass_fields__"):
+        return sum(_sizeof(getattr(value, f)) for f in value.__dataclass_fields__) + 64
+    try:  # pandas objects
+        return int(value.memory_usage(deep=True).sum())  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001
+        return 256
+
+
+class BoundedCache:
+    """Thread-safe LRU bounded by entry count and by bytes. Values are shared: never mutate."""
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._data: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._key_locks: dict[Hashable, threading.Lock] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def get(self, key: Hashable) -> Any | None:
+        with self._lock:
+            item = self._data.get(key)
+            if item is None:
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return item[0]
+
+    def put(self, key: Hashable, value: Any) -> None:
+        size = _sizeof(value)
+        with self._lock:
+            if key in self._data:
+                self._bytes -= self._data.pop(key)[1]
+            if size > self.max_bytes:
+                return  # too big to keep; the caller still gets its value
+            self._data[key] = (value, size)
+            self._bytes += size
+            while len(self._data) > self.max_entries or self._bytes > self.max_bytes:
+                _, (_, old) = self._data.popitem(last=False)
+                self._bytes -= old
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> T:
+        hit = self.get(key)
+        if hit is not None:
+            return hit
+        with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:  # two sessions asking for the same thing compute it once
+            hit = self.get(key)
+            if hit is not None:
+                return hit
+            with self._lock:
+                self.misses += 1
+            value = compute()
+            self.put(key, value)
+        with self._lock:
+            self._key_locks.pop(key, None)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self._bytes = 0
+
+
+class AttentionEngine:
+    """Models, results and derived arrays, all bounded. Safe to share across threads."""
+
+    def __init__(self, *, max_results: int = 48, max_result_bytes: int = 384 * 2**20,
+                 max_derived: int = 256, max_derived_bytes: int = 256 * 2**20,
+                 device: str | None = None,
+                 loader: Callable[[str], LoadedModel] | None = None) -> None:
+        self.device = device
+        self._loader = loader or (lambda mid: load_model(mid, device=device))
+        self._models: dict[str, LoadedModel] = {}
+        self._model_locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self.results = BoundedCache(max_results, max_result_bytes)
+        self.derived = BoundedCache(max_derived, max_derived_bytes)
+
+    def model(self, model_id: str) -> LoadedModel:
+        with self._lock:
+            if model_id in self._models:
+                return self._models[model_id]
+            lock = self._model_locks.setdefault(model_id, threading.Lock())
+        with lock:
+            with self._lock:
+                if model_id in self._models:
+                    return self._models[model_id]
+            loaded = self._loader(model_id)
+            with self._lock:
+                self._models[model_id] = loaded
+            return loaded
+
+    def add_model(self, loaded: LoadedModel) -> None:
+        """Register an already loaded model (tests build tiny ones)."""
+        with self._lock:
+            self._models[loaded.info.model_id] = loaded
+
+    def loaded_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._models)
+
+    def extract(self, model_id: str, text: str, text_pair: str | None = None,
+                max_tokens: int | None = None) -> AttentionResult:
+        key = ("attention", model_id, text, text_pair or None, max_tokens)
+        return self.results.get_or_compute(
+            key, lambda: extract(self.model(model_id), text, text_pair or None, max_tokens))
+
+    def memo(self, result: AttentionResult, name: str, params: Hashable, compute: Callable[[], T]) -> T:
+        """Memoise something derived from a result (statistics, rollout, ...)."""
+        key = (name, result.model_id, result.text, result.text_pair, result.max_tokens, params)
+        return self.derived.get_or_compute(key, compute)
