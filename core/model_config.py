@@ -1,0 +1,57 @@
+"""A model's layer x head grid from its config.json alone (no torch import, no download).
+
+The sidebar bounds its layer and head pickers before the model has loaded, so a shared link's
+layer/head can be validated while the model still loads in the background.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from core.models import resolve_spec
+
+# Published shapes of the registry's Hub models, used when no config.json is on this machine.
+KNOWN_GRIDS: dict[str, tuple[int, int]] = {
+    "distilbert-base-uncased": (6, 12),
+    "bert-base-uncased": (12, 12),
+    "roberta-base": (12, 12),
+    "gpt2": (12, 12),
+    "distilgpt2": (6, 12),
+    "bert-base-multilingual-cased": (12, 12),
+    "xlm-roberta-base": (12, 12),
+}
+
+
+def _grid_from_config(cfg: dict) -> tuple[int, int] | None:
+    layers = cfg.get("num_hidden_layers") or cfg.get("n_layers") or cfg.get("n_layer")
+    heads = cfg.get("num_attention_heads") or cfg.get("n_heads") or cfg.get("n_head")
+    if isinstance(layers, int) and isinstance(heads, int) and layers > 0 and heads > 0:
+        return layers, heads
+    return None
+
+
+def _config_path(model_id: str) -> Path | None:
+    spec = resolve_spec(model_id)
+    if spec.is_local:
+        path = Path(spec.source) / "config.json"
+        return path if path.is_file() else None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    found = try_to_load_from_cache(spec.source, "config.json")
+    return Path(found) if isinstance(found, str) else None
+
+
+def grid_shape(model_id: str) -> tuple[int, int] | None:
+    """(layers, heads) for a registered model, or None when it cannot be known yet."""
+    path = _config_path(model_id)
+    if path is not None:
+        try:
+            grid = _grid_from_config(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            grid = None
+        if grid is not None:
+            return grid
+    return KNOWN_GRIDS.get(model_id)

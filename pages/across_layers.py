@@ -1,0 +1,44 @@
+"""Across layers: the same head number in every layer, and every layer x head at once."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import charts
+from ui import page, views
+
+sel = page.header(
+    "Across layers",
+    "Top: the tutorial's grid of one head number in every layer, on one colour scale. Bottom: every "
+    "layer × head as a thumbnail; click one to select that layer and head on every page.",
+)
+result = page.result_or_stop(sel)
+
+st.subheader(f"Head {sel.head} in every layer")
+st.caption(":material/warning: Head numbers are an arbitrary order inside each layer: head "
+           f"{sel.head} of layer 1 has nothing to do with head {sel.head} of layer 2.")
+
+
+def grid() -> None:
+    chart = charts.head_grid(result.attention[:, sel.head], list(result.display_tokens), head=sel.head,
+                             columns=3)
+    st.altair_chart(chart, width="content")
+    page.downloads(lambda: charts.head_grid(result.attention[:, sel.head], list(result.display_tokens),
+                                            head=sel.head, columns=3),
+                   {}, f"{page.slug(sel)}_head{sel.head}_layers", key="al_grid")
+
+
+page.guard(grid, "layer grid")
+
+st.subheader("Every layer × head")
+st.caption("Each thumbnail is one head (rows = layers, columns = heads). Click a thumbnail to select it.")
+
+
+def overview() -> None:
+    chart = charts.thumbnail_grid(result.attention, list(result.display_tokens))
+    st.altair_chart(chart, key="al_thumbs", on_select=lambda: views.select_from_chart("al_thumbs"),
+                    width="content")
+
+
+page.guard(overview, "overview")
+st.caption(f"Selected: layer {sel.layer}, head {sel.head}.")

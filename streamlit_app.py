@@ -1,0 +1,54 @@
+"""Attention dashboard: the router. Page config, the shared sidebar, URL state, navigation.
+
+Run with `streamlit run streamlit_app.py`. Torch and the model load on a background thread
+(ui.cache.warm_up), so this page and its sidebar draw at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from ui import state
+
+HERE = Path(__file__).parent
+PAGES = HERE / "pages"
+
+st.set_page_config(page_title="Attention dashboard", page_icon=":material/visibility:", layout="wide",
+                   initial_sidebar_state="expanded")
+
+state.begin_run()
+st.session_state["_selection"] = state.sidebar()
+
+sections = {
+    "Start": [
+        st.Page(PAGES / "model_tokens.py", title="Model and tokens", icon=":material/token:", default=True),
+    ],
+    "One head or layer": [
+        st.Page(PAGES / "single_head.py", title="Single head", icon=":material/grid_on:"),
+        st.Page(PAGES / "layer_average.py", title="Layer average", icon=":material/layers:"),
+        st.Page(PAGES / "compare.py", title="Compare", icon=":material/compare:"),
+    ],
+    "Whole model": [
+        st.Page(PAGES / "across_layers.py", title="Across layers", icon=":material/view_comfy:"),
+        st.Page(PAGES / "head_atlas.py", title="Head atlas", icon=":material/analytics:"),
+        st.Page(PAGES / "rollout_flow.py", title="Rollout and flow", icon=":material/account_tree:"),
+    ],
+    "Patterns": [
+        st.Page(PAGES / "pattern_breakdown.py", title="Pattern breakdown", icon=":material/category:"),
+        st.Page(PAGES / "pattern_classes.py", title="Pattern classes", icon=":material/label:"),
+    ],
+    "Interactive": [
+        st.Page(PAGES / "bertviz_views.py", title="BertViz", icon=":material/hub:"),
+    ],
+    "About": [
+        st.Page(PAGES / "about.py", title="Read this first", icon=":material/school:"),
+    ],
+}
+
+page = st.navigation(sections)
+try:
+    page.run()
+finally:
+    state.sync_url()

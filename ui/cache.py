@@ -1,0 +1,80 @@
+"""The one thin module that wraps core/ with Streamlit's caches.
+
+`st.cache_resource` holds ONE AttentionEngine shared by every session: its models are loaded
+once, its bounded LRU holds results (no pickling copies on a hit), and nothing per-session is
+ever stored on it. Heavy imports (torch, transformers) happen on a background thread started
+by `warm_up`, so the page skeleton and sidebar draw before the model is ready.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
+import streamlit as st
+
+from core import models
+from core.attention import AttentionResult
+from core.engine import AttentionEngine
+
+T = TypeVar("T")
+log = logging.getLogger("attention_dashboard")
+
+
+@st.cache_resource(show_spinner=False)
+def get_engine() -> AttentionEngine:
+    return AttentionEngine(device=os.environ.get(models.ENV_DEVICE) or None)
+
+
+@st.cache_resource(show_spinner=False)
+def _warm_threads() -> dict[str, threading.Thread]:
+    return {}
+
+
+def warm_up(model_id: str) -> None:
+    """Import torch/transformers and load the model in the background (once per model)."""
+    threads = _warm_threads()
+    if model_id in threads:
+        return
+    engine = get_engine()
+
+    def work() -> None:
+        try:
+            engine.model(model_id)
+        except Exception:  # noqa: BLE001 - the page that needs it reports the error
+            log.info("warm-up of %s failed; the page will report it", model_id, exc_info=True)
+
+    thread = threading.Thread(target=work, name=f"warm-{model_id}", daemon=True)
+    threads[model_id] = thread
+    thread.start()
+
+
+def model_is_loaded(model_id: str) -> bool:
+    return model_id in get_engine().loaded_ids()
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def model_statuses() -> list[tuple[str, str, str, str]]:
+    """(model id, display name, availability value, reason) for every registered model."""
+    out = []
+    for status in models.all_statuses():
+        out.append((status.spec.model_id, status.spec.display_name, status.availability.value, status.reason))
+    return out
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def default_model() -> tuple[str, str]:
+    return models.choose_default()
+
+
+def get_result(model_id: str, text: str, text_pair: str | None, max_tokens: int | None = None) -> AttentionResult:
+    """The engine's cached extraction (shared by sessions; never mutate the result)."""
+    return get_engine().extract(model_id, text, text_pair or None, max_tokens)
+
+
+def memo(result: AttentionResult, name: str, params: Hashable, compute: Callable[[], T]) -> T:
+    """Cache something derived from a result (statistics, rollout, norms) in the engine's LRU."""
+    return get_engine().memo(result, name, params, compute)

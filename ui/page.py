@@ -1,0 +1,89 @@
+"""The page template: a title, two sentences on how to read the page, guards, downloads.
+
+Every page reads like a short story: how to read it, controls, chart, table, export. When
+input is missing or bad the page says so and stops; a traceback never reaches the screen.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import streamlit as st
+from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
+
+from core.attention import AttentionResult
+from core.errors import AttentionDashboardError, EmptyTextError
+from ui import cache, state
+
+log = logging.getLogger("attention_dashboard")
+
+
+def header(title: str, how_to_read: str) -> state.Selection:
+    st.title(title)
+    st.caption(how_to_read)
+    state.show_notes()
+    return state.current()
+
+
+def result_or_stop(sel: state.Selection | None = None) -> AttentionResult:
+    """The attention for the current selection, or a clear message and st.stop()."""
+    sel = sel or state.current()
+    if not sel.text.strip():
+        st.info(EmptyTextError().args[0], icon=":material/edit_note:")
+        st.stop()
+    try:
+        if not cache.model_is_loaded(sel.model_id):
+            with st.spinner(f"Loading {sel.model_id}… (first use only; the rest of the app keeps working)"):
+                cache.get_engine().model(sel.model_id)
+        result = cache.get_result(sel.model_id, sel.text, sel.text_pair)
+    except AttentionDashboardError as err:
+        st.error(str(err), icon=":material/error:")
+        st.stop()
+    except Exception:  # noqa: BLE001 - never a traceback on screen; the log has it
+        log.exception("extraction failed")
+        st.error("The model could not process this text. Try a shorter or different text.",
+                 icon=":material/error:")
+        st.stop()
+    if result.truncated_tokens:
+        st.warning(
+            f"The text is longer than this view's limit of {result.max_tokens} tokens: "
+            f"{result.truncated_tokens:,} tokens at the end were dropped (truncated).",
+            icon=":material/content_cut:")
+    return result
+
+
+def guard(fn: Callable[[], None], what: str) -> None:
+    """Run one panel; an unexpected error becomes a one-line message, not a traceback."""
+    try:
+        fn()
+    except ScriptControlException:
+        raise
+    except AttentionDashboardError as err:
+        st.error(str(err), icon=":material/error:")
+    except Exception:  # noqa: BLE001
+        log.exception("panel %s failed", what)
+        st.error(f"The {what} could not be drawn for this input.", icon=":material/error:")
+
+
+def downloads(chart_factory: Callable[[], object] | None, data: dict[str, tuple[Callable[[], bytes], str]],
+              stem: str, key: str) -> None:
+    """Download buttons: chart as PNG/SVG (rendered offline, only when clicked), data files."""
+    from core import export
+
+    cols = st.columns(2 + len(data))
+    if chart_factory is not None:
+        cols[0].download_button("PNG", data=lambda: export.chart_to_png(chart_factory()),
+                                file_name=f"{stem}.png", mime="image/png", key=f"{key}_png",
+                                icon=":material/image:", on_click="ignore")
+        cols[1].download_button("SVG", data=lambda: export.chart_to_svg(chart_factory()),
+                                file_name=f"{stem}.svg", mime="image/svg+xml", key=f"{key}_svg",
+                                icon=":material/draw:", on_click="ignore")
+    for i, (suffix, (make, mime)) in enumerate(data.items()):
+        cols[2 + i].download_button(suffix.upper(), data=make, file_name=f"{stem}.{suffix}", mime=mime,
+                                    key=f"{key}_{suffix}", icon=":material/download:", on_click="ignore")
+
+
+def slug(sel: state.Selection) -> str:
+    keep = "".join(c if c.isalnum() else "-" for c in sel.text[:24].lower()).strip("-") or "text"
+    return f"{sel.model_id.replace('/', '_')}_{keep}"
