@@ -1,0 +1,191 @@
+"""Downloads: PNG / SVG of a chart (vl-convert, offline), CSV and NPZ of attention. No Streamlit.
+
+Offline guarantee for images: the spec must carry inline data only (Altair puts pandas data in
+``datasets``); a spec that names a data URL is refused before rendering, and vl-convert is
+called with ``allowed_base_urls=[]`` so it cannot fetch anything either way. vl-convert renders
+text with the fonts installed on the machine; it downloads none.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, Sequence
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from core.charts import chart_spec, token_labels  # noqa: F401  (token_labels: re-exported for pages)
+from core.errors import AttentionDashboardError
+
+CSV_MAX_ROWS = 2_000_000
+"""Most rows attention_to_csv writes (n=512: one head is 262,144 rows; a 12-head layer 3.1 M)."""
+
+_EXPORT_BACKGROUND = "white"  # exported images go into slides and documents: opaque, light
+
+
+class ExportTooLargeError(AttentionDashboardError, ValueError):
+    def __init__(self, rows: int, limit: int) -> None:
+        self.rows = rows
+        self.limit = limit
+        super().__init__(
+            f"That CSV would have {rows:,} rows (limit {limit:,}). Pick one layer or one head, "
+            "or download the NPZ file, which holds the whole tensor."
+        )
+
+
+class ExternalDataError(AttentionDashboardError, ValueError):
+    def __init__(self, where: str) -> None:
+        super().__init__(f"This chart loads data from a URL ({where}); exports only render inline data.")
+
+
+# --------------------------------------------------------------------------- images
+
+
+def _find_urls(obj: Any, path: str = "$") -> list[str]:
+    """Paths of every data ``url`` in a Vega-Lite spec (top-level, layers, facets, lookups)."""
+    found: list[str] = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == "url" and isinstance(v, str):
+                found.append(path)
+            else:
+                found.extend(_find_urls(v, f"{path}.{k}"))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            found.extend(_find_urls(v, f"{path}[{i}]"))
+    return found
+
+
+def export_spec(chart: alt.TopLevelMixin | dict[str, Any]) -> dict[str, Any]:
+    """Inline-data Vega-Lite dict for rendering; refuses URLs; opaque white background."""
+    spec = dict(chart) if isinstance(chart, dict) else chart_spec(chart)
+    urls = _find_urls({k: v for k, v in spec.items() if k not in ("usermeta", "$schema")})
+    if urls:
+        raise ExternalDataError(urls[0])
+    spec.setdefault("background", _EXPORT_BACKGROUND)
+    return spec
+
+
+def chart_to_png(chart: alt.TopLevelMixin | dict[str, Any], scale: float = 2) -> bytes:
+    """PNG bytes (starts with the PNG signature). scale=2 for crisp slides. n=128 heatmap ~2 s."""
+    import vl_convert as vlc
+
+    return vlc.vegalite_to_png(export_spec(chart), scale=float(scale), allowed_base_urls=[])
+
+
+def chart_to_svg(chart: alt.TopLevelMixin | dict[str, Any]) -> str:
+    """SVG text. Token labels are XML-escaped by the renderer."""
+    import vl_convert as vlc
+
+    return vlc.vegalite_to_svg(export_spec(chart), allowed_base_urls=[])
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def _attention_array(result_or_array: Any) -> tuple[np.ndarray, bool]:
+    """-> (array [L, H, n, n], causal?)."""
+    att = getattr(result_or_array, "attention", result_or_array)
+    a = np.asarray(att)
+    if a.ndim == 2:
+        a = a[None, None]
+    elif a.ndim == 3:
+        a = a[None]
+    if a.ndim != 4 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"expected attention [L, H, n, n], [H, n, n] or [n, n]; got {np.shape(att)}")
+    return a, bool(getattr(result_or_array, "causal", False))
+
+
+def csv_row_count(shape: Sequence[int], layer: int | None = None, head: int | None = None) -> int:
+    """Rows attention_to_csv would write for an attention of this shape ``[L, H, n, n]``."""
+    L, H, n = int(shape[0]), int(shape[1]), int(shape[-1])
+    return (1 if layer is not None else L) * (1 if head is not None else H) * n * n
+
+
+def attention_to_csv(result_or_array: Any, tokens: Sequence[str] | None = None, layer: int | None = None,
+                     head: int | None = None, *, max_rows: int = CSV_MAX_ROWS,
+                     decimals: int = 6) -> bytes:
+    """Long-form UTF-8 CSV: layer, head, query_pos, query, key_pos, key, weight.
+
+    result_or_array: an AttentionResult (tokens default to its display_tokens) or an array
+    ``[L, H, n, n]`` / ``[H, n, n]`` / ``[n, n]``. layer / head select a slice (layer and head
+    numbers in the file stay the real ones). Bounded: raises ExportTooLargeError above
+    ``max_rows`` (the full n=512 tensor of a 6x12 model is 18.9 M rows: pick a layer or head, or
+    use NPZ). Query-major order; masked causal cells are written as weight 0.
+    Tokens are written verbatim (CSV-quoted); a spreadsheet may read a token that starts with
+    "=" as a formula.
+    """
+    a, _ = _attention_array(result_or_array)
+    if tokens is None:
+        tokens = getattr(result_or_array, "display_tokens", None)
+        if tokens is None:
+            raise ValueError("tokens are required when passing a bare array")
+    L, H, n = a.shape[0], a.shape[1], a.shape[-1]
+    if len(tokens) != n:
+        raise ValueError(f"{len(tokens)} tokens for {n} x {n} attention")
+    layers = np.arange(L) if layer is None else np.array([int(layer)])
+    heads = np.arange(H) if head is None else np.array([int(head)])
+    for name, idx, size in (("layer", layer, L), ("head", head, H)):
+        if idx is not None and not 0 <= int(idx) < size:
+            raise ValueError(f"{name} {idx} out of range 0..{size - 1}")
+    rows = len(layers) * len(heads) * n * n
+    if rows > max_rows:
+        raise ExportTooLargeError(rows, max_rows)
+    block = a[np.ix_(layers, heads)] if (layer is not None or head is not None) else a
+    cells = n * n
+    tok = np.asarray([str(t) for t in tokens], dtype=object)
+    qi = np.repeat(np.arange(n), n)
+    ki = np.tile(np.arange(n), n)
+    reps = len(layers) * len(heads)
+    df = pd.DataFrame({
+        "layer": np.repeat(layers, len(heads) * cells),
+        "head": np.tile(np.repeat(heads, cells), len(layers)),
+        "query_pos": np.tile(qi, reps),
+        "query": np.tile(tok[qi], reps),
+        "key_pos": np.tile(ki, reps),
+        "key": np.tile(tok[ki], reps),
+        "weight": np.asarray(block, dtype=np.float32).reshape(-1),
+    })
+    buf = io.StringIO()
+    df.to_csv(buf, index=False, float_format=f"%.{int(decimals)}g", lineterminator="\n")
+    return buf.getvalue().encode("utf-8")
+
+
+# --------------------------------------------------------------------------- NPZ
+
+
+def attention_to_npz(result: Any, *, compress: bool = True) -> bytes:
+    """NPZ bytes loadable with ``np.load(io.BytesIO(b))`` (no pickle needed).
+
+    Keys: attention float32 [L, H, n, n]; tokens, display_tokens (str [n]); token_ids int64 [n];
+    special_mask bool [n]; segment_ids int8 [n]; word_ids int64 [n] (-1 = special / None);
+    model_id, text, text_pair (str scalars; text_pair "" when absent); causal bool;
+    truncated_tokens int.
+    """
+    n = len(result.tokens)
+    word_ids = np.array([-1 if w is None else int(w) for w in result.word_ids], dtype=np.int64)
+    arrays = {
+        "attention": np.asarray(result.attention, dtype=np.float32),
+        "tokens": np.array([str(t) for t in result.tokens], dtype=np.str_),
+        "display_tokens": np.array([str(t) for t in getattr(result, "display_tokens", result.tokens)],
+                                   dtype=np.str_),
+        "token_ids": np.asarray(getattr(result, "token_ids", np.full(n, -1)), dtype=np.int64),
+        "special_mask": np.asarray(result.special_mask, dtype=bool),
+        "segment_ids": np.asarray(result.segment_ids, dtype=np.int8),
+        "word_ids": word_ids,
+        "model_id": np.array(str(result.model_id), dtype=np.str_),
+        "text": np.array(str(result.text), dtype=np.str_),
+        "text_pair": np.array(str(getattr(result, "text_pair", None) or ""), dtype=np.str_),
+        "causal": np.array(bool(getattr(result, "causal", False))),
+        "truncated_tokens": np.array(int(getattr(result, "truncated_tokens", 0)), dtype=np.int64),
+    }
+    buf = io.BytesIO()
+    (np.savez_compressed if compress else np.savez)(buf, **arrays)
+    return buf.getvalue()
+
+
+__all__ = [
+    "CSV_MAX_ROWS", "ExportTooLargeError", "ExternalDataError", "export_spec", "chart_to_png",
+    "chart_to_svg", "csv_row_count", "attention_to_csv", "attention_to_npz",
+]
