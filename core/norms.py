@@ -1,0 +1,235 @@
+"""Norm-based attention (Kobayashi et al., "Attention is Not Only a Weight", EMNLP 2020).
+
+A head's output at row i is sum_j A^h[i, j] f^h(x_j), where f^h(x) = (x W_V^h + b_V^h) W_O^h
+is the value vector projected by head h's slice of the attention output projection. Weights
+alone ignore ||f^h(x_j)||; this module reports
+
+    per_head[l, h, i, j]  = A^h[i, j] * ||f^h(x_j)||                  # [layers, heads, n, n]
+    per_layer[l, i, j]    = || sum_h A^h[i, j] f^h(x_j) ||             # [layers, n, n]
+    value_norms[l, h, j]  = ||f^h(x_j)||                               # [layers, heads, n]
+
+The output bias b_O is not included (ANALYSIS.md). Exactness: sum_h sum_j A^h[i,j] f^h(x_j)
++ b_O equals the attention output projection's output at row i (tests check it).
+
+The shared model is only READ: one forward with output_hidden_states/output_attentions under
+`loaded.lock`, then the value and output-projection weights are applied to the captured
+layer inputs. No hooks are installed by this module and nothing is stored on the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.attention import _has_type_ids, effective_max_tokens, tokenize
+from core.errors import AttentionDashboardError, EmptyTextError, NoAttentionError
+from core.models import LoadedModel
+
+
+class NormsUnsupportedError(AttentionDashboardError, ValueError):
+    """The model's architecture has no norm-based adapter."""
+
+    def __init__(self, model_id: str, model_type: str) -> None:
+        self.model_id = model_id
+        self.model_type = model_type
+        super().__init__(
+            f"Norm-based attention is not available for '{model_id}' (architecture "
+            f"'{model_type}'): it needs the value and output-projection weights of each layer, "
+            f"and this app knows where they are only for {', '.join(SUPPORTED_MODEL_TYPES)}."
+        )
+
+
+SUPPORTED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "camembert", "distilbert", "gpt2")
+
+
+@dataclass(frozen=True, eq=False)
+class NormResult:
+    """Norm-based attention for one text. Arrays are float32 and read-only."""
+
+    model_id: str
+    text: str
+    text_pair: str | None
+    tokens: tuple[str, ...]
+    special_mask: np.ndarray  # bool [n]
+    causal: bool
+    attention: np.ndarray  # [layers, heads, query, key]: the weights A of the same forward pass
+    per_head: np.ndarray  # [layers, heads, query, key]: A^h[i,j] * ||f^h(x_j)||
+    per_layer: np.ndarray  # [layers, query, key]: ||sum_h A^h[i,j] f^h(x_j)||
+    value_norms: np.ndarray  # [layers, heads, key]: ||f^h(x_j)||
+    output_bias: np.ndarray  # [layers, hidden]: b_O, for the exactness check
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def nbytes(self) -> int:
+        return int(sum(a.nbytes for a in (self.special_mask, self.attention, self.per_head, self.per_layer,
+                                          self.value_norms, self.output_bias))) + 64 * self.n_tokens
+
+
+@dataclass(frozen=True)
+class _LayerWeights:
+    """Linear-convention weights of one attention layer (y = x @ W.T + b)."""
+
+    w_v: Any  # torch [H*d_h, d]
+    b_v: Any  # torch [H*d_h]
+    w_o: Any  # torch [d, H*d_h]
+    b_o: Any  # torch [d]
+    pre_norm: Any  # module applied to the layer input before attention (GPT-2's ln_1), or None
+
+
+def _base(model: Any) -> Any:
+    return getattr(model, "base_model", model)
+
+
+def layer_weights(model: Any, model_type: str, layer: int) -> _LayerWeights:
+    """Adapters by `config.model_type` (module names checked against transformers 5.24)."""
+    base = _base(model)
+    if model_type in {"bert", "roberta", "xlm-roberta", "camembert"}:
+        att = base.encoder.layer[layer].attention
+        return _LayerWeights(att.self.value.weight, att.self.value.bias,
+                             att.output.dense.weight, att.output.dense.bias, None)
+    if model_type == "distilbert":
+        att = base.transformer.layer[layer].attention
+        return _LayerWeights(att.v_lin.weight, att.v_lin.bias, att.out_lin.weight, att.out_lin.bias, None)
+    if model_type == "gpt2":
+        block = base.h[layer]
+        d = block.attn.embed_dim
+        # Conv1D stores weight as [in, out] (y = x @ W + b); c_attn's output is [q | k | v]
+        w_v = block.attn.c_attn.weight[:, 2 * d:3 * d].T
+        b_v = block.attn.c_attn.bias[2 * d:3 * d]
+        return _LayerWeights(w_v, b_v, block.attn.c_proj.weight.T, block.attn.c_proj.bias, block.ln_1)
+    raise NormsUnsupportedError(str(getattr(model.config, "name_or_path", "")), model_type)
+
+
+def supports(loaded: LoadedModel) -> bool:
+    """Whether `norm_based` has an adapter for this model's architecture."""
+    return loaded.info.model_type in SUPPORTED_MODEL_TYPES
+
+
+def head_transformed_values(x: Any, weights: _LayerWeights, num_heads: int) -> Any:
+    """f^h(x_j) = (x_j W_V^h + b_V^h) W_O^h for every head (Kobayashi et al. 2020, eq. 5).
+
+    x: torch [n, d] (the layer's attention input) -> torch float32 [heads, n, d].
+    """
+    import torch
+
+    x = x.to(torch.float32)
+    if weights.pre_norm is not None:
+        x = weights.pre_norm(x)
+    w_v = weights.w_v.to(torch.float32)
+    w_o = weights.w_o.to(torch.float32)
+    v = x @ w_v.T + weights.b_v.to(torch.float32)  # [n, H*d_h]
+    n = v.shape[0]
+    d_h = v.shape[1] // num_heads
+    v = v.reshape(n, num_heads, d_h)
+    w_o_heads = w_o.reshape(w_o.shape[0], num_heads, d_h)  # [d, H, d_h]: head h = W_O[:, h*d_h:(h+1)*d_h]
+    return torch.einsum("jhk,dhk->hjd", v, w_o_heads)
+
+
+def norms_from_values(attention: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-head and per-layer norm-based attention of one layer (Kobayashi et al., EMNLP 2020).
+
+    attention: [heads, query, key]; f: [heads, key, hidden] -> (per_head [heads, query, key],
+    per_layer [query, key], value_norms [heads, key]). The per-layer norm uses the Gram matrix
+    G[j] = f[:, j] f[:, j]^T ([key, heads, heads]) so memory stays O(heads * n^2), not
+    O(n^2 * hidden): ||sum_h a_h f_h||^2 = a^T G a.
+    """
+    a = np.asarray(attention, dtype=np.float64)
+    f64 = np.asarray(f, dtype=np.float64)
+    value_norms = np.linalg.norm(f64, axis=-1)  # [H, n]
+    per_head = a * value_norms[:, None, :]
+    gram = np.einsum("hjd,gjd->jhg", f64, f64)  # [n, H, H]
+    a_jih = a.transpose(2, 1, 0)  # [key, query, H]
+    t = np.matmul(a_jih, gram)  # [key, query, H]: t[j, i] = G[j] a[:, i, j] (batched over keys)
+    sq = (t * a_jih).sum(axis=-1).T  # [query, key]
+    per_layer = np.sqrt(np.maximum(sq, 0.0))
+    return per_head.astype(np.float32), per_layer.astype(np.float32), value_norms.astype(np.float32)
+
+
+def norm_based(loaded: LoadedModel, text: str, text_pair: str | None = None,
+               max_tokens: int | None = None) -> NormResult:
+    """Norm-based attention (Kobayashi et al., EMNLP 2020) for one text, all layers and heads.
+
+    Tokenises exactly as `core.attention.extract`; one forward pass under `loaded.lock`;
+    returns per_head [L, H, n, n], per_layer [L, n, n], value_norms [L, H, n] (float32).
+    Raises NormsUnsupportedError for architectures without an adapter.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise EmptyTextError()
+    if text_pair is not None and not text_pair.strip():
+        text_pair = None
+    import torch
+
+    info = loaded.info
+    if info.model_type not in SUPPORTED_MODEL_TYPES:
+        raise NormsUnsupportedError(info.model_id, info.model_type)
+    limit = effective_max_tokens(info, loaded.tokenizer, max_tokens)
+    model = loaded.model
+    num_heads = info.num_heads
+    with loaded.lock:  # fast tokenizers are not thread-safe; the model is shared
+        enc, _ = tokenize(loaded, text, text_pair, limit)
+        names = [k for k in loaded.tokenizer.model_input_names if k in enc]
+        if not _has_type_ids(loaded):
+            names = [k for k in names if k != "token_type_ids"]
+        inputs = {k: enc[k].to(model.device) for k in names}
+        with torch.inference_mode():
+            out = model(**inputs, output_attentions=True, output_hidden_states=True, return_dict=True)
+    atts = getattr(out, "attentions", None)
+    hidden = getattr(out, "hidden_states", None)
+    if not atts or not hidden or len(hidden) < len(atts):
+        raise NoAttentionError(info.model_id, "the forward pass returned no attentions or hidden states")
+    per_head, per_layer, value_norms, biases, weights = [], [], [], [], []
+    with torch.inference_mode():  # reads the shared weights only; the lock guards tokenizer + forward
+        for layer in range(len(atts)):
+            lw = layer_weights(model, info.model_type, layer)
+            f = head_transformed_values(hidden[layer][0], lw, num_heads).to("cpu").numpy()
+            a = atts[layer][0].to(dtype=torch.float32, device="cpu").numpy()
+            ph, pl, vn = norms_from_values(a, f)
+            per_head.append(ph)
+            per_layer.append(pl)
+            value_norms.append(vn)
+            weights.append(a)
+            biases.append(lw.b_o.to(dtype=torch.float32, device="cpu").numpy())
+    ids = enc["input_ids"][0].tolist()
+    special = np.asarray(enc["special_tokens_mask"][0].tolist(), dtype=bool)
+    arrays = [special, np.stack(weights), np.stack(per_head), np.stack(per_layer), np.stack(value_norms),
+              np.stack(biases)]
+    for arr in arrays:
+        arr.setflags(write=False)
+    return NormResult(
+        model_id=info.model_id, text=text, text_pair=text_pair,
+        tokens=tuple(loaded.tokenizer.convert_ids_to_tokens(ids)), special_mask=arrays[0],
+        causal=info.causal, attention=arrays[1], per_head=arrays[2], per_layer=arrays[3],
+        value_norms=arrays[4], output_bias=arrays[5],
+    )
+
+
+def row_shares(matrix: np.ndarray) -> np.ndarray:
+    """Each row divided by its sum, so weights and norms compare as shares. [..., n, n]."""
+    m = np.asarray(matrix, dtype=np.float64)
+    sums = m.sum(axis=-1, keepdims=True)
+    return np.divide(m, sums, out=np.zeros_like(m), where=sums > 0).astype(np.float32)
+
+
+def weight_vs_norm_share(result: NormResult, token_mask: np.ndarray) -> pd.DataFrame:
+    """Per head, the share of attention on a token set by weight vs by norm (Kobayashi et al.
+    2020, Fig. 3: [CLS]/[SEP]/punctuation get high weights but small ||f(x)||).
+
+    Shares are (1/n) sum_i sum_{j in T} of row-normalised A (weight) and of row-normalised
+    A * ||f(x_j)|| (norm). Returns layer, head, weight_share, norm_share, ratio.
+    """
+    mask = np.asarray(token_mask, dtype=np.float64)
+    n_layers, n_heads, n, _ = result.attention.shape
+    w = row_shares(result.attention).astype(np.float64) @ mask  # [L, H, n]
+    nm = row_shares(result.per_head).astype(np.float64) @ mask
+    w_share = w.mean(axis=-1).ravel()
+    n_share = nm.mean(axis=-1).ravel()
+    layer_col, head_col = np.divmod(np.arange(n_layers * n_heads), n_heads)
+    ratio = np.divide(n_share, w_share, out=np.full_like(n_share, np.nan), where=w_share > 0)
+    return pd.DataFrame({"layer": layer_col, "head": head_col, "weight_share": w_share,
+                         "norm_share": n_share, "ratio": ratio})
