@@ -67,8 +67,15 @@ class CellBudgetError(AttentionDashboardError, ValueError):
 # --------------------------------------------------------------------------- labels & frames
 
 
+def _visible(text: str) -> str:
+    """core.tokens.visible, but a space between two visible parts stays a space ("New York")."""
+    if text and text.strip(" ") == text and "  " not in text:
+        return " ".join(visible(part) for part in text.split(" "))
+    return visible(text)
+
+
 def _short(text: str, max_chars: int = LABEL_MAX_CHARS) -> str:
-    text = visible(str(text))
+    text = _visible(str(text))
     return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
 
 
@@ -671,18 +678,29 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
 # --------------------------------------------------------------------------- bars
 
 
-def _category_long(counts_df: pd.DataFrame, group: str) -> pd.DataFrame:
-    """Accept long (group, category, count) or wide (group + one column per category)."""
+def _category_long(counts_df: pd.DataFrame, group: str, drop: Sequence[str] = ()) -> pd.DataFrame:
+    """-> long (group, category, count). Accepts long (group, category, count), raw edges
+    (group, category: one row per edge, e.g. analysis.categorise_connections) or wide
+    (group + one column per category, e.g. analysis.category_counts; "total" is ignored)."""
     df = counts_df.copy()
     if group not in df.columns and df.index.name == group:
         df = df.reset_index()
+    if group not in df.columns:
+        raise ValueError(f"expected a {group!r} column, got {list(df.columns)}")
     if "category" in df.columns:
-        value = "count" if "count" in df.columns else next(c for c in df.columns if c not in (group, "category"))
-        out = df[[group, "category", value]].rename(columns={value: "count"})
+        df["category"] = df["category"].astype(str)
+        if "count" in df.columns:
+            out = df[[group, "category", "count"]]
+        else:
+            out = df.groupby([group, "category"], as_index=False, sort=False).size().rename(
+                columns={"size": "count"})
     else:
-        cats = [c for c in df.columns if c != group]
+        skip = {group, "total", *drop}
+        cats = [c for c in df.columns if c not in skip and pd.api.types.is_numeric_dtype(df[c])]
         out = df.melt(id_vars=[group], value_vars=cats, var_name="category", value_name="count")
+    out = out.copy()
     out["category"] = out["category"].astype(str)
+    out["count"] = pd.to_numeric(out["count"]).astype(float)
     return out
 
 
@@ -692,7 +710,8 @@ def _category_scale(cats: Sequence[str]) -> alt.Scale:
     domain = known + other
     palette = list(CATEGORY_COLORS) + ["#9d755d", "#e45756", "#72b7b2", "#eeca3b"]
     rng = [palette[CATEGORIES.index(c)] if c in CATEGORIES else palette[4 + i % 4]
-           for i, c in enumerate(domain) if True]
+           for i, c in enumerate(other)]
+    rng = [palette[CATEGORIES.index(c)] for c in known] + rng
     return alt.Scale(domain=domain, range=rng)
 
 
@@ -728,8 +747,7 @@ def category_compare_chart(df: pd.DataFrame, *, title: str = "Categories per sen
     df: long (sentence, category, count[, layer]) or wide (sentence + one column per category);
     layers are summed. normalize=True shows each sentence's share so lengths compare fairly.
     """
-    long = _category_long(df.drop(columns=[c for c in ("layer",) if c in df.columns and "category" not in df.columns]),
-                          sentence_col)
+    long = _category_long(df, sentence_col, drop=("layer",))
     long = long.groupby([sentence_col, "category"], as_index=False, sort=False)["count"].sum()
     if normalize:
         tot = long.groupby(sentence_col)["count"].transform("sum").replace(0, np.nan)

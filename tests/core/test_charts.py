@@ -1,0 +1,338 @@
+"""core.charts: token axes keep repeats in sentence order, masks are grey, sizes stay in budget."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core import charts as C
+from core.charts import CELL_BUDGET, CellBudgetError, chart_spec
+
+SENTENCE = ["[CLS]", "the", "cat", "sat", "on", "the", "mat", ".", "[SEP]"]
+HOSTILE = ["</script><script>alert(1)</script>", "<img src=x onerror=alert(1)>", "🙂👍🏽",
+           "שלום", "مرحبا", "a\u200bb", "\u202eevil", "{{x}}", "datum.weight", "'\"", ""]
+
+
+def softmax(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=shape) * 2.0
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def causal(shape, seed=0):
+    a = softmax(shape, seed).astype(np.float64)
+    n = shape[-1]
+    mask = np.tril(np.ones((n, n), dtype=bool))
+    a = np.where(mask, a, 0.0)
+    return (a / a.sum(axis=-1, keepdims=True)).astype(np.float32), mask
+
+
+def tokens(n):
+    base = ["the", "cat", "sat", "on", "the", "mat", ",", "and", "the", "dog", "ran", "."]
+    return [base[i % len(base)] for i in range(n)]
+
+
+def datasets(spec):
+    return list(spec.get("datasets", {}).values())
+
+
+def total_cells(spec):
+    return sum(len(d) for d in datasets(spec))
+
+
+def main_rows(spec):
+    return max(datasets(spec), key=len)
+
+
+def walk(obj, key):
+    """Every value stored under `key` anywhere in the spec."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == key:
+                yield v
+            yield from walk(v, key)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from walk(v, key)
+
+
+def params(spec):
+    return {p["name"]: p for p in spec.get("params", [])}
+
+
+# --------------------------------------------------------------------------- labels / frame
+
+
+def test_token_labels_unique_ordered_with_repeats():
+    labels = C.token_labels(SENTENCE)
+    assert labels[1] == "1 · the" and labels[5] == "5 · the"
+    assert len(set(labels)) == len(SENTENCE)
+    assert C.token_labels(["a", "b"], positions=[40, 41]) == ["40 · a", "41 · b"]
+
+
+def test_attention_frame_long_form_vectorised():
+    n = len(SENTENCE)
+    a, mask = causal((n, n))
+    df = C.attention_frame(a, SENTENCE, mask)
+    assert list(df.columns) == ["query_pos", "key_pos", "query", "key", "weight", "allowed"]
+    assert len(df) == n * n
+    row = df[(df.query_pos == 3) & (df.key_pos == 1)].iloc[0]
+    assert row.weight == pytest.approx(float(a[3, 1]))
+    assert row.query == "3 · sat" and row.key == "1 · the"
+    assert bool(row.allowed) and not bool(df[(df.query_pos == 1) & (df.key_pos == 3)].allowed.iloc[0])
+    np.testing.assert_allclose(df.groupby("query_pos").weight.sum(), 1.0, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- heatmap
+
+
+def test_heatmap_cells_labels_and_sort_in_sentence_order():
+    n = len(SENTENCE)
+    spec = chart_spec(C.heatmap(softmax((n, n)), SENTENCE, title="Layer 0 · head 0"))
+    rows = main_rows(spec)
+    assert len(rows) == n * n
+    expected = C.token_labels(SENTENCE)
+    queries = list(dict.fromkeys(r["query"] for r in rows))
+    keys = list(dict.fromkeys(r["key"] for r in rows))
+    assert queries == expected and keys == expected  # n distinct, "the" twice kept separate
+    assert "1 · the" in keys and "5 · the" in keys
+    xs = [e for e in walk(spec, "x") if isinstance(e, dict) and e.get("field") == "key"]
+    ys = [e for e in walk(spec, "y") if isinstance(e, dict) and e.get("field") == "query"]
+    assert xs and ys
+    for enc in xs + ys:
+        assert enc["sort"] == expected
+        assert enc["type"] == "nominal"
+    axis_x = xs[0]["axis"]
+    assert axis_x["title"] == "Keys (attending to)" and axis_x["labelAngle"] != 0
+    assert ys[0]["axis"]["title"] == "Queries (attending from)"
+    assert spec["width"] == spec["height"] > 0
+
+
+def test_heatmap_tooltip_and_selection():
+    n = len(SENTENCE)
+    spec = chart_spec(C.heatmap(softmax((n, n)), SENTENCE, title="t"))
+    tips = [t for tl in walk(spec, "tooltip") if isinstance(tl, list) for t in tl]
+    fields = {t["field"] for t in tips}
+    assert {"query", "key", "weight_text"} <= fields
+    calcs = {c["as"]: c["calculate"] for c in walk(spec, "transform") for c in c if "calculate" in c}
+    assert ".3f" in calcs["weight_text"] and "n/a (masked: key after query)" in calcs["weight_text"]
+    cell = params(spec)["cell"]
+    assert cell["select"]["type"] == "point"
+    assert cell["select"]["fields"] == ["query_pos", "key_pos"]
+    assert "params" not in chart_spec(C.heatmap(softmax((n, n)), SENTENCE, title="t", selectable=False))
+
+
+def test_heatmap_causal_mask_grey_not_zero():
+    n = len(SENTENCE)
+    a, mask = causal((n, n))
+    spec = chart_spec(C.heatmap(a, SENTENCE, title="gpt2", allowed_mask=mask))
+    rows = main_rows(spec)
+    masked = [r for r in rows if not r["allowed"]]
+    assert len(masked) == n * (n - 1) // 2
+    assert all(r["key_pos"] > r["query_pos"] for r in masked)
+    assert all(r["weight"] is None for r in masked)  # null, never a zero on the colour scale
+    colors = [c for c in walk(spec, "color") if isinstance(c, dict) and "condition" in c
+              and c["condition"].get("field") == "weight"]
+    assert colors
+    assert colors[0]["condition"]["test"] == "datum.allowed"
+    assert colors[0]["value"] == C.MASKED_FILL
+
+
+def test_annotation_auto_and_text_colour_switches():
+    small = chart_spec(C.heatmap(softmax((8, 8)), tokens(8), title="s"))
+    marks = [m if isinstance(m, str) else m["type"] for m in walk(small, "mark")]
+    assert "text" in marks
+    text_colors = [c for c in walk(small, "color") if isinstance(c, dict) and "condition" in c
+                   and "value" in c["condition"]]
+    assert any({c["condition"]["value"], c["value"]} == {C.TEXT_LIGHT, C.TEXT_DARK} for c in text_colors)
+    big = chart_spec(C.heatmap(softmax((40, 40)), tokens(40), title="b"))
+    assert "text" not in [m if isinstance(m, str) else m["type"] for m in walk(big, "mark")]
+    forced = chart_spec(C.heatmap(softmax((40, 40)), tokens(40), title="b", annotate=True))
+    assert "text" in [m if isinstance(m, str) else m["type"] for m in walk(forced, "mark")]
+
+
+def test_heatmap_refuses_over_budget_and_selected_row():
+    with pytest.raises(CellBudgetError):
+        C.heatmap(softmax((512, 512)), tokens(512), title="x")
+    spec = chart_spec(C.heatmap(softmax((9, 9)), SENTENCE, title="x", selected_query=3))
+    filters = [f for t in walk(spec, "transform") for f in t if "filter" in f]
+    assert any("datum.query_pos == 3" in f["filter"] for f in filters)
+
+
+def test_hostile_tokens_stay_plain_label_text():
+    toks = HOSTILE + ["the", "the"]
+    n = len(toks)
+    spec = chart_spec(C.heatmap(softmax((n, n)), toks, title="hostile"))
+    labels = list(dict.fromkeys(r["query"] for r in main_rows(spec)))
+    assert len(labels) == n
+    assert labels[0].startswith("0 · </script><script>")
+    assert labels[1] == "1 · <img src=x onerror=aler…"  # cut to 24 characters, text kept verbatim
+    assert labels[-3] == "10 · ∅"  # empty token gets a visible label
+    assert labels[2] == "2 · 🙂👍🏽" and labels[3] == "3 · שלום"
+    assert "\u200b" not in labels[5] and "U+200B" in labels[5]  # zero-width made visible
+    assert "\u202e" not in labels[6]
+    # token text never reaches a Vega expression
+    exprs = [v for k in ("calculate", "filter", "test", "expr") for v in walk(spec, k) if isinstance(v, str)]
+    assert exprs and not any("alert" in e or "<" in e for e in exprs)
+    json.dumps(spec)  # serialisable
+
+
+# --------------------------------------------------------------------------- size guards
+
+
+def test_downsample_rows_sum_to_one_and_fit_budget():
+    n = 512
+    a = softmax((n, n))
+    small, labels, note = C.downsample(a, tokens(n))
+    assert small.shape[0] ** 2 <= CELL_BUDGET and small.shape[0] == small.shape[1] == len(labels)
+    np.testing.assert_allclose(small.sum(axis=1), 1.0, atol=1e-5)
+    assert note and "512" in note
+    assert labels[0].startswith("0–1 · ") and labels[0].endswith("…")
+    assert len(set(labels)) == len(labels)
+    same, labs, none = C.downsample(a[:50, :50] / a[:50, :50].sum(1, keepdims=True), tokens(50))
+    assert same.shape == (50, 50) and none is None and labs == C.token_labels(tokens(50))
+
+
+def test_downsample_block_average_values_and_causal():
+    a, mask = causal((10, 10))
+    prep = C.prepare_matrix(a, tokens(10), "blocks", allowed_mask=mask, max_cells=25)
+    assert prep.matrix.shape == (5, 5) and prep.block == 2
+    assert prep.matrix[1, 0] == pytest.approx(a[2:4, 0:2].sum(axis=1).mean())
+    np.testing.assert_allclose(prep.matrix.sum(axis=1), 1.0, atol=1e-5)
+    assert prep.allowed_mask[0, 0] and not prep.allowed_mask[0, 1] and prep.allowed_mask[4, 4]
+    assert list(prep.positions) == [0, 2, 4, 6, 8]
+
+
+def test_prepare_matrix_modes_and_heatmap_of_prepared():
+    n = 512
+    a = softmax((n, n))
+    auto = C.prepare_matrix(a, tokens(n))
+    assert auto.mode == "blocks" and auto.matrix.size <= CELL_BUDGET and auto.note
+    spec = chart_spec(C.heatmap(**auto.heatmap_kwargs(), title="blocks", subtitle=auto.note))
+    rows = main_rows(spec)
+    assert len(rows) == auto.matrix.size <= CELL_BUDGET
+    assert {r["query_pos"] for r in rows} == set(auto.positions.tolist())
+    with pytest.raises(CellBudgetError):
+        C.prepare_matrix(a, tokens(n), "full")
+    win = C.prepare_matrix(a, tokens(n), "window", start=100, size=32)
+    assert win.matrix.shape == (32, 32) and win.labels[0].startswith("100 · ")
+    assert list(win.positions) == list(range(100, 132)) and "not renormalised" in win.note
+    m, labels, note = C.window(a, tokens(n), 500, 32)  # clamped to the end
+    assert m.shape == (32, 32) and labels[-1].startswith("511 · ")
+    wspec = chart_spec(C.heatmap(**win.heatmap_kwargs(), title="w", selected_query=105))
+    assert any("datum.query_pos == 105" in f["filter"] for t in walk(wspec, "transform") for f in t if "filter" in f)
+    with pytest.raises(ValueError):
+        C.prepare_matrix(a, tokens(n), "nope")
+
+
+# --------------------------------------------------------------------------- grids
+
+
+@pytest.mark.parametrize("n,L,H", [(512, 6, 12), (64, 6, 12), (10, 6, 12)])
+def test_head_grid_budget(n, L, H):
+    att = softmax((L, H, n, n), seed=n)
+    for kwargs in ({"head": 3}, {"layer": 2}, {}):
+        spec = chart_spec(C.head_grid(att, tokens(n), **kwargs))
+        assert total_cells(spec) <= CELL_BUDGET
+    all_panels = [att[layer_, head_] for layer_ in range(L) for head_ in range(H)]
+    spec = chart_spec(C.head_grid(all_panels, tokens(n), columns=12))
+    assert total_cells(spec) <= CELL_BUDGET
+    panels = {r["panel"] for r in main_rows(spec)}
+    assert len(panels) == L * H
+
+
+def test_head_grid_same_head_across_layers():
+    n = len(SENTENCE)
+    att = softmax((6, 12, n, n))
+    spec = chart_spec(C.head_grid(att, SENTENCE, head=3))
+    rows = main_rows(spec)
+    assert len(rows) == 6 * n * n
+    assert spec["facet"]["sort"] == [f"Layer {i} · head 3" for i in range(6)]
+    assert spec["columns"] == 3
+    assert any("arbitrary" in s for s in spec["title"]["subtitle"])
+    assert "text" in [m if isinstance(m, str) else m["type"] for m in walk(spec, "mark")]  # annotated
+    # one shared colour domain across panels
+    domains = [c["condition"]["scale"]["domain"] for c in walk(spec, "color")
+               if isinstance(c, dict) and "condition" in c and "scale" in c.get("condition", {})] + \
+              [c["scale"]["domain"] for c in walk(spec, "color") if isinstance(c, dict) and "scale" in c]
+    assert domains and all(d == domains[0] for d in domains)
+    assert domains[0][1] == pytest.approx(float(att[:, 3].max()), rel=1e-5)
+    r = next(r for r in rows if r["panel"] == "Layer 4 · head 3" and r["query_pos"] == 2 and r["key_pos"] == 5)
+    assert r["weight"] == pytest.approx(float(att[4, 3, 2, 5]), rel=1e-5)
+    assert "cell" in params(spec)
+
+
+@pytest.mark.parametrize("n,L,H", [(512, 6, 12), (512, 12, 12), (64, 6, 12)])
+def test_thumbnail_grid_budget_and_selection(n, L, H):
+    att = softmax((L, H, n, n), seed=1)
+    spec = chart_spec(C.thumbnail_grid(att, tokens(n), selected=(1, 2)))
+    assert total_cells(spec) <= CELL_BUDGET
+    rows = main_rows(spec)
+    assert {(r["layer"], r["head"]) for r in rows} == {(i, j) for i in range(L) for j in range(H)}
+    head = params(spec)["head"]
+    assert head["select"]["fields"] == ["layer", "head"]
+
+
+def test_thumbnail_rows_still_sum_to_one():
+    att = softmax((2, 3, 64, 64))
+    spec = chart_spec(C.thumbnail_grid(att, tokens(64), max_cells=2 * 3 * 16 * 16))
+    df = pd.DataFrame(main_rows(spec))
+    assert df.groupby(["layer", "head"]).size().max() == 16 * 16
+    np.testing.assert_allclose(df.groupby(["layer", "head", "query_pos"]).weight.sum(), 1.0, atol=1e-5)
+
+
+def test_overview_grid():
+    values = np.random.default_rng(0).random((6, 12))
+    values[2, 3] = np.nan
+    spec = chart_spec(C.overview_grid(values, title="Entropy", value_label="Normalised entropy", selected=(1, 4)))
+    rows = main_rows(spec)
+    assert len(rows) == 72
+    r = next(r for r in rows if r["layer"] == 2 and r["head"] == 3)
+    assert r["value"] is None and r["valid"] is False
+    assert params(spec)["head"]["select"]["fields"] == ["layer", "head"]
+    assert any("datum.layer == 1 && datum.head == 4" in f["filter"]
+               for t in walk(spec, "transform") for f in t if "filter" in f)
+
+
+# --------------------------------------------------------------------------- bars
+
+
+def _counts():
+    return pd.DataFrame({"layer": range(3), "positional": [3, 1, 0], "special": [5, 4, 2],
+                         "syntactic": [1, 0, 2], "semantic": [2, 2, 9], "total": [11, 7, 13]})
+
+
+def test_category_chart_wide_long_and_edges():
+    spec = chart_spec(C.category_chart(_counts()))
+    rows = main_rows(spec)
+    assert {r["category"] for r in rows} == set(C.CATEGORIES)  # "total" is not a category
+    assert sum(r["count"] for r in rows) == 11 + 7 + 13
+    edges = pd.DataFrame({"layer": [0, 0, 1], "category": ["special", "special", "semantic"],
+                          "weight": [0.2, 0.3, 0.4]})
+    rows = main_rows(chart_spec(C.category_chart(edges)))
+    assert {(r["layer"], r["category"], r["count"]) for r in rows} == {(0, "special", 2), (1, "semantic", 1)}
+
+
+def test_category_compare_chart_shares():
+    df = pd.concat([_counts().assign(sentence="A cat."), _counts().assign(sentence="The dog.")])
+    spec = chart_spec(C.category_compare_chart(df))
+    rows = main_rows(spec)
+    assert len(rows) == 8
+    for s in ("A cat.", "The dog."):
+        assert sum(r["value"] for r in rows if r["sentence"] == s) == pytest.approx(1.0)
+    assert any(e.get("field") == "sentence" for e in walk(spec, "xOffset"))
+
+
+def test_bar_chart_for_tokens():
+    vals = np.linspace(0, 1, len(SENTENCE))
+    spec = chart_spec(C.bar_chart_for_tokens(vals, SENTENCE, "Rollout", highlight=3, reference=1 / 9))
+    rows = [r for r in main_rows(spec)]
+    assert [r["token"] for r in rows] == C.token_labels(SENTENCE)
+    assert [r["highlight"] for r in rows].count(True) == 1
+    xs = [e for e in walk(spec, "x") if isinstance(e, dict) and e.get("field") == "token"]
+    assert xs[0]["sort"] == C.token_labels(SENTENCE)
+    assert "token" in params(spec)
