@@ -2,11 +2,15 @@
 
 Convention for every tokenizer family: a piece that starts a word is shown as the word text;
 a piece that continues a word is shown with a leading "##" (BERT's convention, which most
-readers know). Invisible characters are made visible so a heatmap never has a blank label.
+readers know). A piece that is only the space marker ("Ġ" or "▁" alone, common with small
+vocabularies) is shown as "␣" and the pieces after it in the same word continue it. Invisible
+characters are made visible so a heatmap never has a blank label, and a byte-level piece
+holding part of a multi-byte character is shown as its bytes ("<0xF0><0x9F>"), not mojibake.
 """
 
 from __future__ import annotations
 
+import codecs
 import unicodedata
 from typing import Any, Sequence
 
@@ -71,12 +75,44 @@ def _is_byte_level(tokenizer: Any) -> bool:
         return False
 
 
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's reversible byte -> printable character table (used by every byte-level BPE)."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
+        list(range(ord("®"), ord("ÿ") + 1))
+    table = {b: chr(b) for b in printable}
+    extra = 0
+    for b in range(256):
+        if b not in table:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table
+
+
+_UNICODE_TO_BYTE = {ch: b for b, ch in _bytes_to_unicode().items()}
+
+
 def _decode_byte_level(tokenizer: Any, tok: str) -> str:
-    """Decode one byte-level BPE piece; a partial UTF-8 sequence keeps its raw form."""
-    try:
-        text = tokenizer.convert_tokens_to_string([tok])
-    except Exception:  # noqa: BLE001
-        return tok.replace(_BPE_SPACE, " ").replace(_BPE_NEWLINE, "\n")
-    if "\ufffd" in text:
-        return tok.replace(_BPE_SPACE, " ")
-    return text
+    """Decode one byte-level BPE piece to text.
+
+    A piece that holds only part of a multi-byte character (an emoji or CJK character split
+    across pieces) cannot be shown as text: it is shown as its bytes, e.g. "<0xC3>", the
+    convention SentencePiece byte fallback uses, instead of mojibake such as "Ã".
+    """
+    raw = bytearray()
+    for ch in tok:
+        b = _UNICODE_TO_BYTE.get(ch)
+        if b is None:  # not a byte-level piece (an added token): show it as it is
+            return tok
+        raw.append(b)
+    # Keep the decodable part as text and show stray bytes in hex.
+    return bytes(raw).decode("utf-8", errors=_HEX_BYTES)
+
+
+def _hex_bytes(err: UnicodeError) -> tuple[str, int]:
+    assert isinstance(err, UnicodeDecodeError)
+    bad = err.object[err.start:err.end]
+    return "".join(f"<0x{b:02X}>" for b in bad), err.end
+
+
+_HEX_BYTES = "attention_dashboard_hex_bytes"
+codecs.register_error(_HEX_BYTES, _hex_bytes)
