@@ -377,10 +377,9 @@ def _text_calcs(value_decimals: int = 3) -> dict[str, str]:
 
 def _chart_frame(matrix: np.ndarray, tokens: Sequence[str], mask: np.ndarray | None,
                  labels: Sequence[str] | None, positions: Sequence[int] | None) -> pd.DataFrame:
-    df = attention_frame(matrix, tokens, mask, labels=labels, positions=positions)
-    if mask is not None:
-        df["weight"] = df["weight"].where(df["allowed"])  # masked: null, never a zero of the scale
-    return df
+    # Masked cells keep their (zero) weight: a null would make Vega-Lite drop the cell or
+    # colour it as the scale's zero; instead the fill condition on `allowed` paints them grey.
+    return attention_frame(matrix, tokens, mask, labels=labels, positions=positions)
 
 
 def _title(title: str, subtitle: str | Sequence[str] | None = None) -> alt.TitleParams:
@@ -510,8 +509,6 @@ def head_grid(att: np.ndarray | Sequence[np.ndarray], tokens: Sequence[str], *,
         f["panel"] = names[i]
         frames.append(f)
     df = pd.concat(frames, ignore_index=True)
-    if small_mask is not None:
-        df["weight"] = df["weight"].where(df["allowed"])
     if across:
         notes.append(HEAD_ORDER_NOTE)
     lo, hi = _domain(small, None if small_mask is None else np.broadcast_to(small_mask, small.shape), color_domain)
@@ -577,7 +574,7 @@ def thumbnail_grid(att: np.ndarray, tokens: Sequence[str], *, max_cells: int = C
         "key_pos": np.tile(positions[ki], L * H),
         "query": np.tile(lab[qi], L * H),
         "key": np.tile(lab[ki], L * H),
-        "weight": np.where(np.tile(allowed, L * H), weight, np.nan),
+        "weight": weight,
         "allowed": np.tile(allowed, L * H),
     })
     lo, hi = _domain(small, None if small_mask is None else np.broadcast_to(small_mask, small.shape), color_domain)
@@ -649,15 +646,18 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
     y = alt.Y("layer:O", title="Layer", axis=alt.Axis(labelFontSize=12, titleFontSize=14))
     tooltip = [alt.Tooltip("layer:O", title="Layer"), alt.Tooltip("head:O", title="Head"),
                alt.Tooltip("value_text:N", title=value_label)]
-    rect = alt.Chart().mark_rect().encode(
-        x=x, y=y, color=alt.condition("datum.valid", color, alt.value(MASKED_FILL)), tooltip=tooltip)
+    rect = alt.Chart().mark_rect().encode(x=x, y=y, color=color, tooltip=tooltip)
     if selectable:
         param = alt.selection_point(name="head", fields=["layer", "head"], on="click", clear="dblclick",
                                     empty=False)
         rect = rect.add_params(param).encode(
             stroke=alt.condition(param, alt.value(HIGHLIGHT), alt.value(None)),
             strokeWidth=alt.condition(param, alt.value(2.5), alt.value(0)))
-    layers: list[alt.Chart] = [rect]
+    # NaN values are null in the data; Vega-Lite filters them from the coloured layer, so a
+    # separate grey layer draws them.
+    layers: list[alt.Chart] = [
+        alt.Chart().mark_rect(color=MASKED_FILL).encode(x=x, y=y, tooltip=tooltip).transform_filter("!datum.valid"),
+        rect]
     if annotate:
         threshold = lo + 0.55 * (hi - lo)
         layers.append(alt.Chart().mark_text(fontSize=11).encode(

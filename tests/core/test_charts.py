@@ -60,6 +60,13 @@ def walk(obj, key):
             yield from walk(v, key)
 
 
+def rendered_fills(spec):
+    """Fill colours of every mark item vl-convert renders (offline scenegraph)."""
+    import vl_convert
+
+    return [v for v in walk(vl_convert.vegalite_to_scenegraph(spec), "fill") if isinstance(v, str)]
+
+
 def params(spec):
     return {p["name"]: p for p in spec.get("params", [])}
 
@@ -134,12 +141,23 @@ def test_heatmap_causal_mask_grey_not_zero():
     masked = [r for r in rows if not r["allowed"]]
     assert len(masked) == n * (n - 1) // 2
     assert all(r["key_pos"] > r["query_pos"] for r in masked)
-    assert all(r["weight"] is None for r in masked)  # null, never a zero on the colour scale
+    assert all(r["weight"] == 0 for r in masked)
     colors = [c for c in walk(spec, "color") if isinstance(c, dict) and "condition" in c
               and c["condition"].get("field") == "weight"]
     assert colors
     assert colors[0]["condition"]["test"] == "datum.allowed"
     assert colors[0]["value"] == C.MASKED_FILL
+    # rendered: exactly the masked cells are grey (not the colour scale's zero, not dropped)
+    assert rendered_fills(spec).count(C.MASKED_FILL) == n * (n - 1) // 2
+    plain = rendered_fills(chart_spec(C.heatmap(a, SENTENCE, title="no mask")))
+    assert C.MASKED_FILL not in plain
+
+
+def test_thumbnails_draw_masked_cells_grey():
+    n = 8
+    a, mask = causal((2, 2, n, n))
+    spec = chart_spec(C.thumbnail_grid(a, tokens(n), allowed_mask=mask))
+    assert rendered_fills(spec).count(C.MASKED_FILL) == 4 * n * (n - 1) // 2
 
 
 def test_annotation_auto_and_text_colour_switches():
@@ -293,6 +311,7 @@ def test_overview_grid():
     assert len(rows) == 72
     r = next(r for r in rows if r["layer"] == 2 and r["head"] == 3)
     assert r["value"] is None and r["valid"] is False
+    assert rendered_fills(spec).count(C.MASKED_FILL) == 1  # the NaN head is grey, not dropped
     assert params(spec)["head"]["select"]["fields"] == ["layer", "head"]
     assert any("datum.layer == 1 && datum.head == 4" in f["filter"]
                for t in walk(spec, "transform") for f in t if "filter" in f)
