@@ -14,10 +14,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from core.attention import AttentionResult, extract
+from core.attention import AttentionResult, effective_max_tokens, extract
+from core.errors import EmptyTextError
 from core.models import LoadedModel, load_model
 
 T = TypeVar("T")
+_MISSING = object()
 
 
 def _sizeof(value: Any) -> int:
@@ -49,7 +51,7 @@ class BoundedCache:
         self._data: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
-        self._key_locks: dict[Hashable, threading.Lock] = {}
+        self._key_locks: dict[Hashable, list[Any]] = {}  # key -> [lock, waiters]
         self.hits = 0
         self.misses = 0
 
@@ -61,13 +63,22 @@ class BoundedCache:
         return self._bytes
 
     def get(self, key: Hashable) -> Any | None:
+        """The cached value (counted as a hit), or None."""
+        value = self._lookup(key)
+        return None if value is _MISSING else value
+
+    def _lookup(self, key: Hashable) -> Any:
         with self._lock:
             item = self._data.get(key)
             if item is None:
-                return None
+                return _MISSING
             self._data.move_to_end(key)
             self.hits += 1
             return item[0]
+
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._data
 
     def put(self, key: Hashable, value: Any) -> None:
         size = _sizeof(value)
@@ -83,22 +94,30 @@ class BoundedCache:
                 self._bytes -= old
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> T:
-        hit = self.get(key)
-        if hit is not None:
-            return hit
+        """The cached value, or compute it once: concurrent callers of one key wait for it."""
+        value = self._lookup(key)
+        if value is not _MISSING:
+            return value
         with self._lock:
-            key_lock = self._key_locks.setdefault(key, threading.Lock())
-        with key_lock:  # two sessions asking for the same thing compute it once
-            hit = self.get(key)
-            if hit is not None:
-                return hit
+            entry = self._key_locks.get(key)
+            if entry is None:
+                entry = self._key_locks[key] = [threading.Lock(), 0]
+            entry[1] += 1  # waiters; the last one out removes the per-key lock
+        try:
+            with entry[0]:  # two sessions asking for the same thing compute it once
+                value = self._lookup(key)
+                if value is not _MISSING:
+                    return value
+                with self._lock:
+                    self.misses += 1
+                value = compute()  # an exception propagates and caches nothing
+                self.put(key, value)
+                return value
+        finally:
             with self._lock:
-                self.misses += 1
-            value = compute()
-            self.put(key, value)
-        with self._lock:
-            self._key_locks.pop(key, None)
-        return value
+                entry[1] -= 1
+                if entry[1] == 0 and self._key_locks.get(key) is entry:
+                    del self._key_locks[key]
 
     def clear(self) -> None:
         with self._lock:
@@ -146,9 +165,18 @@ class AttentionEngine:
 
     def extract(self, model_id: str, text: str, text_pair: str | None = None,
                 max_tokens: int | None = None) -> AttentionResult:
-        key = ("attention", model_id, text, text_pair or None, max_tokens)
-        return self.results.get_or_compute(
-            key, lambda: extract(self.model(model_id), text, text_pair or None, max_tokens))
+        """One cached result per (model, text, second text, effective max tokens).
+
+        The key uses the effective limit, so `max_tokens=None` and the explicit default share
+        one entry, and an empty or blank second text is the same as none.
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise EmptyTextError()
+        pair = text_pair if isinstance(text_pair, str) and text_pair.strip() else None
+        loaded = self.model(model_id)
+        limit = effective_max_tokens(loaded.info, loaded.tokenizer, max_tokens)
+        key = ("attention", model_id, text, pair, limit)
+        return self.results.get_or_compute(key, lambda: extract(loaded, text, pair, limit))
 
     def memo(self, result: AttentionResult, name: str, params: Hashable, compute: Callable[[], T]) -> T:
         """Memoise something derived from a result (statistics, rollout, ...)."""
