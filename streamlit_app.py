@@ -15,6 +15,7 @@ from ui import state
 HERE = Path(__file__).parent
 PAGES = HERE / "pages"
 
+state.ensure_router()
 st.set_page_config(page_title="Attention dashboard", page_icon=":material/visibility:", layout="wide",
                    initial_sidebar_state="expanded")
 
@@ -23,10 +24,10 @@ st.session_state["_selection"] = state.sidebar()
 
 sections = {
     "Start": [
-        st.Page(PAGES / "model_tokens.py", title="Model and tokens", icon=":material/token:", default=True),
+        st.Page(PAGES / "single_head.py", title="Single head", icon=":material/grid_on:", default=True),
+        st.Page(PAGES / "model_tokens.py", title="Model and tokens", icon=":material/token:"),
     ],
     "One head or layer": [
-        st.Page(PAGES / "single_head.py", title="Single head", icon=":material/grid_on:"),
         st.Page(PAGES / "layer_average.py", title="Layer average", icon=":material/layers:"),
         st.Page(PAGES / "compare.py", title="Compare", icon=":material/compare:"),
     ],

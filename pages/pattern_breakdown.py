@@ -62,7 +62,6 @@ def compare() -> None:
         conns = analysis.categorise_connections(avg, list(res.display_tokens), res.special_mask,
                                                 float(threshold), mode)
         counts = analysis.category_counts(conns, res.num_layers)
-        counts = counts.groupby("category", as_index=False)["count"].sum() if "category" in counts else counts
         counts.insert(0, "sentence", f"{name}: {text}")
         frames.append(counts)
     table = pd.concat(frames, ignore_index=True)

@@ -44,7 +44,7 @@ def classes() -> None:
     c1.caption("Kovaleva et al. report 32–61% of BERT-base heads heterogeneous, depending on the task.")
     from core import charts
     import numpy as np
-    order = list(analysis.PATTERN_CLASSES) if hasattr(analysis, "PATTERN_CLASSES") else sorted(labelled["pattern"].unique())
+    order = list(analysis.PATTERN_CLASSES)
     codes = labelled.pivot(index="layer", columns="head", values="pattern").to_numpy()
     numeric = np.vectorize(lambda s: float(order.index(s)) if s in order else -1.0)(codes)
     c2.altair_chart(charts.overview_grid(numeric, title="Pattern class per head (see table)",
@@ -72,8 +72,13 @@ c2.toggle("Leave out the diagonal", key="pc_nodiag")
 
 def templates() -> None:
     punct = analysis.punctuation_mask(list(result.display_tokens))
-    scores = analysis.template_scores(result.attention, result.special_mask, punct, result.segment_ids,
-                                      list(result.tokens), exclude_first=st.session_state["pc_nofirst"],
+    tokens = list(result.tokens)
+    templates_ = analysis.make_templates(
+        result.n_tokens, cls=analysis.cls_mask(tokens, result.special_mask),
+        sep=analysis.sep_mask(tokens, result.special_mask), punct=punct, segment_ids=result.segment_ids,
+        causal=result.causal)
+    scores = analysis.template_scores(result.attention, templates_,
+                                      exclude_first=st.session_state["pc_nofirst"],
                                       exclude_diagonal=st.session_state["pc_nodiag"])
     st.dataframe(scores, hide_index=True, width="stretch", height=300)
 

@@ -59,6 +59,7 @@ def _note(message: str) -> None:
 
 def begin_run() -> None:
     st.session_state[_RUN_KEYS] = {}
+    st.session_state["_router_ran"] = True
 
 
 def parse_int(lo: int, hi: int) -> Callable[[str], int | None]:
@@ -252,8 +253,37 @@ def sidebar() -> Selection:
 
 
 def current() -> Selection:
-    """The selection the entrypoint computed for this run."""
+    """The selection the router computed for this run (see `_bootstrap` for the exception)."""
+    if not st.session_state.pop("_router_ran", False):
+        _bootstrap()
     return st.session_state["_selection"]
+
+
+def ensure_router() -> None:
+    """Leave Streamlit's v1 multipage mode before anything is drawn.
+
+    Streamlit treats an app with a `pages/` folder as a v1 multipage app until the first
+    `st.navigation` call, so the very first run of a fresh server (and every AppTest run)
+    executes in v1 mode: a deep link runs the page file without the router, and widgets get
+    ids that change on the next run (so a shared link's layer would reset on the first
+    click). One immediate rerun in v2 mode avoids both.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # internal API moved: the fallback in _bootstrap still draws the sidebar
+        return
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def _bootstrap() -> None:
+    """A page ran without the router (v1 mode, see ensure_router): rerun through the router,
+    or, if that is impossible, draw the shared sidebar here so the page still works."""
+    ensure_router()
+    begin_run()
+    st.session_state.pop("_router_ran", None)
+    st.session_state["_selection"] = sidebar()
 
 
 def select_head(layer: int, head: int) -> None:

@@ -97,7 +97,7 @@ def apply_controls(matrix: np.ndarray, result: AttentionResult, controls: TokenC
     notes: list[str] = []
     m = np.asarray(matrix, dtype=np.float32)
     if controls.merge_words:
-        m, labels, groups = analysis.merge_words(m, word_keys(result))
+        m, labels, groups = analysis.merge_words(m, word_keys(result), labels)
         special = np.array([len(g) == 1 and bool(result.special_mask[g[0]]) for g in groups], dtype=bool)
         if allowed is not None:
             allowed = None
@@ -146,30 +146,37 @@ def query_picker(result: AttentionResult, labels: list[str] | None = None) -> in
 
 
 def heatmap_panel(shown: Shown, *, title: str, key: str, value_label: str = "Attention weight",
-                  focus: int = -1, stem: str = "attention", csv_frame: pd.DataFrame | None = None) -> None:
-    """Draw one matrix as a heatmap (windowed/aggregated past the cell budget), with downloads."""
+                  focus: int = -1, stem: str = "attention") -> None:
+    """Draw one matrix as a heatmap (aggregated or windowed past the cell budget), with downloads."""
     from ui import page
 
     for note in shown.notes:
         st.caption(f":material/info: {note}")
-    prepared = charts.prepare_matrix(shown.matrix, shown.labels, mode="auto")
+    n = shown.matrix.shape[0]
+    mode, start, size = "auto", 0, 64
+    if n * n > charts.CELL_BUDGET:
+        state.url_value(f"{key}_mode", "auto", state.parse_choice(["auto", "window"]), label="large-input mode")
+        mode = st.radio(f"{n} tokens is more than one chart can show cell by cell",
+                        ["auto", "window"], key=f"{key}_mode", horizontal=True,
+                        format_func={"auto": "Whole text, block-averaged", "window": "A window of tokens"}.get)
+        if mode == "window":
+            state.url_value(f"{key}_start", 0, state.parse_int(0, max(n - 1, 0)), label="window start")
+            start = st.slider("Window start (token position)", 0, max(n - size, 0), key=f"{key}_start")
+    prepared = charts.prepare_matrix(shown.matrix, shown.labels, mode=mode, allowed_mask=shown.allowed,
+                                     start=start, size=size)
     if prepared.note:
         st.info(prepared.note, icon=":material/compress:")
-    allowed = shown.allowed
-    if allowed is not None and prepared.matrix.shape != shown.matrix.shape:
-        allowed = None
-    selected = focus if (0 <= focus < prepared.matrix.shape[0] and prepared.matrix.shape == shown.matrix.shape) else None
+    selected = focus if 0 <= focus < n else None
 
     def make() -> object:
-        return charts.heatmap(prepared.matrix, prepared.labels, title=title, value_label=value_label,
-                              allowed_mask=allowed, selected_query=selected)
+        return charts.heatmap(**prepared.heatmap_kwargs(), title=title, value_label=value_label,
+                              selected_query=selected)
 
-    chart = make()
     chart_key = f"{key}_chart"
-    st.altair_chart(chart, key=chart_key, on_select=lambda: _focus_query(chart_key), selection_mode="cell",
+    st.altair_chart(make(), key=chart_key, on_select=lambda: _focus_query(chart_key), selection_mode="cell",
                     width="content")
-    frame = csv_frame if csv_frame is not None else charts.attention_frame(shown.matrix, shown.labels, shown.allowed)
-    page.downloads(make, {"csv": (lambda: frame.to_csv(index=False).encode(), "text/csv")}, stem, key=key)
+    page.downloads(make, {"csv": (lambda: charts.attention_frame(shown.matrix, shown.labels, shown.allowed)
+                                  .to_csv(index=False).encode(), "text/csv")}, stem, key=key)
 
 
 def strongest_table(matrix: np.ndarray, labels: list[str], key: str) -> None:
@@ -271,7 +278,7 @@ def flow_panel(result: AttentionResult, layer: int, query: int, key: str) -> Non
 
     def compute() -> np.ndarray:
         bar = st.progress(0.0, text="Solving max-flow for each input token…")
-        out = analysis.attention_flow(result.attention, query, layer,
+        out = analysis.attention_flow(result.attention, query, layer, causal=result.causal,
                                       progress=lambda f: bar.progress(min(max(f, 0.0), 1.0)))
         bar.empty()
         return out

@@ -10,8 +10,8 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY = str(ROOT / "streamlit_app.py")
 PAGES = [
-    "pages/model_tokens.py",
     "pages/single_head.py",
+    "pages/model_tokens.py",
     "pages/layer_average.py",
     "pages/compare.py",
     "pages/across_layers.py",

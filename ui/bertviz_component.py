@@ -1,0 +1,138 @@
+"""Streamlit side of the BertViz views: the click-reporting component and its plain fallback.
+
+`bertviz_view(view, key)` shows an `core.bertviz_embed.EmbeddedView` in the custom component
+built from `frontend/` (streamlit-component-lib). The component reports what the user clicks:
+
+    {"view": "model" | "head", "layer": int, "head": int | None,
+     "source": "thumbnail" | "layer-select" | "head-square", "nonce": int}
+
+`layer`/`head` are model indices (the component maps BertViz's positions through the embedded
+subset). `head` is None when only the head view's layer dropdown changed. `bertviz_view`
+returns such a dict only on the run that follows a *new* click (the component keeps returning
+its last value on every rerun; a stale one must not override a selection made elsewhere), and
+calls `on_select(layer, head)` for it.
+
+Falls back to the plain view (`st.iframe` with the same self-contained HTML: the view draws,
+clicks are not reported) when the component's build folder is missing or `plain=True` (see
+`plain_view_toggle`).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Literal, Sequence
+
+import streamlit as st
+
+from core.bertviz_embed import (
+    DEFAULT_BUDGET_BYTES,
+    DEFAULT_MAX_LINES,
+    FRONTEND_BUILD,
+    BertvizOptions,
+    EmbeddedView,
+    fit_subset,
+)
+
+COMPONENT_NAME = "bertviz_view"
+_LAST_NONCE = "_bertviz_last_nonce__"
+
+
+@functools.lru_cache(maxsize=1)
+def _component() -> Any | None:
+    if not ((FRONTEND_BUILD / "index.html").is_file() and (FRONTEND_BUILD / "component.js").is_file()):
+        return None
+    import streamlit.components.v1 as components
+
+    return components.declare_component(COMPONENT_NAME, path=str(FRONTEND_BUILD))
+
+
+def component_available() -> bool:
+    """True when the built component (frontend/build) is present."""
+    return _component() is not None
+
+
+def plain_view_toggle(key: str, *, value: bool = False) -> bool:
+    """A toggle for the plain view (always draws; does not report clicks)."""
+    disabled = not component_available()
+    on = st.toggle("Plain view (clicks are not reported)", value=value or disabled, key=key, disabled=disabled,
+                   help="Use this if the interactive view does not appear. The plain view shows the same "
+                        "BertViz page but cannot report which layer or head you click.")
+    return bool(on or disabled)
+
+
+def show_notes(view: EmbeddedView) -> None:
+    """Say what was subset and why (the budget), right above the view."""
+    for note in view.notes:
+        st.info(note, icon=":material/filter_alt:")
+
+
+def _new_click(value: Any, key: str) -> dict | None:
+    if not isinstance(value, dict) or "layer" not in value or "nonce" not in value:
+        return None
+    state_key = _LAST_NONCE + key
+    if st.session_state.get(state_key) == value["nonce"]:
+        return None
+    st.session_state[state_key] = value["nonce"]
+    try:
+        layer = int(value["layer"])
+        head = None if value.get("head") is None else int(value["head"])
+    except (TypeError, ValueError):
+        return None
+    return {"view": str(value.get("view", "")), "layer": layer, "head": head,
+            "source": str(value.get("source", "")), "nonce": value["nonce"]}
+
+
+def bertviz_view(view: EmbeddedView, key: str, *, plain: bool = False,
+                 on_select: Callable[[int, int | None], None] | None = None,
+                 notes: bool = True) -> dict | None:
+    """Show the view; return the new click as a dict (shape in the module docstring) or None."""
+    if notes:
+        show_notes(view)
+    comp = None if plain else _component()
+    if comp is None:
+        st.iframe(view.html, height=view.height)
+        return None
+    value = comp(html=view.html, view_id=view.view_id, kind=view.kind, layers=list(view.layers),
+                 heads=list(view.heads), height=view.height, key=key, default=None)
+    click = _new_click(value, key)
+    if click is not None and on_select is not None:
+        on_select(click["layer"], click["head"])
+    return click
+
+
+def subset_controls(kind: Literal["head", "model"], n_tokens: int, num_layers: int, num_heads: int,
+                    key: str, *, budget_bytes: int = DEFAULT_BUDGET_BYTES,
+                    max_lines: int = DEFAULT_MAX_LINES) -> BertvizOptions:
+    """Widgets offering a subset of layers, heads and a token window; returns the options.
+
+    Starts from what fits the budget (fit_subset) so large inputs never freeze the browser;
+    the user can pick other layers/heads/tokens (still capped by the budget, which the notes
+    then explain).
+    """
+    auto = fit_subset(kind, n_tokens, num_layers, num_heads,
+                      BertvizOptions(budget_bytes=budget_bytes, max_lines=max_lines))
+    with st.expander("Layers, heads and tokens shown", expanded=bool(auto.notes)):
+        c1, c2 = st.columns(2)
+        layers = c1.multiselect("Layers", list(range(num_layers)), default=list(auto.layers), key=f"{key}_layers")
+        heads = c2.multiselect("Heads", list(range(num_heads)), default=list(auto.heads), key=f"{key}_heads")
+        if n_tokens > 2:
+            window = st.slider("Token window", 0, n_tokens, value=(auto.window[0], auto.window[1]),
+                               key=f"{key}_window")
+        else:
+            window = (0, n_tokens)
+    return BertvizOptions(layers=tuple(layers or auto.layers), heads=tuple(heads or auto.heads),
+                          window=(int(window[0]), int(window[1])), budget_bytes=budget_bytes,
+                          max_lines=max_lines)
+
+
+def selection_text(layer: int | None, head: int | None) -> str:
+    """The one-line summary pages show: 'Selected: layer L, head H'."""
+    lt = "-" if layer is None else str(layer)
+    ht = "-" if head is None else str(head)
+    return f"Selected: layer {lt}, head {ht}"
+
+
+__all__: Sequence[str] = (
+    "COMPONENT_NAME", "bertviz_view", "component_available", "plain_view_toggle", "selection_text",
+    "show_notes", "subset_controls",
+)
