@@ -185,18 +185,41 @@ def hub_reachable(timeout: float | None = None) -> bool:
         if endpoint in _probe_result:
             return _probe_result[endpoint]
         if timeout is None:
-            timeout = float(os.environ.get(ENV_PROBE_TIMEOUT, "1.5"))
+            try:
+                timeout = max(0.1, min(10.0, float(os.environ.get(ENV_PROBE_TIMEOUT, "1.5"))))
+            except ValueError:
+                timeout = 1.5
         parsed = urlparse(endpoint)
         host = parsed.hostname or ""
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        ok = False
         try:
-            with socket.create_connection((host, port), timeout=timeout):
-                ok = True
-        except OSError:
-            ok = False
+            port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        except ValueError:  # a malformed port in HF_ENDPOINT
+            port = 0
+        ok = bool(host and port) and _tcp_probe(host, port, timeout)
         _probe_result[endpoint] = ok
         return ok
+
+
+def _tcp_probe(host: str, port: int, timeout: float) -> bool:
+    """Can a TCP connection be opened? Bounded in time, name lookup included.
+
+    `socket.create_connection`'s timeout does not cover the DNS lookup, which can hang for
+    many seconds on a machine with a broken resolver, so the attempt runs on a daemon thread
+    and we wait at most `timeout` + 0.5 s for it.
+    """
+    answer: list[bool] = []
+
+    def attempt() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                answer.append(True)
+        except (OSError, ValueError):
+            answer.append(False)
+
+    worker = threading.Thread(target=attempt, name="hub-probe", daemon=True)
+    worker.start()
+    worker.join(timeout + 0.5)
+    return bool(answer and answer[0])
 
 
 def reset_probe_cache() -> None:
