@@ -52,4 +52,5 @@ page = st.navigation(sections)
 try:
     page.run()
 finally:
+    state.show_notes()  # notes about link values the page itself read
     state.sync_url()

@@ -56,9 +56,23 @@ def model_is_loaded(model_id: str) -> bool:
     return model_id in get_engine().loaded_ids()
 
 
-@st.cache_data(ttl=300, show_spinner=False)
+def _config_key() -> tuple[str, ...]:
+    """What the registry and availability depend on, so a configuration change is seen at once."""
+    names = (models.ENV_EXTRA_MODELS, models.ENV_OFFLINE, "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT")
+    return tuple(os.environ.get(name, "") for name in names)
+
+
 def model_statuses() -> list[tuple[str, str, str, str]]:
     """(model id, display name, availability value, reason) for every registered model."""
+    return _model_statuses(_config_key())
+
+
+def default_model() -> tuple[str, str]:
+    return _default_model(_config_key())
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _model_statuses(config_key: tuple[str, ...]) -> list[tuple[str, str, str, str]]:
     out = []
     for status in models.all_statuses():
         out.append((status.spec.model_id, status.spec.display_name, status.availability.value, status.reason))
@@ -66,7 +80,7 @@ def model_statuses() -> list[tuple[str, str, str, str]]:
 
 
 @st.cache_data(ttl=300, show_spinner=False)
-def default_model() -> tuple[str, str]:
+def _default_model(config_key: tuple[str, ...]) -> tuple[str, str]:
     return models.choose_default()
 
 
