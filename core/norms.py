@@ -126,9 +126,9 @@ def head_transformed_values(x: Any, weights: _LayerWeights, num_heads: int) -> A
     v = x @ w_v.T + weights.b_v.to(torch.float32)  # [n, H*d_h]
     n = v.shape[0]
     d_h = v.shape[1] // num_heads
-    v = v.reshape(n, num_heads, d_h)
-    w_o_heads = w_o.reshape(w_o.shape[0], num_heads, d_h)  # [d, H, d_h]: head h = W_O[:, h*d_h:(h+1)*d_h]
-    return torch.einsum("jhk,dhk->hjd", v, w_o_heads)
+    v = v.reshape(n, num_heads, d_h).permute(1, 0, 2)  # [H, n, d_h]
+    w_o_heads = w_o.reshape(w_o.shape[0], num_heads, d_h).permute(1, 2, 0)  # [H, d_h, d]: W_O[:, h*d_h:(h+1)*d_h].T
+    return torch.bmm(v, w_o_heads)  # bmm, not einsum: 50x faster here on CPU
 
 
 def norms_from_values(attention: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -139,16 +139,16 @@ def norms_from_values(attention: np.ndarray, f: np.ndarray) -> tuple[np.ndarray,
     G[j] = f[:, j] f[:, j]^T ([key, heads, heads]) so memory stays O(heads * n^2), not
     O(n^2 * hidden): ||sum_h a_h f_h||^2 = a^T G a.
     """
-    a = np.asarray(attention, dtype=np.float64)
-    f64 = np.asarray(f, dtype=np.float64)
-    value_norms = np.linalg.norm(f64, axis=-1)  # [H, n]
-    per_head = a * value_norms[:, None, :]
-    gram = np.einsum("hjd,gjd->jhg", f64, f64)  # [n, H, H]
-    a_jih = a.transpose(2, 1, 0)  # [key, query, H]
+    a32 = np.asarray(attention, dtype=np.float32)
+    f_j = np.ascontiguousarray(np.asarray(f, dtype=np.float64).transpose(1, 0, 2))  # [n, H, d]
+    gram = f_j @ f_j.transpose(0, 2, 1)  # [n, H, H], float64: a^T G a may cancel
+    value_norms = np.sqrt(np.einsum("jhh->hj", gram)).astype(np.float32)  # [H, n]
+    per_head = a32 * value_norms[:, None, :]
+    a_jih = np.ascontiguousarray(a32.transpose(2, 1, 0), dtype=np.float64)  # [key, query, H]
     t = np.matmul(a_jih, gram)  # [key, query, H]: t[j, i] = G[j] a[:, i, j] (batched over keys)
-    sq = (t * a_jih).sum(axis=-1).T  # [query, key]
-    per_layer = np.sqrt(np.maximum(sq, 0.0))
-    return per_head.astype(np.float32), per_layer.astype(np.float32), value_norms.astype(np.float32)
+    sq = np.einsum("jih,jih->ij", t, a_jih)  # [query, key]
+    per_layer = np.sqrt(np.maximum(sq, 0.0)).astype(np.float32)
+    return per_head, per_layer, value_norms
 
 
 def norm_based(loaded: LoadedModel, text: str, text_pair: str | None = None,
