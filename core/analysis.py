@@ -69,7 +69,10 @@ def _allowed(n: int, causal: bool) -> np.ndarray:
 
 
 def receptive_field(n: int, causal: bool) -> np.ndarray:
-    """int [n]: m_i, the number of keys row i may see (n for encoders, i+1 for causal models)."""
+    """int [n]: m_i, the number of keys row i may see (n for encoders, i+1 for causal models).
+
+    The receptive field Abnar & Zuidema (ACL 2020) say causal rows must be normalised by.
+    """
     return np.arange(1, n + 1) if causal else np.full(n, n)
 
 
@@ -259,7 +262,8 @@ def sep_mask(tokens: Sequence[str], special_mask: np.ndarray) -> np.ndarray:
 
 
 def word_keys(word_ids: Sequence[int | None], segment_ids: Sequence[int]) -> list[Hashable | None]:
-    """Word key per token: (segment_ids[i], word_ids[i]); None for special tokens.
+    """Word key per token for Clark et al. 2019's word merge: (segment_ids[i], word_ids[i]);
+    None for special tokens.
 
     Word ids restart at 0 in the second text, hence the segment in the key.
     """
@@ -775,7 +779,8 @@ def strongest_connections(matrix: np.ndarray, tokens: Sequence[str], k: int = 5,
 
 def thresholds_table(pattern: PatternThresholds = PatternThresholds(),
                      clark: ClarkThresholds = ClarkThresholds()) -> pd.DataFrame:
-    """The thresholds in force, as a table a page can show next to its classes."""
+    """The thresholds in force (Kovaleva et al. 2019 classes, Clark et al. 2019 labels), as a
+    table a page can show next to its classes."""
     rows = [("Kovaleva pattern", k, v) for k, v in asdict(pattern).items()]
     rows += [("Clark label", k, v) for k, v in asdict(clark).items()]
     return pd.DataFrame(rows, columns=["rule", "threshold", "value"])

@@ -87,7 +87,12 @@ def _base(model: Any) -> Any:
 
 
 def layer_weights(model: Any, model_type: str, layer: int) -> _LayerWeights:
-    """Adapters by `config.model_type` (module names checked against transformers 5.24)."""
+    """W_V, b_V, W_O, b_O of one layer for Kobayashi et al. 2020's f^h(x), by `config.model_type`
+    (module names checked against transformers 5.24):
+    bert/roberta/xlm-roberta/camembert: encoder.layer[l].attention.self.value, .output.dense;
+    distilbert: transformer.layer[l].attention.v_lin, .out_lin;
+    gpt2: h[l].attn.c_attn (Conv1D [in, 3d], value = last third), .c_proj; input ln_1(x).
+    """
     base = _base(model)
     if model_type in {"bert", "roberta", "xlm-roberta", "camembert"}:
         att = base.encoder.layer[layer].attention
@@ -107,7 +112,7 @@ def layer_weights(model: Any, model_type: str, layer: int) -> _LayerWeights:
 
 
 def supports(loaded: LoadedModel) -> bool:
-    """Whether `norm_based` has an adapter for this model's architecture."""
+    """Whether `norm_based` (Kobayashi et al. 2020) has an adapter for this architecture."""
     return loaded.info.model_type in SUPPORTED_MODEL_TYPES
 
 
@@ -210,7 +215,8 @@ def norm_based(loaded: LoadedModel, text: str, text_pair: str | None = None,
 
 
 def row_shares(matrix: np.ndarray) -> np.ndarray:
-    """Each row divided by its sum, so weights and norms compare as shares. [..., n, n]."""
+    """Each row divided by its sum, so weights and norms compare as shares (as Kobayashi et al.
+    2020 compare them). [..., n, n] -> same shape; all-zero rows stay 0."""
     m = np.asarray(matrix, dtype=np.float64)
     sums = m.sum(axis=-1, keepdims=True)
     return np.divide(m, sums, out=np.zeros_like(m), where=sums > 0).astype(np.float32)

@@ -521,3 +521,35 @@ def test_strongest_connections():
     assert with_self["weight"].item() == pytest.approx(0.9)
     causal = an.strongest_connections(m, ["a", "b", "c"], k=10, allowed=np.tril(np.ones((3, 3), bool)))
     assert len(causal) == 3 and (causal["from"] > causal["to"]).all()
+
+
+@pytest.mark.parametrize("name", ["distilbert", "bert", "roberta", "gpt2"])
+def test_every_family_end_to_end(tiny_models, name):
+    """Masks, statistics, word merge and rollout on each architecture's real token layout."""
+    from core.attention import extract
+
+    loaded = tiny_models[name]
+    pair = None if name == "gpt2" else "A dog barked loudly."
+    result = extract(loaded, "The cat sat on the mat, happily.", pair)
+    special = np.asarray(result.special_mask)
+    cls, sep = an.cls_mask(result.tokens, special), an.sep_mask(result.tokens, special)
+    if name == "gpt2":
+        assert not special.any() and not cls.any()
+    else:
+        assert np.flatnonzero(cls).tolist() == [0]
+        assert sep.sum() == (3 if name == "roberta" else 2)  # </s></s> between texts
+        assert set(result.segment_ids.tolist()) == {0, 1}
+    assert an.punctuation_mask(result.display_tokens, special).sum() >= 2  # "," and "."
+    stats = an.head_statistics_for(result)
+    assert len(stats) == result.num_layers * result.num_heads
+    cols = ["entropy", "entropy_norm", "mean_distance", "distance_ratio", "punct_share", "self_score",
+            "prev_score", "confidence", "first_token_share", "block_score"]
+    assert np.isfinite(stats[cols].to_numpy(dtype=float)).all()
+    merged, labels, _ = an.merge_words(result.attention, an.word_keys(result.word_ids, result.segment_ids),
+                                       list(result.display_tokens))
+    np.testing.assert_allclose(merged.sum(axis=-1), 1.0, atol=1e-4)
+    assert "happily" in labels
+    roll = an.rollout(result.attention, causal=result.causal)
+    np.testing.assert_allclose(roll.sum(axis=-1), 1.0, atol=1e-4)
+    flow = an.attention_flow(result.attention, query=result.n_tokens - 1, causal=result.causal)
+    assert flow.sum() == pytest.approx(1.0, abs=1e-5)
