@@ -146,21 +146,25 @@ def extract(loaded: LoadedModel, text: str, text_pair: str | None = None,
             out = loaded.model(**inputs, output_attentions=True, return_dict=True)
         atts = getattr(out, "attentions", None)
         del out
-        if not atts:
-            raise NoAttentionError(info.model_id, "the model's attention implementation returns none "
-                                                  "(load it with attn_implementation='eager')")
-        attention = _to_numpy(atts, info)
-        del atts
         word_ids_raw = enc.word_ids(0)
-
-    ids = enc["input_ids"][0].tolist()
-    tokens = loaded.tokenizer.convert_ids_to_tokens(ids)
-    special = np.asarray(enc["special_tokens_mask"][0].tolist(), dtype=bool)
-    special_list = special.tolist()
-    word_ids = tuple(None if special_list[i] else w for i, w in enumerate(word_ids_raw))
+        ids = enc["input_ids"][0].tolist()
+        # Reads of the shared Rust tokenizer stay inside the lock too: another thread's call
+        # may be switching truncation on it (a mutable borrow), and a concurrent read would
+        # then fail with "RuntimeError: Already borrowed".
+        tokens = loaded.tokenizer.convert_ids_to_tokens(ids)
+        special_list = [bool(x) for x in enc["special_tokens_mask"][0].tolist()]
+        word_ids = tuple(None if special_list[i] else w for i, w in enumerate(word_ids_raw))
+        labels = display_tokens(loaded.tokenizer, tokens, special_list, word_ids)
+    # The copy to numpy runs outside the lock: these tensors belong to this call alone, so
+    # another session's forward pass can already start.
+    if not atts:
+        raise NoAttentionError(info.model_id, "the model's attention implementation returns none "
+                                              "(load it with attn_implementation='eager')")
+    attention = _to_numpy(atts, info)
+    del atts
+    special = np.asarray(special_list, dtype=bool)
     tt = enc["token_type_ids"][0].tolist() if "token_type_ids" in enc and _has_type_ids(loaded) else None
     segments = _segments(enc, len(ids), tt)
-    labels = display_tokens(loaded.tokenizer, tokens, special_list, word_ids)
 
     _verify(attention, len(ids), info)
     for arr in (attention, special, segments):

@@ -286,3 +286,29 @@ def test_eight_threads_through_the_engine_many_keys(counting):
         t.join()
     assert errors == []
     assert eng.results.misses == len(SENTENCES) == counting.extracts
+
+
+def test_threads_mixing_truncated_and_short_texts(tiny_models):
+    """Truncating and non-truncating calls flip the shared Rust tokenizer's truncation state;
+    every read of it must happen under the model lock ("Already borrowed" otherwise)."""
+    long_text = " ".join(["the cat sat on the mat"] * 30)  # far beyond the tiny models' 64/128
+    texts = [long_text, "The cat sat.", long_text + " and more", "A dog barked at the mailman."]
+    errors = []
+    gate = threading.Barrier(8)
+
+    def work(i):
+        try:
+            gate.wait()
+            for k in range(12):
+                loaded = tiny_models[("roberta", "gpt2", "bert", "distilbert")[(i + k) % 4]]
+                r = extract(loaded, texts[(i + k) % len(texts)], max_tokens=48 if k % 3 else None)
+                assert r.n_tokens <= 128 and all(r.display_tokens)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
