@@ -31,7 +31,7 @@ else:
         st.caption(caption)
         views.heatmap_panel(shown, title=f"{views.LENSES[lens]} · layer {sel.layer}", key="la",
                             value_label=value_label, focus=query if not controls.merge_words else -1,
-                            stem=f"{page.slug(sel)}_L{sel.layer}_{lens}")
+                            stem=f"{page.slug(sel)}_L{sel.layer}_{lens}", result=result)
         st.subheader("Strongest connections")
         views.strongest_table(shown.matrix, shown.labels, "la_")
     page.guard(draw, "heatmap")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core import export
 from ui import page, views
 
 sel = page.header(
@@ -40,5 +41,8 @@ if result.text_pair:
 with st.expander("Raw tokens (as the tokenizer writes them)"):
     st.code(" ".join(result.tokens), language=None, wrap_lines=True)
 
-page.downloads(None, {"csv": (lambda: views.token_table(result).to_csv(index=False).encode(), "text/csv")},
+st.caption("Downloads: the token table (CSV), and the whole attention tensor with its tokens (NPZ; "
+           "`np.load(f)['attention']` is [layers, heads, query, key]).")
+page.downloads(None, {"csv": (lambda: views.token_table(result).to_csv(index=False).encode(), "text/csv"),
+                      "npz": (lambda: export.attention_to_npz(result), "application/octet-stream")},
                page.slug(sel) + "_tokens", key="tok_dl")

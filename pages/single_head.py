@@ -31,7 +31,9 @@ else:
         st.caption(caption)
         views.heatmap_panel(shown, title=f"{views.LENSES[lens]} · layer {sel.layer}, head {sel.head}",
                             key="sh", value_label=value_label, focus=query if not controls.merge_words else -1,
-                            stem=f"{page.slug(sel)}_L{sel.layer}H{sel.head}_{lens}")
+                            stem=f"{page.slug(sel)}_L{sel.layer}H{sel.head}_{lens}", result=result)
+        if lens == "norm":
+            views.norm_finding(result, sel.layer, sel.head)
         st.subheader("Strongest connections")
         views.strongest_table(shown.matrix, shown.labels, "sh_")
     page.guard(draw, "heatmap")

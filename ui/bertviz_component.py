@@ -125,6 +125,23 @@ def subset_controls(kind: Literal["head", "model"], n_tokens: int, num_layers: i
                           max_lines=max_lines)
 
 
+def cached_view(result: Any, kind: Literal["head", "model"], options: BertvizOptions | None = None) -> EmbeddedView:
+    """build_head_view / build_model_view memoised in the engine's bounded cache (ui.cache.memo).
+
+    Building costs about 0.1-0.3 s at 64 tokens; reruns (every click) should not pay it again.
+    The HTML is deterministic, so a cached or rebuilt view keeps the live component as it is.
+    """
+    from core.bertviz_embed import build_head_view, build_model_view
+
+    build = build_head_view if kind == "head" else build_model_view
+    opts = options or BertvizOptions()
+    try:
+        from ui.cache import memo
+    except Exception:  # noqa: BLE001 - ui.cache unavailable (tests, other apps): build directly
+        return build(result, options=opts)
+    return memo(result, f"bertviz_{kind}_view", opts, lambda: build(result, options=opts))
+
+
 def selection_text(layer: int | None, head: int | None) -> str:
     """The one-line summary pages show: 'Selected: layer L, head H'."""
     lt = "-" if layer is None else str(layer)
@@ -133,6 +150,6 @@ def selection_text(layer: int | None, head: int | None) -> str:
 
 
 __all__: Sequence[str] = (
-    "COMPONENT_NAME", "bertviz_view", "component_available", "plain_view_toggle", "selection_text",
+    "COMPONENT_NAME", "bertviz_view", "cached_view", "component_available", "plain_view_toggle", "selection_text",
     "show_notes", "subset_controls",
 )

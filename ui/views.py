@@ -139,14 +139,14 @@ def query_picker(result: AttentionResult, labels: list[str] | None = None) -> in
     state.url_value("q", -1, state.parse_int(-1, max(n - 1, 0)), label="focused query")
     if st.session_state["q"] >= n:
         st.session_state["q"] = -1
-    st.selectbox("Focus a query (row)", [-1] + list(range(n)), key="q",
+    st.selectbox("Focus a query (row)", [-1] + list(range(n)), key="q", width=320,
                  format_func=lambda i: "none" if i == -1 else f"{i} · {result.display_tokens[i]}",
                  help="Or click a cell in the heatmap.")
     return int(st.session_state["q"])
 
 
 def heatmap_panel(shown: Shown, *, title: str, key: str, value_label: str = "Attention weight",
-                  focus: int = -1, stem: str = "attention") -> None:
+                  focus: int = -1, stem: str = "attention", result: AttentionResult | None = None) -> None:
     """Draw one matrix as a heatmap (aggregated or windowed past the cell budget), with downloads."""
     from ui import page
 
@@ -175,8 +175,13 @@ def heatmap_panel(shown: Shown, *, title: str, key: str, value_label: str = "Att
     chart_key = f"{key}_chart"
     st.altair_chart(make(), key=chart_key, on_select=lambda: _focus_query(chart_key), selection_mode="cell",
                     width="content")
-    page.downloads(make, {"csv": (lambda: charts.attention_frame(shown.matrix, shown.labels, shown.allowed)
-                                  .to_csv(index=False).encode(), "text/csv")}, stem, key=key)
+    files = {"csv": (lambda: charts.attention_frame(shown.matrix, shown.labels, shown.allowed)
+                     .to_csv(index=False).encode(), "text/csv")}
+    if result is not None:  # the whole [layers, heads, n, n] tensor with tokens, for notebooks
+        from core import export
+
+        files["npz"] = (lambda: export.attention_to_npz(result), "application/octet-stream")
+    page.downloads(make, files, stem, key=key)
 
 
 def strongest_table(matrix: np.ndarray, labels: list[str], key: str) -> None:
@@ -301,3 +306,20 @@ def select_from_chart(chart_key: str, param: str = "head") -> None:
         return
     if points and "layer" in points[0] and "head" in points[0]:
         state.select_head(int(points[0]["layer"]), int(points[0]["head"]))
+
+
+def norm_finding(result: AttentionResult, layer: int, head: int) -> None:
+    """Kobayashi et al.'s finding on this text: weight share vs norm share of [CLS]/[SEP]/punctuation."""
+    from core import norms
+
+    nr = norm_stack(result)
+    punct = analysis.punctuation_mask(list(result.display_tokens))
+    mask = result.special_mask | punct
+    if not mask.any():
+        return
+    table = norms.weight_vs_norm_share(nr, mask)
+    row = table[(table["layer"] == layer) & (table["head"] == head)].iloc[0]
+    lower = float((table["norm_share"] < table["weight_share"]).mean())
+    st.caption(f"[CLS]/[SEP]/punctuation receive {row['weight_share']:.0%} of this head's weight but "
+               f"{row['norm_share']:.0%} of its norm-based attention; across all heads their norm share is "
+               f"lower than their weight share in {lower:.0%} of heads (Kobayashi et al. 2020).")

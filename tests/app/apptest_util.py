@@ -26,13 +26,14 @@ TIMEOUT = 120  # a first model load in a cold process takes seconds
 
 
 def make_app(page: str | None = None, **params: Any) -> AppTest:
-    """Run the app once with `params` in the URL, then switch to `page` (path from the root)."""
+    """Open `page` (path from the root; None = the default page) with `params` in the URL,
+    as a shared link would: the first run is already on that page."""
     at = AppTest.from_file(ENTRY, default_timeout=TIMEOUT)
     for key, value in params.items():
         at.query_params[key] = str(value)
-    at.run()
     if page and page != PAGES[0]:
-        at.switch_page(page).run()
+        at.switch_page(page)
+    at.run()
     return at
 
 
