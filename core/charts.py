@@ -48,6 +48,10 @@ TEXT_LIGHT = "#ffffff"  # cell text on dark fills
 X_TITLE = "Keys (attending to)"
 Y_TITLE = "Queries (attending from)"
 HEAD_ORDER_NOTE = "Head numbers are arbitrary within a layer: the same number in two layers is not the same head."
+PAD = alt.AutoSizeParams(type="pad", contains="padding")
+"""Every chart sets autosize "pad": width/height are the plot area, so cells stay square. Without
+it Streamlit injects autosize "fit", which squeezes title + axes into `height` (a 4-token heatmap
+became 35 px tall). Draw fixed-size charts with ``st.altair_chart(chart, width="content")``."""
 CATEGORIES = ("positional", "special", "syntactic", "semantic")
 CATEGORY_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#b279a2")
 
@@ -350,11 +354,9 @@ def _cell_layers(*, x_sort: list[str], y_sort: list[str], value_label: str, lo: 
     tooltip = [alt.Tooltip("query:N", title="Query (from)"), alt.Tooltip("key:N", title="Key (to)"),
                alt.Tooltip("weight_text:N", title=value_label), *extra_tooltip]
     rect = alt.Chart().mark_rect(strokeJoin="round").encode(x=x, y=y, color=fill, tooltip=tooltip)
-    if selectable and param is not None:
-        rect = rect.add_params(param).encode(
-            stroke=alt.condition(param, alt.value(HIGHLIGHT), alt.value(None)),
-            strokeWidth=alt.condition(param, alt.value(2.5), alt.value(0)),
-        )
+    hit_layer = selectable and param is not None and annotate
+    if selectable and param is not None and not annotate:
+        rect = _with_selection(rect, param)
     layers = [rect]
     if annotate:
         threshold = lo + 0.55 * (hi - lo)
@@ -364,7 +366,26 @@ def _cell_layers(*, x_sort: list[str], y_sort: list[str], value_label: str, lo: 
                                 alt.value(TEXT_LIGHT), alt.value(TEXT_DARK)),
         )
         layers.append(text)
+    if hit_layer:
+        layers.append(_hit_layer(x, y, tooltip, param))
     return layers
+
+
+def _with_selection(chart: alt.Chart, param: Any) -> alt.Chart:
+    return chart.add_params(param).encode(
+        stroke=alt.condition(param, alt.value(HIGHLIGHT), alt.value(None)),
+        strokeWidth=alt.condition(param, alt.value(2.5), alt.value(0)),
+    )
+
+
+def _hit_layer(x: Any, y: Any, tooltip: Any, param: Any) -> alt.Chart:
+    """A near-transparent rect layer above the cell labels that owns the click selection.
+
+    Text marks on top of the cells would swallow clicks, and Vega-Lite cannot share one
+    selection between two layers, so the selection (and its outline) lives on this top layer.
+    """
+    return _with_selection(
+        alt.Chart().mark_rect(fill="#ffffff", fillOpacity=0.001).encode(x=x, y=y, tooltip=tooltip), param)
 
 
 def _text_calcs(value_decimals: int = 3) -> dict[str, str]:
@@ -432,7 +453,7 @@ def heatmap(matrix: np.ndarray, tokens: Sequence[str], *, title: str,
                 y=alt.Y("query:N", sort=order)).transform_filter(
                 f"datum.query_pos == {qp} && datum.key_pos == {kp}"))
     chart = alt.layer(*layers, data=df).transform_calculate(**_text_calcs()).properties(
-        width=cell * n, height=cell * n, title=_title(title, subtitle))
+        width=cell * n, height=cell * n, title=_title(title, subtitle), autosize=PAD)
     return chart
 
 
@@ -532,7 +553,7 @@ def head_grid(att: np.ndarray | Sequence[np.ndarray], tokens: Sequence[str], *,
                  f"Every head of layer {layer}" if layer is not None and head is None else
                  "Head mean of each layer" if isinstance(att, np.ndarray) and att.ndim == 4 and layer is None
                  else "Attention")
-    return chart.properties(title=_title(title, notes or None))
+    return chart.properties(title=_title(title, notes or None), autosize=PAD)
 
 
 def thumbnail_grid(att: np.ndarray, tokens: Sequence[str], *, max_cells: int = CELL_BUDGET,
@@ -612,7 +633,7 @@ def thumbnail_grid(att: np.ndarray, tokens: Sequence[str], *, max_cells: int = C
     if b > 1:
         notes.insert(0, f"Each thumbnail shows blocks of {b} tokens ({k} x {k}) to stay under "
                         f"{max_cells:,} cells.")
-    return chart.properties(title=_title(title or "Every layer and head", notes))
+    return chart.properties(title=_title(title or "Every layer and head", notes), autosize=PAD)
 
 
 def overview_grid(values: np.ndarray, *, title: str, value_label: str,
@@ -647,12 +668,10 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
     tooltip = [alt.Tooltip("layer:O", title="Layer"), alt.Tooltip("head:O", title="Head"),
                alt.Tooltip("value_text:N", title=value_label)]
     rect = alt.Chart().mark_rect().encode(x=x, y=y, color=color, tooltip=tooltip)
-    if selectable:
-        param = alt.selection_point(name="head", fields=["layer", "head"], on="click", clear="dblclick",
-                                    empty=False)
-        rect = rect.add_params(param).encode(
-            stroke=alt.condition(param, alt.value(HIGHLIGHT), alt.value(None)),
-            strokeWidth=alt.condition(param, alt.value(2.5), alt.value(0)))
+    param = alt.selection_point(name="head", fields=["layer", "head"], on="click", clear="dblclick",
+                                empty=False) if selectable else None
+    if param is not None and not annotate:
+        rect = _with_selection(rect, param)
     # NaN values are null in the data; Vega-Lite filters them from the coloured layer, so a
     # separate grey layer draws them.
     layers: list[alt.Chart] = [
@@ -660,10 +679,13 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
         rect]
     if annotate:
         threshold = lo + 0.55 * (hi - lo)
-        layers.append(alt.Chart().mark_text(fontSize=11).encode(
+        text = alt.Chart().mark_text(fontSize=11).encode(
             x=x, y=y, text="value_short:N", tooltip=tooltip,
             color=alt.condition(f"datum.valid && datum.value > {threshold!r}",
-                                alt.value(TEXT_LIGHT), alt.value(TEXT_DARK))))
+                                alt.value(TEXT_LIGHT), alt.value(TEXT_DARK)))
+        layers.append(text)
+        if param is not None:
+            layers.append(_hit_layer(x, y, tooltip, param))
     if selected is not None:
         layers.append(alt.Chart().mark_rect(fill=None, stroke=HIGHLIGHT, strokeWidth=3).encode(x=x, y=y)
                       .transform_filter(f"datum.layer == {int(selected[0])} && datum.head == {int(selected[1])}"))
@@ -672,7 +694,7 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
         value_text=f"datum.valid ? format(datum.value, '.3f') : 'n/a'",
         value_short=f"datum.valid ? format(datum.value, '{fmt}') : 'n/a'",
     ).properties(width=cell * H, height=cell * L,
-                 title=_title(title, HEAD_ORDER_NOTE if note_head_order else None))
+                 title=_title(title, HEAD_ORDER_NOTE if note_head_order else None), autosize=PAD)
 
 
 # --------------------------------------------------------------------------- bars
@@ -737,7 +759,7 @@ def category_chart(counts_df: pd.DataFrame, *, title: str = "Strong connections 
         order=alt.Order("order:Q"),
         tooltip=[alt.Tooltip(f"{layer_col}:O", title="Layer"), alt.Tooltip("category:N", title="Category"),
                  alt.Tooltip("count:Q", title="Count")],
-    ).properties(width=max(240, 56 * df[layer_col].nunique()), height=280, title=_title(title))
+    ).properties(width=max(240, 56 * df[layer_col].nunique()), height=280, title=_title(title), autosize=PAD)
 
 
 def category_compare_chart(df: pd.DataFrame, *, title: str = "Categories per sentence",
@@ -770,7 +792,7 @@ def category_compare_chart(df: pd.DataFrame, *, title: str = "Categories per sen
         tooltip=[alt.Tooltip(f"{sentence_col}:N", title="Sentence"), alt.Tooltip("category:N", title="Category"),
                  alt.Tooltip("count:Q", title="Count"),
                  alt.Tooltip("value:Q", title="Share" if normalize else "Count", format=".1%" if normalize else "d")],
-    ).properties(width=max(320, 40 * len(order) * max(1, len(sentences))), height=280, title=_title(title))
+    ).properties(width=max(320, 40 * len(order) * max(1, len(sentences))), height=280, title=_title(title), autosize=PAD)
 
 
 def bar_chart_for_tokens(values: np.ndarray, tokens: Sequence[str], title: str, *,
@@ -809,7 +831,7 @@ def bar_chart_for_tokens(values: np.ndarray, tokens: Sequence[str], title: str, 
         layers.append(alt.Chart(rule_df).mark_rule(strokeDash=[5, 4], color="#e45756", size=2).encode(
             y="ref:Q", tooltip=[alt.Tooltip("ref_label:N", title="Line"),
                                 alt.Tooltip("ref:Q", title="Value", format=f".{int(decimals)}f")]))
-    return alt.layer(*layers, data=df).properties(width=max(240, bar_px * n), height=260, title=_title(title))
+    return alt.layer(*layers, data=df).properties(width=max(240, bar_px * n), height=260, title=_title(title), autosize=PAD)
 
 
 __all__ = [

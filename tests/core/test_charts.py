@@ -131,6 +131,24 @@ def test_heatmap_tooltip_and_selection():
     assert cell["select"]["type"] == "point"
     assert cell["select"]["fields"] == ["query_pos", "key_pos"]
     assert "params" not in chart_spec(C.heatmap(softmax((n, n)), SENTENCE, title="t", selectable=False))
+    # annotated: the selection lives on the top layer, so clicks on the numbers select the cell
+    top = spec["layer"][-1]
+    assert top["name"] in cell["views"] and top["mark"]["type"] == "rect"
+    # unannotated: the coloured cells carry it
+    big = chart_spec(C.heatmap(softmax((30, 30)), tokens(30), title="t"))
+    assert params(big)["cell"]["views"] == [big["layer"][0]["name"]]
+
+
+def test_charts_keep_their_size_in_streamlit():
+    """Streamlit injects autosize "fit" unless the spec sets one (squeezes title + axes into height)."""
+    n = len(SENTENCE)
+    a = softmax((n, n))
+    charts = [C.heatmap(a, SENTENCE, title="t"), C.head_grid(softmax((2, 2, n, n)), SENTENCE, head=0),
+              C.thumbnail_grid(softmax((2, 2, n, n)), SENTENCE),
+              C.overview_grid(np.ones((2, 3)), title="o", value_label="v"),
+              C.bar_chart_for_tokens(a[0], SENTENCE, "b"), C.category_chart(_counts())]
+    for chart in charts:
+        assert chart_spec(chart)["autosize"]["type"] == "pad"
 
 
 def test_heatmap_causal_mask_grey_not_zero():
