@@ -1,0 +1,216 @@
+"""Benchmark the attention engine on the bundled real model (all-MiniLM-L6-v2, 6 x 12).
+
+    HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_engine.py [--repeats N] [--json]
+
+Measures, for n = 8, 32, 128, 512 tokens:
+- bare forward pass: the model alone (eager, output_attentions=True, torch.inference_mode),
+  inputs tokenized beforehand; median of several runs;
+- full extraction: `core.attention.extract` (tokenize, forward, copy to numpy, verify rows,
+  segments, word ids, display labels), uncached; median, measured interleaved with the bare
+  pass so both see the same machine load;
+- the ratio of the two (the median of per-pair ratios; goal: <= 1.25 for n >= 32);
+- a cached repeat: `AttentionEngine.extract` hitting its cache (goal: < 2 ms at n = 128);
+and once: the first model load, a cached model load (`engine.model` second call), peak RSS.
+
+Importable: `run() -> list[dict]` returns one row per figure with a uniform schema
+(benchmark, metric, n_tokens, value, unit, goal, passed); `markdown(rows)` renders them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+SIZES = (8, 32, 128, 512)
+RATIO_GOAL = 1.25  # extraction / bare forward, for n >= RATIO_GOAL_MIN_N
+RATIO_GOAL_MIN_N = 32
+CACHED_GOAL_MS = 2.0  # cached repeat at n = 128
+CACHED_GOAL_N = 128
+WORDS = ("the cat sat on the mat and the dog played in the park while she said that it was "
+         "sleeping near the big red door").split()
+
+
+def _text_with_tokens(tokenizer: Any, n: int) -> str:
+    """A plain English text that tokenizes to exactly n tokens (specials included)."""
+    words = [WORDS[i % len(WORDS)] for i in range(max(1, n - 2))]
+    text = " ".join(words)
+    got = len(tokenizer(text)["input_ids"])
+    if got != n:
+        raise RuntimeError(f"benchmark text has {got} tokens, wanted {n}")
+    return text
+
+
+def _median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000.0
+
+
+def _repeats_for(n: int, repeats: int) -> int:
+    return max(5, repeats // 2) if n >= 512 else repeats
+
+
+def _row(metric: str, n: int | None, value: float, unit: str, goal: str = "", passed: bool | None = None) -> dict:
+    return {"benchmark": "engine", "metric": metric, "n_tokens": n, "value": round(float(value), 4),
+            "unit": unit, "goal": goal, "passed": passed}
+
+
+def run(repeats: int = 15, sizes: tuple[int, ...] = SIZES) -> list[dict]:
+    """Run the benchmark; returns rows (see module docstring). Takes about 10-20 s on 2 cores."""
+    import torch
+
+    from core.attention import extract
+    from core.engine import AttentionEngine
+    from core.models import BUNDLED_MODEL_ID, _quiet_transformers
+
+    _quiet_transformers()
+    rows: list[dict] = []
+    engine = AttentionEngine(device="cpu")
+    load_before = os.getloadavg()[0]
+
+    t0 = time.perf_counter()
+    loaded = engine.model(BUNDLED_MODEL_ID)
+    first_load = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    engine.model(BUNDLED_MODEL_ID)
+    cached_load = time.perf_counter() - t0
+    rows.append(_row("first model load", None, first_load * 1000, "ms"))
+    rows.append(_row("cached model load (engine.model again)", None, cached_load * 1000, "ms"))
+
+    model, tok = loaded.model, loaded.tokenizer
+    for n in sizes:
+        text = _text_with_tokens(tok, n)
+        enc = tok(text, return_tensors="pt")
+        inputs = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+        if "token_type_ids" in enc:
+            inputs["token_type_ids"] = enc["token_type_ids"]
+
+        def bare() -> None:
+            with torch.inference_mode():
+                out = model(**inputs, output_attentions=True, return_dict=True)
+            assert len(out.attentions) == loaded.info.num_layers
+
+        for _ in range(2):  # warm up both paths
+            bare()
+            extract(loaded, text)
+        bare_s: list[float] = []
+        ext_s: list[float] = []
+        for _ in range(_repeats_for(n, repeats)):  # interleaved: same machine load for both
+            t = time.perf_counter()
+            bare()
+            bare_s.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            result = extract(loaded, text)
+            ext_s.append(time.perf_counter() - t)
+        assert result.n_tokens == n
+        bare_ms, ext_ms = _median_ms(bare_s), _median_ms(ext_s)
+        # median of the per-pair ratios: each pair ran back to back, so a burst of load from
+        # other processes inflates both sides of a pair rather than one side of the ratio
+        ratio = statistics.median(e / b for e, b in zip(ext_s, bare_s))
+        rows.append(_row("bare forward", n, bare_ms, "ms"))
+        rows.append(_row("extraction (uncached)", n, ext_ms, "ms"))
+        if n >= RATIO_GOAL_MIN_N:
+            rows.append(_row("extraction / bare", n, ratio, "x", f"<= {RATIO_GOAL}", ratio <= RATIO_GOAL))
+        else:
+            rows.append(_row("extraction / bare", n, ratio, "x", "(no goal below 32 tokens)", None))
+
+        engine.extract(BUNDLED_MODEL_ID, text)  # fill the cache
+        hit_s: list[float] = []
+        for _ in range(max(50, repeats * 5)):
+            t = time.perf_counter()
+            engine.extract(BUNDLED_MODEL_ID, text)
+            hit_s.append(time.perf_counter() - t)
+        hit_ms = _median_ms(hit_s)
+        if n == CACHED_GOAL_N:
+            rows.append(_row("cached repeat", n, hit_ms, "ms", f"< {CACHED_GOAL_MS} ms", hit_ms < CACHED_GOAL_MS))
+        else:
+            rows.append(_row("cached repeat", n, hit_ms, "ms"))
+
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    rows.append(_row("peak RSS", None, peak_kib / 1024, "MiB"))
+    rows.append(_row("torch threads", None, torch.get_num_threads(), "threads"))
+    rows.append(_row("CPU cores", None, os.cpu_count() or 0, "cores"))
+    rows.append(_row("load average (1 min) before / after", None, load_before, "load",
+                     f"after: {os.getloadavg()[0]:.2f}"))
+    return rows
+
+
+def _fmt(value: float, unit: str) -> str:
+    if unit == "ms":
+        if value < 0.1:
+            return f"{value * 1000:.1f} µs"
+        return f"{value:.3f} ms" if value < 10 else f"{value:.1f} ms"
+    if unit == "x":
+        return f"{value:.3f}x"
+    if unit == "MiB":
+        return f"{value:.0f} MiB"
+    if unit == "load":
+        return f"{value:.2f}"
+    return f"{value:g} {unit}"
+
+
+def _verdict(row: dict) -> str:
+    if row["passed"] is None:
+        return ""
+    return "pass" if row["passed"] else "FAIL"
+
+
+def markdown(rows: list[dict]) -> str:
+    """The per-size table, then the one-off figures, as markdown."""
+    by_n: dict[int, dict[str, dict]] = {}
+    once: list[dict] = []
+    for row in rows:
+        if row["n_tokens"] is None:
+            once.append(row)
+        else:
+            by_n.setdefault(row["n_tokens"], {})[row["metric"]] = row
+    lines = [
+        "| tokens | bare forward | extraction (uncached) | ratio (median of pairs) | ratio goal | cached repeat | cached goal |",
+        "|---:|---:|---:|---:|---|---:|---|",
+    ]
+    for n, m in sorted(by_n.items()):
+        ratio, cached = m["extraction / bare"], m["cached repeat"]
+        ratio_goal = f"{ratio['goal']} {_verdict(ratio)}".strip() if ratio["passed"] is not None else "-"
+        cached_goal = f"{cached['goal']} {_verdict(cached)}".strip() if cached["passed"] is not None else "-"
+        lines.append(
+            f"| {n} | {_fmt(m['bare forward']['value'], 'ms')} | {_fmt(m['extraction (uncached)']['value'], 'ms')} "
+            f"| {_fmt(ratio['value'], 'x')} | {ratio_goal} | {_fmt(cached['value'], 'ms')} | {cached_goal} |"
+        )
+    lines += ["", "| figure | value | goal |", "|---|---:|---|"]
+    for row in once:
+        goal = f"{row['goal']} {_verdict(row)}".strip() or "-"
+        lines.append(f"| {row['metric']} | {_fmt(row['value'], row['unit'])} | {goal} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=15, help="timed runs per size (half at n=512)")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of markdown")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="token counts")
+    args = parser.parse_args(argv)
+    rows = run(repeats=args.repeats, sizes=tuple(args.sizes))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print("Attention engine on all-MiniLM-L6-v2 (bundled), CPU, medians.\n")
+        print(markdown(rows))
+    failed = [r for r in rows if r["passed"] is False]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
