@@ -838,7 +838,7 @@ __all__ = [
     "CELL_BUDGET", "ANNOTATE_MAX_N", "CellBudgetError", "PreparedMatrix", "token_labels",
     "attention_frame", "block_size_for", "downsample", "window", "prepare_matrix", "auto_cell_size",
     "heatmap", "head_grid", "thumbnail_grid", "overview_grid", "category_chart",
-    "category_compare_chart", "bar_chart_for_tokens", "chart_spec",
+    "category_compare_chart", "bar_chart_for_tokens", "chart_spec", "chart_cells",
 ]
 
 
@@ -849,3 +849,19 @@ def chart_spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
     """
     with alt.data_transformers.enable("default", max_rows=None):
         return chart.to_dict()
+
+
+def chart_cells(chart: Any) -> int:
+    """Rows of inline data a chart carries (what Streamlit ships as Arrow), over all sub-charts."""
+    total = 0
+    data = getattr(chart, "data", alt.Undefined)
+    if isinstance(data, pd.DataFrame):
+        total += len(data)
+    for attr in ("layer", "hconcat", "vconcat", "concat"):
+        for sub in getattr(chart, attr, None) or []:
+            if sub is not alt.Undefined:
+                total += chart_cells(sub)
+    spec = getattr(chart, "spec", alt.Undefined)
+    if spec is not alt.Undefined and not isinstance(spec, dict):
+        total += chart_cells(spec)
+    return total
