@@ -191,11 +191,13 @@ def _block_reduce(arr: np.ndarray, b: int, mask: np.ndarray | None) -> tuple[np.
     n = arr.shape[-1]
     starts = np.arange(0, n, b)
     sizes = np.diff(np.append(starts, n))
-    a = np.asarray(arr, dtype=np.float64)
+    a = np.asarray(arr)
+    if a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float64)
     if mask is not None:
-        a = np.where(mask, a, 0.0)
+        a = np.where(mask, a, a.dtype.type(0))  # float32 stays float32: no 2x copy of [L, H, n, n]
     s = np.add.reduceat(a, starts, axis=-1)
-    s = np.add.reduceat(s, starts, axis=-2) / sizes[:, None]
+    s = np.add.reduceat(s, starts, axis=-2).astype(np.float64) / sizes[:, None]
     small_mask = None
     if mask is not None:
         mm = np.add.reduceat(np.add.reduceat(mask.astype(np.int32), starts, axis=-1), starts, axis=-2)
