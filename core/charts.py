@@ -205,8 +205,18 @@ def _block_reduce(arr: np.ndarray, b: int, mask: np.ndarray | None) -> tuple[np.
     return s, small_mask
 
 
-def _block_labels(tokens: Sequence[str], b: int) -> tuple[list[str], np.ndarray, list[str]]:
+def _positions(n: int, positions: Sequence[int] | None) -> np.ndarray:
+    pos = np.arange(n) if positions is None else np.asarray(positions, dtype=np.int64).reshape(-1)
+    if len(pos) != n:
+        raise ValueError(f"{n} tokens but {len(pos)} positions")
+    return pos
+
+
+def _block_labels(tokens: Sequence[str], b: int,
+                  positions: Sequence[int] | None = None) -> tuple[list[str], np.ndarray, list[str]]:
+    """Labels "12–19 · word…" (original positions, inclusive), block-start positions, first tokens."""
     n = len(tokens)
+    pos = _positions(n, positions)
     starts = np.arange(0, n, b)
     labels: list[str] = []
     reps: list[str] = []
@@ -214,12 +224,13 @@ def _block_labels(tokens: Sequence[str], b: int) -> tuple[list[str], np.ndarray,
         e = min(n, s + b) - 1
         tok = _short(tokens[s], 14)
         reps.append(str(tokens[s]))
-        labels.append(f"{s} · {tok}" if e == s else f"{s}–{e} · {tok}…")
-    return labels, starts, reps
+        labels.append(f"{pos[s]} · {tok}" if e == s else f"{pos[s]}–{pos[e]} · {tok}…")
+    return labels, pos[starts], reps
 
 
 def downsample(matrix: np.ndarray, tokens: Sequence[str], max_cells: int = CELL_BUDGET,
-               allowed_mask: np.ndarray | None = None) -> tuple[np.ndarray, list[str], str | None]:
+               allowed_mask: np.ndarray | None = None,
+               positions: Sequence[int] | None = None) -> tuple[np.ndarray, list[str], str | None]:
     """Block-average ``matrix[n, n]`` to at most max_cells cells.
 
     Returns (matrix_small [m, m], labels [m], note). Labels read "12–19 · word…" (positions
@@ -227,20 +238,22 @@ def downsample(matrix: np.ndarray, tokens: Sequence[str], max_cells: int = CELL_
     key-block sums, so rows still sum to 1. When n*n <= max_cells the input comes back unchanged
     with token_labels and note None.
     """
-    prep = _downsample_prepared(matrix, tokens, max_cells, allowed_mask)
+    prep = _downsample_prepared(matrix, tokens, max_cells, allowed_mask, positions)
     return prep.matrix, prep.labels, prep.note
 
 
 def _downsample_prepared(matrix: np.ndarray, tokens: Sequence[str], max_cells: int,
-                         allowed_mask: np.ndarray | None) -> PreparedMatrix:
+                         allowed_mask: np.ndarray | None,
+                         positions: Sequence[int] | None = None) -> PreparedMatrix:
     m = _check_square(matrix, len(tokens))
     n = m.shape[0]
+    pos = _positions(n, positions)
     mask = None if allowed_mask is None else _mask_or_all(allowed_mask, (n, n))
     b = block_size_for(n, max_cells)
     if b == 1:
-        return PreparedMatrix(m, token_labels(tokens), np.arange(n), list(tokens), mask, None, 1, "full")
+        return PreparedMatrix(m, token_labels(tokens, pos), pos, list(tokens), mask, None, 1, "full")
     small, small_mask = _block_reduce(m, b, mask)
-    labels, starts, reps = _block_labels(tokens, b)
+    labels, starts, reps = _block_labels(tokens, b, pos)
     k = len(starts)
     note = (f"{n} tokens would be {n * n:,} cells, over the {max_cells:,}-cell limit: showing "
             f"{k} x {k} blocks of {b} tokens. Each cell is a query block's mean of the weight "
@@ -249,31 +262,34 @@ def _downsample_prepared(matrix: np.ndarray, tokens: Sequence[str], max_cells: i
 
 
 def window(matrix: np.ndarray, tokens: Sequence[str], start: int, size: int,
-           allowed_mask: np.ndarray | None = None) -> tuple[np.ndarray, list[str], str | None]:
+           allowed_mask: np.ndarray | None = None,
+           positions: Sequence[int] | None = None) -> tuple[np.ndarray, list[str], str | None]:
     """The square token window ``[start, start+size)`` of ``matrix[n, n]`` (clamped to fit).
 
     Returns (matrix [s, s], labels with original positions, note). Rows are NOT renormalised:
     weight given to keys outside the window is left out, and the note says how much.
     """
-    prep = _window_prepared(matrix, tokens, start, size, allowed_mask)
+    prep = _window_prepared(matrix, tokens, start, size, allowed_mask, positions)
     return prep.matrix, prep.labels, prep.note
 
 
 def _window_prepared(matrix: np.ndarray, tokens: Sequence[str], start: int, size: int,
-                     allowed_mask: np.ndarray | None) -> PreparedMatrix:
+                     allowed_mask: np.ndarray | None,
+                     positions: Sequence[int] | None = None) -> PreparedMatrix:
     m = _check_square(matrix, len(tokens))
     n = m.shape[0]
+    all_pos = _positions(n, positions)
     size = max(1, min(int(size), n))
     start = max(0, min(int(start), n - size))
     sl = slice(start, start + size)
     sub = m[sl, sl]
     mask = None if allowed_mask is None else _mask_or_all(allowed_mask, (n, n))[sl, sl]
-    pos = np.arange(start, start + size)
+    pos = all_pos[start:start + size]
     toks = list(tokens[start:start + size])
     note = None
     if size < n:
         outside = float(np.clip(1.0 - np.asarray(sub, dtype=np.float64).sum(axis=1), 0.0, None).mean())
-        note = (f"Tokens {start}–{start + size - 1} of {n}. Rows are not renormalised: on average "
+        note = (f"Tokens {pos[0]}–{pos[-1]} ({size} of {n}). Rows are not renormalised: on average "
                 f"{outside:.1%} of each row's weight goes to keys outside this window.")
     return PreparedMatrix(np.asarray(sub), token_labels(toks, pos), pos, toks, mask, note, 1, "window",
                           {"start": start, "size": size})
@@ -282,25 +298,28 @@ def _window_prepared(matrix: np.ndarray, tokens: Sequence[str], start: int, size
 def prepare_matrix(matrix: np.ndarray, tokens: Sequence[str],
                    mode: Literal["auto", "full", "window", "blocks"] = "auto", *,
                    allowed_mask: np.ndarray | None = None, start: int = 0, size: int = 64,
-                   max_cells: int = CELL_BUDGET) -> PreparedMatrix:
+                   max_cells: int = CELL_BUDGET, positions: Sequence[int] | None = None) -> PreparedMatrix:
     """Decide what one heatmap draws. matrix ``[n, n]``, tokens length n.
 
     mode "auto": full when n*n <= max_cells, else block averages (with a note);
-    "full": all cells, CellBudgetError if over budget; "window": tokens [start, start+size)
-    (size is also capped to the budget); "blocks": block averages (no-op when it fits).
+    "full": all cells, CellBudgetError if over budget; "window": rows/columns [start, start+size)
+    of this matrix (size is also capped to the budget); "blocks": block averages (no-op when it fits).
+    positions: the original token position of each row (default 0..n-1), e.g. after hiding
+    [CLS]/[SEP], so labels and click positions still refer to the sentence.
     """
     m = _check_square(matrix, len(tokens))
     n = m.shape[0]
+    pos = _positions(n, positions)
     mask = None if allowed_mask is None else _mask_or_all(allowed_mask, (n, n))
     if mode == "window":
         size = min(int(size), math.isqrt(max_cells))
-        return _window_prepared(m, tokens, start, size, mask)
+        return _window_prepared(m, tokens, start, size, mask, pos)
     if mode == "full":
         if n * n > max_cells:
             raise CellBudgetError(n * n, max_cells)
-        return PreparedMatrix(m, token_labels(tokens), np.arange(n), list(tokens), mask, None, 1, "full")
+        return PreparedMatrix(m, token_labels(tokens, pos), pos, list(tokens), mask, None, 1, "full")
     if mode in ("auto", "blocks"):
-        return _downsample_prepared(m, tokens, max_cells, mask)
+        return _downsample_prepared(m, tokens, max_cells, mask, pos)
     raise ValueError(f"unknown mode {mode!r}; use 'auto', 'full', 'window' or 'blocks'")
 
 
@@ -482,7 +501,13 @@ def _panels(att: np.ndarray | Sequence[np.ndarray], layer: int | None, head: int
             stack = stack[None]
         if stack.ndim != 3:
             raise ValueError(f"expected [L, H, n, n], [p, n, n] or a list of [n, n]; got {np.shape(att)}")
-        names, across = [f"Panel {i}" for i in range(len(stack))], False
+        p = len(stack)
+        if head is not None and layer is None:  # att[:, head]: one head, every layer
+            names, across = [f"Layer {i} · head {head}" for i in range(p)], True
+        elif layer is not None and head is None:  # att[layer]: every head of one layer
+            names, across = [f"Layer {layer} · head {h}" for h in range(p)], False
+        else:
+            names, across = [f"Panel {i}" for i in range(p)], False
     if titles is not None:
         if len(titles) != len(stack):
             raise ValueError(f"{len(stack)} panels but {len(titles)} titles")
@@ -642,29 +667,44 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
                   selected: tuple[int, int] | None = None, scheme: str = "blues",
                   color_domain: Sequence[float] | None = None, annotate: bool | None = None,
                   decimals: int = 2, selectable: bool = True, cell_size: int | None = None,
-                  note_head_order: bool = True) -> alt.LayerChart:
+                  note_head_order: bool = True, categories: Sequence[str] | None = None) -> alt.LayerChart:
     """One cell per head: ``values[L, H]`` (rows = layer, columns = head), e.g. entropy per head.
 
     NaN cells are grey ("n/a"). Annotated when L*H <= 144. Point selection "head" on layer, head;
-    selected=(layer, head) gets an orange outline.
+    selected=(layer, head) gets an orange outline. categories: values are integer codes into
+    this list (e.g. pattern classes; anything else is "n/a"), drawn with a categorical palette
+    and named in the legend and tooltip (not annotated by default).
     """
     v = np.asarray(values, dtype=np.float64)
     if v.ndim != 2:
         raise ValueError(f"expected [layers, heads], got {v.shape}")
     L, H = v.shape
-    finite = np.isfinite(v.reshape(-1))
+    flat = v.reshape(-1)
+    finite = np.isfinite(flat)
+    if categories is not None:
+        cats = [str(c) for c in categories]
+        codes = np.where(finite, flat, -1).astype(np.int64)
+        finite = finite & (codes == flat) & (codes >= 0) & (codes < len(cats))
     df = pd.DataFrame({
         "layer": np.repeat(np.arange(L), H),
         "head": np.tile(np.arange(H), L),
-        "value": np.where(finite, v.reshape(-1), np.nan),
+        "value": np.where(finite, flat, np.nan),
         "valid": finite,
     })
-    lo, hi = _domain(v, np.isfinite(v), color_domain)
+    lo, hi = _domain(v, finite.reshape(v.shape), color_domain)
     cell = int(cell_size) if cell_size else max(22, min(48, 640 // max(H, 1)))
     if annotate is None:
-        annotate = L * H <= 144 and cell >= 30
-    color = alt.Color("value:Q", title=value_label, scale=alt.Scale(scheme=scheme, domain=[lo, hi], clamp=True),
-                      legend=alt.Legend(titleFontSize=13, labelFontSize=12))
+        annotate = categories is None and L * H <= 144 and cell >= 30
+    if categories is not None:
+        df["category"] = np.where(finite, np.asarray(cats + ["n/a"], dtype=object)[np.where(finite, codes, -1)],
+                                  None)
+        color = alt.Color("category:N", title=value_label, sort=cats,
+                          scale=alt.Scale(domain=cats, scheme="tableau10"),
+                          legend=alt.Legend(titleFontSize=13, labelFontSize=12))
+    else:
+        color = alt.Color("value:Q", title=value_label,
+                          scale=alt.Scale(scheme=scheme, domain=[lo, hi], clamp=True),
+                          legend=alt.Legend(titleFontSize=13, labelFontSize=12))
     x = alt.X("head:O", title="Head", axis=alt.Axis(labelAngle=0, labelFontSize=12, titleFontSize=14))
     y = alt.Y("layer:O", title="Layer", axis=alt.Axis(labelFontSize=12, titleFontSize=14))
     tooltip = [alt.Tooltip("layer:O", title="Layer"), alt.Tooltip("head:O", title="Head"),
@@ -692,8 +732,10 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
         layers.append(alt.Chart().mark_rect(fill=None, stroke=HIGHLIGHT, strokeWidth=3).encode(x=x, y=y)
                       .transform_filter(f"datum.layer == {int(selected[0])} && datum.head == {int(selected[1])}"))
     fmt = f".{int(decimals)}f"
+    text_expr = ("datum.valid ? datum.category : 'n/a'" if categories is not None
+                 else "datum.valid ? format(datum.value, '.3f') : 'n/a'")
     return alt.layer(*layers, data=df).transform_calculate(
-        value_text=f"datum.valid ? format(datum.value, '.3f') : 'n/a'",
+        value_text=text_expr,
         value_short=f"datum.valid ? format(datum.value, '{fmt}') : 'n/a'",
     ).properties(width=cell * H, height=cell * L,
                  title=_title(title, HEAD_ORDER_NOTE if note_head_order else None), autosize=PAD)

@@ -373,3 +373,38 @@ def test_bar_chart_for_tokens():
     xs = [e for e in walk(spec, "x") if isinstance(e, dict) and e.get("field") == "token"]
     assert xs[0]["sort"] == C.token_labels(SENTENCE)
     assert "token" in params(spec)
+
+
+def test_positions_survive_hidden_specials_blocks_and_windows():
+    n = 8
+    a = softmax((n, n))
+    pos = np.arange(1, n + 1)  # e.g. [CLS] hidden: rows are tokens 1..8
+    full = C.prepare_matrix(a, tokens(n), positions=pos)
+    assert full.labels[0] == "1 · the" and list(full.positions) == list(pos)
+    blocks = C.prepare_matrix(a, tokens(n), "blocks", positions=pos, max_cells=16)
+    assert blocks.labels[0] == "1–2 · the…" and list(blocks.positions) == [1, 3, 5, 7]
+    win = C.prepare_matrix(a, tokens(n), "window", start=2, size=3, positions=pos)
+    assert win.labels == ["3 · sat", "4 · on", "5 · the"]
+    rows = main_rows(chart_spec(C.heatmap(**full.heatmap_kwargs(), title="t")))
+    assert {r["query_pos"] for r in rows} == set(pos.tolist())
+
+
+def test_head_grid_accepts_one_head_slice():
+    n = len(SENTENCE)
+    att = softmax((6, 12, n, n))
+    spec = chart_spec(C.head_grid(att[:, 5], SENTENCE, head=5))
+    assert spec["facet"]["sort"] == [f"Layer {i} · head 5" for i in range(6)]
+    assert any("arbitrary" in s for s in spec["title"]["subtitle"])
+    spec = chart_spec(C.head_grid(att[2], SENTENCE, layer=2))
+    assert spec["facet"]["sort"][:2] == ["Layer 2 · head 0", "Layer 2 · head 1"]
+
+
+def test_overview_grid_categories():
+    cats = ["vertical", "diagonal", "block"]
+    codes = np.array([[0, 1, 2], [2, -1, np.nan]])
+    spec = chart_spec(C.overview_grid(codes, title="Pattern", value_label="Pattern", categories=cats))
+    rows = main_rows(spec)
+    assert [r["category"] for r in rows] == ["vertical", "diagonal", "block", "block", None, None]
+    assert [r["valid"] for r in rows] == [True, True, True, True, False, False]
+    colors = [c for c in walk(spec, "color") if isinstance(c, dict) and c.get("field") == "category"]
+    assert colors and colors[0]["scale"]["domain"] == cats
