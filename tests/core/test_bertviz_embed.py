@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -74,15 +73,9 @@ def _parse(html: str) -> _Scripts:
 
 
 @pytest.fixture(scope="module")
-def minilm():
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    try:
-        from core.models import load_model
-
-        return load_model("all-MiniLM-L6-v2")
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"bundled all-MiniLM-L6-v2 not loadable here: {exc}")
+def minilm(bundled_model):
+    """The real all-MiniLM-L6-v2 (6 x 12), from tests/conftest.py (skips if not installed)."""
+    return bundled_model
 
 
 def _text_of(n_words: int) -> str:
