@@ -1,6 +1,6 @@
 """Benchmark core.analysis and core.norms against their goals.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_analysis.py [--repeats N] [--json]
+    HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_analysis.py [--repeats N] [--threads T] [--no-model] [--json]
 
 Measures (median of several runs, 6 layers x 12 heads):
 - all head statistics (`head_statistics`, every column incl. pattern classes and Clark
@@ -9,7 +9,8 @@ Measures (median of several runs, 6 layers x 12 heads):
 - attention flow for one query row (top layer) at n = 16 and n = 32;
 - norm-based attention (`norm_based`: tokenize + forward + norms) at n = 128 on the bundled
   real model (goal <= 250 ms), and its ratio to the bare forward pass measured interleaved
-  (goal <= 1.5x; this one holds even when other processes load the machine).
+  (goal <= 2x, i.e. at most one extra forward; the ratio is steadier than the absolute time
+  when other processes load the machine).
 Statistics, rollout and flow use synthetic attention (softmax of random logits), which is as
 costly as real attention; norm-based attention needs the real model.
 
@@ -45,7 +46,7 @@ STATS_SIZES = (32, 128, 512)
 STATS_GOAL_MS = {32: 50.0, 128: 50.0, 512: 1000.0}  # the brief's goal is the n=128 one
 ROLLOUT_N, ROLLOUT_GOAL_MS = 512, 250.0
 FLOW_GOALS_MS = {16: 500.0, 32: 2000.0}  # one query row, shown with a progress bar
-NORMS_N, NORMS_GOAL_MS, NORMS_RATIO_GOAL = 128, 250.0, 1.5  # ratio: robust to a busy machine
+NORMS_N, NORMS_GOAL_MS, NORMS_RATIO_GOAL = 128, 250.0, 2.0  # ratio: "at most one extra forward"; robust to load
 WORDS = ("the cat sat on the mat and the dog played in the park while she said that it was "
          "sleeping near the big red door").split()
 
@@ -184,7 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=15, help="timed runs per figure (fewer for big ones)")
     parser.add_argument("--no-model", action="store_true", help="skip norm-based attention (no model load)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of markdown")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (0: torch's default); 1 is steadier on a busy machine")
     args = parser.parse_args(argv)
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
     rows = run(repeats=args.repeats, with_model=not args.no_model)
     if args.json:
         print(json.dumps(rows, indent=2))
