@@ -46,11 +46,10 @@ def classes() -> None:
     import numpy as np
     order = list(analysis.PATTERN_CLASSES)
     codes = labelled.pivot(index="layer", columns="head", values="pattern").to_numpy()
-    numeric = np.vectorize(lambda s: float(order.index(s)) if s in order else -1.0)(codes)
-    c2.altair_chart(charts.overview_grid(numeric, title="Pattern class per head (see table)",
-                                         value_label="class index", selected=(sel.layer, sel.head)),
-                    width="content")
-    c2.caption(" · ".join(f"{i} = {name}" for i, name in enumerate(order)))
+    numeric = np.vectorize(lambda s: order.index(s) if s in order else len(order) - 1)(codes).astype(int)
+    c2.altair_chart(charts.overview_grid(numeric, title="Pattern class per head", value_label="class",
+                                         selected=(sel.layer, sel.head), categories=order),
+                    key="pc_grid", on_select=lambda: views.select_from_chart("pc_grid"), width="content")
     st.dataframe(labelled[["layer", "head", "pattern"] + [c for c in labelled.columns
                                                          if c not in {"layer", "head", "pattern"}]],
                  hide_index=True, width="stretch", height=300)

@@ -90,7 +90,7 @@ def bertviz_view(view: EmbeddedView, key: str, *, plain: bool = False,
         show_notes(view)
     comp = None if plain else _component()
     if comp is None:
-        st.iframe(view.html, height=view.height)
+        st.iframe(view.html, height="content")
         return None
     value = comp(html=view.html, view_id=view.view_id, kind=view.kind, layers=list(view.layers),
                  heads=list(view.heads), height=view.height, key=key, default=None)

@@ -88,12 +88,14 @@ class Shown:
     allowed: np.ndarray | None  # bool [rows, cols] or None
     notes: list[str]
     special: np.ndarray  # bool [rows]
+    positions: np.ndarray | None = None  # original token position of each row (None = 0..n-1)
 
 
 def apply_controls(matrix: np.ndarray, result: AttentionResult, controls: TokenControls,
                    *, allowed: np.ndarray | None = None) -> Shown:
     labels = list(result.display_tokens)
     special = result.special_mask.copy()
+    positions: np.ndarray | None = None
     notes: list[str] = []
     m = np.asarray(matrix, dtype=np.float32)
     if controls.merge_words:
@@ -106,6 +108,8 @@ def apply_controls(matrix: np.ndarray, result: AttentionResult, controls: TokenC
     if controls.hide_special and special.any() and (~special).sum() >= 1:
         m, kept = analysis.hide_special(m, special, controls.renormalise)
         labels = [labels[i] for i in kept]
+        if not controls.merge_words:  # keep sentence positions in labels and clicks
+            positions = np.asarray(kept)
         if allowed is not None:
             allowed = allowed[np.ix_(kept, kept)]
         special = special[kept]
@@ -117,7 +121,7 @@ def apply_controls(matrix: np.ndarray, result: AttentionResult, controls: TokenC
     elif controls.prune == "cumulative":
         m = analysis.keep_cumulative(m, controls.share)
         notes.append(f"Each row keeps its largest connections until they cover {controls.share:.0%} of its mass.")
-    return Shown(m, labels, allowed, notes, special)
+    return Shown(m, labels, allowed, notes, special, positions)
 
 
 # --- the heatmap panel ----------------------------------------------------------------------
@@ -163,10 +167,10 @@ def heatmap_panel(shown: Shown, *, title: str, key: str, value_label: str = "Att
             state.url_value(f"{key}_start", 0, state.parse_int(0, max(n - 1, 0)), label="window start")
             start = st.slider("Window start (token position)", 0, max(n - size, 0), key=f"{key}_start")
     prepared = charts.prepare_matrix(shown.matrix, shown.labels, mode=mode, allowed_mask=shown.allowed,
-                                     start=start, size=size)
+                                     start=start, size=size, positions=shown.positions)
     if prepared.note:
         st.info(prepared.note, icon=":material/compress:")
-    selected = focus if 0 <= focus < n else None
+    selected = focus if focus >= 0 and (shown.positions is None or focus in set(shown.positions.tolist())) else None
 
     def make() -> object:
         return charts.heatmap(**prepared.heatmap_kwargs(), title=title, value_label=value_label,
