@@ -745,6 +745,22 @@ def sink_profile(att: np.ndarray) -> np.ndarray:
     return (a[..., :, 0].astype(np.float64) * np.arange(1, n + 1)).astype(np.float32)
 
 
+# --- comparing heads ------------------------------------------------------------------------
+
+def jensen_shannon(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Per-row Jensen-Shannon divergence in nats, 0..ln 2 (Clark et al. 2019 compare heads with
+    it, section 6). p, q: [..., query, key] with rows summing to 1 -> [..., query]."""
+    a = np.asarray(p, dtype=np.float64)
+    b = np.asarray(q, dtype=np.float64)
+    m = 0.5 * (a + b)
+
+    def kl(x: np.ndarray) -> np.ndarray:
+        ratio = np.divide(x, m, out=np.ones_like(x), where=(x > 0) & (m > 0))
+        return (x * np.log(ratio)).sum(axis=-1)
+
+    return np.clip(0.5 * kl(a) + 0.5 * kl(b), 0.0, np.log(2.0))
+
+
 # --- listing --------------------------------------------------------------------------------
 
 def strongest_connections(matrix: np.ndarray, tokens: Sequence[str], k: int = 5,

@@ -553,3 +553,13 @@ def test_every_family_end_to_end(tiny_models, name):
     np.testing.assert_allclose(roll.sum(axis=-1), 1.0, atol=1e-4)
     flow = an.attention_flow(result.attention, query=result.n_tokens - 1, causal=result.causal)
     assert flow.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_jensen_shannon():
+    a = random_attention(5, layers=1, heads=2, seed=9)
+    assert np.allclose(an.jensen_shannon(a[0, 0], a[0, 0]), 0.0, atol=1e-12)
+    eye, shifted = np.eye(4), np.roll(np.eye(4), 1, axis=1)
+    np.testing.assert_allclose(an.jensen_shannon(eye, shifted), math.log(2), atol=1e-12)
+    js = an.jensen_shannon(a[0, 0], a[0, 1])
+    assert js.shape == (5,) and np.all((js > 0) & (js < math.log(2)))
+    np.testing.assert_allclose(js, an.jensen_shannon(a[0, 1], a[0, 0]))  # symmetric
