@@ -74,6 +74,27 @@ window.__bertvizDecode = function (p) {
 };
 """
 
+# Fits a wider-than-the-column model view (BertViz draws it 970 px wide) to the frame's width:
+# gives each drawn <svg> a viewBox and lets CSS scale it down (never up). Layout only.
+_FIT_JS = """
+(function () {
+  function fit(svg) {
+    var w = parseFloat(svg.getAttribute('width')), h = parseFloat(svg.getAttribute('height'));
+    if (!(w > 0 && h > 0) || String(svg.getAttribute('width')).indexOf('%') >= 0) return;
+    svg.setAttribute('viewBox', '0 0 ' + w + ' ' + h);
+    svg.setAttribute('preserveAspectRatio', 'xMinYMin meet');
+    svg.style.width = w + 'px'; svg.style.maxWidth = '100%'; svg.style.height = 'auto';
+  }
+  var vis = document.querySelectorAll('#vis');
+  for (var i = 0; i < vis.length; i++) {
+    (function (el) {
+      new MutationObserver(function () { el.querySelectorAll(':scope > svg').forEach(fit); })
+        .observe(el, {childList: true});
+    })(vis[i]);
+  }
+})();
+"""
+
 _PAGE_STYLE = (
     "html,body{margin:0;padding:0;background:#fff;color:#222}"
     "body{padding:4px 2px}select{font-size:14px}"
@@ -492,7 +513,8 @@ def _postprocess(kind: ViewKind, raw: str, data: np.ndarray, labels: list[str], 
             "<script>\n" + vendor_js() + "\n</script>\n"
             "<script>" + _DECODER_JS + "</script>\n"
             + vis_html.strip() + "\n"
-            "<script type=\"text/javascript\">\n" + js + "\n</script>\n</body></html>\n")
+            + ("<script>" + _FIT_JS + "</script>\n" if kind == "model" else "")
+            + "<script type=\"text/javascript\">\n" + js + "\n</script>\n</body></html>\n")
 
 
 def _result_inputs(result: Any) -> tuple[np.ndarray, tuple[str, ...], int | None]:

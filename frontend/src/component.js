@@ -67,7 +67,9 @@ function measure() {
   if (!doc || !doc.documentElement) return;
   const drawn = doc.querySelector("svg line");
   if (drawn) setStatus("");
-  const h = Math.max(doc.documentElement.scrollHeight, doc.body ? doc.body.scrollHeight : 0);
+  // The content's own height (documentElement.scrollHeight never drops below the frame's
+  // current height, so a view that got smaller, e.g. scaled to the column width, would not shrink).
+  const h = doc.body ? Math.ceil(doc.body.getBoundingClientRect().height) : 0;
   if (h && h !== lastHeight) {
     lastHeight = h;
     frame.style.height = h + "px";
