@@ -1,0 +1,603 @@
+"""Browser test harness: a real `streamlit run` on a free local port, and Debian's Chromium.
+
+Used by tests/browser/test_e2e.py, test_concurrency.py, test_hostile.py, test_memory.py and by
+scripts/bench_startup.py / scripts/bench_pages.py. Import the fixtures into a test module:
+
+    from tests.browser.harness import browser, server, new_page, wait_for_app_idle  # noqa: F401
+
+- `StreamlitServer` starts `.venv/bin/streamlit run streamlit_app.py` (headless, 127.0.0.1, a free
+  port, no usage stats) in its own process group with the offline environment
+  (HF_HUB_OFFLINE=1, ATTENTION_DASHBOARD_OFFLINE=1), waits for /_stcore/health and kills the
+  whole group on exit. Its log is kept in a temporary file (`server.log_text()`).
+- `launch_browser()` starts /usr/bin/chromium through Playwright (never a downloaded browser),
+  with a fresh temporary profile. `Offline` routes every request whose host is not 127.0.0.1 /
+  localhost to abort and records it, so tests can assert nothing outside was needed.
+- `wait_for_app_idle(page, min_charts=N)`: waits until the script run finished
+  (`stApp[data-test-script-state="notRunning"]`, connected, no spinner) and at least N Vega-Lite
+  charts have drawn their marks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("ATTENTION_DASHBOARD_CHROMIUM", "/usr/bin/chromium")
+STREAMLIT = ROOT / ".venv" / "bin" / "streamlit"
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+VIEWPORT = {"width": 1400, "height": 900}
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+# Every page, by the url_path st.navigation gives it (the file stem); the default page is "/".
+PAGES = [
+    "single_head", "model_tokens", "layer_average", "compare", "across_layers", "head_atlas",
+    "rollout_flow", "pattern_breakdown", "pattern_classes", "bertviz_views", "about",
+]
+# st.navigation serves the default page (Single head) at "/": that is its canonical address.
+PAGE_PATHS = {name: ("" if name == "single_head" else name) for name in PAGES}
+# Pages that draw no Vega-Lite chart by design (tables / iframes / text only).
+NO_VEGA = {"model_tokens", "bertviz_views", "about"}
+
+# Streamlit 1.67 DOM facts (inspected in this build's frontend bundle).
+SEL_APP = '[data-testid="stApp"]'
+SEL_CHART = '[data-testid="stVegaLiteChart"]'
+SEL_EXCEPTION = '[data-testid="stException"]'
+SEL_ERROR = '[data-testid="stAlertContentError"]'
+SEL_WARNING = '[data-testid="stAlertContentWarning"]'
+SEL_INFO = '[data-testid="stAlertContentInfo"]'
+SEL_ALERT = '[data-testid^="stAlertContent"]'
+SEL_SPINNER = '[data-testid="stSpinner"]'
+SEL_SKELETON = '[data-testid="stSkeleton"]'
+SEL_IFRAME = 'iframe'
+SEL_TITLE = 'h1'
+
+requires_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed")
+
+
+def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "HF_HUB_OFFLINE": "1",
+        "ATTENTION_DASHBOARD_OFFLINE": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "TRANSFORMERS_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+        # Every non-local host unreachable: HTTP clients that honour proxies (requests, httpx,
+        # urllib, huggingface_hub) get a refused connection at once instead of trying the Internet.
+        "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+        "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
+        "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+    })
+    env.update(extra or {})
+    return env
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process in MiB (VmRSS from /proc)."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    m = re.search(r"^VmRSS:\s+(\d+)\s+kB", text, re.M)
+    return int(m.group(1)) / 1024 if m else float("nan")
+
+
+class StreamlitServer:
+    """One `streamlit run streamlit_app.py` on 127.0.0.1:<free port>, in its own process group."""
+
+    def __init__(self, *, extra_args: list[str] | None = None, env: dict[str, str] | None = None,
+                 watcher: bool = False) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        args = [
+            str(STREAMLIT), "run", "streamlit_app.py",
+            "--server.headless", "true",
+            "--server.port", str(self.port),
+            "--server.address", "127.0.0.1",
+            "--browser.gatherUsageStats", "false",
+        ]
+        if not watcher:
+            # Tests do not need hot reload; the recursive watcher on a busy checkout only adds noise
+            # (and CPU) on 2 cores. bench_startup measures the project's own config (watcher on).
+            args += ["--server.fileWatcherType", "none"]
+        self.args = args + list(extra_args or [])
+        self.env = server_env(env)
+        self.log_file = tempfile.NamedTemporaryFile(prefix="streamlit_", suffix=".log", delete=False)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        self.healthy_at = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self, timeout: float = 60.0) -> StreamlitServer:
+        self.started_at = time.perf_counter()
+        self.proc = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=self.log_file,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.wait_healthy(timeout)
+        self.healthy_at = time.perf_counter()
+        return self
+
+    def wait_healthy(self, timeout: float = 60.0, interval: float = 0.02) -> None:
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
+            if self.healthy():
+                return
+            time.sleep(interval)
+        raise TimeoutError(f"streamlit did not answer /_stcore/health in {timeout} s:\n{self.log_text()[-3000:]}")
+
+    def healthy(self, timeout: float = 2.0) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=timeout) as r:
+                return r.status == 200
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.log_file.close()
+
+    def __enter__(self) -> StreamlitServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- observation -----------------------------------------------------------------------------
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def rss_mb(self) -> float:
+        return rss_mb(self.pid)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self) -> str:
+        self.log_file.flush()
+        try:
+            return Path(self.log_file.name).read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def tracebacks(self) -> list[str]:
+        """Tracebacks in the server log that were NOT caught by the app (uncaught script errors)."""
+        return [m for m in re.split(r"\n(?=\S)", self.log_text()) if "Traceback" in m]
+
+    def page_url(self, page: str = "", **params: Any) -> str:
+        """URL of a page by name (see PAGE_PATHS) or raw path, with query parameters."""
+        page = PAGE_PATHS.get(page, page)
+        query = urllib.parse.urlencode({k: str(v) for k, v in params.items()})
+        return f"{self.url}/{page}" + (f"?{query}" if query else "")
+
+
+@contextlib.contextmanager
+def streamlit_server(**kwargs: Any) -> Iterator[StreamlitServer]:
+    srv = StreamlitServer(**kwargs)
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.stop()
+
+
+# --- the browser ------------------------------------------------------------------------------
+
+@dataclass
+class Offline:
+    """Route handler: requests to non-local hosts are aborted and recorded."""
+
+    blocked: list[str] = field(default_factory=list)
+
+    def needed(self) -> list[str]:
+        """Blocked requests other than the tab's favicon (which nothing on the page needs to draw)."""
+        return [u for u in self.blocked if not _is_favicon(u)]
+
+    def handle(self, route: Any) -> None:
+        url = route.request.url
+        host = urllib.parse.urlsplit(url).hostname or ""
+        if url.startswith(("data:", "blob:", "about:")) or host in LOCAL_HOSTS or f"[{host}]" in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            self.blocked.append(url)
+            route.abort("internetdisconnected")
+
+    async def ahandle(self, route: Any) -> None:
+        url = route.request.url
+        host = urllib.parse.urlsplit(url).hostname or ""
+        if url.startswith(("data:", "blob:", "about:")) or host in LOCAL_HOSTS:
+            await route.continue_()
+        else:
+            self.blocked.append(url)
+            await route.abort("internetdisconnected")
+
+
+def _is_favicon(url: str) -> bool:
+    # st.set_page_config(page_icon=":material/...:") makes the tab icon an SVG from fonts.gstatic.com
+    return "fonts.gstatic.com/s/i/short-term/release/materialsymbols" in url or url.endswith("favicon.ico")
+
+
+def launch_browser(playwright: Any) -> Any:
+    """Debian's Chromium through Playwright (Playwright gives it a fresh temporary profile)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+async def alaunch_browser(playwright: Any) -> Any:
+    return await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+# Counts script runs (transitions of stApp's data-test-script-state to "running") and records
+# any JavaScript dialog-free execution marker a hostile payload could leave (window.__pwned).
+RUN_COUNTER_JS = """
+(() => {
+  window.__runs = 0;
+  const seen = new WeakMap();
+  const obs = new MutationObserver(muts => {
+    for (const m of muts) {
+      const el = m.target;
+      if (el.getAttribute && el.getAttribute('data-testid') === 'stApp') {
+        const s = el.getAttribute('data-test-script-state');
+        if (s === 'running' && seen.get(el) !== 'running') window.__runs += 1;
+        seen.set(el, s);
+      }
+    }
+  });
+  const start = () => obs.observe(document.documentElement, {subtree: true, attributes: true,
+                                                            attributeFilter: ['data-test-script-state']});
+  if (document.documentElement) start(); else document.addEventListener('DOMContentLoaded', start);
+})();
+"""
+
+
+def new_context(browser: Any, offline: Offline | None = None) -> tuple[Any, Offline]:
+    """A fresh browser context (own cookies/storage = own Streamlit session) with outside hosts blocked."""
+    offline = offline or Offline()
+    context = browser.new_context(viewport=VIEWPORT, service_workers="block")
+    context.route("**/*", offline.handle)
+    context.add_init_script(RUN_COUNTER_JS)
+    return context, offline
+
+
+# --- waiting and reading ------------------------------------------------------------------------
+
+_IDLE_JS = """([minCharts, selApp, selChart, selSpinner]) => {
+  const app = document.querySelector(selApp);
+  if (!app) return false;
+  if (app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  const conn = app.getAttribute('data-test-connection-state');
+  if (conn && conn !== 'CONNECTED') return false;
+  if (document.querySelector(selSpinner)) return false;
+  if (document.querySelector('[data-testid="stException"]')) return true;  // fail fast: the test reports it
+  const charts = Array.from(document.querySelectorAll(selChart));
+  const drawn = charts.filter(c => c.querySelector('svg.marks, canvas.marks, canvas'));
+  return drawn.length >= minCharts && drawn.length === charts.length;
+}"""
+
+
+def wait_for_app_idle(page: Any, min_charts: int = 0, timeout: float = 90.0, settle: float = 0.35) -> float:
+    """Wait until the script run is over and >= min_charts charts are drawn; returns seconds waited.
+
+    "Idle" must hold for `settle` seconds, because a callback / st.rerun / st.switch_page starts
+    another run right after the first one ends.
+    """
+    t0 = time.perf_counter()
+    deadline = t0 + timeout
+    args = [min_charts, SEL_APP, SEL_CHART, SEL_SPINNER]
+    while True:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            raise TimeoutError(f"app not idle with {min_charts} charts after {timeout} s at {page.url[:200]}: "
+                               f"state={script_state(page)}, charts={count_charts(page)}, "
+                               f"alerts={alert_texts(page)[:3]}")
+        page.wait_for_function(_IDLE_JS, arg=args, timeout=max(remaining, 0.1) * 1000, polling=50)
+        time.sleep(settle)
+        if page.evaluate(_IDLE_JS, args):
+            return time.perf_counter() - t0
+
+
+def runs(page: Any) -> int:
+    return int(page.evaluate("() => window.__runs || 0"))
+
+
+def rerun_and_wait(page: Any, action: Any, min_charts: int = 0, timeout: float = 90.0,
+                   start_timeout: float = 5.0) -> float:
+    """Do `action()` (a click, a text submit) and wait for the rerun it starts to finish."""
+    before = runs(page)
+    t0 = time.perf_counter()
+    action()
+    try:
+        page.wait_for_function("(n) => (window.__runs || 0) > n", arg=before, timeout=start_timeout * 1000,
+                               polling=20)
+    except Exception:  # noqa: BLE001 - no rerun (the value did not change): just wait for idle
+        pass
+    wait_for_app_idle(page, min_charts=min_charts, timeout=timeout)
+    return time.perf_counter() - t0
+
+
+def script_state(page: Any) -> str | None:
+    try:
+        return page.get_attribute(SEL_APP, "data-test-script-state", timeout=1000)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def count_charts(page: Any) -> int:
+    """Vega-Lite charts that have drawn their marks (svg or canvas)."""
+    return int(page.evaluate("""(sel) => Array.from(document.querySelectorAll(sel))
+        .filter(c => c.querySelector('svg.marks, canvas.marks, canvas')).length""", SEL_CHART))
+
+
+def chart_marks(page: Any, index: int = 0) -> list[str]:
+    """The aria-labels of one drawn chart's marks (token labels + rounded values): its content."""
+    return list(page.evaluate("""([sel, i]) => {
+        const c = document.querySelectorAll(sel)[i];
+        if (!c) return [];
+        return Array.from(c.querySelectorAll('[role="graphics-symbol"]')).map(e => e.getAttribute('aria-label') || '');
+    }""", [SEL_CHART, index]))
+
+
+def exceptions(page: Any) -> list[str]:
+    return [t.strip() for t in page.locator(SEL_EXCEPTION).all_inner_texts()]
+
+
+def alert_texts(page: Any, selector: str = SEL_ALERT) -> list[str]:
+    return [t.strip() for t in page.locator(selector).all_inner_texts()]
+
+
+def no_exceptions(page: Any) -> None:
+    """Assert that no traceback / exception element is on screen."""
+    found = exceptions(page)
+    assert not found, f"exception on screen at {page.url[:200]}: {found[0][:800]}"
+    body = page.inner_text("body")
+    assert "Traceback (most recent call last)" not in body, f"traceback text on screen at {page.url[:200]}"
+
+
+def page_not_found(page: Any) -> bool:
+    """Streamlit's "Page not found" dialog is open."""
+    dialogs = page.locator('[data-testid="stDialog"]')
+    return any("Page not found" in t for t in dialogs.all_inner_texts())
+
+
+def title(page: Any) -> str:
+    loc = page.locator(f'[data-testid="stMain"] {SEL_TITLE}')
+    return loc.first.inner_text().strip() if loc.count() else ""
+
+
+def query_params(page: Any) -> dict[str, str]:
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(page.url).query, keep_blank_values=True))
+
+
+def url_path(page: Any) -> str:
+    return urllib.parse.urlsplit(page.url).path.strip("/")
+
+
+TEXT_LABEL = "Text"
+PAIR_LABEL = "Second sentence (optional)"
+
+
+def set_text(page: Any, text: str, label: str = TEXT_LABEL) -> None:
+    """Replace a sidebar text area's content and submit it (Ctrl+Enter), like a user."""
+    area = page.locator(f'[data-testid="stSidebar"] textarea[aria-label="{label}"]').first
+    if not area.is_visible():  # the pair sits in a collapsed expander
+        page.locator(f'[data-testid="stSidebar"] details:has(textarea[aria-label="{label}"]) summary').first.click()
+        area.wait_for(state="visible", timeout=10_000)
+    area.fill(text)
+    area.press("Control+Enter")
+
+
+def choose(page: Any, label: str, option: str) -> None:
+    """Pick `option` in the selectbox labelled `label` (e.g. choose(page, "Head", "5")).
+
+    Streamlit 1.67's selectbox is a filterable combobox: type the option, then click it.
+    """
+    box = page.locator(f'input[role="combobox"][aria-label="{label}"]').first
+    box.click()
+    box.fill(option)
+    page.get_by_role("listbox").get_by_role("option", name=option, exact=True).first.click()
+
+
+def open_page(page: Any, name: str) -> None:
+    """Switch page through the sidebar navigation (same session, like a user)."""
+    page.locator(f'[data-testid="stSidebarNav"] a[href$="/{name}"]').first.click()
+
+
+def body_text(page: Any) -> str:
+    return page.locator('[data-testid="stMain"]').inner_text()
+
+
+def goto(page: Any, url: str, min_charts: int = 0, timeout: float = 90.0) -> float:
+    """Navigate and wait for the app to be idle with `min_charts` charts; returns seconds."""
+    t0 = time.perf_counter()
+    page.goto(url, wait_until="commit", timeout=timeout * 1000)
+    wait_for_app_idle(page, min_charts=min_charts, timeout=timeout)
+    return time.perf_counter() - t0
+
+
+def screenshot(page: Any, name: str, directory: Path | None = None) -> Path:
+    """Full-page screenshot into `directory` (default: a temp dir; docs/screenshots with UPDATE_SCREENSHOTS=1)."""
+    if directory is None:
+        directory = ROOT / "docs" / "screenshots" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else \
+            Path(tempfile.gettempdir()) / "attention_dashboard_screenshots"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    return path
+
+
+# --- pytest fixtures (import them into a test module) -------------------------------------------
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[StreamlitServer]:
+    """A fresh `streamlit run` shared by one test module."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    with streamlit_server() as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def playwright_instance() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_instance: Any) -> Iterator[Any]:
+    b = launch_browser(playwright_instance)
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture()
+def offline() -> Offline:
+    return Offline()
+
+
+@pytest.fixture()
+def new_page(browser: Any, offline: Offline) -> Iterator[Any]:
+    """Factory: new_page() -> a Page in its own fresh context (= its own Streamlit session)."""
+    contexts: list[Any] = []
+
+    def make() -> Any:
+        context, _ = new_context(browser, offline)
+        contexts.append(context)
+        return context.new_page()
+
+    try:
+        yield make
+    finally:
+        for c in contexts:
+            with contextlib.suppress(Exception):
+                c.close()
+
+
+def main() -> None:  # manual check: python -m tests.browser.harness [page]
+    from playwright.sync_api import sync_playwright
+
+    page_name = sys.argv[1] if len(sys.argv) > 1 else ""
+    with streamlit_server() as srv, sync_playwright() as pw:
+        b = launch_browser(pw)
+        ctx, off = new_context(b)
+        pg = ctx.new_page()
+        took = goto(pg, srv.page_url(page_name), min_charts=0 if page_name in NO_VEGA else 1)
+        print(f"{page_name or '/'}: idle after {took:.1f} s, {count_charts(pg)} charts, title {title(pg)!r}, "
+              f"blocked {off.blocked}, exceptions {exceptions(pg)}, alerts {alert_texts(pg)}")
+        b.close()
+
+
+if __name__ == "__main__":
+    main()
+
+
+# --- async twins (for many sessions at once: test_concurrency, test_memory) ----------------------
+
+async def anew_page(browser: Any, offline: Offline) -> tuple[Any, Any]:
+    context = await browser.new_context(viewport=VIEWPORT, service_workers="block")
+    await context.route("**/*", offline.ahandle)
+    await context.add_init_script(RUN_COUNTER_JS)
+    return context, await context.new_page()
+
+
+async def await_idle(page: Any, min_charts: int = 0, timeout: float = 90.0, settle: float = 0.35) -> float:
+    import asyncio
+
+    t0 = time.perf_counter()
+    deadline = t0 + timeout
+    args = [min_charts, SEL_APP, SEL_CHART, SEL_SPINNER]
+    while True:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            raise TimeoutError(f"app not idle with {min_charts} charts after {timeout} s at {page.url[:200]}")
+        await page.wait_for_function(_IDLE_JS, arg=args, timeout=max(remaining, 0.1) * 1000, polling=50)
+        await asyncio.sleep(settle)
+        if await page.evaluate(_IDLE_JS, args):
+            return time.perf_counter() - t0
+
+
+async def agoto(page: Any, url: str, min_charts: int = 0, timeout: float = 90.0) -> float:
+    t0 = time.perf_counter()
+    await page.goto(url, wait_until="commit", timeout=timeout * 1000)
+    await await_idle(page, min_charts=min_charts, timeout=timeout)
+    return time.perf_counter() - t0
+
+
+async def arerun_and_wait(page: Any, action: Any, min_charts: int = 0, timeout: float = 90.0,
+                          start_timeout: float = 5.0) -> float:
+    before = int(await page.evaluate("() => window.__runs || 0"))
+    t0 = time.perf_counter()
+    await action()
+    try:
+        await page.wait_for_function("(n) => (window.__runs || 0) > n", arg=before,
+                                     timeout=start_timeout * 1000, polling=20)
+    except Exception:  # noqa: BLE001 - no rerun started: the value did not change
+        pass
+    await await_idle(page, min_charts=min_charts, timeout=timeout)
+    return time.perf_counter() - t0
+
+
+async def achoose(page: Any, label: str, option: str) -> None:
+    box = page.locator(f'input[role="combobox"][aria-label="{label}"]').first
+    await box.click()
+    await box.fill(option)
+    await page.get_by_role("listbox").get_by_role("option", name=option, exact=True).first.click()
+
+
+async def aset_text(page: Any, text: str, label: str = TEXT_LABEL) -> None:
+    area = page.locator(f'[data-testid="stSidebar"] textarea[aria-label="{label}"]').first
+    await area.fill(text)
+    await area.press("Control+Enter")
+
+
+async def achart_marks(page: Any, index: int = 0) -> list[str]:
+    return list(await page.evaluate("""([sel, i]) => {
+        const c = document.querySelectorAll(sel)[i];
+        if (!c) return [];
+        return Array.from(c.querySelectorAll('[role="graphics-symbol"]')).map(e => e.getAttribute('aria-label') || '');
+    }""", [SEL_CHART, index]))
+
+
+async def aexceptions(page: Any) -> list[str]:
+    return [t.strip() for t in await page.locator(SEL_EXCEPTION).all_inner_texts()]

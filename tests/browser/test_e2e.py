@@ -1,0 +1,204 @@
+"""End to end in a real browser: every page, shared links, chart clicks, offline, screenshots.
+
+One fresh `streamlit run` for this module (the first page opened is a cold start: imports and
+model load happen while the test waits) and Debian's headless Chromium through Playwright. Every
+request to a host other than 127.0.0.1/localhost is aborted and recorded; the tests assert that
+none was needed. Screenshots (1400x900) go to a temp folder, or to docs/screenshots/ with
+UPDATE_SCREENSHOTS=1 (that is where the README's pictures come from).
+
+    .venv/bin/python -m pytest tests/browser/test_e2e.py -m browser
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from tests.browser.harness import (  # noqa: F401 - fixtures are used by name
+    NO_VEGA, PAGE_PATHS, PAGES, PAIR_LABEL, SEL_CHART, SEL_ERROR, alert_texts, browser, chart_marks, choose,
+    count_charts, goto, new_page, no_exceptions, offline, open_page, playwright_instance,
+    page_not_found, query_params, requires_chromium, rerun_and_wait, screenshot, server, set_text, title, url_path,
+    wait_for_app_idle,
+)
+
+pytestmark = [pytest.mark.browser, requires_chromium]
+
+COLD_TIMEOUT = 120.0  # the first page on a fresh server imports torch and loads the model
+EXPECTED_TITLES = {
+    "single_head": "Single head", "model_tokens": "Model and tokens", "layer_average": "Layer average",
+    "compare": "Compare", "across_layers": "Across layers", "head_atlas": "Head atlas",
+    "rollout_flow": "Rollout and flow", "pattern_breakdown": "Pattern breakdown",
+    "pattern_classes": "Pattern classes", "bertviz_views": "BertViz", "about": "Read this first",
+}
+
+
+def _min_charts(name: str) -> int:
+    return 0 if name in NO_VEGA else 1
+
+
+def _bertviz_drawn(page, timeout: float = 60.0) -> int:
+    """Wait until a BertViz iframe (at any depth) drew its SVG; returns the number of SVG shapes."""
+    page.wait_for_selector("iframe", timeout=timeout * 1000)
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        for frame in page.frames:
+            if frame == page.main_frame:
+                continue
+            try:
+                shapes = frame.evaluate("() => document.querySelectorAll('svg line, svg path, svg rect, svg text').length")
+            except Exception:  # noqa: BLE001 - a frame that is navigating or detached
+                continue
+            if shapes > 0:
+                return int(shapes)
+        page.wait_for_timeout(200)
+    raise AssertionError(f"no BertViz iframe drew an svg: frames={[f.url[:80] for f in page.frames]}")
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_page_opens_and_draws_offline(name, server, new_page, offline):
+    """A fresh session opens the page by its URL path with the default model and draws it."""
+    page = new_page()
+    took = goto(page, server.page_url(name), min_charts=_min_charts(name), timeout=COLD_TIMEOUT)
+    no_exceptions(page)
+    assert not alert_texts(page, SEL_ERROR), f"{name}: error on screen: {alert_texts(page, SEL_ERROR)}"
+    assert title(page) == EXPECTED_TITLES[name], (name, title(page))
+    assert url_path(page) == PAGE_PATHS[name], page.url
+    assert not page_not_found(page), f"{name}: 'Page not found' dialog"
+    if name not in NO_VEGA:
+        assert count_charts(page) >= 1, f"{name}: no chart drawn after {took:.1f} s"
+    if name == "bertviz_views":
+        assert _bertviz_drawn(page) > 10
+    if name != "about":
+        # the default model and sentence are in the shareable URL
+        params = query_params(page)
+        assert params.get("model") == "all-MiniLM-L6-v2", params
+        assert params.get("text"), params
+    screenshot(page, name)
+    assert offline.needed() == [], f"{name} needed outside hosts: {offline.needed()[:5]}"
+    assert server.alive() and server.healthy()
+
+
+def test_shared_link_reproduces_the_view(server, new_page, offline):
+    """Change text, layer and head in one session; its URL opened in a fresh session shows the same."""
+    a = new_page()
+    goto(a, server.page_url("single_head"), min_charts=1, timeout=COLD_TIMEOUT)
+    rerun_and_wait(a, lambda: set_text(a, "The quick brown fox jumps over the lazy dog."), min_charts=1)
+    rerun_and_wait(a, lambda: choose(a, "Layer", "3"), min_charts=1)
+    rerun_and_wait(a, lambda: choose(a, "Head", "7"), min_charts=1)
+    rerun_and_wait(a, lambda: set_text(a, "It was asleep.", PAIR_LABEL), min_charts=1)
+    params = query_params(a)
+    assert params.get("text") == "The quick brown fox jumps over the lazy dog.", params
+    assert (params.get("layer"), params.get("head"), params.get("pair")) == ("3", "7", "It was asleep."), params
+    marks_a = chart_marks(a)
+    assert marks_a and any("fox" in m for m in marks_a), marks_a[:3]
+    link = a.url
+
+    b = new_page()
+    goto(b, link, min_charts=1)
+    no_exceptions(b)
+    assert query_params(b) == params
+    assert chart_marks(b) == marks_a, "the shared link draws a different heatmap"
+    assert "layer 3, head 7" in b.locator(SEL_CHART).first.inner_text() or \
+        "layer 3, head 7" in b.locator('[data-testid="stMain"]').inner_text()
+    for label, want in (("Layer", "3"), ("Head", "7")):
+        assert b.locator(f'input[aria-label="{label}"]').first.input_value() == want
+
+    # the same link on another page keeps the selection
+    c = new_page()
+    goto(c, link.replace("/?", "/layer_average?"), min_charts=1)
+    no_exceptions(c)
+    assert query_params(c)["text"] == params["text"]
+    assert c.locator('input[aria-label="Layer"]').first.input_value() == "3"
+    assert offline.needed() == []
+
+
+def _click_mark(page, chart_index: int, pattern: str) -> str:
+    """Click the centre of the first mark of chart `chart_index` whose aria-label matches `pattern`."""
+    box = page.evaluate("""([sel, i, pat]) => {
+        const c = document.querySelectorAll(sel)[i];
+        const re = new RegExp(pat, 'i');
+        const marks = Array.from(c.querySelectorAll('[role="graphics-symbol"]'))
+            .filter(e => re.test(e.getAttribute('aria-label') || ''));
+        // the topmost layer (last drawn) receives the click
+        const m = marks[marks.length - 1];
+        if (!m) return null;
+        m.scrollIntoView({block: 'center', inline: 'center'});
+        const r = m.getBoundingClientRect();
+        return {x: r.x + r.width / 2, y: r.y + r.height / 2, label: m.getAttribute('aria-label')};
+    }""", [SEL_CHART, chart_index, pattern])
+    assert box, f"no mark matching {pattern!r} in chart {chart_index}: {chart_marks(page, chart_index)[:5]}"
+    page.wait_for_timeout(200)
+    page.mouse.click(box["x"], box["y"])
+    return box["label"]
+
+
+def test_click_on_atlas_selects_head_for_other_pages(server, new_page, offline):
+    """Head atlas: a click on a cell opens that layer/head on Single head; other pages keep it."""
+    page = new_page()
+    goto(page, server.page_url("head_atlas"), min_charts=1, timeout=COLD_TIMEOUT)
+    charts_before = count_charts(page)
+    assert charts_before >= 1
+    label = _click_mark(page, 0, r"layer: 4\b.*head: 9\b|head: 9\b.*layer: 4\b")
+    page.wait_for_url(re.compile(r"layer=4"), timeout=30_000)
+    wait_for_app_idle(page, min_charts=1)
+    no_exceptions(page)
+    params = query_params(page)
+    assert (params.get("layer"), params.get("head")) == ("4", "9"), (label, page.url)
+    assert url_path(page) == "", page.url
+    assert "layer 4, head 9" in page.locator('[data-testid="stMain"]').inner_text()
+
+    # every other page now shows layer 4 / head 9 (same session, sidebar navigation)
+    rerun_and_wait(page, lambda: open_page(page, "across_layers"), min_charts=1)
+    no_exceptions(page)
+    assert page.locator('input[aria-label="Layer"]').first.input_value() == "4"
+    assert page.locator('input[aria-label="Head"]').first.input_value() == "9"
+    assert "Head 9 in every layer" in page.locator('[data-testid="stMain"]').inner_text()
+    assert offline.needed() == []
+
+
+def test_click_on_thumbnail_selects_head(server, new_page, offline):
+    """Across layers: a click on a thumbnail selects that layer and head everywhere."""
+    page = new_page()
+    goto(page, server.page_url("across_layers"), min_charts=2, timeout=COLD_TIMEOUT)
+    thumbs = count_charts(page) - 1  # the overview is the last chart on the page
+    before = runs_before = page.evaluate("() => window.__runs")
+    _click_mark(page, thumbs, r"layer: 2\b.*head: 5\b|head: 5\b.*layer: 2\b")
+    page.wait_for_function("(n) => window.__runs > n", arg=runs_before, timeout=20_000)
+    wait_for_app_idle(page, min_charts=2)
+    no_exceptions(page)
+    assert before is not None
+    params = query_params(page)
+    assert (params.get("layer"), params.get("head")) == ("2", "5"), page.url
+    assert page.locator('input[aria-label="Head"]').first.input_value() == "5"
+    assert offline.needed() == []
+
+
+def test_a_changed_head_reruns_without_reloading_the_model(server, new_page):
+    """Changing only the head keeps the charts and is quick (the attention is cached)."""
+    page = new_page()
+    goto(page, server.page_url("single_head"), min_charts=1, timeout=COLD_TIMEOUT)
+    before = chart_marks(page)
+    took = rerun_and_wait(page, lambda: choose(page, "Head", "11"), min_charts=1)
+    after = chart_marks(page)
+    assert after and after != before
+    assert took < 10, f"a head change took {took:.1f} s in the browser"
+    no_exceptions(page)
+
+
+def test_no_request_leaves_the_machine(server, new_page, offline):
+    """Strict: not even the tab icon may come from outside (a page_icon ':material/...:' does)."""
+    page = new_page()
+    goto(page, server.page_url("single_head"), min_charts=1, timeout=COLD_TIMEOUT)
+    page.wait_for_timeout(1000)
+    assert offline.blocked == [], f"requests to outside hosts: {sorted(set(offline.blocked))[:5]}"
+
+
+@pytest.mark.parametrize("path", ["single_head"])
+def test_page_file_stem_is_a_valid_address(path, server, new_page):
+    """/single_head (the file stem, like every other page's address) must not say 'Page not found'."""
+    page = new_page()
+    goto(page, f"{server.url}/{path}", min_charts=1, timeout=COLD_TIMEOUT)
+    page.wait_for_timeout(1500)
+    assert not page_not_found(page), f"/{path} opens a 'Page not found' dialog (the default page lives at /)"
