@@ -110,6 +110,7 @@ function wire() {
 frame.addEventListener("load", wire);
 
 Streamlit.events.addEventListener(Streamlit.RENDER_EVENT, (event) => {
+  window.__bvRendered = true;
   const args = event.detail.args || {};
   const viewId = String(args.view_id || "");
   if (current && current.viewId === viewId) { measure(); return; } // a rerun: keep the live view
