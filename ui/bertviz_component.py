@@ -7,10 +7,12 @@ built from `frontend/` (streamlit-component-lib). The component reports what the
      "source": "thumbnail" | "layer-select" | "head-square", "nonce": int}
 
 `layer`/`head` are model indices (the component maps BertViz's positions through the embedded
-subset). `head` is None when only the head view's layer dropdown changed. `bertviz_view`
-returns such a dict only on the run that follows a *new* click (the component keeps returning
-its last value on every rerun; a stale one must not override a selection made elsewhere), and
-calls `on_select(layer, head)` for it.
+subset). The component sends `head: null` when only the head view's layer dropdown changed.
+`bertviz_view` returns the click only on the run that follows a *new* click (the component keeps
+returning its last value on every rerun; a stale one must not override a selection made
+elsewhere), as the same dict except that "head" is left out when no head was picked (so
+`click.get("head", current_head)` keeps the current head), and calls `on_select(layer, head)`
+with head None in that case.
 
 Falls back to the plain view (`st.iframe` with the same self-contained HTML: the view draws,
 clicks are not reported) when the component's build folder is missing or `plain=True` (see
@@ -78,8 +80,11 @@ def _new_click(value: Any, key: str) -> dict | None:
         head = None if value.get("head") is None else int(value["head"])
     except (TypeError, ValueError):
         return None
-    return {"view": str(value.get("view", "")), "layer": layer, "head": head,
-            "source": str(value.get("source", "")), "nonce": value["nonce"]}
+    click = {"view": str(value.get("view", "")), "layer": layer, "source": str(value.get("source", "")),
+             "nonce": value["nonce"]}
+    if head is not None:
+        click["head"] = head
+    return click
 
 
 def bertviz_view(view: EmbeddedView, key: str, *, plain: bool = False,
@@ -96,7 +101,7 @@ def bertviz_view(view: EmbeddedView, key: str, *, plain: bool = False,
                  heads=list(view.heads), height=view.height, key=key, default=None)
     click = _new_click(value, key)
     if click is not None and on_select is not None:
-        on_select(click["layer"], click["head"])
+        on_select(click["layer"], click.get("head"))
     return click
 
 

@@ -61,7 +61,8 @@ def test_new_click_is_reported_once(monkeypatch):
     value = {"view": "model", "layer": 2, "head": 5, "source": "thumbnail", "nonce": 7}
     assert bc._new_click(value, "k") == value
     assert bc._new_click(value, "k") is None  # the same value on a later rerun
-    assert bc._new_click(dict(value, nonce=8, head=None, view="head"), "k")["head"] is None
+    layer_only = bc._new_click(dict(value, nonce=8, head=None, view="head", source="layer-select"), "k")
+    assert layer_only["layer"] == 2 and "head" not in layer_only  # .get("head", current) keeps the head
     assert bc._new_click({"layer": "x", "nonce": 9}, "k") is None
     assert bc._new_click(None, "k") is None
 
