@@ -202,9 +202,7 @@ def caveat() -> None:
 
 def statistics(result: AttentionResult) -> pd.DataFrame:
     """All head statistics for a result, cached in the engine."""
-    punct = analysis.punctuation_mask(list(result.display_tokens))
-    return cache.memo(result, "head_statistics", None, lambda: analysis.head_statistics(
-        result.attention, result.special_mask, punct, result.segment_ids, result.causal))
+    return cache.memo(result, "head_statistics", None, lambda: analysis.head_statistics_for(result))
 
 
 # --- lenses ---------------------------------------------------------------------------------
