@@ -311,6 +311,21 @@ _IDLE_JS = """([minCharts, selApp, selChart, selSpinner]) => {
 }"""
 
 
+_DIAG_JS = """([selApp, selChart]) => {
+  const app = document.querySelector(selApp);
+  const charts = Array.from(document.querySelectorAll(selChart));
+  return {
+    script: app && app.getAttribute('data-test-script-state'),
+    connection: app && app.getAttribute('data-test-connection-state'),
+    charts: charts.length,
+    drawn: charts.filter(c => c.querySelector('svg.marks, canvas.marks, canvas')).length,
+    spinner: !!document.querySelector('[data-testid="stSpinner"]'),
+    alerts: Array.from(document.querySelectorAll('[data-testid^="stAlertContent"]')).map(e => e.innerText.slice(0, 160)),
+    exception: Array.from(document.querySelectorAll('[data-testid="stException"]')).map(e => e.innerText.slice(0, 300)),
+  };
+}"""
+
+
 def wait_for_app_idle(page: Any, min_charts: int = 0, timeout: float = 90.0, settle: float = 0.35) -> float:
     """Wait until the script run is over and >= min_charts charts are drawn; returns seconds waited.
 
@@ -326,7 +341,12 @@ def wait_for_app_idle(page: Any, min_charts: int = 0, timeout: float = 90.0, set
             raise TimeoutError(f"app not idle with {min_charts} charts after {timeout} s at {page.url[:200]}: "
                                f"state={script_state(page)}, charts={count_charts(page)}, "
                                f"alerts={alert_texts(page)[:3]}")
-        page.wait_for_function(_IDLE_JS, arg=args, timeout=max(remaining, 0.1) * 1000, polling=50)
+        try:
+            page.wait_for_function(_IDLE_JS, arg=args, timeout=max(remaining, 0.1) * 1000, polling=50)
+        except Exception as err:  # noqa: BLE001 - say what the page looked like
+            diag = page.evaluate(_DIAG_JS, [SEL_APP, SEL_CHART])
+            raise TimeoutError(f"app not idle with {min_charts} charts after {timeout} s at {page.url[:160]}: "
+                               f"{diag}") from err
         time.sleep(settle)
         if page.evaluate(_IDLE_JS, args):
             return time.perf_counter() - t0
@@ -418,7 +438,10 @@ def set_text(page: Any, text: str, label: str = TEXT_LABEL) -> None:
     if not area.is_visible():  # the pair sits in a collapsed expander
         page.locator(f'[data-testid="stSidebar"] details:has(textarea[aria-label="{label}"]) summary').first.click()
         area.wait_for(state="visible", timeout=10_000)
-    area.fill(text)
+    for _ in range(3):  # a rerun that lands mid-fill can re-render the box: check before submitting
+        area.fill(text)
+        if area.input_value() == text:
+            break
     area.press("Control+Enter")
 
 
@@ -551,7 +574,12 @@ async def await_idle(page: Any, min_charts: int = 0, timeout: float = 90.0, sett
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             raise TimeoutError(f"app not idle with {min_charts} charts after {timeout} s at {page.url[:200]}")
-        await page.wait_for_function(_IDLE_JS, arg=args, timeout=max(remaining, 0.1) * 1000, polling=50)
+        try:
+            await page.wait_for_function(_IDLE_JS, arg=args, timeout=max(remaining, 0.1) * 1000, polling=50)
+        except Exception as err:  # noqa: BLE001 - say what the page looked like
+            diag = await page.evaluate(_DIAG_JS, [SEL_APP, SEL_CHART])
+            raise TimeoutError(f"app not idle with {min_charts} charts after {timeout} s at {page.url[:160]}: "
+                               f"{diag}") from err
         await asyncio.sleep(settle)
         if await page.evaluate(_IDLE_JS, args):
             return time.perf_counter() - t0
@@ -587,7 +615,10 @@ async def achoose(page: Any, label: str, option: str) -> None:
 
 async def aset_text(page: Any, text: str, label: str = TEXT_LABEL) -> None:
     area = page.locator(f'[data-testid="stSidebar"] textarea[aria-label="{label}"]').first
-    await area.fill(text)
+    for _ in range(3):
+        await area.fill(text)
+        if await area.input_value() == text:
+            break
     await area.press("Control+Enter")
 
 
@@ -601,3 +632,72 @@ async def achart_marks(page: Any, index: int = 0) -> list[str]:
 
 async def aexceptions(page: Any) -> list[str]:
     return [t.strip() for t in await page.locator(SEL_EXCEPTION).all_inner_texts()]
+
+
+# --- a client of Streamlit's websocket (no browser: many sessions cheaply) -----------------------
+
+@dataclass
+class WsRun:
+    """What one session's script run(s) sent: element counts, bytes, how it finished."""
+
+    status: str = ""
+    bytes: int = 0
+    messages: int = 0
+    elements: dict[str, int] = field(default_factory=dict)
+    texts: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def charts(self) -> int:
+        return self.elements.get("vega_lite_chart", 0)
+
+    @property
+    def exceptions(self) -> int:
+        return self.elements.get("exception", 0)
+
+
+async def ws_open(base_url: str, page_name: str = "", query_string: str = "", timeout: float = 120.0) -> WsRun:
+    """Open a fresh session over /_stcore/stream like a browser tab would, run the page, close.
+
+    Sends one BackMsg rerun_script with the page name and query string, then reads ForwardMsgs
+    until a script run finishes for good (not FINISHED_EARLY_FOR_RERUN).
+    """
+    import asyncio
+
+    import websockets
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ClientState_pb2 import ClientState
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    ws_url = base_url.replace("http://", "ws://") + "/_stcore/stream"
+    run = WsRun()
+    t0 = time.perf_counter()
+    async with websockets.connect(ws_url, subprotocols=["streamlit"], origin=base_url, max_size=None,
+                                  open_timeout=timeout) as ws:
+        back = BackMsg(rerun_script=ClientState(query_string=query_string, page_name=PAGE_PATHS.get(page_name, page_name)))
+        await ws.send(back.SerializeToString())
+        deadline = t0 + timeout
+        while True:
+            raw = await asyncio.wait_for(ws.recv(), timeout=max(deadline - time.perf_counter(), 0.1))
+            run.bytes += len(raw)
+            run.messages += 1
+            msg = ForwardMsg()
+            msg.ParseFromString(raw)
+            kind = msg.WhichOneof("type")
+            if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+                el = msg.delta.new_element
+                name = el.WhichOneof("type") or "?"
+                run.elements[name] = run.elements.get(name, 0) + 1
+                if name == "alert":
+                    run.texts.append(el.alert.body)
+                elif name == "exception":
+                    run.texts.append(el.exception.message)
+            elif kind == "page_not_found":
+                run.elements["page_not_found"] = run.elements.get("page_not_found", 0) + 1
+            elif kind == "script_finished":
+                status = ForwardMsg.ScriptFinishedStatus.Name(msg.script_finished)
+                if status != "FINISHED_EARLY_FOR_RERUN":
+                    run.status = status
+                    break
+    run.seconds = time.perf_counter() - t0
+    return run
