@@ -28,7 +28,7 @@ from tests.browser.harness import (  # noqa: F401 - fixtures are used by name
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
-DURATION = 35.0  # seconds of concurrent head switching (plus the concurrent first load)
+DURATION = 30.0  # seconds of concurrent head switching (plus the concurrent first load)
 SESSIONS = 8
 LAYER = 2
 HEADS = ("3", "8")

@@ -1,7 +1,8 @@
 """Hostile input in a real browser: the corpus in tests/hostile_inputs.json, and URL garbage.
 
 Each text case is typed into the sidebar (text or second sentence) of a live session on the
-Single head page, and again on one other page (the pages take turns), like a user would. Each
+Single head page, and every other case again on one other page (the pages take turns, so each
+page meets 2-3 cases), like a user would. Each
 URL case opens a fresh session on a crafted link. Every case must give a clear message or a
 normal result: never a traceback, never a script that runs (no dialog, no injected element),
 and other sessions keep working while it happens.
@@ -183,15 +184,17 @@ def test_hostile_text(index, server, main_session, touring_session, bystander):
     _check(main_session, case, page_name="single_head")
     _reset(main_session.page, case)
 
-    # 2. one other page (they take turns), in another long-lived session
-    name = OTHER_PAGES[index % len(OTHER_PAGES)]
-    page = touring_session.page
-    if touring_session.current != name:  # type: ignore[attr-defined]
-        rerun_and_wait(page, lambda: open_page(page, name), timeout=120)
-        touring_session.current = name  # type: ignore[attr-defined]
-    _submit(page, case, text, name)
-    _check(touring_session, case, page_name=name)
-    _reset(page, case)
+    # 2. every other case also on one other page (the pages take turns, each gets 2-3 cases),
+    #    in another long-lived session
+    if index % 2 == 0:
+        name = OTHER_PAGES[(index // 2) % len(OTHER_PAGES)]
+        page = touring_session.page
+        if touring_session.current != name:  # type: ignore[attr-defined]
+            rerun_and_wait(page, lambda: open_page(page, name), timeout=120)
+            touring_session.current = name  # type: ignore[attr-defined]
+        _submit(page, case, text, name)
+        _check(touring_session, case, page_name=name)
+        _reset(page, case)
 
     # 3. the server answers and, now and then, another user's session still works
     assert server.alive() and server.healthy(), f"server down after {case['name']!r}"
@@ -208,6 +211,20 @@ def _url_for(server, case: dict[str, Any]) -> str:
     return f"{server.url}/{path}" + (f"?{query}" if query else "")
 
 
+def _status_of(url: str) -> int | None:
+    """The HTTP status the server answers for `url` (urllib: no browser in between)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+    except OSError:
+        return None
+
+
 @pytest.mark.browser
 @requires_chromium
 @pytest.mark.parametrize("index", range(len(URL_CASES)), ids=[c["name"] for c in URL_CASES])
@@ -220,8 +237,18 @@ def test_url_garbage(index, server, browser, bystander):
         page = context.new_page()
         dialogs: list[str] = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        response = page.goto(url, wait_until="commit", timeout=60_000)
-        status = response.status if response is not None else None
+        try:
+            response = page.goto(url, wait_until="commit", timeout=60_000)
+            status = response.status if response is not None else None
+        except Exception as err:  # noqa: BLE001 - Chromium reports an empty 4xx as a navigation error
+            if case["expect"] != "refused_or_any" or "ERR_HTTP_RESPONSE_CODE_FAILURE" not in str(err):
+                raise
+            status = _status_of(url)
+        if case["expect"] == "refused_or_any" and status is not None and status >= 400:
+            assert 400 <= status < 500, f"{case['name']}: HTTP {status}"
+            assert server.alive() and server.healthy()
+            _bystander_still_works(bystander)
+            return
         assert status is not None and status < 400, (
             f"{case['name']}: the server refused the link with HTTP {status} (a browser error page, "
             f"not a message from the app); link length {len(url):,} characters")

@@ -1,0 +1,233 @@
+"""Benchmark every page: server-side rerun time after changing only the head, and bytes sent.
+
+    .venv/bin/python scripts/bench_pages.py [--sizes 16,64,128,512] [--repeats 5] [--pages single_head,...]
+
+For each page and n = 16, 64, 128, 512 tokens (a plain English text of exactly n tokens for the
+bundled all-MiniLM-L6-v2), the app runs in Streamlit's AppTest (the real script, no browser):
+the page is opened and run once more (the attention is then cached), then the sidebar's head is
+changed `repeats` times; the median wall time of those reruns is the figure. AppTest's own
+handling of the messages is included, so this is an upper bound of the script's time; its floor
+(the same rerun of the text-only About page) is reported beside it.
+
+Bytes: the size of every element message the page sends to the browser for one full run at
+n = 512 (the serialized delta protos: Vega-Lite specs with their Arrow datasets, dataframes as
+Arrow, component arguments, text). Static files (the JS bundle, the BertViz component's
+scripts) are served once per browser and not counted.
+
+Goals (dashboard issue): <= 100 ms per rerun at n <= 128 with the attention cached; <= 5 MB per
+page at n = 512.
+
+Importable: `run() -> list[dict]` (uniform rows: benchmark, metric, n_tokens, value, unit, goal,
+passed, page) and `markdown(rows)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ATTENTION_DASHBOARD_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+SIZES = (16, 64, 128, 512)
+RERUN_GOAL_MS = 100.0
+RERUN_GOAL_MAX_N = 128
+BYTES_GOAL_MB = 5.0
+BYTES_N = 512
+PAGES = ["single_head", "model_tokens", "layer_average", "compare", "across_layers", "head_atlas",
+         "rollout_flow", "pattern_breakdown", "pattern_classes", "bertviz_views", "about"]
+WORDS = ("the cat sat on the mat and the dog played in the park while she said that it was "
+         "sleeping near the big red door").split()
+TIMEOUT = 300
+
+
+def _row(metric: str, page: str | None, n: int | None, value: float, unit: str, goal: str = "",
+         passed: bool | None = None) -> dict:
+    return {"benchmark": "pages", "metric": metric, "page": page, "n_tokens": n, "value": round(float(value), 3),
+            "unit": unit, "goal": goal, "passed": passed}
+
+
+def text_with_tokens(tokenizer: Any, n: int) -> str:
+    words = [WORDS[i % len(WORDS)] for i in range(max(1, n - 2))]
+    text = " ".join(words)
+    got = len(tokenizer(text)["input_ids"])
+    if got != n:
+        raise RuntimeError(f"benchmark text has {got} tokens, wanted {n}")
+    return text
+
+
+def _walk(node: Any):
+    yield node
+    children = getattr(node, "children", None)
+    if isinstance(children, dict):
+        for child in children.values():
+            yield from _walk(child)
+
+
+def page_bytes(at: Any) -> tuple[int, dict[str, int]]:
+    """Serialized size of every element (leaf) proto in the app's tree, and the split by element type."""
+    total = 0
+    by_type: dict[str, int] = {}
+    for node in _walk(at._tree):  # noqa: SLF001 - AppTest keeps the element tree here
+        if isinstance(getattr(node, "children", None), dict) and node.children:
+            continue
+        proto = getattr(node, "proto", None)
+        if proto is None or not hasattr(proto, "ByteSize"):
+            continue
+        size = int(proto.ByteSize())
+        kind = getattr(node, "type", type(node).__name__)
+        by_type[kind] = by_type.get(kind, 0) + size
+        total += size
+    return total, by_type
+
+
+def _open(page: str, text: str) -> Any:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
+    at.query_params["text"] = text
+    at.run()
+    if page != "single_head":
+        at.switch_page(f"pages/{page}.py").run()
+    at.run()  # once more: the attention and derived arrays are cached now
+    return at
+
+
+def _problems(at: Any) -> list[str]:
+    return [str(e.value)[:200] for e in at.exception]
+
+
+def _rerun_ms(at: Any, repeats: int, num_heads: int = 12) -> list[float]:
+    out: list[float] = []
+    current = int(at.selectbox(key="head").value)
+    for i in range(repeats):
+        head = (current + 1 + i) % num_heads
+        box = at.selectbox(key="head").set_value(head)
+        t = time.perf_counter()
+        box.run()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def run(sizes: tuple[int, ...] = SIZES, repeats: int = 5, pages: list[str] | None = None,
+        verbose: bool = False) -> list[dict]:
+    from core.models import BUNDLED_MODEL_ID, load_model
+
+    tokenizer = load_model(BUNDLED_MODEL_ID, device="cpu").tokenizer
+    pages = pages or PAGES
+    rows: list[dict] = []
+
+    # the floor: AppTest's own cost of a rerun of a text-only page
+    at = _open("about", "The cat sat on the mat.")
+    floor = statistics.median(_rerun_ms(at, repeats))
+    rows.append(_row("AppTest floor (head change on the text-only About page)", "about", None, floor, "ms"))
+
+    for page in pages:
+        for n in sizes:
+            text = text_with_tokens(tokenizer, n)
+            t0 = time.perf_counter()
+            try:
+                at = _open(page, text)
+                problems = _problems(at)
+                samples = _rerun_ms(at, repeats)
+                problems += _problems(at)
+            except Exception as err:  # noqa: BLE001 - one page failing must not stop the others
+                rows.append(_row("rerun after head change", page, n, float("nan"), "ms",
+                                 f"error: {type(err).__name__}: {str(err)[:120]}", False))
+                continue
+            med = statistics.median(samples)
+            goal, passed = ("", None)
+            if n <= RERUN_GOAL_MAX_N:
+                goal, passed = f"<= {RERUN_GOAL_MS:.0f} ms", med <= RERUN_GOAL_MS
+            if problems:
+                goal, passed = f"exception on the page: {problems[0][:80]}", False
+            rows.append(_row("rerun after head change", page, n, med, "ms", goal, passed))
+            if n == BYTES_N or (n == max(sizes) and BYTES_N not in sizes):
+                total, by_type = page_bytes(at)
+                top = ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in sorted(by_type.items(), key=lambda kv: -kv[1])[:3])
+                rows.append(_row("bytes sent for one run", page, n, total / 1e6, "MB",
+                                 f"<= {BYTES_GOAL_MB:.0f} MB" + (f" (largest: {top})" if top else ""),
+                                 total / 1e6 <= BYTES_GOAL_MB))
+            if verbose:
+                print(f"{page:18s} n={n:4d} rerun median {med:7.1f} ms  (open {time.perf_counter() - t0:.1f} s)",
+                      file=sys.stderr, flush=True)
+    return rows
+
+
+def _verdict(row: dict) -> str:
+    return "" if row["passed"] is None else ("pass" if row["passed"] else "**FAIL**")
+
+
+def markdown(rows: list[dict]) -> str:
+    """Rerun time per page (columns = n) and bytes at n = 512, each with its goal."""
+    reruns = [r for r in rows if r["metric"] == "rerun after head change"]
+    sizes = sorted({r["n_tokens"] for r in reruns})
+    pages = list(dict.fromkeys(r["page"] for r in reruns))
+    by = {(r["page"], r["n_tokens"]): r for r in reruns}
+    bytes_rows = {r["page"]: r for r in rows if r["metric"] == "bytes sent for one run"}
+    floor = next((r for r in rows if r["metric"].startswith("AppTest floor")), None)
+    head = " | ".join(f"n={n}" for n in sizes)
+    lines = [f"| page | {head} | rerun goal (n <= {RERUN_GOAL_MAX_N}) | bytes at n={BYTES_N} | bytes goal |",
+             "|---|" + "---:|" * len(sizes) + "---|---:|---|"]
+    for page in pages:
+        cells = []
+        verdicts = []
+        for n in sizes:
+            r = by.get((page, n))
+            if r is None:
+                cells.append("-")
+                continue
+            v = r["value"]
+            cells.append("error" if v != v else f"{v:.0f} ms")
+            if r["passed"] is not None:
+                verdicts.append(r)
+        failed = [r for r in verdicts if not r["passed"]]
+        rerun_verdict = (f"<= {RERUN_GOAL_MS:.0f} ms: " + ("pass" if not failed else
+                         "**FAIL** (" + ", ".join(f"n={r['n_tokens']}" for r in failed) + ")")) if verdicts else "-"
+        errors = [r["goal"] for r in failed if r["goal"].startswith(("error", "exception"))]
+        if errors:
+            rerun_verdict += f" — {errors[0]}"
+        b = bytes_rows.get(page)
+        b_cell = f"{b['value']:.2f} MB" if b else "-"
+        b_goal = f"<= {BYTES_GOAL_MB:.0f} MB: {_verdict(b)}" if b else "-"
+        lines.append(f"| {page} | " + " | ".join(cells) + f" | {rerun_verdict} | {b_cell} | {b_goal} |")
+    notes = ["", "Rerun: median wall time of AppTest reruns after changing only the sidebar's head, attention "
+             "cached (the script's time plus AppTest's own message handling)."]
+    if floor:
+        notes.append(f"AppTest floor (the same rerun of the text-only About page): {floor['value']:.0f} ms.")
+    notes.append("Bytes: serialized element protos of one full run (Vega-Lite specs + Arrow data, dataframes, "
+                 "component arguments, text); static JS is served once and not counted.")
+    details = [f"- {r['page']}: {r['goal']}" for r in bytes_rows.values() if "largest" in r["goal"]]
+    if details:
+        notes.append("Largest elements at n = 512:")
+        notes.extend(details)
+    return "\n".join(lines + notes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--pages", default="")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    rows = run(tuple(int(s) for s in args.sizes.split(",")), args.repeats,
+               [s for s in args.pages.split(",") if s] or None, verbose=True)
+    print(json.dumps(rows, indent=1) if args.json else markdown(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
