@@ -15,8 +15,6 @@ sel = page.header(
 result = page.result_or_stop(sel)
 
 st.subheader(f"Head {sel.head} in every layer")
-st.caption(":material/warning: Head numbers are an arbitrary order inside each layer: head "
-           f"{sel.head} of layer 1 has nothing to do with head {sel.head} of layer 2.")
 
 
 def grid() -> None:

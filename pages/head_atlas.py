@@ -32,7 +32,7 @@ result = page.result_or_stop(sel)
 stats = views.statistics(result)
 
 state.url_value("stat", "entropy_norm", state.parse_choice(list(STATS)), label="statistic")
-stat = st.selectbox("Colour by", list(STATS), key="stat", format_func=lambda s: STATS[s][0])
+stat = st.selectbox("Colour by", list(STATS), key="stat", format_func=lambda s: STATS[s][0], width=360)
 st.caption(f"**{STATS[stat][0]}**: {STATS[stat][1]}")
 
 

@@ -41,7 +41,7 @@ def breakdown() -> None:
     conns = analysis.categorise_connections(avg, list(result.display_tokens), result.special_mask,
                                             float(threshold), mode)
     counts = analysis.category_counts(conns, result.num_layers)
-    st.altair_chart(charts.category_chart(counts), width="stretch")
+    st.altair_chart(charts.category_chart(counts), width="content")
     st.dataframe(conns, hide_index=True, width="stretch", height=280)
     page.downloads(lambda: charts.category_chart(counts),
                    {"csv": (lambda: conns.to_csv(index=False).encode(), "text/csv")},
@@ -65,7 +65,7 @@ def compare() -> None:
         counts.insert(0, "sentence", f"{name}: {text}")
         frames.append(counts)
     table = pd.concat(frames, ignore_index=True)
-    st.altair_chart(charts.category_compare_chart(table), width="stretch")
+    st.altair_chart(charts.category_compare_chart(table), width="content")
     st.dataframe(table, hide_index=True, width="stretch")
 
 
