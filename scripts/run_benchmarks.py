@@ -130,7 +130,8 @@ def run_section(module: str, timeout: float) -> tuple[list[dict] | None, float, 
 
 def _render(module: str, rows: list[dict]) -> str:
     if rows and "_markdown" in rows[0]:
-        return str(rows[0]["_markdown"]).strip()
+        text = str(rows[0]["_markdown"]).strip()
+        return text if text.startswith("|") else f"```text\n{text}\n```"
     try:
         mod = importlib.import_module(module)
         for name in ("markdown", "to_markdown"):
