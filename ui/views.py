@@ -150,7 +150,8 @@ def query_picker(result: AttentionResult, labels: list[str] | None = None) -> in
 
 
 def heatmap_panel(shown: Shown, *, title: str, key: str, value_label: str = "Attention weight",
-                  focus: int = -1, stem: str = "attention", result: AttentionResult | None = None) -> None:
+                  focus: int = -1, stem: str = "attention", result: AttentionResult | None = None,
+                  max_cells: int = charts.CELL_BUDGET) -> None:
     """Draw one matrix as a heatmap (aggregated or windowed past the cell budget), with downloads."""
     from ui import page
 
@@ -158,7 +159,7 @@ def heatmap_panel(shown: Shown, *, title: str, key: str, value_label: str = "Att
         st.caption(f":material/info: {note}")
     n = shown.matrix.shape[0]
     mode, start, size = "auto", 0, 64
-    if n * n > charts.CELL_BUDGET:
+    if n * n > max_cells:
         state.url_value(f"{key}_mode", "auto", state.parse_choice(["auto", "window"]), label="large-input mode")
         mode = st.radio(f"{n} tokens is more than one chart can show cell by cell",
                         ["auto", "window"], key=f"{key}_mode", horizontal=True,
@@ -167,7 +168,7 @@ def heatmap_panel(shown: Shown, *, title: str, key: str, value_label: str = "Att
             state.url_value(f"{key}_start", 0, state.parse_int(0, max(n - 1, 0)), label="window start")
             start = st.slider("Window start (token position)", 0, max(n - size, 0), key=f"{key}_start")
     prepared = charts.prepare_matrix(shown.matrix, shown.labels, mode=mode, allowed_mask=shown.allowed,
-                                     start=start, size=size, positions=shown.positions)
+                                     start=start, size=size, positions=shown.positions, max_cells=max_cells)
     if prepared.note:
         st.info(prepared.note, icon=":material/compress:")
     selected = focus if focus >= 0 and (shown.positions is None or focus in set(shown.positions.tolist())) else None
