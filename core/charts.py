@@ -933,3 +933,15 @@ def chart_cells(chart: Any) -> int:
     if spec is not alt.Undefined and not isinstance(spec, dict):
         total += chart_cells(spec)
     return total
+
+
+def unvalidated(chart: Any) -> Any:
+    """The same chart, serialised without Altair's JSON-schema pass (about 15-40 ms a chart).
+
+    Every builder here is validated by the test suite (tests/core/test_charts.py calls
+    ``to_dict()`` with validation), so the app skips re-validating on each rerun.
+    """
+    import functools
+
+    object.__setattr__(chart, "to_dict", functools.partial(chart.to_dict, validate=False))
+    return chart

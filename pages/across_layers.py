@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+
 import streamlit as st
 
 from core import charts
-from ui import page, views
+from ui import cache, page, views
 
 sel = page.header(
     "Across layers",
@@ -20,7 +22,7 @@ st.subheader(f"Head {sel.head} in every layer")
 def grid() -> None:
     chart = charts.head_grid(result.attention[:, sel.head], list(result.display_tokens), head=sel.head,
                              columns=3)
-    st.altair_chart(chart, width="content")
+    st.altair_chart(charts.unvalidated(chart), width="content")
     page.downloads(lambda: charts.head_grid(result.attention[:, sel.head], list(result.display_tokens),
                                             head=sel.head, columns=3),
                    {}, f"{page.slug(sel)}_head{sel.head}_layers", key="al_grid")
@@ -33,8 +35,10 @@ st.caption("Each thumbnail is one head (rows = layers, columns = heads). Click a
 
 
 def overview() -> None:
-    chart = charts.thumbnail_grid(result.attention, list(result.display_tokens))
-    st.altair_chart(chart, key="al_thumbs", on_select=lambda: views.select_from_chart("al_thumbs"),
+    # The grid of every head does not depend on the selected head: build it once per text.
+    chart = cache.memo(result, "thumbnail_grid", None,
+                       lambda: charts.thumbnail_grid(result.attention, list(result.display_tokens)))
+    st.altair_chart(charts.unvalidated(copy.copy(chart)), key="al_thumbs", on_select=lambda: views.select_from_chart("al_thumbs"),
                     width="content")
 
 

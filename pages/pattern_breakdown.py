@@ -42,7 +42,7 @@ def breakdown() -> None:
     conns = analysis.categorise_connections(avg, list(result.display_tokens), result.special_mask,
                                             float(threshold), mode)
     counts = analysis.category_counts(conns, result.num_layers)
-    st.altair_chart(charts.category_chart(counts), width="content")
+    st.altair_chart(charts.unvalidated(charts.category_chart(counts)), width="content")
     shown = conns.sort_values("weight", ascending=False).head(TABLE_ROWS)
     if len(conns) > TABLE_ROWS:
         st.caption(f"The {TABLE_ROWS} strongest of {len(conns):,} connections; the CSV has all of them.")
@@ -69,7 +69,7 @@ def compare() -> None:
         counts.insert(0, "sentence", f"{name}: {text}")
         frames.append(counts)
     table = pd.concat(frames, ignore_index=True)
-    st.altair_chart(charts.category_compare_chart(table), width="content")
+    st.altair_chart(charts.unvalidated(charts.category_compare_chart(table)), width="content")
     st.dataframe(table, hide_index=True, width="stretch")
 
 

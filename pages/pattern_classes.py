@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import streamlit as st
 
-from core import analysis
+from core import analysis, charts
 from ui import page, state, views
 
 sel = page.header(
@@ -42,14 +43,12 @@ def classes() -> None:
     c1, c2 = st.columns([1, 2])
     c1.dataframe(counts, hide_index=True, width="stretch")
     c1.caption("Kovaleva et al. report 32–61% of BERT-base heads heterogeneous, depending on the task.")
-    from core import charts
-    import numpy as np
     order = list(analysis.PATTERN_CLASSES)
     codes = labelled.pivot(index="layer", columns="head", values="pattern").to_numpy()
     numeric = np.vectorize(lambda s: order.index(s) if s in order else len(order) - 1)(codes).astype(int)
-    c2.altair_chart(charts.overview_grid(numeric, title="Pattern class per head", value_label="class",
-                                         selected=(sel.layer, sel.head), categories=order),
-                    key="pc_grid", on_select=lambda: views.select_from_chart("pc_grid"), width="content")
+    grid = charts.overview_grid(numeric, title="Pattern class per head", value_label="class",
+                                selected=(sel.layer, sel.head), categories=order)
+    c2.altair_chart(charts.unvalidated(grid), key="pc_grid", on_select=lambda: views.select_from_chart("pc_grid"), width="content")
     st.dataframe(labelled[["layer", "head", "pattern"] + [c for c in labelled.columns
                                                          if c not in {"layer", "head", "pattern"}]],
                  hide_index=True, width="stretch", height=300)

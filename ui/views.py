@@ -178,7 +178,7 @@ def heatmap_panel(shown: Shown, *, title: str, key: str, value_label: str = "Att
                               selected_query=selected)
 
     chart_key = f"{key}_chart"
-    st.altair_chart(make(), key=chart_key, on_select=lambda: _focus_query(chart_key), selection_mode="cell",
+    st.altair_chart(charts.unvalidated(make()), key=chart_key, on_select=lambda: _focus_query(chart_key), selection_mode="cell",
                     width="content")
     files = {"csv": (lambda: charts.attention_frame(shown.matrix, shown.labels, shown.allowed)
                      .to_csv(index=False).encode(), "text/csv")}
@@ -292,9 +292,9 @@ def flow_panel(result: AttentionResult, layer: int, query: int, key: str) -> Non
         return out
     flow = cache.memo(result, "flow", (layer, query), compute)
     roll = rollout_stack(result)[layer, query]
-    st.altair_chart(charts.bar_chart_for_tokens(flow, list(result.display_tokens),
-                                                f"Flow from '{result.display_tokens[query]}' at layer {layer}"),
-                    width="stretch")
+    bars = charts.bar_chart_for_tokens(flow, list(result.display_tokens),
+                                       f"Flow from '{result.display_tokens[query]}' at layer {layer}")
+    st.altair_chart(charts.unvalidated(bars), width="stretch")
     st.dataframe(pd.DataFrame({"position": np.arange(n), "token": list(result.display_tokens),
                                "flow": np.round(flow, 4), "rollout": np.round(roll, 4)}),
                  hide_index=True, width="stretch")
