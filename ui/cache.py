@@ -24,6 +24,20 @@ T = TypeVar("T")
 log = logging.getLogger("attention_dashboard")
 
 
+def _preimport() -> None:
+    """Import torch and transformers' model code while the first page draws (about 1.5 s)."""
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+        from transformers import AutoModel, AutoTokenizer  # noqa: F401
+    except Exception:  # noqa: BLE001 - the real load reports any problem
+        pass
+
+
+# Started when the app first imports this module, i.e. at the very start of the first session.
+threading.Thread(target=_preimport, name="preimport-torch", daemon=True).start()
+
+
 @st.cache_resource(show_spinner=False)
 def get_engine() -> AttentionEngine:
     return AttentionEngine(device=os.environ.get(models.ENV_DEVICE) or None)
