@@ -701,3 +701,70 @@ async def ws_open(base_url: str, page_name: str = "", query_string: str = "", ti
                     break
     run.seconds = time.perf_counter() - t0
     return run
+
+
+class WsSession:
+    """A long-lived session over Streamlit's websocket: open a page, then rerun with a new text.
+
+    Typing into the sidebar's text box is what the browser sends as a rerun_script BackMsg that
+    carries the text area's new widget state; this does the same, without a browser.
+    """
+
+    def __init__(self, base_url: str, page_name: str = "") -> None:
+        self.base_url = base_url
+        self.page_name = PAGE_PATHS.get(page_name, page_name)
+        self.ws: Any = None
+        self.widget_ids: dict[str, str] = {}  # label -> widget id, from the elements seen
+
+    async def __aenter__(self) -> WsSession:
+        import websockets
+
+        ws_url = self.base_url.replace("http://", "ws://") + "/_stcore/stream"
+        self.ws = await websockets.connect(ws_url, subprotocols=["streamlit"], origin=self.base_url, max_size=None)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.ws.close()
+
+    async def run(self, query_string: str = "", widgets: dict[str, str] | None = None,
+                  timeout: float = 120.0) -> WsRun:
+        """One rerun: the page, the query string, and string values for widgets by label."""
+        import asyncio
+
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ClientState_pb2 import ClientState
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+        from streamlit.proto.WidgetStates_pb2 import WidgetState, WidgetStates
+
+        states = WidgetStates(widgets=[WidgetState(id=self.widget_ids[label], string_value=value)
+                                       for label, value in (widgets or {}).items()])
+        back = BackMsg(rerun_script=ClientState(query_string=query_string, page_name=self.page_name,
+                                                widget_states=states))
+        t0 = time.perf_counter()
+        await self.ws.send(back.SerializeToString())
+        run = WsRun()
+        while True:
+            raw = await asyncio.wait_for(self.ws.recv(), timeout=max(t0 + timeout - time.perf_counter(), 0.1))
+            run.bytes += len(raw)
+            run.messages += 1
+            msg = ForwardMsg()
+            msg.ParseFromString(raw)
+            kind = msg.WhichOneof("type")
+            if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+                el = msg.delta.new_element
+                name = el.WhichOneof("type") or "?"
+                run.elements[name] = run.elements.get(name, 0) + 1
+                inner = getattr(el, name, None)
+                if inner is not None and hasattr(inner, "label") and hasattr(inner, "id") and inner.id:
+                    self.widget_ids[inner.label] = inner.id
+                if name == "alert":
+                    run.texts.append(el.alert.body)
+                elif name == "exception":
+                    run.texts.append(el.exception.message)
+            elif kind == "script_finished":
+                status = ForwardMsg.ScriptFinishedStatus.Name(msg.script_finished)
+                if status != "FINISHED_EARLY_FOR_RERUN":
+                    run.status = status
+                    break
+        run.seconds = time.perf_counter() - t0
+        return run
