@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.browser, requires_chromium]
 
 DURATION = 30.0  # seconds of concurrent head switching (plus the concurrent first load)
 SESSIONS = 8
+MIN_VIEWS = 3  # each session: its first view and at least two head switches, however slow the machine
 LAYER = 2
 HEADS = ("3", "8")
 SENTENCES = [
@@ -98,7 +99,7 @@ async def _session(browser, server, i: int, ref, start: asyncio.Event, deadline_
             if found:
                 errors.append(f"exception: {found[0][:300]}")
             views += 1
-            if time.perf_counter() > deadline_box[0]:
+            if time.perf_counter() > deadline_box[0] and views >= MIN_VIEWS:
                 break
             k += 1
             await arerun_and_wait(page, lambda h=HEADS[k % 2]: achoose(page, "Head", h), min_charts=1, timeout=120)
@@ -152,7 +153,7 @@ def test_eight_sessions_at_once_match_the_serial_run(server):
     print(summary)
     problems = {i: r for i, r in report.items() if r["errors"] or r["mismatches"] or r["blocked"]}
     assert not problems, f"{summary}\n" + "\n".join(f"session {i}: {r}" for i, r in sorted(problems.items()))
-    assert all(r["views"] >= 2 for r in report.values()), report
+    assert all(r["views"] >= MIN_VIEWS for r in report.values()), report
     assert not out["health_failures"], out["health_failures"][:3]
     assert lat and max(lat) < 5.0, f"the server stopped answering promptly: max health latency {max(lat):.1f} s"
     assert server.alive() and server.healthy()
