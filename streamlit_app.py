@@ -16,7 +16,8 @@ HERE = Path(__file__).parent
 PAGES = HERE / "pages"
 
 state.ensure_router()
-st.set_page_config(page_title="Attention dashboard", page_icon=":material/visibility:", layout="wide",
+# A local file: a ':material/...:' or emoji tab icon is fetched from a font/CDN host.
+st.set_page_config(page_title="Attention dashboard", page_icon=str(HERE / "assets" / "icon.png"), layout="wide",
                    initial_sidebar_state="expanded")
 
 state.begin_run()
@@ -24,7 +25,8 @@ st.session_state["_selection"] = state.sidebar()
 
 sections = {
     "Start": [
-        st.Page(PAGES / "single_head.py", title="Single head", icon=":material/grid_on:", default=True),
+        st.Page(PAGES / "single_head.py", title="Single head", icon=":material/grid_on:", default=True,
+                url_path="start"),
         st.Page(PAGES / "model_tokens.py", title="Model and tokens", icon=":material/token:"),
     ],
     "One head or layer": [
@@ -45,6 +47,8 @@ sections = {
     ],
     "About": [
         st.Page(PAGES / "about.py", title="Read this first", icon=":material/school:"),
+        # /single_head is the file's name, like every other page's address: serve it too.
+        st.Page(PAGES / "single_head.py", title="Single head", url_path="single_head", visibility="hidden"),
     ],
 }
 
