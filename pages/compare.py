@@ -10,8 +10,8 @@ from ui import cache, page, state, views
 
 sel = page.header(
     "Compare",
-    "Left is the current selection; on the right pick another layer and head, and optionally another text. "
-    "With the same tokens on both sides, the difference (right − left) shows what changed.",
+    "A is the current selection; for B pick another layer and head, and optionally another text. "
+    "With the same tokens in both, the difference B − A (red: B looks less, blue: B looks more) shows what changed.",
 )
 result = page.result_or_stop(sel)
 
@@ -32,21 +32,19 @@ def sides() -> None:
     other = cache.get_result(sel.model_id, other_text, sel.text_pair if other_text == sel.text else None)
     a = result.head(sel.layer, sel.head)
     b = other.head(int(st.session_state["cl"]), int(st.session_state["ch"]))
-    left, right = st.columns(2)
-    with left:
-        views.heatmap_panel(views.Shown(a, list(result.display_tokens), None, [], result.special_mask),
-                            title=f"A · layer {sel.layer}, head {sel.head}", key="cmp_a",
-                            stem=f"{page.slug(sel)}_A", max_cells=BUDGET)
-    with right:
-        views.heatmap_panel(views.Shown(b, list(other.display_tokens), None, [], other.special_mask),
-                            title=f"B · layer {st.session_state['cl']}, head {st.session_state['ch']}", key="cmp_b",
-                            stem=f"{page.slug(sel)}_B", max_cells=BUDGET)
+    # Stacked, not side by side: two heatmaps with legends do not fit one screen width.
+    views.heatmap_panel(views.Shown(a, list(result.display_tokens), None, [], result.special_mask),
+                        title=f"A · layer {sel.layer}, head {sel.head}", key="cmp_a",
+                        stem=f"{page.slug(sel)}_A", max_cells=BUDGET)
+    views.heatmap_panel(views.Shown(b, list(other.display_tokens), None, [], other.special_mask),
+                        title=f"B · layer {st.session_state['cl']}, head {st.session_state['ch']}", key="cmp_b",
+                        stem=f"{page.slug(sel)}_B", max_cells=BUDGET)
     if other.tokens == result.tokens:
         st.subheader("Difference (B − A)")
         diff = (b - a).astype(np.float32)
         views.heatmap_panel(views.Shown(diff, list(result.display_tokens), None, [], result.special_mask),
                             title="B − A", key="cmp_d", value_label="Difference", stem=f"{page.slug(sel)}_diff",
-                            max_cells=BUDGET)
+                            max_cells=BUDGET, scheme="redblue", symmetric=True)
         js = analysis.jensen_shannon(a, b)
         st.caption(f"Mean Jensen–Shannon divergence between the heads' rows: {float(np.mean(js)):.3f} nats "
                    "(0 = identical, ln 2 ≈ 0.693 = no overlap).")

@@ -40,8 +40,8 @@ def classes() -> None:
     labelled["pattern"] = analysis.classify_patterns(stats, thresholds).to_numpy()
     counts = labelled["pattern"].value_counts().rename_axis("pattern").reset_index(name="heads")
     counts["share"] = (counts["heads"] / len(labelled)).round(3)
-    c1, c2 = st.columns([1, 2])
-    c1.dataframe(counts, hide_index=True, width="stretch")
+    c1 = c2 = st.container()  # stacked: the grid's legend needs the full width
+    c1.dataframe(counts, hide_index=True, width="content")
     c1.caption("Kovaleva et al. report 32–61% of BERT-base heads heterogeneous, depending on the task.")
     order = list(analysis.PATTERN_CLASSES)
     codes = labelled.pivot(index="layer", columns="head", values="pattern").to_numpy()

@@ -151,7 +151,7 @@ def query_picker(result: AttentionResult, labels: list[str] | None = None) -> in
 
 def heatmap_panel(shown: Shown, *, title: str, key: str, value_label: str = "Attention weight",
                   focus: int = -1, stem: str = "attention", result: AttentionResult | None = None,
-                  max_cells: int = charts.CELL_BUDGET) -> None:
+                  max_cells: int = charts.CELL_BUDGET, scheme: str = "blues", symmetric: bool = False) -> None:
     """Draw one matrix as a heatmap (aggregated or windowed past the cell budget), with downloads."""
     from ui import page
 
@@ -173,9 +173,14 @@ def heatmap_panel(shown: Shown, *, title: str, key: str, value_label: str = "Att
         st.info(prepared.note, icon=":material/compress:")
     selected = focus if focus >= 0 and (shown.positions is None or focus in set(shown.positions.tolist())) else None
 
+    domain = None
+    if symmetric:  # differences: a diverging scale centred on 0
+        bound = float(np.abs(prepared.matrix).max()) or 1.0
+        domain = (-bound, bound)
+
     def make() -> object:
         return charts.heatmap(**prepared.heatmap_kwargs(), title=title, value_label=value_label,
-                              selected_query=selected)
+                              selected_query=selected, scheme=scheme, color_domain=domain)
 
     chart_key = f"{key}_chart"
     st.altair_chart(charts.unvalidated(make()), key=chart_key, on_select=lambda: _focus_query(chart_key), selection_mode="cell",
