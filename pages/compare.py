@@ -38,7 +38,8 @@ def sides() -> None:
                         stem=f"{page.slug(sel)}_A", max_cells=BUDGET)
     views.heatmap_panel(views.Shown(b, list(other.display_tokens), None, [], other.special_mask),
                         title=f"B · layer {st.session_state['cl']}, head {st.session_state['ch']}", key="cmp_b",
-                        stem=f"{page.slug(sel)}_B", max_cells=BUDGET)
+                        stem=f"{page.slug(sel)}_B", max_cells=BUDGET,
+                        memo_key=(other, ("B", st.session_state["cl"], st.session_state["ch"])))
     if other.tokens == result.tokens:
         st.subheader("Difference (B − A)")
         diff = (b - a).astype(np.float32)

@@ -6,6 +6,7 @@ what to draw and wires clicks back into the shared state.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,7 +152,8 @@ def query_picker(result: AttentionResult, labels: list[str] | None = None) -> in
 
 def heatmap_panel(shown: Shown, *, title: str, key: str, value_label: str = "Attention weight",
                   focus: int = -1, stem: str = "attention", result: AttentionResult | None = None,
-                  max_cells: int = charts.CELL_BUDGET, scheme: str = "blues", symmetric: bool = False) -> None:
+                  max_cells: int = charts.CELL_BUDGET, scheme: str = "blues", symmetric: bool = False,
+                  memo_key: tuple[AttentionResult, object] | None = None) -> None:
     """Draw one matrix as a heatmap (aggregated or windowed past the cell budget), with downloads."""
     from ui import page
 
@@ -183,7 +185,13 @@ def heatmap_panel(shown: Shown, *, title: str, key: str, value_label: str = "Att
                               selected_query=selected, scheme=scheme, color_domain=domain)
 
     chart_key = f"{key}_chart"
-    st.altair_chart(charts.unvalidated(make()), key=chart_key, on_select=lambda: _focus_query(chart_key), selection_mode="cell",
+    if memo_key is not None:  # a chart that does not depend on the shared selection: build once
+        owner, params = memo_key
+        built = cache.memo(owner, "heatmap_chart", (params, title, mode, start, max_cells, scheme), make)
+        chart = copy.copy(built)
+    else:
+        chart = make()
+    st.altair_chart(charts.unvalidated(chart), key=chart_key, on_select=lambda: _focus_query(chart_key), selection_mode="cell",
                     width="content")
     files = {"csv": (lambda: charts.attention_frame(shown.matrix, shown.labels, shown.allowed)
                      .to_csv(index=False).encode(), "text/csv")}
