@@ -339,3 +339,36 @@ def norm_finding(result: AttentionResult, layer: int, head: int) -> None:
     st.caption(f"[CLS]/[SEP]/punctuation receive {row['weight_share']:.0%} of this head's weight but "
                f"{row['norm_share']:.0%} of its norm-based attention; across all heads their norm share is "
                f"lower than their weight share in {lower:.0%} of heads (Kobayashi et al. 2020).")
+
+
+def lens_page(sel: state.Selection, result: AttentionResult, *, per_head: bool) -> None:
+    """The body shared by Single head and Layer average: lens, token controls, focus, heatmap."""
+    from ui import page
+
+    lens_key, prefix = ("lens", "sh") if per_head else ("llens", "la")
+    left, right = st.columns([3, 1])
+    with left:
+        lens = lens_picker(lens_key, per_head=per_head)
+    with right:
+        controls = token_controls(f"{prefix}_")
+    query = query_picker(result)
+    st.caption(LENS_HELP[lens])
+    if lens == "flow":
+        page.guard(lambda: flow_panel(result, sel.layer, query, f"{prefix}_flow"), "attention flow")
+        return
+    where = f"layer {sel.layer}, head {sel.head}" if per_head else f"layer {sel.layer}"
+    tag = f"L{sel.layer}H{sel.head}" if per_head else f"L{sel.layer}"
+
+    def draw() -> None:
+        matrix, value_label, caption = lens_matrix(result, lens, sel.layer, sel.head, per_head=per_head)
+        shown = apply_controls(matrix, result, controls, allowed=result.allowed_mask() if result.causal else None)
+        st.caption(caption)
+        heatmap_panel(shown, title=f"{LENSES[lens]} · {where}", key=prefix, value_label=value_label,
+                      focus=query if not controls.merge_words else -1,
+                      stem=f"{page.slug(sel)}_{tag}_{lens}", result=result)
+        if lens == "norm" and per_head:
+            norm_finding(result, sel.layer, sel.head)
+        st.subheader("Strongest connections")
+        strongest_table(shown.matrix, shown.labels, f"{prefix}_")
+
+    page.guard(draw, "heatmap")
