@@ -232,10 +232,13 @@ def sidebar() -> Selection:
         st.selectbox("Load an example", list(EXAMPLES), index=None, key="_example",
                      placeholder="The tutorial's six sentence types…", on_change=_load_example)
         url_value("pair", "", _parse_text, _text_serializer, label="second sentence")
-        with st.expander("Sentence pair", expanded=bool(st.session_state.get("pair"))):
+        # A constant `expanded`: changing it re-creates the expander and collapses it mid-edit.
+        with st.expander("Sentence pair", expanded=False):
             st.text_area("Second sentence (optional)", key="pair", height=68,
                          help="Encoded as a pair ([SEP] between them); segments show in the tables.")
 
+        if (st.session_state.get("pair") or "").strip():
+            st.caption(":material/join: A second sentence is set (see *Sentence pair*).")
         layers, heads = grid_shape(model_id) or (12, 12)
         url_value("layer", 0, parse_int(0, layers - 1), label="layer")
         url_value("head", 0, parse_int(0, heads - 1), label="head")

@@ -435,11 +435,14 @@ PAIR_LABEL = "Second sentence (optional)"
 def set_text(page: Any, text: str, label: str = TEXT_LABEL) -> None:
     """Replace a sidebar text area's content and submit it (Ctrl+Enter), like a user."""
     area = page.locator(f'[data-testid="stSidebar"] textarea[aria-label="{label}"]').first
-    if not area.is_visible():  # the pair sits in a collapsed expander
-        page.locator(f'[data-testid="stSidebar"] details:has(textarea[aria-label="{label}"]) summary').first.click()
-        area.wait_for(state="visible", timeout=10_000)
     for _ in range(3):  # a rerun that lands mid-fill can re-render the box: check before submitting
-        area.fill(text)
+        if not area.is_visible():  # the pair sits in a collapsed expander
+            page.locator(f'[data-testid="stSidebar"] details:has(textarea[aria-label="{label}"]) summary').first.click()
+            area.wait_for(state="visible", timeout=20_000)
+        try:
+            area.fill(text, timeout=60_000)
+        except Exception:  # noqa: BLE001 - re-rendered under us: open it again and retry
+            continue
         if area.input_value() == text:
             break
     area.press("Control+Enter")
