@@ -25,19 +25,11 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from bench_common import text_with_tokens  # noqa: E402 - sets the offline env first
 
 import numpy as np  # noqa: E402
 
@@ -47,8 +39,6 @@ STATS_GOAL_MS = {32: 50.0, 128: 50.0, 512: 1000.0}  # the brief's goal is the n=
 ROLLOUT_N, ROLLOUT_GOAL_MS = 512, 250.0
 FLOW_GOALS_MS = {16: 500.0, 32: 2000.0}  # one query row, shown with a progress bar
 NORMS_N, NORMS_GOAL_MS, NORMS_RATIO_GOAL = 128, 250.0, 2.0  # ratio: "at most one extra forward"; robust to load
-WORDS = ("the cat sat on the mat and the dog played in the park while she said that it was "
-         "sleeping near the big red door").split()
 
 
 def synthetic_attention(n: int, layers: int = LAYERS, heads: int = HEADS, seed: int = 0) -> np.ndarray:
@@ -82,14 +72,6 @@ def _row(metric: str, n: int | None, value: float, unit: str, goal: str = "", pa
     return {"benchmark": "analysis", "metric": metric, "n_tokens": n, "value": round(float(value), 3),
             "unit": unit, "goal": goal, "passed": passed}
 
-
-def _text_with_tokens(tokenizer: Any, n: int) -> str:
-    words = [WORDS[i % len(WORDS)] for i in range(max(1, n - 2))]
-    text = " ".join(words)
-    got = len(tokenizer(text)["input_ids"])
-    if got != n:
-        raise RuntimeError(f"benchmark text has {got} tokens, wanted {n}")
-    return text
 
 
 def run(repeats: int = 15, with_model: bool = True) -> list[dict]:
@@ -130,7 +112,7 @@ def _norm_rows(repeats: int) -> list[dict]:
         return [_row("norm-based attention: bundled model not installed", NORMS_N, float("nan"), "ms")]
     _quiet_transformers()
     loaded = load_model(BUNDLED_MODEL_ID, device="cpu")
-    text = _text_with_tokens(loaded.tokenizer, NORMS_N)
+    text = text_with_tokens(loaded.tokenizer, NORMS_N)
     enc = loaded.tokenizer(text, return_tensors="pt")
 
     def bare() -> None:

@@ -25,36 +25,16 @@ import json
 import os
 import resource
 import statistics
-import sys
 import time
-from pathlib import Path
-from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from bench_common import text_with_tokens  # noqa: E402 - sets the offline env first
 
 SIZES = (8, 32, 128, 512)
 RATIO_GOAL = 1.25  # extraction / bare forward, for n >= RATIO_GOAL_MIN_N
 RATIO_GOAL_MIN_N = 32
 CACHED_GOAL_MS = 2.0  # cached repeat at n = 128
 CACHED_GOAL_N = 128
-WORDS = ("the cat sat on the mat and the dog played in the park while she said that it was "
-         "sleeping near the big red door").split()
 
-
-def _text_with_tokens(tokenizer: Any, n: int) -> str:
-    """A plain English text that tokenizes to exactly n tokens (specials included)."""
-    words = [WORDS[i % len(WORDS)] for i in range(max(1, n - 2))]
-    text = " ".join(words)
-    got = len(tokenizer(text)["input_ids"])
-    if got != n:
-        raise RuntimeError(f"benchmark text has {got} tokens, wanted {n}")
-    return text
 
 
 def _median_ms(samples: list[float]) -> float:
@@ -99,7 +79,7 @@ def run(repeats: int = 15, sizes: tuple[int, ...] = SIZES, threads: int | None =
 
     model, tok = loaded.model, loaded.tokenizer
     for n in sizes:
-        text = _text_with_tokens(tok, n)
+        text = text_with_tokens(tok, n)
         enc = tok(text, return_tensors="pt")
         inputs = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
         if "token_type_ids" in enc:

@@ -31,17 +31,10 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ATTENTION_DASHBOARD_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from bench_common import ROOT, text_with_tokens  # noqa: E402 - sets the offline env first
 
 SIZES = (16, 64, 128, 512)
 RERUN_GOAL_MS = 100.0
@@ -50,8 +43,6 @@ BYTES_GOAL_MB = 5.0
 BYTES_N = 512
 PAGES = ["single_head", "model_tokens", "layer_average", "compare", "across_layers", "head_atlas",
          "rollout_flow", "pattern_breakdown", "pattern_classes", "bertviz_views", "about"]
-WORDS = ("the cat sat on the mat and the dog played in the park while she said that it was "
-         "sleeping near the big red door").split()
 TIMEOUT = 300
 
 
@@ -60,14 +51,6 @@ def _row(metric: str, page: str | None, n: int | None, value: float, unit: str, 
     return {"benchmark": "pages", "metric": metric, "page": page, "n_tokens": n, "value": round(float(value), 3),
             "unit": unit, "goal": goal, "passed": passed}
 
-
-def text_with_tokens(tokenizer: Any, n: int) -> str:
-    words = [WORDS[i % len(WORDS)] for i in range(max(1, n - 2))]
-    text = " ".join(words)
-    got = len(tokenizer(text)["input_ids"])
-    if got != n:
-        raise RuntimeError(f"benchmark text has {got} tokens, wanted {n}")
-    return text
 
 
 def _walk(node: Any):
