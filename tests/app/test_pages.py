@@ -10,15 +10,8 @@ from __future__ import annotations
 import pytest
 
 from tests.app.apptest_util import PAGES, errors_of, exceptions_of, make_app, texts_of
+from tests.sentences import TUTORIAL_SENTENCES as SIX
 
-SIX = [
-    "The cat sat on the mat.",
-    "The big red cat sat on the soft mat.",
-    "The cat that I love sat on the mat.",
-    "When the cat sat down, the mat moved.",
-    "The cat and the dog played together.",
-    "She said that the cat was sleeping.",
-]
 BAD = {
     "emoji": "I love 🐱 and 🇫🇷 flags 👩‍👩‍👧!",
     "rtl": "مرحبا بالعالم — שלום עולם",

@@ -10,15 +10,8 @@ import pandas as pd
 import pytest
 
 from core import analysis as an
+from tests.sentences import TUTORIAL_SENTENCES
 
-TUTORIAL_SENTENCES = [
-    "The cat sat on the mat.",
-    "The big red cat sat on the soft mat.",
-    "The cat that I love sat on the mat.",
-    "When the cat sat down, the mat moved.",
-    "The cat and the dog played together.",
-    "She said that the cat was sleeping.",
-]
 
 
 def uniform(n: int, layers: int = 2, heads: int = 3, causal: bool = False) -> np.ndarray:

@@ -7,15 +7,8 @@ import pytest
 
 from core.attention import ROW_SUM_TOLERANCE, AttentionResult, _verify, effective_max_tokens, extract
 from core.errors import EmptyTextError, NoAttentionError
+from tests.sentences import TUTORIAL_SENTENCES
 
-TUTORIAL_SENTENCES = [
-    "The cat sat on the mat.",
-    "The big red cat sat on the soft mat.",
-    "The cat that I love sat on the mat.",
-    "When the cat sat down, the mat moved.",
-    "The cat and the dog played together.",
-    "She said that the cat was sleeping.",
-]
 
 FAMILIES = ["distilbert", "bert", "roberta", "gpt2"]
 

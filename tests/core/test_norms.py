@@ -19,15 +19,8 @@ from core import norms
 from core.attention import _has_type_ids, effective_max_tokens, extract, tokenize
 from core.errors import AttentionDashboardError, EmptyTextError
 from core.models import LoadedModel
+from tests.sentences import TUTORIAL_SENTENCES
 
-TUTORIAL_SENTENCES = [
-    "The cat sat on the mat.",
-    "The big red cat sat on the soft mat.",
-    "The cat that I love sat on the mat.",
-    "When the cat sat down, the mat moved.",
-    "The cat and the dog played together.",
-    "She said that the cat was sleeping.",
-]
 
 
 def _layers_and_projections(model, model_type: str):
