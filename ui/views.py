@@ -31,11 +31,6 @@ def token_table(result: AttentionResult) -> pd.DataFrame:
     })
 
 
-def word_keys(result: AttentionResult) -> list[tuple[int, int] | None]:
-    """A word's identity: (segment, word id); None for special tokens (their own word)."""
-    return [None if w is None else (int(s), int(w)) for s, w in zip(result.segment_ids, result.word_ids)]
-
-
 # --- token controls -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -100,7 +95,7 @@ def apply_controls(matrix: np.ndarray, result: AttentionResult, controls: TokenC
     notes: list[str] = []
     m = np.asarray(matrix, dtype=np.float32)
     if controls.merge_words:
-        m, labels, groups = analysis.merge_words(m, word_keys(result), labels)
+        m, labels, groups = analysis.merge_words(m, analysis.word_keys(result.word_ids, result.segment_ids), labels)
         special = np.array([len(g) == 1 and bool(result.special_mask[g[0]]) for g in groups], dtype=bool)
         if allowed is not None:
             allowed = None
