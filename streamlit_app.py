@@ -1,7 +1,8 @@
 """Attention dashboard: the router. Page config, the shared sidebar, URL state, navigation.
 
 Run with `streamlit run streamlit_app.py`. Torch and the model load on a background thread
-(ui.cache.warm_up), so this page and its sidebar draw at once.
+(ui.cache.warm_up), so this page and its sidebar draw at once; a view drawn before (on-disk
+result store) draws without waiting for them.
 """
 
 from __future__ import annotations
@@ -58,3 +59,5 @@ try:
 finally:
     state.show_notes()  # notes about link values the page itself read
     state.sync_url()
+    # Load the model now if this run drew from stored results, so what comes next is quick.
+    state.warm_up_current()

@@ -166,7 +166,7 @@ def extract(loaded: LoadedModel, text: str, text_pair: str | None = None,
     tt = enc["token_type_ids"][0].tolist() if "token_type_ids" in enc and _has_type_ids(loaded) else None
     segments = _segments(enc, len(ids), tt)
 
-    _verify(attention, len(ids), info)
+    verify(attention, len(ids), info)
     for arr in (attention, special, segments):
         arr.setflags(write=False)
     return AttentionResult(
@@ -201,7 +201,7 @@ def _to_numpy(atts: Any, info: ModelInfo) -> np.ndarray:
     return out
 
 
-def _verify(attention: np.ndarray, n: int, info: ModelInfo) -> None:
+def verify(attention: np.ndarray, n: int, info: ModelInfo) -> None:
     """Shape, finite, rows sum to 1, and (causal) nothing above the diagonal.
 
     A NaN or infinity anywhere makes its row sum non-finite, so the row-sum check also
@@ -219,3 +219,4 @@ def _verify(attention: np.ndarray, n: int, info: ModelInfo) -> None:
     if info.causal and n > 1:
         if float(np.abs(np.triu(attention, k=1)).max()) > 1e-6:
             raise NoAttentionError(info.model_id, "a causal model attends to future tokens")
+

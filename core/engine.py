@@ -10,13 +10,16 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from core.attention import AttentionResult, effective_max_tokens, extract
 from core.errors import EmptyTextError
 from core.models import LoadedModel, load_model
+
+if TYPE_CHECKING:
+    from core.result_store import ResultStore
 
 T = TypeVar("T")
 _MISSING = object()
@@ -131,8 +134,11 @@ class AttentionEngine:
     def __init__(self, *, max_results: int = 48, max_result_bytes: int = 384 * 2**20,
                  max_derived: int = 256, max_derived_bytes: int = 256 * 2**20,
                  device: str | None = None,
-                 loader: Callable[[str], LoadedModel] | None = None) -> None:
+                 loader: Callable[[str], LoadedModel] | None = None,
+                 store: ResultStore | None = None) -> None:
         self.device = device
+        self.store = store  # results on disk: a restarted server redraws them without a model
+        self._limits: dict[tuple[str, str, str | None, int | None], int] = {}  # request -> effective limit
         self._loader = loader or (lambda mid: load_model(mid, device=device))
         self._models: dict[str, LoadedModel] = {}
         self._model_locks: dict[str, threading.Lock] = {}
@@ -173,10 +179,47 @@ class AttentionEngine:
         if not isinstance(text, str) or not text.strip():
             raise EmptyTextError()
         pair = text_pair if isinstance(text_pair, str) and text_pair.strip() else None
+        stored = self.peek(model_id, text, pair, max_tokens)
+        if stored is not None:
+            return stored
         loaded = self.model(model_id)
         limit = effective_max_tokens(loaded.info, loaded.tokenizer, max_tokens)
         key = ("attention", model_id, text, pair, limit)
-        return self.results.get_or_compute(key, lambda: extract(loaded, text, pair, limit))
+
+        def compute() -> AttentionResult:
+            result = extract(loaded, text, pair, limit)
+            if self.store is not None:
+                self.store.save(result, max_tokens, self.device)
+            return result
+
+        return self.results.get_or_compute(key, compute)
+
+    def peek(self, model_id: str, text: str, text_pair: str | None = None,
+             max_tokens: int | None = None) -> AttentionResult | None:
+        """The result if it is already in memory or on disk, without loading a model (else None)."""
+        if not isinstance(text, str) or not text.strip():
+            return None
+        pair = text_pair if isinstance(text_pair, str) and text_pair.strip() else None
+        request = (model_id, text, pair, max_tokens)
+        with self._lock:
+            loaded = self._models.get(model_id)
+            limit = self._limits.get(request)
+        if loaded is not None:
+            limit = effective_max_tokens(loaded.info, loaded.tokenizer, max_tokens)
+        if limit is not None:
+            hit = self.results.get(("attention", model_id, text, pair, limit))
+            if hit is not None:
+                return hit
+        if self.store is None:
+            return None
+        stored = self.store.load(model_id, text, pair, max_tokens, self.device)
+        if stored is not None:
+            self.results.put(("attention", model_id, text, pair, stored.max_tokens), stored)
+            with self._lock:
+                if len(self._limits) > 4096:
+                    self._limits.clear()
+                self._limits[request] = stored.max_tokens
+        return stored
 
     def memo(self, result: AttentionResult, name: str, params: Hashable, compute: Callable[[], T]) -> T:
         """Memoise something derived from a result (statistics, rollout, ...)."""

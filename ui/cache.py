@@ -3,7 +3,8 @@
 `st.cache_resource` holds ONE AttentionEngine shared by every session: its models are loaded
 once, its bounded LRU holds results (no pickling copies on a hit), and nothing per-session is
 ever stored on it. Heavy imports (torch, transformers) happen on a background thread started
-by `warm_up`, so the page skeleton and sidebar draw before the model is ready.
+by `warm_up`, so the page skeleton and sidebar draw before the model is ready; a view already
+in the on-disk result store draws without them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import TypeVar
 
 import streamlit as st
@@ -19,28 +20,17 @@ import streamlit as st
 from core import models
 from core.attention import AttentionResult
 from core.engine import AttentionEngine
+from core.result_store import ResultStore
 
 T = TypeVar("T")
 log = logging.getLogger("attention_dashboard")
 
 
-def _preimport() -> None:
-    """Import torch and transformers' model code while the first page draws (about 1.5 s)."""
-    try:
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-        from transformers import AutoModel, AutoTokenizer  # noqa: F401
-    except Exception:  # noqa: BLE001 - the real load reports any problem
-        pass
-
-
-# Started when the app first imports this module, i.e. at the very start of the first session.
-threading.Thread(target=_preimport, name="preimport-torch", daemon=True).start()
-
-
 @st.cache_resource(show_spinner=False)
 def get_engine() -> AttentionEngine:
-    return AttentionEngine(device=os.environ.get(models.ENV_DEVICE) or None)
+    # The on-disk store (core/result_store.py) lets a restarted server redraw earlier views
+    # before torch is even imported; ATTENTION_DASHBOARD_CACHE_DIR=off turns it off.
+    return AttentionEngine(device=os.environ.get(models.ENV_DEVICE) or None, store=ResultStore.from_env())
 
 
 @st.cache_resource(show_spinner=False)
@@ -48,16 +38,25 @@ def _warm_threads() -> dict[str, threading.Thread]:
     return {}
 
 
-def warm_up(model_id: str) -> None:
-    """Import torch/transformers and load the model in the background (once per model)."""
+def warm_up(model_id: str, prefetch: Iterable[str] = ()) -> None:
+    """Import torch/transformers and load the model on a background thread (once per model).
+
+    The router calls this after the page is drawn when the page's result came from the store
+    (so the import does not compete with the first paint for the GIL), and from the sidebar,
+    before the page, when the model is needed for this very run. Then the `prefetch` texts
+    (the examples) are computed, so picking one is instant now and after a restart."""
     threads = _warm_threads()
     if model_id in threads:
         return
     engine = get_engine()
 
+    texts = tuple(prefetch)
+
     def work() -> None:
         try:
             engine.model(model_id)
+            for text in texts:
+                engine.extract(model_id, text)
         except Exception:  # noqa: BLE001 - the page that needs it reports the error
             log.info("warm-up of %s failed; the page will report it", model_id, exc_info=True)
 
@@ -96,6 +95,12 @@ def _model_statuses(config_key: tuple[str, ...]) -> list[tuple[str, str, str, st
 @st.cache_data(ttl=300, show_spinner=False)
 def _default_model(config_key: tuple[str, ...]) -> tuple[str, str]:
     return models.choose_default()
+
+
+def stored_result(model_id: str, text: str, text_pair: str | None,
+                  max_tokens: int | None = None) -> AttentionResult | None:
+    """The result if it is in memory or on disk already, without waiting for a model."""
+    return get_engine().peek(model_id, text, text_pair or None, max_tokens)
 
 
 def get_result(model_id: str, text: str, text_pair: str | None, max_tokens: int | None = None) -> AttentionResult:

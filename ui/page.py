@@ -33,10 +33,12 @@ def result_or_stop(sel: state.Selection | None = None) -> AttentionResult:
         st.info(EmptyTextError().args[0], icon=":material/edit_note:")
         st.stop()
     try:
-        if not cache.model_is_loaded(sel.model_id):
-            with st.spinner(f"Loading {sel.model_id}… (first use only; the rest of the app keeps working)"):
-                cache.get_engine().model(sel.model_id)
-        result = cache.get_result(sel.model_id, sel.text, sel.text_pair)
+        result = cache.stored_result(sel.model_id, sel.text, sel.text_pair)
+        if result is None:
+            if not cache.model_is_loaded(sel.model_id):
+                with st.spinner(f"Loading {sel.model_id}… (first use only; the rest of the app keeps working)"):
+                    cache.get_engine().model(sel.model_id)
+            result = cache.get_result(sel.model_id, sel.text, sel.text_pair)
     except AttentionDashboardError as err:
         st.error(str(err), icon=":material/error:")
         st.stop()

@@ -247,9 +247,11 @@ def sidebar() -> Selection:
         col2.selectbox("Head", list(range(heads)), key="head",
                        help="Head numbers are an arbitrary order inside each layer.")
 
-    cache.warm_up(model_id)
     text = st.session_state.get("text", "") or ""
     pair = st.session_state.get("pair", "") or ""
+    if cache.stored_result(model_id, text, pair or None) is None:
+        cache.warm_up(model_id, EXAMPLES.values())  # needed by this run: load before the page asks
+    # else the router starts it after the page is drawn (see streamlit_app.py)
     return Selection(model_id=model_id, text=text, text_pair=pair.strip() and pair or None,
                      layer=int(st.session_state["layer"]), head=int(st.session_state["head"]),
                      num_layers=layers, num_heads=heads)
@@ -300,3 +302,10 @@ def request_select(layer: int, head: int) -> None:
     if (st.session_state.get("layer"), st.session_state.get("head")) != (int(layer), int(head)):
         st.session_state["_pending_select"] = (int(layer), int(head))
         st.rerun()
+
+
+def warm_up_current() -> None:
+    """Start loading the current selection's model in the background (no-op once loaded)."""
+    selection = st.session_state.get("_selection")
+    if isinstance(selection, Selection):
+        cache.warm_up(selection.model_id, EXAMPLES.values())

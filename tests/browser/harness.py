@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -47,6 +48,9 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-dev-shm-usage",
+    # Every non-local host is unreachable at the resolver too (the Offline route handler records
+    # and aborts them first; contexts without routing, which keep the HTTP cache, rely on this).
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
 ]
 
 # Every page, by the url_path st.navigation gives it (the file stem); the default page is "/".
@@ -127,6 +131,12 @@ class StreamlitServer:
             args += ["--server.fileWatcherType", "none"]
         self.args = args + list(extra_args or [])
         self.env = server_env(env)
+        # Each server gets its own empty result store (core/result_store.py) unless the caller
+        # passes ATTENTION_DASHBOARD_CACHE_DIR, e.g. to restart a server on an earlier one's store.
+        self._own_cache = None
+        if not (env or {}).get("ATTENTION_DASHBOARD_CACHE_DIR"):
+            self._own_cache = tempfile.mkdtemp(prefix="attention_results_")
+            self.env["ATTENTION_DASHBOARD_CACHE_DIR"] = self._own_cache
         self.log_file = tempfile.NamedTemporaryFile(prefix="streamlit_", suffix=".log", delete=False)
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
@@ -171,6 +181,8 @@ class StreamlitServer:
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
         self.log_file.close()
+        if self._own_cache:
+            shutil.rmtree(self._own_cache, ignore_errors=True)
 
     def __enter__(self) -> StreamlitServer:
         return self.start()
@@ -284,6 +296,23 @@ RUN_COUNTER_JS = """
   if (document.documentElement) start(); else document.addEventListener('DOMContentLoaded', start);
 })();
 """
+
+
+def cached_context(browser: Any) -> tuple[Any, list[str]]:
+    """A browser context WITHOUT request routing, so the HTTP cache works as in a user's browser
+    (Playwright turns the cache off for a context or page with a route handler). Outside hosts
+    still cannot be reached (CHROMIUM_ARGS' resolver rule); the list records any such request."""
+    outside: list[str] = []
+
+    def record(request: Any) -> None:
+        url = request.url
+        host = urllib.parse.urlsplit(url).hostname or ""
+        if not url.startswith(("data:", "blob:", "about:")) and host not in LOCAL_HOSTS and not _is_favicon(url):
+            outside.append(url)
+
+    context = browser.new_context(viewport=VIEWPORT, service_workers="block")
+    context.on("request", record)
+    return context, outside
 
 
 def new_context(browser: Any, offline: Offline | None = None) -> tuple[Any, Offline]:

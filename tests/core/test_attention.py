@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.attention import ROW_SUM_TOLERANCE, AttentionResult, _verify, effective_max_tokens, extract
+from core.attention import ROW_SUM_TOLERANCE, AttentionResult, effective_max_tokens, extract
+from core.attention import verify as _verify
 from core.errors import EmptyTextError, NoAttentionError
 from tests.sentences import TUTORIAL_SENTENCES
 

@@ -1,0 +1,335 @@
+"""A bounded on-disk store of attention results, so a restarted server redraws what it drew before.
+
+Why: the first chart of a fresh `streamlit run` waits for `import torch` (~1 s), transformers'
+model code (~1.5 s) and the weights. A view drawn in an earlier run (the default sentence, the
+tutorial's examples, a workshop's prepared links) is read back from disk in milliseconds,
+without importing torch or loading the model; the model still loads in the background for
+everything new.
+
+Safe by construction:
+- One `.npz` file per result, read with `allow_pickle=False`; the metadata travels inside it
+  as UTF-8 JSON. Nothing on disk is ever executed or unpickled.
+- An entry is used only when everything it was computed from still matches: the model's files
+  (names, sizes, modification times, resolved folder), the request (model id, text, second
+  text, requested token limit, device preference) and the versions of torch, transformers,
+  tokenizers and this file format. The key fields are stored in the entry and compared in
+  full (not only their hash). A loaded entry is verified like a fresh extraction (shape, rows
+  sum to 1, causal upper triangle 0); any problem makes it a miss and the file is removed.
+- Bounded: entries above `max_entry_bytes` are not written; past `max_total_bytes` the least
+  recently used files are deleted. Writes are atomic (temporary file + rename), so concurrent
+  sessions or servers never read half a file.
+
+Where: $ATTENTION_DASHBOARD_CACHE_DIR, else $XDG_CACHE_HOME/attention-dashboard/results, else
+~/.cache/attention-dashboard/results. ATTENTION_DASHBOARD_CACHE_DIR=off turns it off. Texts are
+stored in these files: whoever runs a shared server should know that (README says so).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+import threading
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.attention import AttentionResult, verify
+from core.models import ENV_DEVICE, ModelInfo, resolve_spec
+
+log = logging.getLogger("attention_dashboard")
+
+ENV_CACHE_DIR = "ATTENTION_DASHBOARD_CACHE_DIR"
+FORMAT_VERSION = 1
+SUFFIX = ".npz"
+# Files whose identity decides a model's numbers (weights, configuration, tokenizer).
+_MODEL_FILES = (
+    "config.json", "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+    "tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "merges.txt",
+    "special_tokens_map.json", "sentencepiece.bpe.model", "spiece.model",
+)
+_OFF = {"off", "0", "false", "no", "none", "disabled"}
+
+
+def default_dir() -> Path | None:
+    """The store's folder from the environment, or None when it is turned off."""
+    configured = os.environ.get(ENV_CACHE_DIR)
+    if configured is not None:
+        configured = configured.strip()
+        if not configured or configured.lower() in _OFF:
+            return None
+        return Path(configured).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "attention-dashboard" / "results"
+
+
+def _model_folder(model_id: str) -> Path | None:
+    """The folder holding the model's files on this machine (None if it has none yet)."""
+    spec = resolve_spec(model_id)
+    if spec.is_local:
+        folder = Path(spec.source)
+        return folder if (folder / "config.json").is_file() else None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    found = try_to_load_from_cache(spec.source, "config.json")
+    return Path(found).parent if isinstance(found, str) else None
+
+
+def model_fingerprint(model_id: str) -> dict[str, Any] | None:
+    """What identifies the model's files here: folder, and (size, mtime) of each known file."""
+    folder = _model_folder(model_id)
+    if folder is None:
+        return None
+    files: dict[str, list[int]] = {}
+    for name in _MODEL_FILES:
+        path = folder / name
+        try:
+            st = path.stat()  # follows the Hugging Face cache's symlinks to the blobs
+        except OSError:
+            continue
+        files[name] = [int(st.st_size), int(st.st_mtime_ns)]
+    if "config.json" not in files:
+        return None
+    return {"folder": str(folder.resolve()), "files": files}
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "none"
+
+
+_VERSIONS: dict[str, str] = {}
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that change numbers or tokens (read from package metadata: torch is not imported)."""
+    if not _VERSIONS:
+        _VERSIONS.update({p: _version(p) for p in ("torch", "transformers", "tokenizers")})
+        _VERSIONS["format"] = str(FORMAT_VERSION)
+    return dict(_VERSIONS)
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    hits: int
+    misses: int
+    writes: int
+    rejected: int  # entries found but unusable (removed)
+    files: int
+    bytes: int
+
+
+class ResultStore:
+    """Read and write AttentionResults under one folder. Thread-safe; errors never propagate."""
+
+    def __init__(self, root: Path | str, *, max_total_bytes: int = 256 * 2**20,
+                 max_entry_bytes: int = 16 * 2**20) -> None:
+        self.root = Path(root)
+        self.max_total_bytes = int(max_total_bytes)
+        self.max_entry_bytes = int(max_entry_bytes)
+        self._lock = threading.Lock()
+        self._fingerprints: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self.hits = self.misses = self.writes = self.rejected = 0
+
+    @classmethod
+    def from_env(cls) -> ResultStore | None:
+        folder = default_dir()
+        return cls(folder) if folder is not None else None
+
+    # -- keys -------------------------------------------------------------------------------
+    def _fingerprint(self, model_id: str) -> dict[str, Any] | None:
+        # A few stat() calls; remembered for a second so a burst of lookups costs one scan.
+        import time
+
+        now = time.monotonic()
+        with self._lock:
+            cached = self._fingerprints.get(model_id)
+            if cached is not None and now - cached[0] < 1.0:
+                return cached[1]
+        try:
+            fp = model_fingerprint(model_id)
+        except Exception:  # noqa: BLE001 - an unknown model simply has no stored results
+            fp = None
+        with self._lock:
+            self._fingerprints[model_id] = (now, fp)
+        return fp
+
+    def key(self, model_id: str, text: str, text_pair: str | None, max_tokens: int | None,
+            device: str | None) -> dict[str, Any] | None:
+        """Everything an entry depends on, or None when the model has no files here yet."""
+        fp = self._fingerprint(model_id)
+        if fp is None:
+            return None
+        return {
+            "model_id": model_id, "text": text, "text_pair": text_pair,
+            "max_tokens": None if max_tokens is None else int(max_tokens),
+            "device": (device or os.environ.get(ENV_DEVICE, "") or "auto").strip().lower(),
+            "model": fp, "versions": library_versions(),
+        }
+
+    def _path(self, key: dict[str, Any]) -> Path:
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
+        return self.root / f"{digest[:40]}{SUFFIX}"
+
+    # -- read -------------------------------------------------------------------------------
+    def load(self, model_id: str, text: str, text_pair: str | None, max_tokens: int | None,
+             device: str | None = None) -> AttentionResult | None:
+        """The stored result for this request, or None (missing, stale or damaged)."""
+        key = self.key(model_id, text, text_pair, max_tokens, device)
+        if key is None:
+            return None
+        path = self._path(key)
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            with self._lock:
+                self.misses += 1
+            return None
+        try:
+            result = _decode(raw, key)
+        except Exception as err:  # noqa: BLE001 - stale, damaged or foreign: a miss
+            log.info("result store: dropping %s (%s)", path.name, err)
+            with self._lock:
+                self.rejected += 1
+                self.misses += 1
+            _unlink(path)
+            return None
+        try:
+            os.utime(path)  # least recently used is pruned first
+        except OSError:
+            pass
+        with self._lock:
+            self.hits += 1
+        return result
+
+    # -- write ------------------------------------------------------------------------------
+    def save(self, result: AttentionResult, max_tokens: int | None, device: str | None = None) -> bool:
+        """Store a result under the request that produced it. False when skipped or failed."""
+        if result.attention.nbytes > self.max_entry_bytes:
+            return False
+        key = self.key(result.model_id, result.text, result.text_pair, max_tokens, device)
+        if key is None:
+            return False
+        path = self._path(key)
+        try:
+            data = _encode(result, key)
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=SUFFIX, dir=self.root)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                _unlink(Path(tmp))
+                raise
+        except Exception as err:  # noqa: BLE001 - a read-only or full disk must not break a page
+            log.info("result store: could not write %s (%s)", path.name, err)
+            return False
+        with self._lock:
+            self.writes += 1
+        self.prune()
+        return True
+
+    def prune(self) -> None:
+        """Delete least recently used entries until the folder is within max_total_bytes."""
+        try:
+            entries = []
+            for p in self.root.glob(f"*{SUFFIX}"):
+                try:
+                    st = p.stat()
+                except OSError:
+                    continue
+                entries.append((st.st_mtime_ns, st.st_size, p))
+        except OSError:
+            return
+        total = sum(size for _, size, _ in entries)
+        for _, size, p in sorted(entries, key=lambda e: e[0]):
+            if total <= self.max_total_bytes:
+                break
+            _unlink(p)
+            total -= size
+
+    def clear(self) -> None:
+        for p in self.root.glob(f"*{SUFFIX}"):
+            _unlink(p)
+
+    def stats(self) -> StoreStats:
+        files = list(self.root.glob(f"*{SUFFIX}")) if self.root.is_dir() else []
+        size = 0
+        for p in files:
+            try:
+                size += p.stat().st_size
+            except OSError:
+                pass
+        with self._lock:
+            return StoreStats(self.hits, self.misses, self.writes, self.rejected, len(files), size)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+# --- encoding -----------------------------------------------------------------------------------
+
+def _encode(result: AttentionResult, key: dict[str, Any]) -> bytes:
+    meta = {
+        "key": key,
+        "model_id": result.model_id, "text": result.text, "text_pair": result.text_pair,
+        "max_tokens": result.max_tokens, "tokens": list(result.tokens),
+        "display_tokens": list(result.display_tokens), "word_ids": list(result.word_ids),
+        "causal": bool(result.causal), "truncated_tokens": int(result.truncated_tokens),
+        "info": asdict(result.info),
+    }
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        meta=np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"), dtype=np.uint8),
+        attention=np.ascontiguousarray(result.attention, dtype=np.float32),
+        special_mask=np.asarray(result.special_mask, dtype=bool),
+        segment_ids=np.asarray(result.segment_ids, dtype=np.int8),
+        token_ids=np.asarray(result.token_ids, dtype=np.int64),
+    )
+    return buf.getvalue()
+
+
+def _decode(raw: bytes, key: dict[str, Any]) -> AttentionResult:
+    with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+        meta = json.loads(bytes(npz["meta"]).decode("utf-8"))
+        attention = np.array(npz["attention"], dtype=np.float32)
+        special = np.array(npz["special_mask"], dtype=bool)
+        segments = np.array(npz["segment_ids"], dtype=np.int8)
+        token_ids = tuple(int(i) for i in npz["token_ids"])
+    if meta.get("key") != key:
+        raise ValueError("its key does not match the request")
+    info = ModelInfo(**meta["info"])
+    n = len(meta["tokens"])
+    if not (len(meta["display_tokens"]) == len(meta["word_ids"]) == len(token_ids) == n
+            and special.shape == (n,) and segments.shape == (n,)):
+        raise ValueError("token fields disagree in length")
+    if meta["model_id"] != key["model_id"] or meta["text"] != key["text"] or meta["text_pair"] != key["text_pair"]:
+        raise ValueError("its request does not match")
+    verify(attention, n, info)
+    for arr in (attention, special, segments):
+        arr.setflags(write=False)
+    return AttentionResult(
+        model_id=meta["model_id"], text=meta["text"], text_pair=meta["text_pair"],
+        max_tokens=int(meta["max_tokens"]), tokens=tuple(str(t) for t in meta["tokens"]),
+        display_tokens=tuple(str(t) for t in meta["display_tokens"]), token_ids=token_ids,
+        attention=attention, special_mask=special,
+        word_ids=tuple(None if w is None else int(w) for w in meta["word_ids"]),
+        segment_ids=segments, causal=bool(meta["causal"]), truncated_tokens=int(meta["truncated_tokens"]),
+        info=info,
+    )

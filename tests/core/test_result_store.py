@@ -1,0 +1,202 @@
+"""The on-disk result store: exact round trip, stale or damaged entries refused, bounded size,
+and an engine that redraws a stored view without loading its model."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import threading
+
+import numpy as np
+import pytest
+
+from core import result_store
+from core.attention import extract
+from core.engine import AttentionEngine
+from core.models import BUNDLED_MODEL_ID, load_model
+from core.result_store import ResultStore, default_dir
+
+TEXT = "The cat sat on the mat."
+
+
+def _same(a, b) -> None:
+    assert np.array_equal(a.attention, b.attention)
+    assert a.attention.dtype == b.attention.dtype == np.float32
+    for field in ("model_id", "text", "text_pair", "max_tokens", "tokens", "display_tokens", "token_ids",
+                  "word_ids", "causal", "truncated_tokens", "info"):
+        assert getattr(a, field) == getattr(b, field), field
+    assert np.array_equal(a.special_mask, b.special_mask)
+    assert np.array_equal(a.segment_ids, b.segment_ids)
+
+
+def _failing_loader(model_id: str):
+    raise AssertionError(f"the engine tried to load {model_id}")
+
+
+@pytest.fixture()
+def store(tmp_path) -> ResultStore:
+    return ResultStore(tmp_path / "results")
+
+
+def test_round_trip_is_exact_and_read_only(bundled_model, store) -> None:
+    result = extract(bundled_model, TEXT, "A second sentence.")
+    assert store.save(result, None)
+    back = store.load(BUNDLED_MODEL_ID, TEXT, "A second sentence.", None)
+    assert back is not None
+    _same(result, back)
+    assert not back.attention.flags.writeable and not back.special_mask.flags.writeable
+    assert store.stats().hits == 1 and store.stats().files == 1
+
+
+def test_engine_redraws_a_stored_view_without_loading_the_model(bundled_model, tmp_path) -> None:
+    first = AttentionEngine(loader=lambda mid: bundled_model, store=ResultStore(tmp_path))
+    computed = first.extract(BUNDLED_MODEL_ID, TEXT)
+    # A restarted server: a new engine whose model cannot load at all.
+    restarted = AttentionEngine(loader=_failing_loader, store=ResultStore(tmp_path))
+    assert restarted.peek(BUNDLED_MODEL_ID, TEXT) is not None
+    again = restarted.extract(BUNDLED_MODEL_ID, TEXT)
+    _same(computed, again)
+    assert restarted.loaded_ids() == []
+    # After the first read everything comes from memory: one disk read in all.
+    assert restarted.extract(BUNDLED_MODEL_ID, TEXT) is again
+    assert restarted.store.stats().hits == 1
+    # Anything new still needs the model.
+    with pytest.raises(AssertionError, match="tried to load"):
+        restarted.extract(BUNDLED_MODEL_ID, "A sentence nobody stored.")
+
+
+def test_only_the_exact_request_matches(bundled_model, store) -> None:
+    store.save(extract(bundled_model, TEXT), None)
+    assert store.load(BUNDLED_MODEL_ID, TEXT, None, None) is not None
+    assert store.load(BUNDLED_MODEL_ID, TEXT + " ", None, None) is None
+    assert store.load(BUNDLED_MODEL_ID, TEXT, "pair", None) is None
+    assert store.load(BUNDLED_MODEL_ID, TEXT, None, 64) is None
+    assert store.load(BUNDLED_MODEL_ID, TEXT, None, None, device="cuda") is None
+
+
+def test_a_library_upgrade_makes_entries_stale(bundled_model, store, monkeypatch) -> None:
+    store.save(extract(bundled_model, TEXT), None)
+    versions = result_store.library_versions()
+    monkeypatch.setattr(result_store, "library_versions", lambda: {**versions, "transformers": "99.0"})
+    assert store.load(BUNDLED_MODEL_ID, TEXT, None, None) is None
+
+
+def test_changed_model_files_make_entries_stale(tiny_models_dir, tiny_gpt2, tmp_path, monkeypatch) -> None:
+    from tests.tiny_models import model_folder
+
+    folder = tmp_path / "my-gpt2"
+    shutil.copytree(model_folder(tiny_models_dir, "gpt2"), folder)
+    monkeypatch.setenv("ATTENTION_DASHBOARD_MODELS", str(folder))
+    loaded = load_model(str(folder), device="cpu")
+    store = ResultStore(tmp_path / "results")
+    result = extract(loaded, "the cat sat on the mat")
+    assert result.causal
+    assert store.save(result, None)
+    _same(result, store.load(str(folder), "the cat sat on the mat", None, None))
+    config = folder / "config.json"
+    stat = config.stat()
+    os.utime(config, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the model was replaced
+    store._fingerprints.clear()  # the one-second memo of file stats
+    assert store.load(str(folder), "the cat sat on the mat", None, None) is None
+
+
+def test_damaged_and_foreign_files_are_refused_and_removed(bundled_model, store) -> None:
+    result = extract(bundled_model, TEXT)
+    store.save(result, None)
+    key = store.key(BUNDLED_MODEL_ID, TEXT, None, None, None)
+    path = store._path(key)
+
+    path.write_bytes(b"not a zip file")
+    assert store.load(BUNDLED_MODEL_ID, TEXT, None, None) is None
+    assert not path.exists()
+
+    # A pickled object array: refused (allow_pickle=False), never executed.
+    buf = io.BytesIO()
+    np.savez(buf, meta=np.array([{"key": key}], dtype=object))
+    path.write_bytes(buf.getvalue())
+    assert store.load(BUNDLED_MODEL_ID, TEXT, None, None) is None
+
+    # A well-formed entry whose weights were altered: rows no longer sum to 1.
+    store.save(result, None)
+    with np.load(path, allow_pickle=False) as npz:
+        parts = {name: npz[name] for name in npz.files}
+    parts["attention"] = parts["attention"] * 1.5
+    buf = io.BytesIO()
+    np.savez(buf, **parts)
+    path.write_bytes(buf.getvalue())
+    assert store.load(BUNDLED_MODEL_ID, TEXT, None, None) is None
+    assert store.stats().rejected == 3
+
+
+def test_an_entry_filed_under_another_key_is_refused(bundled_model, store) -> None:
+    store.save(extract(bundled_model, TEXT), None)
+    here = store._path(store.key(BUNDLED_MODEL_ID, TEXT, None, None, None))
+    other = store._path(store.key(BUNDLED_MODEL_ID, "Something else.", None, None, None))
+    here.rename(other)
+    assert store.load(BUNDLED_MODEL_ID, "Something else.", None, None) is None
+
+
+def test_size_bounds_and_least_recently_used_pruning(bundled_model, tmp_path) -> None:
+    results = [extract(bundled_model, f"Sentence number {i} is here.") for i in range(4)]
+    tiny = ResultStore(tmp_path / "tiny", max_entry_bytes=1000)
+    assert not tiny.save(results[0], None)
+    probe = ResultStore(tmp_path / "probe")
+    probe.save(results[0], None)
+    entry_bytes = probe.stats().bytes
+    bounded = ResultStore(tmp_path / "bounded", max_total_bytes=int(entry_bytes * 2.5))
+    bounded.save(results[0], None)
+    bounded.save(results[1], None)
+    path0 = bounded._path(bounded.key(BUNDLED_MODEL_ID, results[0].text, None, None, None))
+    path1 = bounded._path(bounded.key(BUNDLED_MODEL_ID, results[1].text, None, None, None))
+    old = path1.stat().st_mtime_ns - 5 * 10**9
+    os.utime(path1, ns=(old, old))  # results[1] is the least recently used
+    bounded.save(results[2], None)
+    assert bounded.stats().files == 2
+    assert path0.exists() and not path1.exists()
+    assert bounded.stats().bytes <= bounded.max_total_bytes
+
+
+def test_concurrent_writers_and_readers_never_see_half_a_file(bundled_model, store) -> None:
+    result = extract(bundled_model, TEXT)
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        for _ in range(10):
+            store.save(result, None)
+
+    def read() -> None:
+        for _ in range(20):
+            got = store.load(BUNDLED_MODEL_ID, TEXT, None, None)
+            if got is not None and not np.array_equal(got.attention, result.attention):
+                errors.append(AssertionError("a different result came back"))
+
+    threads = [threading.Thread(target=write) for _ in range(3)] + [threading.Thread(target=read) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert store.stats().rejected == 0
+    assert not list(store.root.glob(".tmp-*"))
+
+
+def test_folder_comes_from_the_environment(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv(result_store.ENV_CACHE_DIR, "off")
+    assert default_dir() is None and ResultStore.from_env() is None
+    monkeypatch.setenv(result_store.ENV_CACHE_DIR, str(tmp_path / "x"))
+    assert default_dir() == tmp_path / "x"
+    monkeypatch.delenv(result_store.ENV_CACHE_DIR)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_dir() == tmp_path / "xdg" / "attention-dashboard" / "results"
+
+
+def test_an_unwritable_folder_never_breaks_extraction(bundled_model, tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the folder should be")
+    engine = AttentionEngine(loader=lambda mid: bundled_model, store=ResultStore(blocker / "results"))
+    assert engine.extract(BUNDLED_MODEL_ID, TEXT).n_tokens > 0
+
+
+def test_unknown_models_have_no_entries(store) -> None:
+    assert store.load("no-such-model", TEXT, None, None) is None
