@@ -18,17 +18,25 @@ Design rules every chart here follows:
   title colours come from the theme (Streamlit light or dark). Cell-label text switches
   between dark and white on the cell value so it stays readable on the fill.
 * Data is inline (pandas -> "datasets"), never a URL, so export works offline.
+* Building stays clear of Altair's schema machinery (a heatmap went from about 37 ms of CPU to
+  about 7): conditional encodings are typed channel objects, never ``alt.condition`` dicts or
+  shorthand strings that ``.encode()`` would run through ``from_dict``; composite charts get their
+  transforms and properties in one constructor call; builders run with validate-on-creation off
+  (:func:`_no_init_validation`). tests/core/test_charts.py validates every builder's spec.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
 import altair as alt
 import numpy as np
 import pandas as pd
+from altair.utils import schemapi as _schemapi
 
 from core.errors import AttentionDashboardError
 from core.tokens import visible
@@ -67,6 +75,44 @@ class CellBudgetError(AttentionDashboardError, ValueError):
             f"This view would draw {cells:,} cells; the limit is {budget:,} so the browser stays "
             "responsive. Pick a token window or the block-averaged view."
         )
+
+
+# --------------------------------------------------------------------------- building without Altair's schema passes
+
+_INIT_CHECKS_LOCK = threading.Lock()
+_init_checks_off = 0  # builders running now (all threads)
+_init_checks_saved = True  # DEBUG_MODE as the first of them found it
+
+
+def _no_init_validation(builder: Any) -> Any:
+    """Run a chart builder with Altair's validate-on-construction pass switched off.
+
+    With ``altair.utils.schemapi.DEBUG_MODE`` on (Altair's default) every Axis, Scale, MarkDef,
+    selection, transform, ... validates itself against the Vega-Lite JSON schema as it is
+    created: 20-30 passes, about 5 ms a heatmap. The finished specs are validated instead:
+    tests/core/test_charts.py calls ``to_dict(validate=True)`` on every builder. The flag is
+    process-wide (Altair's own ``copy()`` flips it the same way); a counter under a lock keeps a
+    builder on one thread (a Streamlit session) from switching it back on under another's feet.
+    Output is unchanged: the flag only decides whether invalid objects raise early.
+    """
+
+    @functools.wraps(builder)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        global _init_checks_off, _init_checks_saved
+        with _INIT_CHECKS_LOCK:
+            if _init_checks_off == 0:
+                _init_checks_saved = _schemapi.DEBUG_MODE
+                _schemapi.DEBUG_MODE = False
+            _init_checks_off += 1
+        try:
+            return builder(*args, **kwargs)
+        finally:
+            with _INIT_CHECKS_LOCK:
+                _init_checks_off -= 1
+                if _init_checks_off == 0:
+                    _schemapi.DEBUG_MODE = _init_checks_saved
+
+    return run
 
 
 # --------------------------------------------------------------------------- labels & frames
@@ -353,11 +399,68 @@ def _domain(values: np.ndarray, mask: np.ndarray | None, color_domain: Sequence[
     return lo, hi
 
 
+# Conditional encodings are built here as the typed objects Altair itself would end up with.
+# ``alt.condition(...)`` returns a dict, and ``.encode()`` turns a dict back into a channel with
+# ``from_dict``: a fresh class table hashed over the whole Vega-Lite schema plus a JSON-schema
+# validation for every ``anyOf`` branch it tries (about 25 ms of a 35 ms heatmap). The objects
+# below are the same classes with the same values, so ``to_dict()`` and even the content-hashed
+# view names ("view_…") in the spec are unchanged; tests/core/test_charts.py compares them with
+# the ``alt.condition`` route.
+
+
+def _selection_outline(param: Any) -> dict[str, Any]:
+    """stroke / strokeWidth channels: orange outline on the cells a point selection picked."""
+    name = alt.ParameterName(param.name)
+    return {
+        "stroke": alt.StrokeValue(None, condition=alt.ConditionalParameterValueDefGradientstringnullExprRef(
+            param=name, value=HIGHLIGHT, empty=param.empty)),
+        "strokeWidth": alt.StrokeWidthValue(0, condition=alt.ConditionalParameterValueDefnumberExprRef(
+            param=name, value=2.5, empty=param.empty)),
+    }
+
+
+def _value_if(test: str, if_true: str, if_false: str) -> alt.ColorValue:
+    """``alt.condition(test, alt.value(if_true), alt.value(if_false))`` for the color channel."""
+    return alt.ColorValue(if_false, condition=alt.ConditionalPredicateValueDefGradientstringnullExprRef(
+        test=alt.Predicate(test), value=if_true))
+
+
+@functools.lru_cache(maxsize=64)
+def _scheme_class(scheme: str) -> Any:
+    """The ColorScheme subclass whose enum lists ``scheme`` (what ``from_dict`` would pick), or None."""
+    for cls in (alt.Categorical, alt.SequentialSingleHue, alt.SequentialMultiHue, alt.Diverging, alt.Cyclical):
+        if scheme in cls.resolve_references().get("enum", ()):
+            return cls
+    return None
+
+
+def _check_scheme(scheme: str) -> None:
+    """A misspelt scheme raises here, as it did when Altair validated each Scale on creation."""
+    if isinstance(scheme, str) and _scheme_class(scheme) is None:
+        raise ValueError(f"{scheme!r} is not a Vega colour scheme (e.g. 'blues', 'redblue', 'viridis')")
+
+
+def _masked_weight_fill(value_label: str, scheme: str, lo: float, hi: float,
+                        legend: dict[str, Any]) -> alt.ColorValue:
+    """``alt.condition("datum.allowed", <weight colour>, alt.value(MASKED_FILL))``: the colour
+    scale on allowed cells, grey on masked ones."""
+    scheme_cls = _scheme_class(scheme)
+    legend = dict(legend)
+    legend["format"] = alt.Format(legend["format"])
+    if "orient" in legend:
+        legend["orient"] = alt.LegendOrient(legend["orient"])
+    return alt.ColorValue(MASKED_FILL, condition=alt.ConditionalPredicateMarkPropFieldOrDatumDef(
+        test=alt.Predicate("datum.allowed"), field=alt.FieldName("weight"), legend=alt.Legend(**legend),
+        scale=alt.Scale(scheme=scheme_cls(scheme) if scheme_cls else scheme, domain=[lo, hi], clamp=True),
+        title=alt.schema.core.Text(value_label), type=alt.StandardType("quantitative")))
+
+
 def _cell_layers(*, x_sort: list[str], y_sort: list[str], value_label: str, lo: float, hi: float,
                  scheme: str, annotate: bool, cell: int, selectable: bool, axes: bool = True,
                  extra_tooltip: Sequence[alt.Tooltip] = (), masked: bool = True,
                  param: Any = None) -> list[alt.Chart]:
     """Encodings shared by heatmap and head_grid (base data comes from the caller)."""
+    _check_scheme(scheme)
     label_font = _label_font(cell)
     if axes:
         x_axis = alt.Axis(title=X_TITLE, labelAngle=-55, labelFontSize=label_font, labelLimit=140,
@@ -368,24 +471,25 @@ def _cell_layers(*, x_sort: list[str], y_sort: list[str], value_label: str, lo: 
         x_axis = y_axis = None
     x = alt.X("key:N", sort=x_sort, axis=x_axis, scale=alt.Scale(paddingInner=0))
     y = alt.Y("query:N", sort=y_sort, axis=y_axis, scale=alt.Scale(paddingInner=0))
-    color = alt.Color("weight:Q", title=value_label,
-                      scale=alt.Scale(scheme=scheme, domain=[lo, hi], clamp=True),
-                      legend=alt.Legend(orient="right", gradientLength=min(240, max(120, cell * 8)),
-                                        format=".2f", titleFontSize=13, labelFontSize=12))
-    fill = alt.condition("datum.allowed", color, alt.value(MASKED_FILL)) if masked else color
+    legend = {"orient": "right", "gradientLength": min(240, max(120, cell * 8)), "format": ".2f",
+              "titleFontSize": 13, "labelFontSize": 12}
+    fill = (_masked_weight_fill(value_label, scheme, lo, hi, legend) if masked else
+            alt.Color("weight:Q", title=value_label, scale=alt.Scale(scheme=scheme, domain=[lo, hi], clamp=True),
+                      legend=alt.Legend(**legend)))
     tooltip = [alt.Tooltip("query:N", title="Query (from)"), alt.Tooltip("key:N", title="Key (to)"),
                alt.Tooltip("weight_text:N", title=value_label), *extra_tooltip]
-    rect = alt.Chart().mark_rect(strokeJoin="round").encode(x=x, y=y, color=fill, tooltip=tooltip)
     hit_layer = selectable and param is not None and annotate
+    rect_enc: dict[str, Any] = {"x": x, "y": y, "color": fill, "tooltip": tooltip}
+    rect = alt.Chart().mark_rect(strokeJoin="round")
     if selectable and param is not None and not annotate:
-        rect = _with_selection(rect, param)
-    layers = [rect]
+        rect = rect.add_params(param)
+        rect_enc.update(_selection_outline(param))
+    layers = [rect.encode(**rect_enc)]
     if annotate:
         threshold = lo + 0.55 * (hi - lo)
         text = alt.Chart().mark_text(fontSize=max(9, min(12, cell // 3)), baseline="middle").encode(
             x=x, y=y, text=alt.Text("cell_text:N"), tooltip=tooltip,
-            color=alt.condition(f"datum.allowed && datum.weight > {threshold!r}",
-                                alt.value(TEXT_LIGHT), alt.value(TEXT_DARK)),
+            color=_value_if(f"datum.allowed && datum.weight > {threshold!r}", TEXT_LIGHT, TEXT_DARK),
         )
         layers.append(text)
     if hit_layer:
@@ -394,10 +498,7 @@ def _cell_layers(*, x_sort: list[str], y_sort: list[str], value_label: str, lo: 
 
 
 def _with_selection(chart: alt.Chart, param: Any) -> alt.Chart:
-    return chart.add_params(param).encode(
-        stroke=alt.condition(param, alt.value(HIGHLIGHT), alt.value(None)),
-        strokeWidth=alt.condition(param, alt.value(2.5), alt.value(0)),
-    )
+    return chart.add_params(param).encode(**_selection_outline(param))
 
 
 def _hit_layer(x: Any, y: Any, tooltip: Any, param: Any) -> alt.Chart:
@@ -406,8 +507,8 @@ def _hit_layer(x: Any, y: Any, tooltip: Any, param: Any) -> alt.Chart:
     Text marks on top of the cells would swallow clicks, and Vega-Lite cannot share one
     selection between two layers, so the selection (and its outline) lives on this top layer.
     """
-    return _with_selection(
-        alt.Chart().mark_rect(fill="#ffffff", fillOpacity=0.001).encode(x=x, y=y, tooltip=tooltip), param)
+    return alt.Chart().mark_rect(fill="#ffffff", fillOpacity=0.001).add_params(param).encode(
+        x=x, y=y, tooltip=tooltip, **_selection_outline(param))
 
 
 def _text_calcs(value_decimals: int = 3) -> dict[str, str]:
@@ -416,6 +517,11 @@ def _text_calcs(value_decimals: int = 3) -> dict[str, str]:
         "weight_text": f"datum.allowed ? format(datum.weight, '.{value_decimals}f') : '{MASKED_TEXT}'",
         "cell_text": "datum.allowed ? format(datum.weight, '.2f') : 'n/a'",
     }
+
+
+def _calculate(**exprs: str) -> list[alt.CalculateTransform]:
+    """What ``.transform_calculate(**exprs)`` appends, for passing to the chart's constructor."""
+    return [alt.CalculateTransform(**{"as": name, "calculate": expr}) for name, expr in exprs.items()]
 
 
 def _chart_frame(matrix: np.ndarray, tokens: Sequence[str], mask: np.ndarray | None,
@@ -451,6 +557,7 @@ def _title(title: str, subtitle: str | Sequence[str] | None = None) -> alt.Title
     return alt.TitleParams(text=title, fontSize=16, anchor="start")
 
 
+@_no_init_validation
 def heatmap(matrix: np.ndarray, tokens: Sequence[str], *, title: str,
             value_label: str = "Attention weight", allowed_mask: np.ndarray | None = None,
             annotate: bool | None = None, selected_query: int | None = None,
@@ -493,9 +600,10 @@ def heatmap(matrix: np.ndarray, tokens: Sequence[str], *, title: str,
             layers.append(alt.Chart().mark_rect(fill=None, stroke=HIGHLIGHT, strokeWidth=3).encode(
                 y=alt.Y("query:N", sort=order)).transform_filter(
                 f"datum.query_pos == {qp} && datum.key_pos == {kp}"))
-    chart = alt.layer(*layers, data=df).transform_calculate(**_text_calcs()).properties(
-        width=cell * n, height=cell * n, title=_title(title, subtitle), autosize=PAD)
-    return chart
+    # One constructor call: each .transform_calculate() / .properties() on a LayerChart re-runs its
+    # __init__ (deep copies of every layer, selection re-lifted and re-validated).
+    return alt.layer(*layers, data=df, transform=_calculate(**_text_calcs()), width=cell * n, height=cell * n,
+                     title=_title(title, subtitle), autosize=PAD)
 
 
 # --------------------------------------------------------------------------- grids
@@ -537,6 +645,7 @@ def _panels(att: np.ndarray | Sequence[np.ndarray], layer: int | None, head: int
     return np.asarray(stack), names, across
 
 
+@_no_init_validation
 def head_grid(att: np.ndarray | Sequence[np.ndarray], tokens: Sequence[str], *,
               layer: int | None = None, head: int | None = None, columns: int = 3,
               titles: Sequence[str] | None = None, title: str | None = None,
@@ -590,20 +699,21 @@ def head_grid(att: np.ndarray | Sequence[np.ndarray], tokens: Sequence[str], *,
                           scheme=scheme, annotate=annotate, cell=cell, selectable=selectable,
                           masked=small_mask is not None, param=param,
                           extra_tooltip=[alt.Tooltip("panel:N", title="Panel")])
-    inner = alt.layer(*layers).properties(width=cell * k, height=cell * k)
-    chart = inner.facet(
-        facet=alt.Facet("panel:N", sort=names, title=None,
-                        header=alt.Header(labelFontSize=13, labelFontWeight="bold")),
-        columns=max(1, int(columns)), data=df,
-    ).transform_calculate(**_text_calcs()).resolve_scale(x="shared", y="shared", color="shared")
+    inner = alt.layer(*layers, width=cell * k, height=cell * k)
     if title is None:
         title = ("Head {h} in every layer".format(h=head) if across else
                  f"Every head of layer {layer}" if layer is not None and head is None else
                  "Head mean of each layer" if isinstance(att, np.ndarray) and att.ndim == 4 and layer is None
                  else "Attention")
-    return chart.properties(title=_title(title, notes or None), autosize=PAD)
+    return inner.facet(
+        facet=alt.Facet("panel:N", sort=names, title=None,
+                        header=alt.Header(labelFontSize=13, labelFontWeight="bold")),
+        columns=max(1, int(columns)), data=df, transform=_calculate(**_text_calcs()),
+        resolve=alt.Resolve(scale=alt.ScaleResolveMap(x="shared", y="shared", color="shared")),
+        title=_title(title, notes or None), autosize=PAD)
 
 
+@_no_init_validation
 def thumbnail_grid(att: np.ndarray, tokens: Sequence[str], *, max_cells: int = CELL_BUDGET,
                    title: str | None = None, allowed_mask: np.ndarray | None = None,
                    selected: tuple[int, int] | None = None, scheme: str = "blues",
@@ -652,10 +762,11 @@ def thumbnail_grid(att: np.ndarray, tokens: Sequence[str], *, max_cells: int = C
     lo, hi = _domain(small, None if small_mask is None else np.broadcast_to(small_mask, small.shape), color_domain)
     px = int(thumb_px) if thumb_px else max(48, min(110, 900 // max(H, 1)))
     cell = max(1, px // k)
-    color = alt.Color("weight:Q", title="Attention weight",
-                      scale=alt.Scale(scheme=scheme, domain=[lo, hi], clamp=True),
-                      legend=alt.Legend(format=".2f", titleFontSize=13, labelFontSize=12))
-    fill = alt.condition("datum.allowed", color, alt.value(MASKED_FILL)) if small_mask is not None else color
+    _check_scheme(scheme)
+    legend = {"format": ".2f", "titleFontSize": 13, "labelFontSize": 12}
+    fill = (_masked_weight_fill("Attention weight", scheme, lo, hi, legend) if small_mask is not None else
+            alt.Color("weight:Q", title="Attention weight", scale=alt.Scale(scheme=scheme, domain=[lo, hi], clamp=True),
+                      legend=alt.Legend(**legend)))
     tooltip = [alt.Tooltip("layer:O", title="Layer"), alt.Tooltip("head:O", title="Head"),
                alt.Tooltip("query:N", title="Query (from)"), alt.Tooltip("key:N", title="Key (to)"),
                alt.Tooltip("weight_text:N", title="Attention weight")]
@@ -674,19 +785,19 @@ def thumbnail_grid(att: np.ndarray, tokens: Sequence[str], *, max_cells: int = C
         layers.append(alt.Chart().mark_rect(fill=None, stroke=HIGHLIGHT, strokeWidth=4).transform_filter(
             f"datum.layer == {int(selected[0])} && datum.head == {int(selected[1])} "
             f"&& datum.query_pos == {int(positions[0])} && datum.key_pos == {int(positions[0])}"))
-    inner = alt.layer(*layers).properties(width=cell * k, height=cell * k)
-    chart = inner.facet(
-        row=alt.Row("layer:O", title="Layer", header=alt.Header(labelFontSize=12, titleFontSize=13)),
-        column=alt.Column("head:O", title="Head", header=alt.Header(labelFontSize=12, titleFontSize=13)),
-        data=df, spacing=4,
-    ).transform_calculate(weight_text=_text_calcs()["weight_text"])
+    inner = alt.layer(*layers, width=cell * k, height=cell * k)
     notes = [HEAD_ORDER_NOTE]
     if b > 1:
         notes.insert(0, f"Each thumbnail shows blocks of {b} tokens ({k} x {k}) to stay under "
                         f"{max_cells:,} cells.")
-    return chart.properties(title=_title(title or "Every layer and head", notes), autosize=PAD)
+    return inner.facet(
+        row=alt.Row("layer:O", title="Layer", header=alt.Header(labelFontSize=12, titleFontSize=13)),
+        column=alt.Column("head:O", title="Head", header=alt.Header(labelFontSize=12, titleFontSize=13)),
+        data=df, spacing=4, transform=_calculate(weight_text=_text_calcs()["weight_text"]),
+        title=_title(title or "Every layer and head", notes), autosize=PAD)
 
 
+@_no_init_validation
 def overview_grid(values: np.ndarray, *, title: str, value_label: str,
                   selected: tuple[int, int] | None = None, scheme: str = "blues",
                   color_domain: Sequence[float] | None = None, annotate: bool | None = None,
@@ -726,6 +837,7 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
                           scale=alt.Scale(domain=cats, scheme="tableau10"),
                           legend=alt.Legend(titleFontSize=13, labelFontSize=12))
     else:
+        _check_scheme(scheme)
         color = alt.Color("value:Q", title=value_label,
                           scale=alt.Scale(scheme=scheme, domain=[lo, hi], clamp=True),
                           legend=alt.Legend(titleFontSize=13, labelFontSize=12))
@@ -746,9 +858,8 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
     if annotate:
         threshold = lo + 0.55 * (hi - lo)
         text = alt.Chart().mark_text(fontSize=11).encode(
-            x=x, y=y, text="value_short:N", tooltip=tooltip,
-            color=alt.condition(f"datum.valid && datum.value > {threshold!r}",
-                                alt.value(TEXT_LIGHT), alt.value(TEXT_DARK)))
+            x=x, y=y, text=alt.Text("value_short:N"), tooltip=tooltip,
+            color=_value_if(f"datum.valid && datum.value > {threshold!r}", TEXT_LIGHT, TEXT_DARK))
         layers.append(text)
         if param is not None:
             layers.append(_hit_layer(x, y, tooltip, param))
@@ -758,11 +869,11 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
     fmt = f".{int(decimals)}f"
     text_expr = ("datum.valid ? datum.category : 'n/a'" if categories is not None
                  else "datum.valid ? format(datum.value, '.3f') : 'n/a'")
-    return alt.layer(*layers, data=df).transform_calculate(
+    return alt.layer(*layers, data=df, transform=_calculate(
         value_text=text_expr,
         value_short=f"datum.valid ? format(datum.value, '{fmt}') : 'n/a'",
-    ).properties(width=cell * H, height=cell * L,
-                 title=_title(title, HEAD_ORDER_NOTE if note_head_order else None), autosize=PAD)
+    ), width=cell * H, height=cell * L, title=_title(title, HEAD_ORDER_NOTE if note_head_order else None),
+        autosize=PAD)
 
 
 # --------------------------------------------------------------------------- bars
@@ -805,6 +916,7 @@ def _category_scale(cats: Sequence[str]) -> alt.Scale:
     return alt.Scale(domain=domain, range=rng)
 
 
+@_no_init_validation
 def category_chart(counts_df: pd.DataFrame, *, title: str = "Strong connections by category",
                    normalize: bool = False, layer_col: str = "layer") -> alt.Chart:
     """Stacked bar per layer of the tutorial's categories (positional, special, syntactic, semantic).
@@ -818,7 +930,9 @@ def category_chart(counts_df: pd.DataFrame, *, title: str = "Strong connections 
     order = scale.domain
     df["order"] = df["category"].map({c: i for i, c in enumerate(order)})
     y_title = "Share of strong connections" if normalize else "Strong connections"
-    return alt.Chart(df).mark_bar().encode(
+    # Top-level properties go to the constructor: .properties() validates each one against the schema.
+    return alt.Chart(df, width=max(240, 56 * df[layer_col].nunique()), height=280, title=_title(title),
+                     autosize=PAD).mark_bar().encode(
         x=alt.X(f"{layer_col}:O", title="Layer", axis=alt.Axis(labelAngle=0, labelFontSize=12, titleFontSize=14)),
         y=alt.Y("sum(count):Q", title=y_title, stack="normalize" if normalize else "zero",
                 axis=alt.Axis(labelFontSize=12, titleFontSize=14, format=".0%" if normalize else "d")),
@@ -827,9 +941,10 @@ def category_chart(counts_df: pd.DataFrame, *, title: str = "Strong connections 
         order=alt.Order("order:Q"),
         tooltip=[alt.Tooltip(f"{layer_col}:O", title="Layer"), alt.Tooltip("category:N", title="Category"),
                  alt.Tooltip("count:Q", title="Count")],
-    ).properties(width=max(240, 56 * df[layer_col].nunique()), height=280, title=_title(title), autosize=PAD)
+    )
 
 
+@_no_init_validation
 def category_compare_chart(df: pd.DataFrame, *, title: str = "Categories per sentence",
                            sentence_col: str = "sentence", normalize: bool = True) -> alt.Chart:
     """Side-by-side bars: x = category, one bar per sentence (xOffset), y = share (or count).
@@ -847,7 +962,8 @@ def category_compare_chart(df: pd.DataFrame, *, title: str = "Categories per sen
     sentences = list(dict.fromkeys(long[sentence_col].astype(str)))
     long[sentence_col] = long[sentence_col].astype(str)
     order = _category_scale(long["category"].unique().tolist()).domain
-    return alt.Chart(long).mark_bar().encode(
+    return alt.Chart(long, width=max(320, 40 * len(order) * max(1, len(sentences))), height=280,
+                     title=_title(title), autosize=PAD).mark_bar().encode(
         x=alt.X("category:N", title="Category", sort=order, axis=alt.Axis(labelAngle=0, labelFontSize=12,
                                                                           titleFontSize=14)),
         xOffset=alt.XOffset(f"{sentence_col}:N", sort=sentences),
@@ -860,9 +976,10 @@ def category_compare_chart(df: pd.DataFrame, *, title: str = "Categories per sen
         tooltip=[alt.Tooltip(f"{sentence_col}:N", title="Sentence"), alt.Tooltip("category:N", title="Category"),
                  alt.Tooltip("count:Q", title="Count"),
                  alt.Tooltip("value:Q", title="Share" if normalize else "Count", format=".1%" if normalize else "d")],
-    ).properties(width=max(320, 40 * len(order) * max(1, len(sentences))), height=280, title=_title(title), autosize=PAD)
+    )
 
 
+@_no_init_validation
 def bar_chart_for_tokens(values: np.ndarray, tokens: Sequence[str], title: str, *,
                          value_label: str = "Value", highlight: int | None = None,
                          reference: float | None = None, reference_label: str | None = None,
@@ -889,7 +1006,7 @@ def bar_chart_for_tokens(values: np.ndarray, tokens: Sequence[str], title: str, 
     bars = alt.Chart().mark_bar().encode(
         x=x,
         y=alt.Y("value:Q", title=value_label, axis=alt.Axis(labelFontSize=12, titleFontSize=14)),
-        color=alt.condition("datum.highlight", alt.value(HIGHLIGHT), alt.value("#4c78a8")),
+        color=_value_if("datum.highlight", HIGHLIGHT, "#4c78a8"),
         tooltip=[alt.Tooltip("token:N", title="Token"),
                  alt.Tooltip("value:Q", title=value_label, format=f".{int(decimals)}f")],
     ).add_params(param)
@@ -897,9 +1014,9 @@ def bar_chart_for_tokens(values: np.ndarray, tokens: Sequence[str], title: str, 
     if reference is not None:
         rule_df = pd.DataFrame({"ref": [float(reference)], "ref_label": [reference_label or "reference"]})
         layers.append(alt.Chart(rule_df).mark_rule(strokeDash=[5, 4], color="#e45756", size=2).encode(
-            y="ref:Q", tooltip=[alt.Tooltip("ref_label:N", title="Line"),
+            y=alt.Y("ref:Q"), tooltip=[alt.Tooltip("ref_label:N", title="Line"),
                                 alt.Tooltip("ref:Q", title="Value", format=f".{int(decimals)}f")]))
-    return alt.layer(*layers, data=df).properties(width=max(240, bar_px * n), height=260, title=_title(title), autosize=PAD)
+    return alt.layer(*layers, data=df, width=max(240, bar_px * n), height=260, title=_title(title), autosize=PAD)
 
 
 __all__ = [
@@ -939,7 +1056,8 @@ def unvalidated(chart: Any) -> Any:
     """The same chart, serialised without Altair's JSON-schema pass (about 15-40 ms a chart).
 
     Every builder here is validated by the test suite (tests/core/test_charts.py calls
-    ``to_dict()`` with validation), so the app skips re-validating on each rerun.
+    ``to_dict()`` with validation), so the app skips re-validating on each rerun. (Building
+    already skips Altair's validate-on-creation pass: see :func:`_no_init_validation`.)
     """
     import functools
 

@@ -408,3 +408,129 @@ def test_overview_grid_categories():
     assert [r["valid"] for r in rows] == [True, True, True, True, False, False]
     colors = [c for c in walk(spec, "color") if isinstance(c, dict) and c.get("field") == "category"]
     assert colors and colors[0]["scale"]["domain"] == cats
+
+
+# --------------------------------------------------------------------------- building without schema round trips
+
+
+def _every_builder():
+    """(name, zero-argument builder) for each chart builder on representative inputs."""
+    n = len(SENTENCE)
+    a = softmax((n, n))
+    ca, cm = causal((n, n))
+    c30, m30 = causal((30, 30))
+    att = softmax((6, 12, n, n))
+    catt, cmask = causal((2, 2, 8, 8))
+    ov = np.random.default_rng(0).random((6, 12))
+    ov[2, 3] = np.nan
+    auto = C.prepare_matrix(softmax((512, 512)), tokens(512))
+    both = pd.concat([_counts().assign(sentence="A cat."), _counts().assign(sentence="The dog.")])
+    return [
+        ("heatmap", lambda: C.heatmap(a, SENTENCE, title="t")),
+        ("heatmap unselectable", lambda: C.heatmap(a, SENTENCE, title="t", selectable=False)),
+        ("heatmap causal", lambda: C.heatmap(ca, SENTENCE, title="t", allowed_mask=cm)),
+        ("heatmap selected", lambda: C.heatmap(a, SENTENCE, title="t", selected_query=3, subtitle="s")),
+        ("heatmap symmetric", lambda: C.heatmap(a - a.T, SENTENCE, title="t", scheme="redblue",
+                                                color_domain=(-0.5, 0.5), value_label="Difference")),
+        ("heatmap n=30 causal", lambda: C.heatmap(c30, tokens(30), title="t", allowed_mask=m30, selected_query=4)),
+        ("heatmap blocks", lambda: C.heatmap(**auto.heatmap_kwargs(), title="t", subtitle=auto.note)),
+        ("head_grid head", lambda: C.head_grid(att, SENTENCE, head=3)),
+        ("head_grid causal", lambda: C.head_grid(catt, tokens(8), layer=1, allowed_mask=cmask, annotate=False)),
+        ("thumbnail_grid", lambda: C.thumbnail_grid(att, SENTENCE, selected=(1, 2))),
+        ("thumbnail_grid causal", lambda: C.thumbnail_grid(catt, tokens(8), allowed_mask=cmask, selectable=False)),
+        ("overview_grid", lambda: C.overview_grid(ov, title="o", value_label="v", selected=(1, 4))),
+        ("overview_grid big", lambda: C.overview_grid(np.ones((24, 16)), title="o", value_label="v")),
+        ("overview_grid categories", lambda: C.overview_grid(np.array([[0, 1, 2], [2, -1, np.nan]]), title="p",
+                                                             value_label="p", categories=["a", "b", "c"])),
+        ("category_chart", lambda: C.category_chart(_counts(), normalize=True)),
+        ("category_compare_chart", lambda: C.category_compare_chart(both)),
+        ("bar_chart_for_tokens", lambda: C.bar_chart_for_tokens(a[3], SENTENCE, "b", highlight=3, reference=1 / n)),
+    ]
+
+
+@pytest.mark.parametrize("name,build", _every_builder(), ids=[n for n, _ in _every_builder()])
+def test_builders_skip_schema_round_trips_and_stay_valid(name, build, monkeypatch):
+    """No builder goes through from_dict (alt.condition dicts, shorthand strings in encode), and
+    Altair's validate-on-creation flag is back as it was afterwards; the spec itself is valid."""
+    import altair as alt
+    from altair.utils import schemapi
+
+    calls = []
+    original = schemapi._FromDict.__init__
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(schemapi._FromDict, "__init__", counting)
+    before = schemapi.DEBUG_MODE
+    chart = build()
+    assert not calls, f"{name}: built through from_dict"
+    assert schemapi.DEBUG_MODE is before
+    with alt.data_transformers.enable("default", max_rows=None):
+        spec = chart.to_dict(validate=True)  # raises SchemaValidationError if invalid
+        assert chart.to_dict(validate=False) == spec
+    for param in spec.get("params", []):  # selections point at views that exist
+        names = set(walk(spec, "name"))
+        assert set(param.get("views", [])) <= names
+
+
+def test_typed_conditions_equal_the_alt_condition_route():
+    """The typed channels are what ``.encode(x=alt.condition(...))`` produces (same classes and values),
+    so specs and the content-hashed view names ("view_…") did not change."""
+    import altair as alt
+
+    def enc(**channels):  # dicts (alt.condition) go through from_dict here, typed channels as they are
+        return alt.Chart().mark_rect().encode(**channels).encoding
+
+    param = alt.selection_point(name="cell", fields=["query_pos", "key_pos"], on="click", clear="dblclick",
+                                empty=False)
+    old = enc(stroke=alt.condition(param, alt.value(C.HIGHLIGHT), alt.value(None)),
+                     strokeWidth=alt.condition(param, alt.value(2.5), alt.value(0)))
+    new = enc(**C._selection_outline(param))
+    assert repr(old) == repr(new) and old.to_dict() == new.to_dict()
+
+    old = enc(color=alt.condition("datum.allowed && datum.weight > 0.3", alt.value(C.TEXT_LIGHT),
+                                         alt.value(C.TEXT_DARK)))
+    new = enc(color=C._value_if("datum.allowed && datum.weight > 0.3", C.TEXT_LIGHT, C.TEXT_DARK))
+    assert repr(old) == repr(new) and old.to_dict() == new.to_dict()
+
+    legends = ({"orient": "right", "gradientLength": 200, "format": ".2f", "titleFontSize": 13, "labelFontSize": 12},
+               {"format": ".2f", "titleFontSize": 13, "labelFontSize": 12})
+    for scheme in ("blues", "redblue", "viridis", "rainbow", "tableau10", "greys"):
+        for legend in legends:
+            color = alt.Color("weight:Q", title="Attention weight",
+                              scale=alt.Scale(scheme=scheme, domain=[-0.25, 0.75], clamp=True),
+                              legend=alt.Legend(**legend))
+            old = enc(color=alt.condition("datum.allowed", color, alt.value(C.MASKED_FILL)))
+            new = enc(color=C._masked_weight_fill("Attention weight", scheme, -0.25, 0.75, legend))
+            assert repr(old) == repr(new), scheme
+            assert json.dumps(old.to_dict()) == json.dumps(new.to_dict())  # same keys in the same order
+
+
+def test_unknown_colour_scheme_still_fails_at_build():
+    with pytest.raises(ValueError, match="colour scheme"):
+        C.heatmap(softmax((4, 4)), tokens(4), title="t", scheme="bluez")
+    with pytest.raises(ValueError, match="colour scheme"):
+        C.thumbnail_grid(softmax((1, 2, 4, 4)), tokens(4), scheme="bluez")
+
+
+def test_builders_on_many_threads_give_the_same_specs():
+    """Streamlit builds charts for several sessions at once; the validate-on-creation switch is
+    counted, so it comes back on only after the last builder finishes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from altair.utils import schemapi
+
+    builders = dict(_every_builder())
+    names = [name for name in builders if "blocks" not in name] * 3
+    switch = schemapi.DEBUG_MODE
+    expected = {name: json.dumps(chart_spec(builders[name]())) for name in set(names)}
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        charts = list(pool.map(lambda name: builders[name](), names))
+    assert schemapi.DEBUG_MODE is switch
+    for name, chart in zip(names, charts):
+        assert json.dumps(chart_spec(chart)) == expected[name], name
+    with pytest.raises(CellBudgetError):  # a builder that raises restores the switch too
+        C.heatmap(softmax((400, 400)), tokens(400), title="x")
+    assert schemapi.DEBUG_MODE is switch
