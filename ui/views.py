@@ -198,10 +198,19 @@ def heatmap_panel(shown: Shown, *, title: str, key: str, value_label: str = "Att
 
 
 def strongest_table(matrix: np.ndarray, labels: list[str], key: str) -> None:
-    state.url_value(f"{key}topk", 5, state.parse_int(1, 100), label="top k")
-    k = st.number_input("Strongest connections to list (self excluded)", 1, 100, key=f"{key}topk")
-    df = analysis.strongest_connections(matrix, labels, int(k), exclude_self=True)
-    st.dataframe(df, hide_index=True, width="stretch")
+    """The strongest connections as a table, in an expander that computes and draws it only when
+    open (a data grid is the heaviest thing a page's first paint could draw). Open or closed is
+    part of the link."""
+    box_key = f"{key}strong"
+    state.url_value(box_key, False, state.parse_bool, lambda v: "1" if v else None, label="strongest connections")
+    with st.expander("Strongest connections (table)", key=box_key, on_change="rerun",
+                     icon=":material/format_list_numbered:") as box:
+        if not box.open:
+            return
+        state.url_value(f"{key}topk", 5, state.parse_int(1, 100), label="top k")
+        k = st.number_input("Strongest connections to list (self excluded)", 1, 100, key=f"{key}topk")
+        df = analysis.strongest_connections(matrix, labels, int(k), exclude_self=True)
+        st.dataframe(df, hide_index=True, width="stretch")
 
 
 def caveat() -> None:
@@ -363,7 +372,6 @@ def lens_page(sel: state.Selection, result: AttentionResult, *, per_head: bool) 
                       stem=f"{page.slug(sel)}_{tag}_{lens}", result=result)
         if lens == "norm" and per_head:
             norm_finding(result, sel.layer, sel.head)
-        st.subheader("Strongest connections")
         strongest_table(shown.matrix, shown.labels, f"{prefix}_")
 
     page.guard(draw, "heatmap")

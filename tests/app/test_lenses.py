@@ -68,3 +68,28 @@ def test_hide_special_merge_words_and_pruning() -> None:
     pruned = biggest_frame(at)
     assert (pruned.groupby("query_pos")["weight"].apply(lambda w: (w > 0).sum()) <= 2).all()
     assert not exceptions_of(at)
+
+
+def test_strongest_connections_are_drawn_only_when_their_expander_is_open() -> None:
+    """The table (a data grid: the heaviest thing a first paint could draw) waits for the user."""
+    at = make_app(None)
+    assert not exceptions_of(at)
+    assert [e.label for e in at.expander if "Strongest" in e.label] == ["Strongest connections (table)"]
+    assert len(at.dataframe) == 0
+    assert "sh_strong" not in at.query_params
+    at = make_app(None, sh_strong=1, sh_topk=4)
+    assert not exceptions_of(at)
+    assert len(at.dataframe) == 1
+    table = at.dataframe[0].value
+    assert len(table) == 4
+    assert list(table["weight"]) == sorted(table["weight"], reverse=True)
+    assert at.query_params["sh_strong"] == "1" and at.query_params["sh_topk"] == "4"
+
+
+def test_downloads_sit_in_one_popover() -> None:
+    at = make_app(None)
+    wanted = ["Chart (PNG)", "Chart (SVG)", "Data (CSV)", "All weights (NPZ, for notebooks)"]
+    assert [b.label for b in at.get("download_button")] == wanted
+    popovers = [p for p in at.get("popover")
+                if [getattr(c, "label", None) for c in p.children.values()] == wanted]
+    assert len(popovers) == 1
