@@ -468,6 +468,28 @@ def classify_patterns(stats: pd.DataFrame, thresholds: PatternThresholds = Patte
     return pd.Series(labels, index=stats.index, name="pattern")
 
 
+@dataclass(frozen=True)
+class PatternSummary:
+    labelled: pd.DataFrame  # the statistics with a "pattern" column after layer, head
+    counts: pd.DataFrame  # pattern, heads, share (largest first)
+    codes: np.ndarray  # int [layers, heads]: index into PATTERN_CLASSES
+
+
+def pattern_summary(stats: pd.DataFrame, thresholds: PatternThresholds = PatternThresholds()) -> PatternSummary:
+    """Classes per head (classify_patterns), how many heads each class has, and a layer x head
+    grid of class codes for the overview chart."""
+    labelled = stats.copy()
+    labelled["pattern"] = classify_patterns(stats, thresholds).to_numpy()
+    ordered = ["layer", "head", "pattern"] + [c for c in labelled.columns if c not in {"layer", "head", "pattern"}]
+    labelled = labelled[ordered]
+    counts = labelled["pattern"].value_counts().rename_axis("pattern").reset_index(name="heads")
+    counts["share"] = (counts["heads"] / max(len(labelled), 1)).round(3)
+    index = {name: i for i, name in enumerate(PATTERN_CLASSES)}
+    grid = labelled.pivot(index="layer", columns="head", values="pattern").sort_index().sort_index(axis=1)
+    codes = np.vectorize(lambda name: index.get(name, len(PATTERN_CLASSES) - 1), otypes=[int])(grid.to_numpy())
+    return PatternSummary(labelled.reset_index(drop=True), counts, codes)
+
+
 def clark_labels(stats: pd.DataFrame, thresholds: ClarkThresholds = ClarkThresholds()) -> pd.DataFrame:
     """Clark et al. 2019 ("What Does BERT Look At?") head labels from `head_statistics` columns.
 

@@ -373,6 +373,16 @@ def prepare_matrix(matrix: np.ndarray, tokens: Sequence[str],
 # --------------------------------------------------------------------------- heatmaps
 
 
+def symmetric_domain(values: np.ndarray) -> tuple[float, float]:
+    """(-m, m) with m the largest |value| (1 when all are 0 or not finite): a diverging colour
+    scale centred on 0, for differences."""
+    v = np.abs(np.asarray(values, dtype=np.float64))
+    v = v[np.isfinite(v)]
+    bound = float(v.max()) if v.size else 0.0
+    bound = bound or 1.0
+    return -bound, bound
+
+
 def auto_cell_size(n: int) -> int:
     """Pixels per cell: square cells, big when few tokens, about 760 px across when many."""
     if n <= 12:

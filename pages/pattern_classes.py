@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import streamlit as st
 
 from core import analysis, charts
@@ -36,23 +35,15 @@ thresholds = dataclasses.replace(defaults, **{k: type(getattr(defaults, k))(v) f
 
 
 def classes() -> None:
-    labelled = stats.copy()
-    labelled["pattern"] = analysis.classify_patterns(stats, thresholds).to_numpy()
-    counts = labelled["pattern"].value_counts().rename_axis("pattern").reset_index(name="heads")
-    counts["share"] = (counts["heads"] / len(labelled)).round(3)
+    summary = analysis.pattern_summary(stats, thresholds)
     c1 = c2 = st.container()  # stacked: the grid's legend needs the full width
-    c1.dataframe(counts, hide_index=True, width="content")
+    c1.dataframe(summary.counts, hide_index=True, width="content")
     c1.caption("Kovaleva et al. report 32–61% of BERT-base heads heterogeneous, depending on the task.")
-    order = list(analysis.PATTERN_CLASSES)
-    codes = labelled.pivot(index="layer", columns="head", values="pattern").to_numpy()
-    numeric = np.vectorize(lambda s: order.index(s) if s in order else len(order) - 1)(codes).astype(int)
-    grid = charts.overview_grid(numeric, title="Pattern class per head", value_label="class",
-                                selected=(sel.layer, sel.head), categories=order)
+    grid = charts.overview_grid(summary.codes, title="Pattern class per head", value_label="class",
+                                selected=(sel.layer, sel.head), categories=list(analysis.PATTERN_CLASSES))
     c2.altair_chart(charts.unvalidated(grid), key="pc_grid", on_select=lambda: views.select_from_chart("pc_grid"), width="content")
-    st.dataframe(labelled[["layer", "head", "pattern"] + [c for c in labelled.columns
-                                                         if c not in {"layer", "head", "pattern"}]],
-                 hide_index=True, width="stretch", height=300)
-    page.downloads(None, {"csv": (lambda: labelled.to_csv(index=False).encode(), "text/csv")},
+    st.dataframe(summary.labelled, hide_index=True, width="stretch", height=300)
+    page.downloads(None, {"csv": (lambda: summary.labelled.to_csv(index=False).encode(), "text/csv")},
                    f"{page.slug(sel)}_pattern_classes", key="pc_dl")
 
 

@@ -170,10 +170,7 @@ def heatmap_panel(shown: Shown, *, title: str, key: str, value_label: str = "Att
         st.info(prepared.note, icon=":material/compress:")
     selected = focus if focus >= 0 and (shown.positions is None or focus in set(shown.positions.tolist())) else None
 
-    domain = None
-    if symmetric:  # differences: a diverging scale centred on 0
-        bound = float(np.abs(prepared.matrix).max()) or 1.0
-        domain = (-bound, bound)
+    domain = charts.symmetric_domain(prepared.matrix) if symmetric else None  # differences: centred on 0
 
     def make() -> object:
         return charts.heatmap(**prepared.heatmap_kwargs(), title=title, value_label=value_label,

@@ -556,3 +556,19 @@ def test_jensen_shannon():
     js = an.jensen_shannon(a[0, 0], a[0, 1])
     assert js.shape == (5,) and np.all((js > 0) & (js < math.log(2)))
     np.testing.assert_allclose(js, an.jensen_shannon(a[0, 1], a[0, 0]))  # symmetric
+
+
+def test_pattern_summary_counts_and_codes_agree_with_the_labels(bundled_model) -> None:
+    from core.attention import extract
+
+    result = extract(bundled_model, "The cat sat on the mat.", "It was warm.")
+    stats = an.head_statistics_for(result)
+    summary = an.pattern_summary(stats)
+    labelled = summary.labelled
+    assert list(labelled.columns[:3]) == ["layer", "head", "pattern"]
+    assert int(summary.counts["heads"].sum()) == len(labelled) == result.num_layers * result.num_heads
+    assert abs(float(summary.counts["share"].sum()) - 1.0) < 0.01
+    assert summary.codes.shape == (result.num_layers, result.num_heads)
+    for row in labelled.itertuples():
+        assert an.PATTERN_CLASSES[summary.codes[row.layer, row.head]] == row.pattern
+    assert (labelled["pattern"] == an.classify_patterns(stats).to_numpy()).all()

@@ -534,3 +534,9 @@ def test_builders_on_many_threads_give_the_same_specs():
     with pytest.raises(CellBudgetError):  # a builder that raises restores the switch too
         C.heatmap(softmax((400, 400)), tokens(400), title="x")
     assert schemapi.DEBUG_MODE is switch
+
+
+def test_symmetric_domain_is_centred_on_zero() -> None:
+    assert C.symmetric_domain(np.array([[-0.2, 0.5], [0.1, 0.0]])) == (-0.5, 0.5)
+    assert C.symmetric_domain(np.zeros((2, 2))) == (-1.0, 1.0)
+    assert C.symmetric_domain(np.array([np.nan, -0.3])) == (-0.3, 0.3)
