@@ -140,6 +140,7 @@ class ResultStore:
         self._lock = threading.Lock()
         self._fingerprints: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self.hits = self.misses = self.writes = self.rejected = 0
+        self._approx_bytes: int | None = None  # the folder's size as of the last scan, plus writes since
 
     @classmethod
     def from_env(cls) -> ResultStore | None:
@@ -237,7 +238,15 @@ class ResultStore:
             return False
         with self._lock:
             self.writes += 1
-        self.prune()
+            # Scanning the folder costs a stat() per entry: do it on the first write, then only
+            # when the running estimate passes the bound (or every 64 writes, for other servers
+            # sharing the folder).
+            if self._approx_bytes is not None:
+                self._approx_bytes += len(data)
+            scan = (self._approx_bytes is None or self._approx_bytes > self.max_total_bytes
+                    or self.writes % 64 == 0)
+        if scan:
+            self.prune()
         return True
 
     def prune(self) -> None:
@@ -258,6 +267,8 @@ class ResultStore:
                 break
             _unlink(p)
             total -= size
+        with self._lock:
+            self._approx_bytes = total
 
     def clear(self) -> None:
         for p in self.root.glob(f"*{SUFFIX}"):

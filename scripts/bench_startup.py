@@ -19,6 +19,8 @@ Warm: once the server is idle (model loaded), navigation to the first drawn char
 tab of the same browser (a new Streamlit session; Streamlit's static JS is in the browser
 cache, as for anyone who opened the app before) and (b) a new browser profile (nothing cached).
 
+For reference, the same warm measurements of a bare Streamlit page with a sidebar and one
+heatmap (scripts/bench_floor_app.py): the floor Streamlit's frontend sets on this machine.
 Also measured, to show where first-start time goes, in a fresh Python process: `import
 streamlit`, `import torch`, `import transformers`, the first model load, the first extraction.
 
@@ -88,10 +90,14 @@ def _wait_idle(pid: int, quiet: float = 0.05, window: float = 0.5, limit: float 
         last = now
 
 
-def _cold_once(browser: Any, *, store: str | None, warm_repeats: int) -> dict[str, Any]:
+FLOOR_APP = ROOT / "scripts" / "bench_floor_app.py"
+
+
+def _cold_once(browser: Any, *, store: str | None, warm_repeats: int, script: str = "streamlit_app.py") -> dict[str, Any]:
     from tests.browser.harness import StreamlitServer, cached_context
 
     srv = StreamlitServer(env={"ATTENTION_DASHBOARD_CACHE_DIR": store} if store else None)
+    srv.args[2] = script
     context = None
     try:
         t0 = time.perf_counter()
@@ -164,6 +170,7 @@ def run(cold: int = 3, warm: int = 5, diagnostics: bool = True) -> list[dict]:
                 first = [_cold_once(browser, store=None, warm_repeats=warm) for _ in range(cold)]
                 _cold_once(browser, store=store, warm_repeats=0)  # an earlier run fills the store
                 restart = [_cold_once(browser, store=store, warm_repeats=warm) for _ in range(cold)]
+                floor = _cold_once(browser, store=None, warm_repeats=warm, script=str(FLOOR_APP)) if diagnostics else None
             finally:
                 browser.close()
     finally:
@@ -196,6 +203,11 @@ def run(cold: int = 3, warm: int = 5, diagnostics: bool = True) -> list[dict]:
     outside = sum(r["outside"] for r in both)
     rows.append(_row("requests to non-local hosts (all runs above)", outside, "count", "0", outside == 0))
     rows.append(_row("cold: /_stcore/health answers", med(both, "health"), "s"))
+    if floor is not None:
+        rows.append(_row("floor: a bare one-heatmap Streamlit page (scripts/bench_floor_app.py), new tab",
+                         statistics.median(floor["warm_all"]), "s", "(reference)", None,
+                         f"new profile: {statistics.median(floor['warm_fresh_all']):.2f} s; what Streamlit's "
+                         "own frontend needs on this machine"))
     if diagnostics:
         try:
             for metric, seconds in breakdown().items():
