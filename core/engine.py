@@ -135,9 +135,10 @@ class AttentionEngine:
                  max_derived: int = 256, max_derived_bytes: int = 256 * 2**20,
                  device: str | None = None,
                  loader: Callable[[str], LoadedModel] | None = None,
-                 store: ResultStore | None = None) -> None:
+                 store: ResultStore | None = None, seed: ResultStore | None = None) -> None:
         self.device = device
         self.store = store  # results on disk: a restarted server redraws them without a model
+        self.seed = seed  # read-only results shipped with the app (assets/seed)
         self._limits: dict[tuple[str, str, str | None, int | None], int] = {}  # request -> effective limit
         self._loader = loader or (lambda mid: load_model(mid, device=device))
         self._models: dict[str, LoadedModel] = {}
@@ -210,9 +211,10 @@ class AttentionEngine:
             hit = self.results.get(("attention", model_id, text, pair, limit))
             if hit is not None:
                 return hit
-        if self.store is None:
-            return None
-        stored = self.store.load(model_id, text, pair, max_tokens, self.device)
+        stored = None
+        for source in (self.store, self.seed):
+            if source is not None and stored is None:
+                stored = source.load(model_id, text, pair, max_tokens, self.device)
         if stored is not None:
             self.results.put(("attention", model_id, text, pair, stored.max_tokens), stored)
             with self._lock:

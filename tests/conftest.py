@@ -14,9 +14,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["ATTENTION_DASHBOARD_OFFLINE"] = "1"
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# No on-disk result store unless a test makes one (tests/core/test_result_store.py): every
-# other test computes its results, whatever an earlier run left in ~/.cache.
+# No on-disk result store and no seed unless a test makes one (tests/core/test_result_store.py):
+# every other test computes its results, whatever an earlier run left in ~/.cache.
 os.environ["ATTENTION_DASHBOARD_CACHE_DIR"] = "off"
+os.environ["ATTENTION_DASHBOARD_SEED"] = "off"
 
 import pytest  # noqa: E402
 

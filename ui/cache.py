@@ -20,7 +20,7 @@ import streamlit as st
 from core import models
 from core.attention import AttentionResult
 from core.engine import AttentionEngine
-from core.result_store import ResultStore
+from core.result_store import ResultStore, seed_store
 
 T = TypeVar("T")
 log = logging.getLogger("attention_dashboard")
@@ -29,8 +29,10 @@ log = logging.getLogger("attention_dashboard")
 @st.cache_resource(show_spinner=False)
 def get_engine() -> AttentionEngine:
     # The on-disk store (core/result_store.py) lets a restarted server redraw earlier views
-    # before torch is even imported; ATTENTION_DASHBOARD_CACHE_DIR=off turns it off.
-    return AttentionEngine(device=os.environ.get(models.ENV_DEVICE) or None, store=ResultStore.from_env())
+    # before torch is even imported; the seed (assets/seed) does the same for the default text
+    # and the examples on a first start. ATTENTION_DASHBOARD_CACHE_DIR=off / _SEED=off.
+    return AttentionEngine(device=os.environ.get(models.ENV_DEVICE) or None, store=ResultStore.from_env(),
+                           seed=seed_store())
 
 
 @st.cache_resource(show_spinner=False)

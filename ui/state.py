@@ -14,19 +14,11 @@ from typing import Any
 
 import streamlit as st
 
+from core.examples import DEFAULT_TEXT, EXAMPLES  # noqa: F401 - pages read state.EXAMPLES
 from core.model_config import grid_shape
 from core.models import registry
 from ui import cache
 
-EXAMPLES: dict[str, str] = {
-    "Simple sentence": "The cat sat on the mat.",
-    "Adjectives": "The big red cat sat on the soft mat.",
-    "Relative clause": "The cat that I love sat on the mat.",
-    "Subordinate clause": "When the cat sat down, the mat moved.",
-    "Coordination": "The cat and the dog played together.",
-    "Reported speech": "She said that the cat was sleeping.",
-}
-DEFAULT_TEXT = EXAMPLES["Simple sentence"]
 MAX_TEXT_CHARS = 20_000  # the model keeps at most 512 tokens anyway
 MAX_URL_TEXT_CHARS = 1_500  # longer texts are not written into links
 

@@ -93,6 +93,8 @@ def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
         "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
         "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
         "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+        # The app as shipped: the seed (assets/seed) on, whatever the test process set for itself.
+        "ATTENTION_DASHBOARD_SEED": "on",
     })
     env.update(extra or {})
     return env

@@ -4,6 +4,7 @@ and an engine that redraws a stored view without loading its model."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import threading
@@ -200,3 +201,53 @@ def test_an_unwritable_folder_never_breaks_extraction(bundled_model, tmp_path) -
 
 def test_unknown_models_have_no_entries(store) -> None:
     assert store.load("no-such-model", TEXT, None, None) is None
+
+
+# --- the seed shipped in assets/seed ------------------------------------------------------------
+
+def test_the_seed_holds_every_example_and_matches_the_live_model(bundled_model, monkeypatch) -> None:
+    """Every seed entry is current for the installed pins and equals what the model computes.
+    When this fails after a change of torch / transformers / tokenizers or the bundled model:
+    `.venv/bin/python scripts/make_seed.py`."""
+    from core.examples import EXAMPLES
+
+    monkeypatch.setenv(result_store.ENV_SEED, "on")
+    seed = result_store.seed_store()
+    assert seed is not None and seed.read_only
+    for text in EXAMPLES.values():
+        stored = seed.load(BUNDLED_MODEL_ID, text, None, None)
+        assert stored is not None, f"no current seed entry for {text!r}: run scripts/make_seed.py"
+        live = extract(bundled_model, text)
+        assert stored.tokens == live.tokens and stored.display_tokens == live.display_tokens
+        assert stored.word_ids == live.word_ids and stored.token_ids == live.token_ids
+        np.testing.assert_allclose(stored.attention, live.attention, atol=1e-5, rtol=0)
+        assert stored.info.source == live.info.source  # this machine's folder, not the writer's
+    assert len(list(result_store.SEED_DIR.glob("*.npz"))) == len(set(EXAMPLES.values()))
+
+
+def test_seed_keys_name_no_machine_paths() -> None:
+    fp = result_store.package_fingerprint(BUNDLED_MODEL_ID)
+    assert fp is not None and fp["package"] == result_store.BUNDLED_PACKAGE
+    assert "folder" not in fp and "/" not in json.dumps(fp["files"])
+    assert result_store.package_fingerprint("distilbert-base-uncased") is None
+
+
+def test_the_seed_is_never_written_or_cleaned(bundled_model, tmp_path) -> None:
+    seed = ResultStore(tmp_path, fingerprint=result_store.package_fingerprint, read_only=True)
+    assert not seed.save(extract(bundled_model, TEXT), None)
+    assert not list(tmp_path.iterdir())
+    writable = ResultStore(tmp_path, fingerprint=result_store.package_fingerprint)
+    writable.save(extract(bundled_model, TEXT), None)
+    path = next(tmp_path.glob("*.npz"))
+    path.write_bytes(b"damaged")
+    assert seed.load(BUNDLED_MODEL_ID, TEXT, None, None) is None
+    assert path.exists()  # refused, but a read-only store deletes nothing
+
+
+def test_engine_falls_back_to_the_seed_without_loading(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(result_store.ENV_SEED, "on")
+    engine = AttentionEngine(loader=_failing_loader, store=ResultStore(tmp_path), seed=result_store.seed_store())
+    result = engine.extract(BUNDLED_MODEL_ID, "The cat sat on the mat.")
+    assert result.display_tokens[0] == "[CLS]" and engine.loaded_ids() == []
+    monkeypatch.setenv(result_store.ENV_SEED, "off")
+    assert result_store.seed_store() is None
