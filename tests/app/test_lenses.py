@@ -93,3 +93,9 @@ def test_downloads_sit_in_one_popover() -> None:
     popovers = [p for p in at.get("popover")
                 if [getattr(c, "label", None) for c in p.children.values()] == wanted]
     assert len(popovers) == 1
+
+
+def test_an_older_link_with_a_top_k_opens_the_table() -> None:
+    at = make_app(None, sh_topk=7)
+    assert not exceptions_of(at)
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 7

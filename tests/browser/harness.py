@@ -135,7 +135,7 @@ class StreamlitServer:
         self.env = server_env(env)
         # Each server gets its own empty result store (core/result_store.py) unless the caller
         # passes ATTENTION_DASHBOARD_CACHE_DIR, e.g. to restart a server on an earlier one's store.
-        self._own_cache = None
+        self._own_cache: str | None = None
         if not (env or {}).get("ATTENTION_DASHBOARD_CACHE_DIR"):
             self._own_cache = tempfile.mkdtemp(prefix="attention_results_")
             self.env["ATTENTION_DASHBOARD_CACHE_DIR"] = self._own_cache
@@ -171,20 +171,22 @@ class StreamlitServer:
             return False
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        self.log_file.close()
-        if self._own_cache:
-            shutil.rmtree(self._own_cache, ignore_errors=True)
+        try:
+            if self.proc is not None:
+                if self.proc.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(self.proc.pid, signal.SIGTERM)
+                    try:
+                        self.proc.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.killpg(self.proc.pid, signal.SIGKILL)
+                        self.proc.wait(timeout=10)
+                self.log_file.close()
+        finally:
+            if self._own_cache:  # also when the server never started
+                shutil.rmtree(self._own_cache, ignore_errors=True)
+                self._own_cache = None
 
     def __enter__(self) -> StreamlitServer:
         return self.start()

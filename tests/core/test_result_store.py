@@ -251,3 +251,43 @@ def test_engine_falls_back_to_the_seed_without_loading(tmp_path, monkeypatch) ->
     assert result.display_tokens[0] == "[CLS]" and engine.loaded_ids() == []
     monkeypatch.setenv(result_store.ENV_SEED, "off")
     assert result_store.seed_store() is None
+
+
+def test_only_the_stores_own_files_are_ever_deleted(bundled_model, tmp_path) -> None:
+    store = ResultStore(tmp_path, max_total_bytes=1)  # everything of its own must go
+    mine = tmp_path / "my_download.npz"  # e.g. the app's own NPZ export, saved into this folder
+    mine.write_bytes(b"user data")
+    store.save(extract(bundled_model, TEXT), None)
+    store.clear()
+    assert mine.read_bytes() == b"user data"
+    assert store.stats().files == 0
+
+
+def test_old_and_oversized_entries_are_misses(bundled_model, tmp_path) -> None:
+    store = ResultStore(tmp_path)
+    store.save(extract(bundled_model, TEXT), None)
+    path = store._path(store.key(BUNDLED_MODEL_ID, TEXT, None, None, None))
+    month = 31 * 24 * 3600
+    old = path.stat().st_mtime - month
+    os.utime(path, (old, old))
+    assert store.load(BUNDLED_MODEL_ID, TEXT, None, None) is None
+    assert not path.exists()
+    small = ResultStore(tmp_path, max_entry_bytes=10)
+    ResultStore(tmp_path).save(extract(bundled_model, TEXT), None)
+    path.write_bytes(path.read_bytes() + b"\0" * (2**20 + 100))  # larger than any entry could be
+    assert small.load(BUNDLED_MODEL_ID, TEXT, None, None) is None
+
+
+def test_results_are_filed_under_the_files_the_model_was_loaded_from(bundled_model, tmp_path, monkeypatch) -> None:
+    store = ResultStore(tmp_path)
+    store.pin(BUNDLED_MODEL_ID)
+    pinned = store.key(BUNDLED_MODEL_ID, TEXT, None, None, None)
+    monkeypatch.setattr(store, "_fingerprint_of", lambda mid: {"folder": "/elsewhere", "files": {}})
+    store._fingerprints.clear()
+    assert store.key(BUNDLED_MODEL_ID, TEXT, None, None, None) == pinned
+
+
+def test_the_apps_extraction_code_is_part_of_the_key() -> None:
+    versions = result_store.library_versions()
+    assert set(versions) >= {"torch", "transformers", "tokenizers", "format", "code"}
+    assert len(versions["code"]) == 16
