@@ -207,8 +207,12 @@ def strongest_table(matrix: np.ndarray, labels: list[str], key: str) -> None:
                      icon=":material/format_list_numbered:") as box:
         if not box.open:
             return
-        state.url_value(f"{key}topk", 5, state.parse_int(1, 100), label="top k")
-        k = st.number_input("Strongest connections to list (self excluded)", 1, 100, key=f"{key}topk")
+        topk, kept = f"{key}topk", f"_{key}topk_kept"
+        if topk not in st.session_state and kept in st.session_state:
+            st.session_state[topk] = st.session_state[kept]  # reopened: the k chosen before
+        state.url_value(topk, 5, state.parse_int(1, 100), label="top k")
+        k = st.number_input("Strongest connections to list (self excluded)", 1, 100, key=topk)
+        st.session_state[kept] = int(k)  # a widget's state is dropped while the expander is closed
         df = analysis.strongest_connections(matrix, labels, int(k), exclude_self=True)
         st.dataframe(df, hide_index=True, width="stretch")
 

@@ -99,3 +99,15 @@ def test_an_older_link_with_a_top_k_opens_the_table() -> None:
     at = make_app(None, sh_topk=7)
     assert not exceptions_of(at)
     assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 7
+
+
+def test_closing_and_reopening_the_table_keeps_its_k() -> None:
+    at = make_app(None, sh_strong=1, sh_topk=6)
+    assert len(at.dataframe[0].value) == 6
+    at.session_state["sh_strong"] = False
+    at.run()
+    assert len(at.dataframe) == 0 and "sh_topk" not in at.query_params
+    at.session_state["sh_strong"] = True
+    at.run()
+    assert not exceptions_of(at)
+    assert len(at.dataframe[0].value) == 6 and at.query_params["sh_topk"] == "6"
