@@ -309,7 +309,9 @@ class ResultStore:
             if not self.read_only:
                 _unlink(path)
             return None
-        if not self.read_only:
+        if self.read_only:  # the seed was computed elsewhere: say so where the device is shown
+            result = replace(result, info=replace(result.info, device=f"{result.info.device} (precomputed)"))
+        else:
             try:
                 os.utime(path)  # least recently used is pruned first
             except OSError:

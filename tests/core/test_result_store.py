@@ -222,6 +222,7 @@ def test_the_seed_holds_every_example_and_matches_the_live_model(bundled_model, 
         assert stored.word_ids == live.word_ids and stored.token_ids == live.token_ids
         np.testing.assert_allclose(stored.attention, live.attention, atol=1e-5, rtol=0)
         assert stored.info.source == live.info.source  # this machine's folder, not the writer's
+        assert stored.info.device == "cpu (precomputed)"
     assert len(list(result_store.SEED_DIR.glob("*.npz"))) == len(set(EXAMPLES.values()))
 
 
