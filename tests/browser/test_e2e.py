@@ -202,3 +202,28 @@ def test_page_file_stem_is_a_valid_address(path, server, new_page):
     goto(page, f"{server.url}/{path}", min_charts=1, timeout=COLD_TIMEOUT)
     page.wait_for_timeout(1500)
     assert not page_not_found(page), f"/{path} opens a 'Page not found' dialog (the default page lives at /)"
+
+
+def test_downloads_from_the_popover_are_real_files(server, new_page, offline):
+    """The Download popover's four buttons give a PNG, an SVG (rendered offline by vl-convert),
+    the heatmap's CSV and the whole attention tensor as NPZ."""
+    from pathlib import Path
+
+    page = new_page()
+    goto(page, server.page_url("single_head"), min_charts=1, timeout=COLD_TIMEOUT)
+    popover = page.locator('[data-testid="stPopoverButton"]', has_text="Download")
+    wanted = [("Chart (PNG)", lambda b: b.startswith(b"\x89PNG")),
+              ("Chart (SVG)", lambda b: b"<svg" in b[:500]),
+              ("Data (CSV)", lambda b: b.count(b"\n") > 9 and b"," in b.split(b"\n")[0]),
+              ("All weights", lambda b: b.startswith(b"PK"))]
+    for label, looks_right in wanted:
+        button = page.get_by_role("button", name=re.compile(re.escape(label)))
+        if not button.is_visible():
+            popover.first.click()
+        button.wait_for(state="visible", timeout=10_000)
+        with page.expect_download(timeout=90_000) as info:
+            button.click()
+        data = Path(info.value.path()).read_bytes()
+        assert looks_right(data), (label, data[:80])
+    no_exceptions(page)
+    assert offline.needed() == []
