@@ -23,6 +23,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from core.models import LoadedModel, bundled_model_path, load_from_source  # noqa: E402
+from tests.sentences import TUTORIAL_SENTENCES  # noqa: E402
 
 SEED = 1234
 
@@ -36,12 +37,7 @@ TINY_IDS = {
 # A few dozen sentences to train the byte-level BPE on; includes non-ASCII so that the
 # byte alphabet pieces (and partial UTF-8 pieces) show up.
 BPE_CORPUS = [
-    "The cat sat on the mat.",
-    "The big red cat sat on the soft mat.",
-    "The cat that I love sat on the mat.",
-    "When the cat sat down, the mat moved.",
-    "The cat and the dog played together.",
-    "She said that the cat was sleeping.",
+    *TUTORIAL_SENTENCES,
     "A dog barked at the mailman this morning.",
     "Attention heads look at other tokens in the sentence.",
     "Transformers read the whole sentence at once.",

@@ -12,14 +12,10 @@ import core.engine as engine_mod
 from core.attention import extract
 from core.engine import AttentionEngine, BoundedCache
 from core.errors import EmptyTextError, ModelUnavailableError, UnknownModelError
+from tests.sentences import TUTORIAL_SENTENCES
 
 SENTENCES = [
-    "The cat sat on the mat.",
-    "The big red cat sat on the soft mat.",
-    "The cat that I love sat on the mat.",
-    "When the cat sat down, the mat moved.",
-    "The cat and the dog played together.",
-    "She said that the cat was sleeping.",
+    *TUTORIAL_SENTENCES,
     "Attention heads look at other tokens.",
     "A dog barked at the mailman this morning, and then it slept.",
 ]
