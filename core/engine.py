@@ -179,23 +179,27 @@ class AttentionEngine:
         The key uses the effective limit, so `max_tokens=None` and the explicit default share
         one entry, and an empty or blank second text is the same as none.
         """
+        stored = self.peek(model_id, text, text_pair, max_tokens)
+        return stored if stored is not None else self.compute(model_id, text, text_pair, max_tokens)
+
+    def compute(self, model_id: str, text: str, text_pair: str | None = None,
+                max_tokens: int | None = None) -> AttentionResult:
+        """`extract` without looking on disk first (callers that just peeked): loads the model,
+        runs it once per key (memory LRU, compute-once), and stores the result on disk."""
         if not isinstance(text, str) or not text.strip():
             raise EmptyTextError()
         pair = text_pair if isinstance(text_pair, str) and text_pair.strip() else None
-        stored = self.peek(model_id, text, pair, max_tokens)
-        if stored is not None:
-            return stored
         loaded = self.model(model_id)
         limit = effective_max_tokens(loaded.info, loaded.tokenizer, max_tokens)
         key = ("attention", model_id, text, pair, limit)
 
-        def compute() -> AttentionResult:
+        def run() -> AttentionResult:
             result = extract(loaded, text, pair, limit)
             if self.store is not None:
                 self.store.save(result, max_tokens, self.device)
             return result
 
-        return self.results.get_or_compute(key, compute)
+        return self.results.get_or_compute(key, run)
 
     def peek(self, model_id: str, text: str, text_pair: str | None = None,
              max_tokens: int | None = None) -> AttentionResult | None:

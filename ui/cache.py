@@ -22,6 +22,7 @@ import streamlit as st
 from core import models
 from core.attention import AttentionResult
 from core.engine import AttentionEngine
+from core.models import LoadedModel
 from core.result_store import ResultStore, seed_store
 
 T = TypeVar("T")
@@ -125,11 +126,12 @@ def stored_result(model_id: str, text: str, text_pair: str | None,
     return get_engine().peek(model_id, text, text_pair or None, max_tokens)
 
 
-def ensure_model(model_id: str) -> None:
-    """Load the model if it is not loaded yet, with a spinner that says so (first use only)."""
-    if not model_is_loaded(model_id):
-        with st.spinner(f"Loading {model_id}… (first use only; the rest of the app keeps working)"):
-            get_engine().model(model_id)
+def ensure_model(model_id: str) -> LoadedModel:
+    """The loaded model; loading it first, with a spinner that says so, if needed (first use only)."""
+    if model_is_loaded(model_id):
+        return get_engine().model(model_id)
+    with st.spinner(f"Loading {model_id}… (first use only; the rest of the app keeps working)"):
+        return get_engine().model(model_id)
 
 
 def get_result(model_id: str, text: str, text_pair: str | None, max_tokens: int | None = None) -> AttentionResult:
@@ -140,7 +142,7 @@ def get_result(model_id: str, text: str, text_pair: str | None, max_tokens: int 
     if stored is not None:
         return stored
     ensure_model(model_id)
-    return get_engine().extract(model_id, text, text_pair or None, max_tokens)
+    return get_engine().compute(model_id, text, text_pair or None, max_tokens)
 
 
 def memo(result: AttentionResult, name: str, params: Hashable, compute: Callable[[], T]) -> T:

@@ -267,8 +267,7 @@ def norm_stack(result: AttentionResult):  # -> core.norms.NormResult
     from core import norms
 
     def compute():
-        cache.ensure_model(result.model_id)
-        loaded = cache.get_engine().model(result.model_id)
+        loaded = cache.ensure_model(result.model_id)
         return norms.norm_based(loaded, result.text, result.text_pair, result.max_tokens)
     return cache.memo(result, "norm_based", None, compute)
 
