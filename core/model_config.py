@@ -31,7 +31,8 @@ def _grid_from_config(cfg: dict) -> tuple[int, int] | None:
     return None
 
 
-def _config_path(model_id: str) -> Path | None:
+def config_path(model_id: str) -> Path | None:
+    """The model's config.json on this machine (local folder or Hugging Face cache), or None."""
     spec = resolve_spec(model_id)
     if spec.is_local:
         path = Path(spec.source) / "config.json"
@@ -46,7 +47,7 @@ def _config_path(model_id: str) -> Path | None:
 
 def grid_shape(model_id: str) -> tuple[int, int] | None:
     """(layers, heads) for a registered model, or None when it cannot be known yet."""
-    path = _config_path(model_id)
+    path = config_path(model_id)
     if path is not None:
         try:
             grid = _grid_from_config(json.loads(path.read_text(encoding="utf-8")))

@@ -41,6 +41,7 @@ import json
 import logging
 import os
 import re
+import stat
 import tempfile
 import time
 import threading
@@ -53,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from core.attention import AttentionResult, verify
+from core.model_config import config_path
 from core.models import BUNDLED_MODEL_ID, ENV_DEVICE, ModelInfo, bundled_model_path, resolve_spec
 
 log = logging.getLogger("attention_dashboard")
@@ -94,42 +96,33 @@ def default_dir() -> Path | None:
     return Path(base) / "attention-dashboard" / "results"
 
 
-def _model_folder(model_id: str) -> Path | None:
-    """The folder holding the model's files on this machine (None if it has none yet)."""
-    spec = resolve_spec(model_id)
-    if spec.is_local:
-        folder = Path(spec.source)
-        return folder if (folder / "config.json").is_file() else None
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return None
-    found = try_to_load_from_cache(spec.source, "config.json")
-    return Path(found).parent if isinstance(found, str) else None
-
-
-def _model_files(folder: Path) -> list[Path]:
+def _model_files(folder: Path) -> list[tuple[str, os.stat_result]]:
+    """(name, stat) of the regular files in `folder` that decide the model's numbers (one stat
+    each, following the Hugging Face cache's symlinks to the blobs)."""
     try:
         names = sorted(p.name for p in folder.iterdir())
     except OSError:
         return []
-    return [folder / n for n in names
-            if n in _MODEL_FILES or n.endswith(_MODEL_SUFFIXES) or n.startswith("tokenizer")]
+    out = []
+    for name in names:
+        if not (name in _MODEL_FILES or name.endswith(_MODEL_SUFFIXES) or name.startswith("tokenizer")):
+            continue
+        try:
+            st = (folder / name).stat()
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            out.append((name, st))
+    return out
 
 
 def model_fingerprint(model_id: str) -> dict[str, Any] | None:
     """What identifies the model's files here: folder, and (size, mtime) of each known file."""
-    folder = _model_folder(model_id)
-    if folder is None:
+    config = config_path(model_id)
+    if config is None:
         return None
-    files: dict[str, list[int]] = {}
-    for path in _model_files(folder):
-        try:
-            st = path.stat()  # follows the Hugging Face cache's symlinks to the blobs
-        except OSError:
-            continue
-        if path.is_file():
-            files[path.name] = [int(st.st_size), int(st.st_mtime_ns)]
+    folder = config.parent
+    files = {name: [int(st.st_size), int(st.st_mtime_ns)] for name, st in _model_files(folder)}
     if "config.json" not in files:
         return None
     return {"folder": str(folder.resolve()), "files": files}
@@ -144,17 +137,11 @@ def package_fingerprint(model_id: str) -> dict[str, Any] | None:
     if folder is None:
         return None
     files: dict[str, list[Any]] = {}
-    for path in _model_files(folder):
-        try:
-            size = path.stat().st_size
-        except OSError:
-            continue
-        if not path.is_file():
-            continue
-        entry: list[Any] = [int(size)]
-        if size <= 2 * 2**20:  # configuration and tokenizer files: hash them (the weights: size)
-            entry.append(hashlib.sha256(path.read_bytes()).hexdigest())
-        files[path.name] = entry
+    for name, st in _model_files(folder):
+        entry: list[Any] = [int(st.st_size)]
+        if st.st_size <= 2 * 2**20:  # configuration and tokenizer files: hash them (the weights: size)
+            entry.append(hashlib.sha256((folder / name).read_bytes()).hexdigest())
+        files[name] = entry
     return {"package": BUNDLED_PACKAGE, "version": _version(BUNDLED_PACKAGE), "files": files}
 
 
