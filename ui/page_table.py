@@ -1,0 +1,69 @@
+"""The one table of pages: the router builds the navigation from it, and every test suite
+(core, AppTest, browser) reads it. Adding a page means adding one row here.
+
+Plain data, no Streamlit import: tests and scripts read it without a server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class PageRow:
+    """One page. `file` is relative to the repository root; `address` is the URL path
+    (the default page is also served at "/" and at its file name)."""
+
+    title: str
+    file: str
+    icon: str  # a ":material/...:" icon (drawn from Streamlit's bundled font, no network)
+    section: str
+    address: str
+    charts: bool = True  # draws at least one Vega-Lite chart on a first visit with the default text
+    default: bool = False
+
+    @property
+    def path(self) -> Path:
+        return ROOT / self.file
+
+    @property
+    def name(self) -> str:
+        """The file's stem, e.g. "single_head"."""
+        return Path(self.file).stem
+
+
+PAGES: tuple[PageRow, ...] = (
+    PageRow("Single head", "pages/single_head.py", ":material/grid_on:", "Start", "start", default=True),
+    PageRow("Model and tokens", "pages/model_tokens.py", ":material/token:", "Start", "model_tokens", charts=False),
+    PageRow("Layer average", "pages/layer_average.py", ":material/layers:", "One head or layer", "layer_average"),
+    PageRow("Compare", "pages/compare.py", ":material/compare:", "One head or layer", "compare"),
+    PageRow("Across layers", "pages/across_layers.py", ":material/view_comfy:", "Whole model", "across_layers"),
+    PageRow("Head atlas", "pages/head_atlas.py", ":material/analytics:", "Whole model", "head_atlas"),
+    PageRow("Rollout and flow", "pages/rollout_flow.py", ":material/account_tree:", "Whole model", "rollout_flow"),
+    PageRow("Pattern breakdown", "pages/pattern_breakdown.py", ":material/category:", "Patterns",
+            "pattern_breakdown"),
+    PageRow("Pattern classes", "pages/pattern_classes.py", ":material/label:", "Patterns", "pattern_classes"),
+    PageRow("BertViz", "pages/bertviz_views.py", ":material/hub:", "Interactive", "bertviz_views", charts=False),
+    PageRow("Read this first", "pages/about.py", ":material/school:", "About", "about", charts=False),
+)
+
+DEFAULT: PageRow = next(p for p in PAGES if p.default)
+
+
+def by_name(name: str) -> PageRow:
+    """The row whose file stem is `name` (e.g. "head_atlas")."""
+    for row in PAGES:
+        if row.name == name:
+            return row
+    raise KeyError(name)
+
+
+def sections() -> dict[str, list[PageRow]]:
+    """Rows grouped by section, in table order."""
+    out: dict[str, list[PageRow]] = {}
+    for row in PAGES:
+        out.setdefault(row.section, []).append(row)
+    return out
