@@ -1,7 +1,7 @@
 """The tutorial's six sentence types: the sidebar's examples and the default text.
 
 They live in core (not in the UI) because scripts/make_seed.py precomputes their attention for
-the bundled model (assets/seed, see core/result_store.py).
+the bundled model (assets/seed, see core/attention/store.py).
 """
 
 from __future__ import annotations

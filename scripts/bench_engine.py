@@ -11,7 +11,7 @@ Measures, for n = 8, 32, 128, 512 tokens:
 - the ratio of the two (the median of per-pair ratios; goal: <= 1.25 for n >= 32);
 - the same ratio in process CPU time (all threads), a cross-check that other processes
   competing for the cores disturb less than wall-clock time;
-- a cached repeat: `AttentionEngine.extract` hitting its cache (goal: < 2 ms at n = 128);
+- a cached repeat: `AttentionEngine.result` hitting its cache (goal: < 2 ms at n = 128);
 and once: the first model load, a cached model load (`engine.model` second call), peak RSS.
 
 Importable: `run() -> list[dict]` returns one row per figure with a uniform schema
@@ -59,11 +59,12 @@ def run(repeats: int = 15, sizes: tuple[int, ...] = SIZES, threads: int | None =
 
     if threads:
         torch.set_num_threads(int(threads))
-    from core.attention import extract
-    from core.engine import AttentionEngine
-    from core.models import BUNDLED_MODEL_ID, _quiet_transformers
+    from core.attention.extract import extract
+    from core.attention.engine import AttentionEngine
+    from core.models.registry import BUNDLED_MODEL_ID
+    from core.models.loading import quiet_transformers
 
-    _quiet_transformers()
+    quiet_transformers()
     rows: list[dict] = []
     engine = AttentionEngine(device="cpu")
     load_before = os.getloadavg()[0]
@@ -120,11 +121,11 @@ def run(repeats: int = 15, sizes: tuple[int, ...] = SIZES, threads: int | None =
         else:
             rows.append(_row("extraction / bare", n, ratio, "x", "(no goal below 32 tokens)", None))
 
-        engine.extract(BUNDLED_MODEL_ID, text)  # fill the cache
+        engine.result(BUNDLED_MODEL_ID, text)  # fill the cache
         hit_s: list[float] = []
         for _ in range(max(50, repeats * 5)):
             t = time.perf_counter()
-            engine.extract(BUNDLED_MODEL_ID, text)
+            engine.result(BUNDLED_MODEL_ID, text)
             hit_s.append(time.perf_counter() - t)
         hit_ms = _median_ms(hit_s)
         if n == CACHED_GOAL_N:

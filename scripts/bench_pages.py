@@ -165,7 +165,8 @@ def live_reruns(pages: list[str], texts: dict[int, str], repeats: int) -> dict[t
 
 def run(sizes: tuple[int, ...] = SIZES, repeats: int = 5, pages: list[str] | None = None,
         verbose: bool = False, wire: bool = True, live: bool = True) -> list[dict]:
-    from core.models import BUNDLED_MODEL_ID, load_model
+    from core.models.registry import BUNDLED_MODEL_ID
+    from core.models.loading import load_model
 
     tokenizer = load_model(BUNDLED_MODEL_ID, device="cpu").tokenizer
     pages = pages or PAGES

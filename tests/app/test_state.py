@@ -7,7 +7,7 @@ import json
 import pyarrow as pa
 import pytest
 
-import core.engine
+import core.attention.engine
 from tests.app.apptest_util import charts_of, errors_of, exceptions_of, make_app, texts_of
 
 

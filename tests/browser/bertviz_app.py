@@ -44,14 +44,14 @@ HOSTILE = (
 
 @st.cache_resource
 def _loaded(model_id: str):
-    from core.models import load_model
+    from core.models.loading import load_model
 
     return load_model(model_id)
 
 
 @st.cache_resource(max_entries=8)
 def _result(text: str, pair: str | None, max_tokens: int):
-    from core.attention import extract
+    from core.attention.extract import extract
 
     return extract(_loaded("all-MiniLM-L6-v2"), text, pair, max_tokens)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.attention import ROW_SUM_TOLERANCE, AttentionResult, effective_max_tokens, extract
-from core.attention import verify as _verify
+from core.attention.result import ROW_SUM_TOLERANCE, AttentionResult
+from core.attention.extract import effective_max_tokens, extract
+from core.attention.extract import verify as _verify
 from core.errors import EmptyTextError, NoAttentionError
 from tests.sentences import TUTORIAL_SENTENCES
 

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-import core.engine as engine_mod
-from core.attention import extract
-from core.engine import AttentionEngine, BoundedCache
+import core.attention.engine as engine_mod
+from core.attention.extract import extract
+from core.attention.engine import AttentionEngine, BoundedCache
 from core.errors import EmptyTextError, ModelUnavailableError, UnknownModelError
 from tests.sentences import TUTORIAL_SENTENCES
 
@@ -140,8 +140,8 @@ def test_bounded_cache_concurrent_same_key_computes_once():
 
 def test_cache_hit_returns_the_same_object(counting):
     eng = AttentionEngine(loader=counting.loader)
-    a = eng.extract("tiny-bert", "The cat sat on the mat.")
-    b = eng.extract("tiny-bert", "The cat sat on the mat.")
+    a = eng.result("tiny-bert", "The cat sat on the mat.")
+    b = eng.result("tiny-bert", "The cat sat on the mat.")
     assert a is b
     assert counting.extracts == 1 and counting.loads == 1
     assert eng.results.hits >= 1 and eng.results.misses == 1
@@ -150,44 +150,71 @@ def test_cache_hit_returns_the_same_object(counting):
 def test_changing_layer_or_head_never_reruns_the_model(counting):
     eng = AttentionEngine(loader=counting.loader)
     text = "The cat sat on the mat."
-    first = eng.extract("tiny-distilbert", text)
+    first = eng.result("tiny-distilbert", text)
     for layer in range(first.num_layers):
         for head in range(first.num_heads):
-            r = eng.extract("tiny-distilbert", text)  # what a page does on every rerun
+            r = eng.result("tiny-distilbert", text)  # what a page does on every rerun
             assert r.head(layer, head).shape == (r.n_tokens, r.n_tokens)
             r.layer_mean(layer)
     assert counting.extracts == 1 and counting.loads == 1
     # a different max_tokens that resolves to the same limit shares the entry
-    assert eng.extract("tiny-distilbert", text, None, None) is first
-    assert eng.extract("tiny-distilbert", text, "", first.max_tokens) is first
-    assert eng.extract("tiny-distilbert", text, "   ", 10**6) is first
+    assert eng.result("tiny-distilbert", text, None, None) is first
+    assert eng.result("tiny-distilbert", text, "", first.max_tokens) is first
+    assert eng.result("tiny-distilbert", text, "   ", 10**6) is first
     assert counting.extracts == 1
     # anything that changes the tokens is a new entry
-    eng.extract("tiny-distilbert", text, "A second text.")
-    eng.extract("tiny-distilbert", text, max_tokens=5)
-    eng.extract("tiny-bert", text)
+    eng.result("tiny-distilbert", text, "A second text.")
+    eng.result("tiny-distilbert", text, max_tokens=5)
+    eng.result("tiny-bert", text)
     assert counting.extracts == 4 and counting.loads == 2
+
+
+def test_loading_context_is_entered_only_while_the_model_loads(counting):
+    """engine.result is the one path: memory, disk, then the model. The `loading` context (a
+    spinner in the app) wraps the model load and nothing else."""
+    from contextlib import contextmanager
+
+    messages: list[str] = []
+
+    @contextmanager
+    def loading(message: str):
+        messages.append(message)
+        yield
+
+    eng = AttentionEngine(loader=counting.loader)
+    first = eng.result("tiny-bert", "The cat sat.", loading=loading)
+    assert len(messages) == 1 and "tiny-bert" in messages[0] and counting.loads == 1
+    eng.result("tiny-bert", "The dog sat.", loading=loading)  # model already loaded: no spinner
+    assert eng.result("tiny-bert", "The cat sat.", loading=loading) is first  # memory hit
+    assert len(messages) == 1 and counting.extracts == 2
+
+
+def test_blank_second_text_is_no_pair_in_one_place():
+    from core.attention.result import normalise_pair
+
+    assert normalise_pair(None) is None and normalise_pair("") is None and normalise_pair(" \n\t ") is None
+    assert normalise_pair("It rained.") == "It rained."
 
 
 def test_engine_result_cache_is_bounded(counting):
     eng = AttentionEngine(loader=counting.loader, max_results=3)
     for s in SENTENCES[:5]:
-        eng.extract("tiny-gpt2", s)
+        eng.result("tiny-gpt2", s)
     assert len(eng.results) == 3
-    eng.extract("tiny-gpt2", SENTENCES[0])  # evicted: computed again
+    eng.result("tiny-gpt2", SENTENCES[0])  # evicted: computed again
     assert counting.extracts == 6
 
-    one = eng.extract("tiny-gpt2", SENTENCES[1])
+    one = eng.result("tiny-gpt2", SENTENCES[1])
     small = AttentionEngine(loader=counting.loader, max_result_bytes=int(one.nbytes * 2.5))
     for s in SENTENCES:
-        small.extract("tiny-gpt2", s)
+        small.result("tiny-gpt2", s)
         assert small.results.nbytes <= small.results.max_bytes
     assert 1 <= len(small.results) <= 3
 
 
 def test_memo_is_keyed_by_result_and_params(counting):
     eng = AttentionEngine(loader=counting.loader)
-    r = eng.extract("tiny-bert", "The cat sat.")
+    r = eng.result("tiny-bert", "The cat sat.")
     calls = []
 
     def stat():
@@ -199,7 +226,7 @@ def test_memo_is_keyed_by_result_and_params(counting):
     assert a is b and calls == [1]
     eng.memo(r, "mean", (1,), stat)
     assert calls == [1, 1]
-    r2 = eng.extract("tiny-bert", "The dog sat.")
+    r2 = eng.result("tiny-bert", "The dog sat.")
     eng.memo(r2, "mean", (0,), stat)
     assert len(calls) == 3
 
@@ -217,7 +244,7 @@ def test_engine_empty_text_raises_before_loading(counting):
     eng = AttentionEngine(loader=counting.loader)
     for text in ("", "  ", "\n\t"):
         with pytest.raises(EmptyTextError):
-            eng.extract("tiny-bert", text)
+            eng.result("tiny-bert", text)
     assert counting.loads == 0 and len(eng.results) == 0
 
 
@@ -226,7 +253,7 @@ def test_engine_errors_from_the_default_loader():
     with pytest.raises(UnknownModelError):
         eng.model("../../etc")
     with pytest.raises(ModelUnavailableError):
-        eng.extract("gpt2", "The cat sat.")
+        eng.result("gpt2", "The cat sat.")
     assert eng.loaded_ids() == []
 
 
@@ -236,7 +263,7 @@ def test_engine_eight_threads_same_key_compute_once(counting):
 
     def ask(_):
         gate.wait()
-        return eng.extract("all-MiniLM-L6-v2", "The cat and the dog played together.")
+        return eng.result("all-MiniLM-L6-v2", "The cat and the dog played together.")
 
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(ask, range(8)))
@@ -270,7 +297,7 @@ def test_eight_threads_through_the_engine_many_keys(counting):
         try:
             for k in range(3):  # each thread asks for all sentences, in a different order
                 s = SENTENCES[(i + k) % len(SENTENCES)]
-                r = eng.extract("tiny-gpt2", s)
+                r = eng.result("tiny-gpt2", s)
                 np.testing.assert_array_equal(r.attention, serial[s].attention)
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)

@@ -13,19 +13,11 @@ from pathlib import Path
 
 import pytest
 
-import core.models as models
+from core.models import availability, loading, registry as registry_module
 from core.errors import ModelUnavailableError, UnknownModelError
-from core.models import (
-    BUNDLED_MODEL_ID,
-    DEFAULT_MODEL_ID,
-    ENV_EXTRA_MODELS,
-    Availability,
-    check_availability,
-    choose_default,
-    load_model,
-    registry,
-    resolve_spec,
-)
+from core.models.registry import BUNDLED_MODEL_ID, DEFAULT_MODEL_ID, ENV_EXTRA_MODELS, registry, resolve_spec
+from core.models.availability import Availability, check_availability, choose_default
+from core.models.loading import load_model
 from tests.tiny_models import model_folder
 
 CORE = Path(__file__).resolve().parents[2] / "core"
@@ -34,9 +26,9 @@ OFFLINE_FLAGS = ("HF_HUB_OFFLINE", "ATTENTION_DASHBOARD_OFFLINE", "TRANSFORMERS_
 
 @pytest.fixture
 def fresh_probe():
-    models.reset_probe_cache()
+    availability.reset_probe_cache()
     yield
-    models.reset_probe_cache()
+    availability.reset_probe_cache()
 
 
 @pytest.fixture
@@ -67,7 +59,7 @@ def closed_port():
 
 
 def _skip_if_cached(model_id: str) -> None:
-    if models._in_hf_cache(registry()[model_id].source):
+    if availability._in_hf_cache(registry()[model_id].source):
         pytest.skip(f"{model_id} is in this machine's Hugging Face cache")
 
 
@@ -116,8 +108,8 @@ def test_non_string_ids_are_refused():
 def test_validate_hub_id():
     good = ["gpt2", "distilbert-base-uncased", "sentence-transformers/all-MiniLM-L6-v2", "a.b_c-d/e.f"]
     bad = ["..", "../x", "a/../b", "/abs", "a/b/c", "a b", ".hidden", "a/.b", "", "x" * 200]
-    assert all(models.validate_hub_id(g) for g in good)
-    assert not any(models.validate_hub_id(b) for b in bad)
+    assert all(registry_module.validate_hub_id(g) for g in good)
+    assert not any(registry_module.validate_hub_id(b) for b in bad)
 
 
 def test_extra_models_from_configuration(monkeypatch, tiny_models, tiny_models_dir):
@@ -143,7 +135,7 @@ def test_extra_models_from_configuration(monkeypatch, tiny_models, tiny_models_d
 # --- availability ---------------------------------------------------------------------------
 
 def test_offline_default_is_the_bundled_model_with_a_reason(fresh_probe):
-    assert models.offline_mode()
+    assert availability.offline_mode()
     mid, reason = choose_default()
     assert mid == BUNDLED_MODEL_ID
     assert "offline" in reason and "all-MiniLM-L6-v2" in reason
@@ -154,14 +146,14 @@ def test_offline_never_probes(monkeypatch, fresh_probe):
     def no_network(*args, **kwargs):
         raise AssertionError("probed the network in offline mode")
 
-    monkeypatch.setattr(models.socket, "create_connection", no_network)
+    monkeypatch.setattr(availability.socket, "create_connection", no_network)
     for mid in ("gpt2", "roberta-base", DEFAULT_MODEL_ID):
-        if models._in_hf_cache(registry()[mid].source):
+        if availability._in_hf_cache(registry()[mid].source):
             continue
         status = check_availability(mid)
         assert status.availability is Availability.UNAVAILABLE and not status.usable
         assert "offline" in status.reason
-    assert models.hub_reachable() is False
+    assert availability.hub_reachable() is False
 
 
 def test_unavailable_model_fails_fast_and_names_alternatives():
@@ -180,7 +172,7 @@ def test_unavailable_model_fails_fast_and_names_alternatives():
 def test_probe_of_a_listening_local_endpoint_says_downloadable(online, listening_port):
     _skip_if_cached(DEFAULT_MODEL_ID)
     online.setenv("HF_ENDPOINT", f"http://127.0.0.1:{listening_port}")
-    assert not models.offline_mode()
+    assert not availability.offline_mode()
     status = check_availability(DEFAULT_MODEL_ID)
     assert status.availability is Availability.DOWNLOADABLE and status.usable
     assert "answered" in status.reason
@@ -205,28 +197,28 @@ def test_probe_of_a_closed_local_port_says_unavailable_quickly(online, closed_po
 
 def test_probe_is_remembered_per_endpoint(online, listening_port, closed_port, monkeypatch):
     calls = []
-    real = models.socket.create_connection
+    real = availability.socket.create_connection
 
     def counting(*args, **kwargs):
         calls.append(args[0])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(models.socket, "create_connection", counting)
+    monkeypatch.setattr(availability.socket, "create_connection", counting)
     online.setenv("HF_ENDPOINT", f"http://127.0.0.1:{listening_port}")
-    assert models.hub_reachable() and models.hub_reachable()
+    assert availability.hub_reachable() and availability.hub_reachable()
     online.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port}/")
-    assert not models.hub_reachable() and not models.hub_reachable()
+    assert not availability.hub_reachable() and not availability.hub_reachable()
     assert calls == [("127.0.0.1", listening_port), ("127.0.0.1", closed_port)]
-    models.reset_probe_cache()
+    availability.reset_probe_cache()
     online.setenv("HF_ENDPOINT", f"http://127.0.0.1:{listening_port}")
-    assert models.hub_reachable() and len(calls) == 3
+    assert availability.hub_reachable() and len(calls) == 3
 
 
 @pytest.mark.parametrize("endpoint", ["http://", "not a url", "http://127.0.0.1:notaport"])
 def test_probe_of_a_malformed_endpoint_is_false(online, endpoint):
     online.setenv("HF_ENDPOINT", endpoint)
     t0 = time.perf_counter()
-    assert models.hub_reachable(timeout=0.5) is False
+    assert availability.hub_reachable(timeout=0.5) is False
     assert time.perf_counter() - t0 < 1.5
 
 
@@ -265,17 +257,17 @@ def test_tiny_model_infos(tiny_models):
 def test_pick_device(monkeypatch):
     import torch
 
-    assert models.pick_device("cpu") == "cpu"
+    assert loading.pick_device("cpu") == "cpu"
     if not torch.cuda.is_available():
-        assert models.pick_device("cuda") == "cpu"
-        assert models.pick_device("cuda:1") == "cpu"
-    monkeypatch.setenv(models.ENV_DEVICE, "cpu")
-    assert models.pick_device() == "cpu"
+        assert loading.pick_device("cuda") == "cpu"
+        assert loading.pick_device("cuda:1") == "cpu"
+    monkeypatch.setenv(registry_module.ENV_DEVICE, "cpu")
+    assert loading.pick_device() == "cpu"
 
 
 def test_trust_remote_code_never_true_in_source():
     pattern = re.compile(r"trust_remote_code\W{0,4}(=|:)\s*(True|1|\"|')")
-    for path in CORE.glob("*.py"):
+    for path in CORE.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert not pattern.search(text), f"{path.name} passes trust_remote_code=True"
 
@@ -292,7 +284,7 @@ def test_trust_remote_code_is_false_at_load_time(monkeypatch, tiny_models, tiny_
             return _original(*args, **kwargs)
 
         monkeypatch.setattr(cls, "from_pretrained", staticmethod(spy))
-    models.load_from_source(str(model_folder(tiny_models_dir, "gpt2")), local_only=True, device="cpu")
+    loading.load_from_source(str(model_folder(tiny_models_dir, "gpt2")), local_only=True, device="cpu")
     assert len(seen) == 2
     assert all(kw.get("trust_remote_code") is False for kw in seen)
     assert all(kw.get("local_files_only") is True for kw in seen)

@@ -12,11 +12,12 @@ import threading
 import numpy as np
 import pytest
 
-from core import result_store
-from core.attention import extract
-from core.engine import AttentionEngine
-from core.models import BUNDLED_MODEL_ID, load_model
-from core.result_store import ResultStore, default_dir
+from core.attention import store as result_store
+from core.attention.extract import extract
+from core.attention.engine import AttentionEngine
+from core.models.registry import BUNDLED_MODEL_ID
+from core.models.loading import load_model
+from core.attention.store import ResultStore, default_dir
 
 TEXT = "The cat sat on the mat."
 
@@ -52,19 +53,19 @@ def test_round_trip_is_exact_and_read_only(bundled_model, store) -> None:
 
 def test_engine_redraws_a_stored_view_without_loading_the_model(bundled_model, tmp_path) -> None:
     first = AttentionEngine(loader=lambda mid: bundled_model, store=ResultStore(tmp_path))
-    computed = first.extract(BUNDLED_MODEL_ID, TEXT)
+    computed = first.result(BUNDLED_MODEL_ID, TEXT)
     # A restarted server: a new engine whose model cannot load at all.
     restarted = AttentionEngine(loader=_failing_loader, store=ResultStore(tmp_path))
     assert restarted.peek(BUNDLED_MODEL_ID, TEXT) is not None
-    again = restarted.extract(BUNDLED_MODEL_ID, TEXT)
+    again = restarted.result(BUNDLED_MODEL_ID, TEXT)
     _same(computed, again)
     assert restarted.loaded_ids() == []
     # After the first read everything comes from memory: one disk read in all.
-    assert restarted.extract(BUNDLED_MODEL_ID, TEXT) is again
+    assert restarted.result(BUNDLED_MODEL_ID, TEXT) is again
     assert restarted.store.stats().hits == 1
     # Anything new still needs the model.
     with pytest.raises(AssertionError, match="tried to load"):
-        restarted.extract(BUNDLED_MODEL_ID, "A sentence nobody stored.")
+        restarted.result(BUNDLED_MODEL_ID, "A sentence nobody stored.")
 
 
 def test_only_the_exact_request_matches(bundled_model, store) -> None:
@@ -196,7 +197,7 @@ def test_an_unwritable_folder_never_breaks_extraction(bundled_model, tmp_path) -
     blocker = tmp_path / "file"
     blocker.write_text("a file where the folder should be")
     engine = AttentionEngine(loader=lambda mid: bundled_model, store=ResultStore(blocker / "results"))
-    assert engine.extract(BUNDLED_MODEL_ID, TEXT).n_tokens > 0
+    assert engine.result(BUNDLED_MODEL_ID, TEXT).n_tokens > 0
 
 
 def test_unknown_models_have_no_entries(store) -> None:
@@ -248,7 +249,7 @@ def test_the_seed_is_never_written_or_cleaned(bundled_model, tmp_path) -> None:
 def test_engine_falls_back_to_the_seed_without_loading(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv(result_store.ENV_SEED, "on")
     engine = AttentionEngine(loader=_failing_loader, store=ResultStore(tmp_path), seed=result_store.seed_store())
-    result = engine.extract(BUNDLED_MODEL_ID, "The cat sat on the mat.")
+    result = engine.result(BUNDLED_MODEL_ID, "The cat sat on the mat.")
     assert result.display_tokens[0] == "[CLS]" and engine.loaded_ids() == []
     monkeypatch.setenv(result_store.ENV_SEED, "off")
     assert result_store.seed_store() is None

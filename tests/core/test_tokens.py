@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.attention import extract
-from core.tokens import _decode_byte_level, display_tokens, visible
+from core.attention.extract import extract
+from core.models.tokens import _decode_byte_level, display_tokens, visible
 
 
 def _words_from_labels(labels, word_ids, special):

