@@ -7,21 +7,15 @@ from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
+from ui import page_table
+
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY = str(ROOT / "streamlit_app.py")
-PAGES = [
-    "pages/single_head.py",
-    "pages/model_tokens.py",
-    "pages/layer_average.py",
-    "pages/compare.py",
-    "pages/across_layers.py",
-    "pages/head_atlas.py",
-    "pages/rollout_flow.py",
-    "pages/pattern_breakdown.py",
-    "pages/pattern_classes.py",
-    "pages/bertviz_views.py",
-    "pages/about.py",
-]
+# Every page from the one page table (ui/page_table.py), as the path AppTest.switch_page takes.
+ROWS = page_table.PAGES
+PAGES = [row.file for row in ROWS]
+DEFAULT_PAGE = page_table.DEFAULT.file
+CHART_PAGES = [row.file for row in ROWS if row.charts]  # draw a Vega-Lite chart on a first visit
 TIMEOUT = 120  # a first model load in a cold process takes seconds
 
 
@@ -31,7 +25,7 @@ def make_app(page: str | None = None, **params: Any) -> AppTest:
     at = AppTest.from_file(ENTRY, default_timeout=TIMEOUT)
     for key, value in params.items():
         at.query_params[key] = str(value)
-    if page and page != PAGES[0]:
+    if page and page != DEFAULT_PAGE:
         at.switch_page(page)
     at.run()
     return at
