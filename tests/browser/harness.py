@@ -20,6 +20,7 @@ scripts/bench_startup.py / scripts/bench_pages.py. Import the fixtures into a te
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import shutil
@@ -39,6 +40,9 @@ from typing import Any
 
 import pytest
 
+from ui import page_table
+from ui.page_table import PageRow
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("ATTENTION_DASHBOARD_CHROMIUM", "/usr/bin/chromium")
 STREAMLIT = ROOT / ".venv" / "bin" / "streamlit"
@@ -53,15 +57,22 @@ CHROMIUM_ARGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
 ]
 
-# Every page, by the url_path st.navigation gives it (the file stem); the default page is "/".
-PAGES = [
-    "single_head", "model_tokens", "layer_average", "compare", "across_layers", "head_atlas",
-    "rollout_flow", "pattern_breakdown", "pattern_classes", "bertviz_views", "about",
-]
-# st.navigation serves the default page (Single head) at "/": that is its canonical address.
-PAGE_PATHS = {name: ("" if name == "single_head" else name) for name in PAGES}
-# Pages that draw no Vega-Lite chart by design (tables / iframes / text only).
-NO_VEGA = {"model_tokens", "bertviz_views", "about"}
+# Every page comes from the one page table (ui/page_table.py): adding a page there adds it to
+# every browser test. Tests name a page by its file stem ("single_head"), as before.
+ROWS: tuple[PageRow, ...] = page_table.PAGES
+ROW: dict[str, PageRow] = {row.name: row for row in ROWS}
+PAGES: list[str] = [row.name for row in ROWS]
+# The address a page is opened at: its row's address; the default page's canonical one is "/".
+PAGE_PATHS: dict[str, str] = {row.name: ("" if row.default else row.address) for row in ROWS}
+DEFAULT_PAGE: str = page_table.DEFAULT.name
+# Pages that draw no Vega-Lite chart by design (tables / iframes / text only): PageRow.charts.
+NO_VEGA: set[str] = {row.name for row in ROWS if not row.charts}
+
+
+def min_charts(name: str) -> int:
+    """How many drawn charts a first visit to page `name` waits for (1 where its row draws charts)."""
+    return 1 if ROW[name].charts else 0
+
 
 # Streamlit 1.67 DOM facts (inspected in this build's frontend bundle).
 SEL_APP = '[data-testid="stApp"]'
@@ -218,7 +229,8 @@ class StreamlitServer:
         return [m for m in re.split(r"\n(?=\S)", self.log_text()) if "Traceback" in m]
 
     def page_url(self, page: str = "", **params: Any) -> str:
-        """URL of a page by name (see PAGE_PATHS) or raw path, with query parameters."""
+        """URL of a page by name (a file stem from the page table, see PAGE_PATHS) or a raw path,
+        with query parameters."""
         page = PAGE_PATHS.get(page, page)
         query = urllib.parse.urlencode({k: str(v) for k, v in params.items()})
         return f"{self.url}/{page}" + (f"?{query}" if query else "")
@@ -343,6 +355,20 @@ _IDLE_JS = """([minCharts, selApp, selChart, selSpinner]) => {
   return drawn.length >= minCharts && drawn.length === charts.length;
 }"""
 
+# Idle, and idle for `settleMs` without a break: a callback / st.rerun / st.switch_page starts
+# another run right after the first one ends, and a run shorter than one poll still counts
+# (window.__runs, RUN_COUNTER_JS). `token` makes each call start its own watch.
+_SETTLED_JS = """([idleArgs, settleMs, token]) => {
+  const idle = (%s)(idleArgs);
+  const now = performance.now();
+  const runs = window.__runs || 0;
+  let w = window.__idleWatch;
+  if (!w || w.token !== token) w = window.__idleWatch = {token, since: null, runs};
+  if (!idle || runs !== w.runs) { w.since = null; w.runs = runs; return false; }
+  if (w.since === null) w.since = now;
+  return now - w.since >= settleMs;
+}""" % _IDLE_JS
+
 
 _DIAG_JS = """([selApp, selChart]) => {
   const app = document.querySelector(selApp);
@@ -358,31 +384,59 @@ _DIAG_JS = """([selApp, selChart]) => {
   };
 }"""
 
+_watch_tokens = itertools.count(1)
+
+
+def _settled_args(min_charts: int, settle: float) -> list[Any]:
+    return [[min_charts, SEL_APP, SEL_CHART, SEL_SPINNER], int(settle * 1000), next(_watch_tokens)]
+
 
 def wait_for_app_idle(page: Any, min_charts: int = 0, timeout: float = 90.0, settle: float = 0.35) -> float:
     """Wait until the script run is over and >= min_charts charts are drawn; returns seconds waited.
 
-    "Idle" must hold for `settle` seconds, because a callback / st.rerun / st.switch_page starts
-    another run right after the first one ends.
+    "Idle" must hold without a break for `settle` seconds (checked in the page every 50 ms, and no
+    run may start in between), because a callback / st.rerun / st.switch_page starts another run
+    right after the first one ends. No sleeping in Python: the sync API serves route handlers only
+    while a Playwright call is in progress.
     """
     t0 = time.perf_counter()
-    deadline = t0 + timeout
-    args = [min_charts, SEL_APP, SEL_CHART, SEL_SPINNER]
-    while True:
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0:
-            raise TimeoutError(f"app not idle with {min_charts} charts after {timeout} s at {page.url[:200]}: "
-                               f"state={script_state(page)}, charts={count_charts(page)}, "
-                               f"alerts={alert_texts(page)[:3]}")
+    try:
+        page.wait_for_function(_SETTLED_JS, arg=_settled_args(min_charts, settle), timeout=timeout * 1000,
+                               polling=50)
+    except Exception as err:  # noqa: BLE001 - say what the page looked like
         try:
-            page.wait_for_function(_IDLE_JS, arg=args, timeout=max(remaining, 0.1) * 1000, polling=50)
-        except Exception as err:  # noqa: BLE001 - say what the page looked like
             diag = page.evaluate(_DIAG_JS, [SEL_APP, SEL_CHART])
-            raise TimeoutError(f"app not idle with {min_charts} charts after {timeout} s at {page.url[:160]}: "
-                               f"{diag}") from err
-        time.sleep(settle)
-        if page.evaluate(_IDLE_JS, args):
-            return time.perf_counter() - t0
+        except Exception as inner:  # noqa: BLE001 - the page itself is gone
+            diag = f"(page unreadable: {inner})"
+        raise TimeoutError(f"app not idle with {min_charts} charts after {timeout} s at {page.url[:160]}: "
+                           f"{diag}") from err
+    return time.perf_counter() - t0
+
+
+_STABLE_LAYOUT_JS = """([frames, token]) => {
+  const sig = JSON.stringify([window.innerWidth, document.documentElement.scrollWidth,
+    Array.from(document.querySelectorAll('[data-testid="stMain"], .vega-embed, iframe'))
+      .map(e => { const r = e.getBoundingClientRect(); return [Math.round(r.left), Math.round(r.right),
+                                                              Math.round(r.height), e.scrollWidth]; })]);
+  let w = window.__layoutWatch;
+  if (!w || w.token !== token) w = window.__layoutWatch = {token, sig: null, same: 0};
+  if (sig === w.sig) w.same += 1; else { w.sig = sig; w.same = 0; }
+  return w.same >= frames;
+}"""
+
+
+def wait_for_stable_layout(page: Any, timeout: float = 15.0, polls: int = 3) -> None:
+    """Wait until the main area's and every chart's and iframe's geometry stays the same for
+    `polls` consecutive animation frames (Vega sizes a chart to its container after drawing it)."""
+    page.wait_for_function(_STABLE_LAYOUT_JS, arg=[polls, next(_watch_tokens)], timeout=timeout * 1000,
+                           polling="raf")
+
+
+def painted(page: Any) -> None:
+    """Return once the page has painted twice more: whatever the last run put in the DOM (and any
+    script it could have smuggled in) has had its turn."""
+    page.evaluate("() => new Promise(r => { requestAnimationFrame(() => requestAnimationFrame(() => r(true))); "
+               "setTimeout(() => r(false), 2000); })")
 
 
 def runs(page: Any) -> int:
@@ -493,8 +547,56 @@ def choose(page: Any, label: str, option: str) -> None:
 
 
 def open_page(page: Any, name: str) -> None:
-    """Switch page through the sidebar navigation (same session, like a user)."""
-    page.locator(f'[data-testid="stSidebarNav"] a[href$="/{name}"]').first.click()
+    """Switch page through the sidebar navigation (same session, like a user). `name` is a file
+    stem from the page table; its link points at the row's address ("/" for the default page)."""
+    page.locator(f'[data-testid="stSidebarNav"] a[href$="/{PAGE_PATHS.get(name, name)}"]').first.click()
+
+
+def nav_links(page: Any) -> list[tuple[str, str]]:
+    """The sidebar navigation as (URL path without slashes, title) in order (the icon's ligature
+    text, which Streamlit puts in the link, is left out)."""
+    links = page.evaluate("""() => Array.from(document.querySelectorAll('[data-testid="stSidebarNav"] a'))
+        .map(a => [a.getAttribute('href') || '', a.innerText])""")
+    out = []
+    for href, text in links:
+        path = urllib.parse.urlsplit(href).path.strip("/")
+        out.append((path, text.strip().split("\n")[-1].strip()))
+    return out
+
+
+@dataclass
+class RequestLog:
+    """Every request a page makes, and which are still in flight (attach before navigating)."""
+
+    started: list[str] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)
+    pending: dict[int, str] = field(default_factory=dict)
+
+    def attach(self, page: Any) -> RequestLog:
+        page.on("request", self._start)
+        page.on("requestfinished", self._end)
+        page.on("requestfailed", self._end)
+        return self
+
+    def _start(self, request: Any) -> None:
+        self.started.append(request.url)
+        self.pending[id(request)] = request.url
+
+    def _end(self, request: Any) -> None:
+        self.done.append(request.url)
+        self.pending.pop(id(request), None)
+
+    def wait_settled(self, page: Any, also_done: Any = None, timeout: float = 30.0) -> None:
+        """Wait until no request is in flight and `also_done(urls_done)` (if given) holds.
+        Polls every 50 ms inside Playwright (so route handlers keep running), up to `timeout`."""
+        deadline = time.perf_counter() + timeout
+        while True:
+            if not self.pending and (also_done is None or also_done(self.done)):
+                return
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"requests still in flight after {timeout} s: {list(self.pending.values())[:5]}; "
+                                   f"done {len(self.done)}")
+            page.wait_for_timeout(50)
 
 
 def body_text(page: Any) -> str:
@@ -581,7 +683,7 @@ def main() -> None:  # manual check: python -m tests.browser.harness [page]
         b = launch_browser(pw)
         ctx, off = new_context(b)
         pg = ctx.new_page()
-        took = goto(pg, srv.page_url(page_name), min_charts=0 if page_name in NO_VEGA else 1)
+        took = goto(pg, srv.page_url(page_name), min_charts=min_charts(page_name) if page_name else 1)
         print(f"{page_name or '/'}: idle after {took:.1f} s, {count_charts(pg)} charts, title {title(pg)!r}, "
               f"blocked {off.blocked}, exceptions {exceptions(pg)}, alerts {alert_texts(pg)}")
         b.close()
@@ -601,24 +703,19 @@ async def anew_page(browser: Any, offline: Offline) -> tuple[Any, Any]:
 
 
 async def await_idle(page: Any, min_charts: int = 0, timeout: float = 90.0, settle: float = 0.35) -> float:
-    import asyncio
-
+    """wait_for_app_idle for the async API (the same condition, checked in the page)."""
     t0 = time.perf_counter()
-    deadline = t0 + timeout
-    args = [min_charts, SEL_APP, SEL_CHART, SEL_SPINNER]
-    while True:
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0:
-            raise TimeoutError(f"app not idle with {min_charts} charts after {timeout} s at {page.url[:200]}")
+    try:
+        await page.wait_for_function(_SETTLED_JS, arg=_settled_args(min_charts, settle), timeout=timeout * 1000,
+                                     polling=50)
+    except Exception as err:  # noqa: BLE001 - say what the page looked like
         try:
-            await page.wait_for_function(_IDLE_JS, arg=args, timeout=max(remaining, 0.1) * 1000, polling=50)
-        except Exception as err:  # noqa: BLE001 - say what the page looked like
             diag = await page.evaluate(_DIAG_JS, [SEL_APP, SEL_CHART])
-            raise TimeoutError(f"app not idle with {min_charts} charts after {timeout} s at {page.url[:160]}: "
-                               f"{diag}") from err
-        await asyncio.sleep(settle)
-        if await page.evaluate(_IDLE_JS, args):
-            return time.perf_counter() - t0
+        except Exception as inner:  # noqa: BLE001 - the page itself is gone
+            diag = f"(page unreadable: {inner})"
+        raise TimeoutError(f"app not idle with {min_charts} charts after {timeout} s at {page.url[:160]}: "
+                           f"{diag}") from err
+    return time.perf_counter() - t0
 
 
 async def agoto(page: Any, url: str, min_charts: int = 0, timeout: float = 90.0) -> float:

@@ -17,25 +17,15 @@ import time
 import pytest
 
 from tests.browser.harness import (  # noqa: F401 - fixtures are used by name
-    NO_VEGA, PAGE_PATHS, PAGES, PAIR_LABEL, SEL_CHART, SEL_ERROR, alert_texts, browser, chart_marks, choose,
-    count_charts, goto, new_page, no_exceptions, offline, open_page, playwright_instance,
-    page_not_found, query_params, requires_chromium, rerun_and_wait, screenshot, server, set_text, title, url_path,
-    wait_for_app_idle,
+    DEFAULT_PAGE, PAGE_PATHS, PAGES, PAIR_LABEL, ROW, ROWS, SEL_CHART, SEL_ERROR, RequestLog, alert_texts, browser,
+    chart_marks, choose, count_charts, goto, min_charts, nav_links, new_page, no_exceptions, offline, open_page,
+    page_not_found, playwright_instance, query_params, requires_chromium, rerun_and_wait, runs, screenshot, server,
+    set_text, title, url_path, wait_for_app_idle,
 )
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
 COLD_TIMEOUT = 120.0  # the first page on a fresh server imports torch and loads the model
-EXPECTED_TITLES = {
-    "single_head": "Single head", "model_tokens": "Model and tokens", "layer_average": "Layer average",
-    "compare": "Compare", "across_layers": "Across layers", "head_atlas": "Head atlas",
-    "rollout_flow": "Rollout and flow", "pattern_breakdown": "Pattern breakdown",
-    "pattern_classes": "Pattern classes", "bertviz_views": "BertViz", "about": "Read this first",
-}
-
-
-def _min_charts(name: str) -> int:
-    return 0 if name in NO_VEGA else 1
 
 
 def _bertviz_drawn(page, timeout: float = 60.0) -> int:
@@ -58,15 +48,17 @@ def _bertviz_drawn(page, timeout: float = 60.0) -> int:
 
 @pytest.mark.parametrize("name", PAGES)
 def test_every_page_opens_and_draws_offline(name, server, new_page, offline):
-    """A fresh session opens the page by its URL path with the default model and draws it."""
+    """A fresh session opens the page by its address (from the page table) with the default
+    model and draws it: the row's title, and a chart where the row says it draws one."""
     page = new_page()
-    took = goto(page, server.page_url(name), min_charts=_min_charts(name), timeout=COLD_TIMEOUT)
+    row = ROW[name]
+    took = goto(page, server.page_url(name), min_charts=min_charts(name), timeout=COLD_TIMEOUT)
     no_exceptions(page)
     assert not alert_texts(page, SEL_ERROR), f"{name}: error on screen: {alert_texts(page, SEL_ERROR)}"
-    assert title(page) == EXPECTED_TITLES[name], (name, title(page))
+    assert title(page) == row.title, (name, title(page))
     assert url_path(page) == PAGE_PATHS[name], page.url
     assert not page_not_found(page), f"{name}: 'Page not found' dialog"
-    if name not in NO_VEGA:
+    if row.charts:
         assert count_charts(page) >= 1, f"{name}: no chart drawn after {took:.1f} s"
     if name == "bertviz_views":
         assert _bertviz_drawn(page) > 10
@@ -115,9 +107,13 @@ def test_shared_link_reproduces_the_view(server, new_page, offline):
 
 
 def _click_mark(page, chart_index: int, pattern: str) -> str:
-    """Click the centre of the first mark of chart `chart_index` whose aria-label matches `pattern`."""
-    box = page.evaluate("""([sel, i, pat]) => {
+    """Click the centre of the first mark of chart `chart_index` whose aria-label matches `pattern`.
+
+    The mark is scrolled into view and clicked once it holds still (the same box in consecutive
+    animation frames), at a point where the mark itself is the topmost element."""
+    box = page.evaluate("""async ([sel, i, pat]) => {
         const c = document.querySelectorAll(sel)[i];
+        if (!c) return null;
         const re = new RegExp(pat, 'i');
         const marks = Array.from(c.querySelectorAll('[role="graphics-symbol"]'))
             .filter(e => re.test(e.getAttribute('aria-label') || ''));
@@ -125,11 +121,22 @@ def _click_mark(page, chart_index: int, pattern: str) -> str:
         const m = marks[marks.length - 1];
         if (!m) return null;
         m.scrollIntoView({block: 'center', inline: 'center'});
-        const r = m.getBoundingClientRect();
-        return {x: r.x + r.width / 2, y: r.y + r.height / 2, label: m.getAttribute('aria-label')};
+        const frame = () => new Promise(r => requestAnimationFrame(r));
+        let prev = null, same = 0, r = null;
+        for (let k = 0; k < 120 && same < 2; k++) {  // at most ~2 s of frames
+            await frame();
+            r = m.getBoundingClientRect();
+            const key = [r.x, r.y, r.width, r.height].map(Math.round).join(',');
+            same = key === prev ? same + 1 : 0;
+            prev = key;
+        }
+        const x = r.x + r.width / 2, y = r.y + r.height / 2;
+        const hit = document.elementFromPoint(x, y);
+        return {x, y, label: m.getAttribute('aria-label'), still: same >= 2, onChart: !!hit && c.contains(hit)};
     }""", [SEL_CHART, chart_index, pattern])
     assert box, f"no mark matching {pattern!r} in chart {chart_index}: {chart_marks(page, chart_index)[:5]}"
-    page.wait_for_timeout(200)
+    assert box["still"], f"the mark {box['label']!r} kept moving after it was scrolled into view"
+    assert box["onChart"], f"something covers the mark {box['label']!r} at its centre"
     page.mouse.click(box["x"], box["y"])
     return box["label"]
 
@@ -163,15 +170,20 @@ def test_click_on_thumbnail_selects_head(server, new_page, offline):
     page = new_page()
     goto(page, server.page_url("across_layers"), min_charts=2, timeout=COLD_TIMEOUT)
     thumbs = count_charts(page) - 1  # the overview is the last chart on the page
-    before = runs_before = page.evaluate("() => window.__runs")
+    before = query_params(page)
+    assert (before.get("layer"), before.get("head")) != ("2", "5"), before  # the click must change them
+    runs_before = runs(page)
     _click_mark(page, thumbs, r"layer: 2\b.*head: 5\b|head: 5\b.*layer: 2\b")
     page.wait_for_function("(n) => window.__runs > n", arg=runs_before, timeout=20_000)
+    page.wait_for_url(re.compile(r"[?&]head=5(&|$)"), timeout=30_000)
     wait_for_app_idle(page, min_charts=2)
     no_exceptions(page)
-    assert before is not None
     params = query_params(page)
     assert (params.get("layer"), params.get("head")) == ("2", "5"), page.url
     assert page.locator('input[aria-label="Head"]').first.input_value() == "5"
+    # the click changes the selection and nothing else
+    assert {k: v for k, v in params.items() if k not in ("layer", "head")} == \
+        {k: v for k, v in before.items() if k not in ("layer", "head")}, (before, params)
     assert offline.needed() == []
 
 
@@ -188,20 +200,40 @@ def test_a_changed_head_reruns_without_reloading_the_model(server, new_page):
 
 
 def test_no_request_leaves_the_machine(server, new_page, offline):
-    """Strict: not even the tab icon may come from outside (a page_icon ':material/...:' does)."""
+    """Strict: not even the tab icon may come from outside (a page_icon ':material/...:' does).
+
+    Waits until the page is drawn, its fonts are loaded, the tab icon it names has been fetched
+    (or refused) and no request is in flight, then looks at what was asked for."""
     page = new_page()
-    goto(page, server.page_url("single_head"), min_charts=1, timeout=COLD_TIMEOUT)
-    page.wait_for_timeout(1000)
+    log = RequestLog().attach(page)
+    goto(page, server.page_url(DEFAULT_PAGE), min_charts=1, timeout=COLD_TIMEOUT)
+    page.wait_for_function("() => document.readyState === 'complete' && document.fonts.status === 'loaded'",
+                           timeout=30_000)
+    icons = page.evaluate("() => Array.from(document.querySelectorAll('link[rel~=\"icon\"]')).map(l => l.href)")
+    assert icons, "the page names no tab icon"
+    log.wait_settled(page, also_done=lambda done: all(i in done for i in icons))
+    assert log.started, "no request was seen"
     assert offline.blocked == [], f"requests to outside hosts: {sorted(set(offline.blocked))[:5]}"
 
 
-@pytest.mark.parametrize("path", ["single_head"])
-def test_page_file_stem_is_a_valid_address(path, server, new_page):
-    """/single_head (the file stem, like every other page's address) must not say 'Page not found'."""
+def test_default_page_answers_at_its_file_stem(server, new_page):
+    """The default page (served at /) also opens at its file stem (/single_head), like every other
+    page: it draws with its own title, and no 'Page not found' dialog opens."""
     page = new_page()
-    goto(page, f"{server.url}/{path}", min_charts=1, timeout=COLD_TIMEOUT)
-    page.wait_for_timeout(1500)
+    path = DEFAULT_PAGE
+    goto(page, f"{server.url}/{path}", min_charts=min_charts(DEFAULT_PAGE), timeout=COLD_TIMEOUT)
+    no_exceptions(page)
     assert not page_not_found(page), f"/{path} opens a 'Page not found' dialog (the default page lives at /)"
+    assert title(page) == ROW[DEFAULT_PAGE].title, (path, title(page))
+    assert url_path(page) in {"", path}, page.url
+
+
+def test_navigation_is_the_page_table(server, new_page):
+    """The sidebar lists exactly the page table's rows, in order, each linking to its address."""
+    page = new_page()
+    goto(page, server.page_url(DEFAULT_PAGE), min_charts=min_charts(DEFAULT_PAGE), timeout=COLD_TIMEOUT)
+    links = nav_links(page)
+    assert links == [(PAGE_PATHS[row.name], row.title) for row in ROWS], links
 
 
 def test_downloads_from_the_popover_are_real_files(server, new_page, offline):

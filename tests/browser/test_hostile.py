@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from tests.browser.harness import (  # noqa: F401 - fixtures are used by name
-    NO_VEGA, PAGES, PAIR_LABEL, ROOT, SEL_ALERT, SEL_ERROR, SEL_WARNING, TEXT_LABEL, Offline, alert_texts,
+    DEFAULT_PAGE, NO_VEGA, PAGES, PAIR_LABEL, ROOT, SEL_ALERT, SEL_ERROR, SEL_WARNING, TEXT_LABEL, Offline, alert_texts,
     body_text, browser, chart_marks, choose, count_charts, exceptions, goto, new_context, open_page,
-    page_not_found, playwright_instance, requires_chromium, rerun_and_wait, server, set_text,
+    page_not_found, painted, playwright_instance, requires_chromium, rerun_and_wait, server, set_text,
     wait_for_app_idle,
 )
 
@@ -30,7 +30,7 @@ CORPUS_FILE = ROOT / "tests" / "hostile_inputs.json"
 CORPUS = json.loads(Path(CORPUS_FILE).read_text(encoding="utf-8"))
 TEXT_CASES: list[dict[str, Any]] = CORPUS["text_cases"]
 URL_CASES: list[dict[str, Any]] = CORPUS["url_cases"]
-OTHER_PAGES = [p for p in PAGES if p != "single_head"]
+OTHER_PAGES = [p for p in PAGES if p != DEFAULT_PAGE]  # from the page table
 BYSTANDER_TEXT = "The old man the boat."
 
 
@@ -254,7 +254,7 @@ def test_url_garbage(index, server, browser, bystander):
             f"not a message from the app); link length {len(url):,} characters")
         min_charts = 0 if case["page"] in NO_VEGA or case["expect"] == "any" else 1
         wait_for_app_idle(page, min_charts=min_charts, timeout=90)
-        page.wait_for_timeout(300)
+        painted(page)  # a payload in what was drawn has had its turn to run
         where = f"{case['name']!r}"
         found = exceptions(page)
         assert not found, f"{where}: exception on screen: {found[0][:600]}"
