@@ -81,9 +81,21 @@ async def _run(server) -> dict:
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(PARALLEL)))
     elapsed = time.perf_counter() - t0
-    await asyncio.sleep(1.0)
-    samples["after_300"] = rss_mb(server.pid)
+    samples["after_300"] = await _settled_rss(server.pid)
     return {"samples": samples, "elapsed": elapsed, "done": done["n"], "problems": problems, "peak": peak["rss"]}
+
+
+async def _settled_rss(pid: int, tolerance_mb: float = 2.0, timeout: float = 15.0) -> float:
+    """The server's RSS once it holds still: three samples 0.2 s apart within `tolerance_mb`
+    (the last sessions are still being torn down when the last answer arrives), at most `timeout` s."""
+    deadline = time.perf_counter() + timeout
+    window = [rss_mb(pid)]
+    while time.perf_counter() < deadline:
+        await asyncio.sleep(0.2)  # the sampling interval, not a wait for something
+        window = (window + [rss_mb(pid)])[-3:]
+        if len(window) == 3 and max(window) - min(window) <= tolerance_mb:
+            break
+    return window[-1]
 
 
 def test_rss_stays_bounded_over_300_sentences(server):
