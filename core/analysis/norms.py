@@ -8,9 +8,10 @@ alone ignore ||f^h(x_j)||; this module reports
     per_layer[l, i, j]    = || sum_h A^h[i, j] f^h(x_j) ||             # [layers, n, n]
     value_norms[l, h, j]  = ||f^h(x_j)||                               # [layers, heads, n]
 
-The output bias b_O is not included (ANALYSIS.md). Exactness: sum_h sum_j A^h[i,j] f^h(x_j)
-+ b_O equals the attention output projection's output at row i (tests check it). Computed in
-float32 with torch batched matmuls (torch.einsum is far slower on CPU for these shapes).
+The output bias b_O is not included (docs/methods.md, section Norm-based attention).
+Exactness: sum_h sum_j A^h[i,j] f^h(x_j) + b_O equals the attention output projection's output
+at row i (tests check it). Computed in float32 with torch batched matmuls (torch.einsum is far
+slower on CPU for these shapes).
 
 The shared model is only READ: one forward with output_hidden_states/output_attentions under
 `loaded.lock`, then the value and output-projection weights are applied to the captured
@@ -25,9 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.attention import _has_type_ids, effective_max_tokens, tokenize
+from core.attention.extract import effective_max_tokens, has_type_ids, tokenize
 from core.errors import AttentionDashboardError, EmptyTextError, NoAttentionError
-from core.models import LoadedModel
+from core.models.loading import LoadedModel
 
 
 class NormsUnsupportedError(AttentionDashboardError, ValueError):
@@ -166,7 +167,7 @@ def norm_based(loaded: LoadedModel, text: str, text_pair: str | None = None,
                max_tokens: int | None = None) -> NormResult:
     """Norm-based attention (Kobayashi et al., EMNLP 2020) for one text, all layers and heads.
 
-    Tokenises exactly as `core.attention.extract`; one forward pass under `loaded.lock`;
+    Tokenises exactly as `core.attention.extract.extract`; one forward pass under `loaded.lock`;
     returns per_head [L, H, n, n], per_layer [L, n, n], value_norms [L, H, n] (float32).
     Raises NormsUnsupportedError for architectures without an adapter.
     """
@@ -185,7 +186,7 @@ def norm_based(loaded: LoadedModel, text: str, text_pair: str | None = None,
     with loaded.lock:  # fast tokenizers are not thread-safe; the model is shared
         enc, _ = tokenize(loaded, text, text_pair, limit)
         names = [k for k in loaded.tokenizer.model_input_names if k in enc]
-        if not _has_type_ids(loaded):
+        if not has_type_ids(loaded):
             names = [k for k in names if k != "token_type_ids"]
         inputs = {k: enc[k].to(model.device) for k in names}
         with torch.inference_mode():

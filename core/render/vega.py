@@ -1,0 +1,204 @@
+"""Altair plumbing shared by every chart builder: building without the schema round trips,
+the typed conditional encodings, titles, and serialising (spec, cell count, Arrow size).
+
+Building stays clear of Altair's schema machinery (a heatmap went from about 37 ms of CPU to
+about 7): conditional encodings are typed channel objects, never ``alt.condition`` dicts or
+shorthand strings that ``.encode()`` would run through ``from_dict``; composite charts get their
+transforms and properties in one constructor call; builders run with validate-on-creation off
+(:func:`no_init_validation`). tests/core/test_render_charts.py validates every builder's spec.
+
+Only cell fills have fixed colours (a sequential scheme, grey for masked cells); axis and title
+colours come from the theme (Streamlit light or dark). Data is inline (pandas -> "datasets"),
+never a URL, so export works offline. No Streamlit here.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any, Sequence
+
+import altair as alt
+import numpy as np
+import pandas as pd
+from altair.utils import schemapi as _schemapi
+
+MASKED_FILL = "#a3a3a3"
+HIGHLIGHT = "#ff7f0e"  # orange: visible on blues, on grey and on both themes
+SUBTITLE_GREY = "#808495"  # contrast about 3.9:1 on white and 5:1 on Streamlit's dark background
+TEXT_DARK = "#1b1b1b"  # cell text on light fills (fill colour is fixed, not the theme's)
+TEXT_LIGHT = "#ffffff"  # cell text on dark fills
+PAD = alt.AutoSizeParams(type="pad", contains="padding")
+"""Every chart sets autosize "pad": width/height are the plot area, so cells stay square. Without
+it Streamlit injects autosize "fit", which squeezes title + axes into `height` (a 4-token heatmap
+became 35 px tall). Draw fixed-size charts with ``st.altair_chart(chart, width="content")``."""
+
+
+# --------------------------------------------------------------------------- building without Altair's schema passes
+
+_INIT_CHECKS_LOCK = threading.Lock()
+_init_checks_off = 0  # builders running now (all threads)
+_init_checks_saved = True  # DEBUG_MODE as the first of them found it
+
+
+def no_init_validation(builder: Any) -> Any:
+    """Run a chart builder with Altair's validate-on-construction pass switched off.
+
+    With ``altair.utils.schemapi.DEBUG_MODE`` on (Altair's default) every Axis, Scale, MarkDef,
+    selection, transform, ... validates itself against the Vega-Lite JSON schema as it is
+    created: 20-30 passes, about 5 ms a heatmap. The finished specs are validated instead:
+    the test suite calls ``to_dict(validate=True)`` on every builder. The flag is process-wide
+    (Altair's own ``copy()`` flips it the same way); a counter under a lock keeps a builder on
+    one thread (a Streamlit session) from switching it back on under another's feet.
+    Output is unchanged: the flag only decides whether invalid objects raise early.
+    """
+
+    @functools.wraps(builder)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        global _init_checks_off, _init_checks_saved
+        with _INIT_CHECKS_LOCK:
+            if _init_checks_off == 0:
+                _init_checks_saved = _schemapi.DEBUG_MODE
+                _schemapi.DEBUG_MODE = False
+            _init_checks_off += 1
+        try:
+            return builder(*args, **kwargs)
+        finally:
+            with _INIT_CHECKS_LOCK:
+                _init_checks_off -= 1
+                if _init_checks_off == 0:
+                    _schemapi.DEBUG_MODE = _init_checks_saved
+
+    return run
+
+
+# --------------------------------------------------------------------------- typed conditional encodings
+# Conditional encodings are built here as the typed objects Altair itself would end up with.
+# ``alt.condition(...)`` returns a dict, and ``.encode()`` turns a dict back into a channel with
+# ``from_dict``: a fresh class table hashed over the whole Vega-Lite schema plus a JSON-schema
+# validation for every ``anyOf`` branch it tries (about 25 ms of a 35 ms heatmap). The objects
+# below are the same classes with the same values, so ``to_dict()`` and even the content-hashed
+# view names ("view_…") in the spec are unchanged; the tests compare them with the
+# ``alt.condition`` route.
+
+
+def selection_outline(param: Any) -> dict[str, Any]:
+    """stroke / strokeWidth channels: orange outline on the cells a point selection picked."""
+    name = alt.ParameterName(param.name)
+    return {
+        "stroke": alt.StrokeValue(None, condition=alt.ConditionalParameterValueDefGradientstringnullExprRef(
+            param=name, value=HIGHLIGHT, empty=param.empty)),
+        "strokeWidth": alt.StrokeWidthValue(0, condition=alt.ConditionalParameterValueDefnumberExprRef(
+            param=name, value=2.5, empty=param.empty)),
+    }
+
+
+def value_if(test: str, if_true: str, if_false: str) -> alt.ColorValue:
+    """``alt.condition(test, alt.value(if_true), alt.value(if_false))`` for the color channel."""
+    return alt.ColorValue(if_false, condition=alt.ConditionalPredicateValueDefGradientstringnullExprRef(
+        test=alt.Predicate(test), value=if_true))
+
+
+@functools.lru_cache(maxsize=64)
+def _scheme_class(scheme: str) -> Any:
+    """The ColorScheme subclass whose enum lists ``scheme`` (what ``from_dict`` would pick), or None."""
+    for cls in (alt.Categorical, alt.SequentialSingleHue, alt.SequentialMultiHue, alt.Diverging, alt.Cyclical):
+        if scheme in cls.resolve_references().get("enum", ()):
+            return cls
+    return None
+
+
+def check_scheme(scheme: str) -> None:
+    """A misspelt scheme raises here, as it did when Altair validated each Scale on creation."""
+    if isinstance(scheme, str) and _scheme_class(scheme) is None:
+        raise ValueError(f"{scheme!r} is not a Vega colour scheme (e.g. 'blues', 'redblue', 'viridis')")
+
+
+def masked_weight_fill(value_label: str, scheme: str, lo: float, hi: float,
+                       legend: dict[str, Any]) -> alt.ColorValue:
+    """``alt.condition("datum.allowed", <weight colour>, alt.value(MASKED_FILL))``: the colour
+    scale on allowed cells, grey on masked ones."""
+    scheme_cls = _scheme_class(scheme)
+    legend = dict(legend)
+    legend["format"] = alt.Format(legend["format"])
+    if "orient" in legend:
+        legend["orient"] = alt.LegendOrient(legend["orient"])
+    return alt.ColorValue(MASKED_FILL, condition=alt.ConditionalPredicateMarkPropFieldOrDatumDef(
+        test=alt.Predicate("datum.allowed"), field=alt.FieldName("weight"), legend=alt.Legend(**legend),
+        scale=alt.Scale(scheme=scheme_cls(scheme) if scheme_cls else scheme, domain=[lo, hi], clamp=True),
+        title=alt.schema.core.Text(value_label), type=alt.StandardType("quantitative")))
+
+
+def calculate(**exprs: str) -> list[alt.CalculateTransform]:
+    """What ``.transform_calculate(**exprs)`` appends, for passing to the chart's constructor."""
+    return [alt.CalculateTransform(**{"as": name, "calculate": expr}) for name, expr in exprs.items()]
+
+
+def title_params(title: str, subtitle: str | Sequence[str] | None = None) -> alt.TitleParams:
+    """The title every chart uses: 16 px, left-aligned, with an optional grey subtitle."""
+    if subtitle:
+        sub = [subtitle] if isinstance(subtitle, str) else list(subtitle)
+        # Streamlit's theme colours the title but leaves the subtitle Vega's black, unreadable on
+        # the dark theme (seen in Chromium): a mid grey reads on both backgrounds.
+        return alt.TitleParams(text=title, subtitle=sub, fontSize=16, subtitleFontSize=13,
+                               subtitleColor=SUBTITLE_GREY, anchor="start")
+    return alt.TitleParams(text=title, fontSize=16, anchor="start")
+
+
+def label_font(cell: int) -> int:
+    """Axis label size for cells (or bars) of this many pixels."""
+    return 13 if cell >= 20 else 11 if cell >= 11 else 10
+
+
+# --------------------------------------------------------------------------- data and serialising
+
+
+def compact_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Shrink what Streamlit ships as Arrow: labels dictionary-encoded (categorical), positions
+    int16/int32, weights float32. A 316 x 316 heatmap goes from 6.5 MB to 1.2 MB."""
+    out = frame.copy()
+    for col in ("query", "key"):
+        if col in out:
+            out[col] = out[col].astype("category")
+    for col in ("query_pos", "key_pos"):
+        if col in out:
+            out[col] = out[col].astype(np.int16 if out[col].max() < 32_000 else np.int32)
+    if "weight" in out:
+        out["weight"] = out["weight"].astype(np.float32)
+    return out
+
+
+def chart_spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
+    """``chart.to_dict()`` with inline data and Altair's 5,000-row guard lifted (our budget applies).
+
+    Use this (not ``to_dict``) in tests and export; Streamlit serialises charts itself.
+    """
+    with alt.data_transformers.enable("default", max_rows=None):
+        return chart.to_dict()
+
+
+def chart_cells(chart: Any) -> int:
+    """Rows of inline data a chart carries (what Streamlit ships as Arrow), over all sub-charts."""
+    total = 0
+    data = getattr(chart, "data", alt.Undefined)
+    if isinstance(data, pd.DataFrame):
+        total += len(data)
+    for attr in ("layer", "hconcat", "vconcat", "concat"):
+        for sub in getattr(chart, attr, None) or []:
+            if sub is not alt.Undefined:
+                total += chart_cells(sub)
+    spec = getattr(chart, "spec", alt.Undefined)
+    if spec is not alt.Undefined and not isinstance(spec, dict):
+        total += chart_cells(spec)
+    return total
+
+
+def unvalidated(chart: Any) -> Any:
+    """The same chart, serialised without Altair's JSON-schema pass (about 15-40 ms a chart).
+
+    Every builder is validated by the test suite (it calls ``to_dict()`` with validation), so
+    the app skips re-validating on each rerun. (Building already skips Altair's
+    validate-on-creation pass: see :func:`no_init_validation`.)
+    """
+    object.__setattr__(chart, "to_dict", functools.partial(chart.to_dict, validate=False))
+    return chart
