@@ -38,7 +38,7 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 FRONTEND_BUILD = REPO_ROOT / "frontend" / "build"
 VENDOR_JS_PATH = FRONTEND_BUILD / "vendor.js"
 

@@ -13,10 +13,11 @@ from typing import Any, Sequence
 
 import altair as alt
 import numpy as np
-import pandas as pd
 
-from core.charts import chart_spec, token_labels  # noqa: F401  (token_labels: re-exported for pages)
+from core.analysis.lenses import as_4d
 from core.errors import AttentionDashboardError
+from core.render.matrix import DrawMatrix, long_table
+from core.render.vega import chart_spec
 
 CSV_MAX_ROWS = 2_000_000
 """Most rows attention_to_csv writes (n=512: one head is 262,144 rows; a 12-head layer 3.1 M)."""
@@ -84,19 +85,6 @@ def chart_to_svg(chart: alt.TopLevelMixin | dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- CSV
 
 
-def _attention_array(result_or_array: Any) -> tuple[np.ndarray, bool]:
-    """-> (array [L, H, n, n], causal?)."""
-    att = getattr(result_or_array, "attention", result_or_array)
-    a = np.asarray(att)
-    if a.ndim == 2:
-        a = a[None, None]
-    elif a.ndim == 3:
-        a = a[None]
-    if a.ndim != 4 or a.shape[-1] != a.shape[-2]:
-        raise ValueError(f"expected attention [L, H, n, n], [H, n, n] or [n, n]; got {np.shape(att)}")
-    return a, bool(getattr(result_or_array, "causal", False))
-
-
 def csv_row_count(shape: Sequence[int], layer: int | None = None, head: int | None = None) -> int:
     """Rows attention_to_csv would write for an attention of this shape ``[L, H, n, n]``."""
     L, H, n = int(shape[0]), int(shape[1]), int(shape[-1])
@@ -116,7 +104,7 @@ def attention_to_csv(result_or_array: Any, tokens: Sequence[str] | None = None, 
     Tokens are written verbatim (CSV-quoted); a spreadsheet may read a token that starts with
     "=" as a formula.
     """
-    a, _ = _attention_array(result_or_array)
+    a = as_4d(getattr(result_or_array, "attention", result_or_array))
     if tokens is None:
         tokens = getattr(result_or_array, "display_tokens", None)
         if tokens is None:
@@ -133,23 +121,18 @@ def attention_to_csv(result_or_array: Any, tokens: Sequence[str] | None = None, 
     if rows > max_rows:
         raise ExportTooLargeError(rows, max_rows)
     block = a[np.ix_(layers, heads)] if (layer is not None or head is not None) else a
-    cells = n * n
-    tok = np.asarray([str(t) for t in tokens], dtype=object)
-    qi = np.repeat(np.arange(n), n)
-    ki = np.tile(np.arange(n), n)
-    reps = len(layers) * len(heads)
-    df = pd.DataFrame({
-        "layer": np.repeat(layers, len(heads) * cells),
-        "head": np.tile(np.repeat(heads, cells), len(layers)),
-        "query_pos": np.tile(qi, reps),
-        "query": np.tile(tok[qi], reps),
-        "key_pos": np.tile(ki, reps),
-        "key": np.tile(tok[ki], reps),
-        "weight": np.asarray(block, dtype=np.float32).reshape(-1),
-    })
+    tok = [str(t) for t in tokens]
+    df = long_table(np.asarray(block, dtype=np.float32), tok, labels=tok, leading={"layer": layers, "head": heads})
+    df = df[["layer", "head", "query_pos", "query", "key_pos", "key", "weight"]]
     buf = io.StringIO()
     df.to_csv(buf, index=False, float_format=f"%.{int(decimals)}g", lineterminator="\n")
     return buf.getvalue().encode("utf-8")
+
+
+def matrix_to_csv(dm: DrawMatrix) -> bytes:
+    """CSV of exactly what a heatmap draws (``dm.table()``): query_pos, key_pos (sentence
+    positions), query, key (axis labels), weight, allowed."""
+    return dm.table().to_csv(index=False).encode()
 
 
 # --------------------------------------------------------------------------- NPZ
@@ -187,5 +170,5 @@ def attention_to_npz(result: Any, *, compress: bool = True) -> bytes:
 
 __all__ = [
     "CSV_MAX_ROWS", "ExportTooLargeError", "ExternalDataError", "export_spec", "chart_to_png",
-    "chart_to_svg", "csv_row_count", "attention_to_csv", "attention_to_npz",
+    "chart_to_svg", "csv_row_count", "attention_to_csv", "matrix_to_csv", "attention_to_npz",
 ]
