@@ -1,4 +1,5 @@
-"""Checks from ANALYSIS.md ("Checks that hold for any correct implementation") and more."""
+"""core.analysis lenses, statistics and patterns: the checks that hold for any correct
+implementation (docs/methods.md) on synthetic heads, and on real models."""
 
 from __future__ import annotations
 
@@ -9,67 +10,39 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import analysis as an
+from core.analysis import lenses, patterns, statistics, tokens
+from tests.core.synthetic import identity, previous_token_head, random_attention, uniform
 from tests.sentences import TUTORIAL_SENTENCES
-
-
-
-def uniform(n: int, layers: int = 2, heads: int = 3, causal: bool = False) -> np.ndarray:
-    """[layers, heads, n, n] uniform attention over the allowed keys."""
-    allowed = np.tril(np.ones((n, n))) if causal else np.ones((n, n))
-    head = allowed / allowed.sum(axis=1, keepdims=True)
-    return np.broadcast_to(head, (layers, heads, n, n)).astype(np.float32)
-
-
-def identity(n: int, layers: int = 2, heads: int = 3) -> np.ndarray:
-    return np.broadcast_to(np.eye(n), (layers, heads, n, n)).astype(np.float32)
-
-
-def previous_token_head(n: int) -> np.ndarray:
-    """[n, n]: row 0 on itself, row i on i-1."""
-    head = np.zeros((n, n), dtype=np.float32)
-    head[0, 0] = 1.0
-    head[np.arange(1, n), np.arange(n - 1)] = 1.0
-    return head
-
-
-def random_attention(n: int, layers: int = 3, heads: int = 4, seed: int = 0, causal: bool = False) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    logits = rng.standard_normal((layers, heads, n, n)) * 2
-    if causal:
-        logits = np.where(np.tril(np.ones((n, n), dtype=bool)), logits, -np.inf)
-    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 def stats_of(head: np.ndarray, special=None, punct=None, segments=None, causal=False, **kw) -> pd.Series:
     n = head.shape[-1]
     special = np.zeros(n, dtype=bool) if special is None else np.asarray(special)
     punct = np.zeros(n, dtype=bool) if punct is None else np.asarray(punct)
-    return an.head_statistics(head[None, None], special, punct, segments, causal, **kw).iloc[0]
+    return statistics.head_statistics(head[None, None], special, punct, segments, causal, **kw).iloc[0]
 
 
 # --- rollout and flow -----------------------------------------------------------------------
 
 def test_head_average_shape_and_value():
     att = random_attention(6, layers=3, heads=4)
-    avg = an.head_average(att)
+    avg = lenses.head_average(att)
     assert avg.shape == (3, 6, 6)
     np.testing.assert_allclose(avg[1], att[1].mean(axis=0), atol=1e-6)
 
 
 def test_identity_attention_rollout_and_flow_are_identity():
     att = identity(5, layers=3)
-    roll = an.rollout(att)
+    roll = lenses.rollout(att)
     assert roll.shape == (3, 5, 5)
     for layer in range(3):
         np.testing.assert_allclose(roll[layer], np.eye(5), atol=1e-7)
-    np.testing.assert_allclose(an.attention_flow_matrix(att), np.eye(5), atol=1e-7)
-    np.testing.assert_allclose(an.attention_flow(att, query=2), np.eye(5)[2], atol=1e-7)
+    np.testing.assert_allclose(lenses.attention_flow_matrix(att), np.eye(5), atol=1e-7)
+    np.testing.assert_allclose(lenses.attention_flow(att, query=2), np.eye(5)[2], atol=1e-7)
 
 
 def test_uniform_rollout_n4_l2():
-    roll = an.rollout_last(uniform(4, layers=2))
+    roll = lenses.rollout_last(uniform(4, layers=2))
     np.testing.assert_allclose(np.diag(roll), 0.4375, atol=1e-6)
     np.testing.assert_allclose(roll[~np.eye(4, dtype=bool)], 0.1875, atol=1e-6)
 
@@ -77,11 +50,11 @@ def test_uniform_rollout_n4_l2():
 @pytest.mark.parametrize("n,layers", [(3, 1), (5, 3), (7, 6)])
 def test_uniform_rollout_closed_form(n, layers):
     expected = 0.5 ** layers * np.eye(n) + (1 - 0.5 ** layers) * np.ones((n, n)) / n
-    np.testing.assert_allclose(an.rollout_last(uniform(n, layers=layers)), expected, atol=1e-6)
+    np.testing.assert_allclose(lenses.rollout_last(uniform(n, layers=layers)), expected, atol=1e-6)
 
 
 def test_uniform_flow_n4_l2():
-    flow = an.attention_flow_matrix(uniform(4, layers=2))
+    flow = lenses.attention_flow_matrix(uniform(4, layers=2))
     np.testing.assert_allclose(np.diag(flow), 0.4, atol=1e-6)
     np.testing.assert_allclose(flow[~np.eye(4, dtype=bool)], 0.2, atol=1e-6)
 
@@ -90,7 +63,7 @@ def test_rollout_multiplies_higher_layer_from_the_left():
     att = random_attention(5, layers=3, heads=2, seed=3)
     ahat = [0.5 * att[l].mean(axis=0).astype(np.float64) + 0.5 * np.eye(5) for l in range(3)]
     expected = ahat[2] @ ahat[1] @ ahat[0]
-    roll = an.rollout(att)
+    roll = lenses.rollout(att)
     np.testing.assert_allclose(roll[2], expected, atol=1e-5)
     np.testing.assert_allclose(roll[0], ahat[0], atol=1e-6)
     np.testing.assert_allclose(roll.sum(axis=-1), 1.0, atol=1e-5)
@@ -98,37 +71,37 @@ def test_rollout_multiplies_higher_layer_from_the_left():
 
 def test_causal_rollout_stays_lower_triangular():
     att = random_attention(6, causal=True)
-    roll = an.rollout(att, causal=True)
+    roll = lenses.rollout(att, causal=True)
     assert np.all(roll[:, np.triu_indices(6, 1)[0], np.triu_indices(6, 1)[1]] == 0)
     np.testing.assert_allclose(roll.sum(axis=-1), 1.0, atol=1e-5)
-    rel = an.relative_to_uniform(an.rollout_last(uniform(6, causal=True), causal=True), causal=True)
+    rel = lenses.relative_to_uniform(lenses.rollout_last(uniform(6, causal=True), causal=True), causal=True)
     np.testing.assert_allclose(rel[5].sum(), 6.0, atol=1e-4)  # a row of shares times its receptive field
 
 
 def test_flow_single_query_matches_matrix_row_and_reports_progress():
     att = random_attention(6, layers=3, heads=2, seed=5)
-    matrix = an.attention_flow_matrix(att)
+    matrix = lenses.attention_flow_matrix(att)
     np.testing.assert_allclose(matrix.sum(axis=1), 1.0, atol=1e-6)
     seen: list[float] = []
-    row = an.attention_flow(att, query=4, progress=seen.append)
+    row = lenses.attention_flow(att, query=4, progress=seen.append)
     np.testing.assert_allclose(row, matrix[4], atol=1e-6)
     assert len(seen) == 6 and seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
-    lower = an.attention_flow(att, query=4, layer=0)
-    np.testing.assert_allclose(lower, an.attention_flow_matrix(att[:1])[4], atol=1e-6)
+    lower = lenses.attention_flow(att, query=4, layer=0)
+    np.testing.assert_allclose(lower, lenses.attention_flow_matrix(att[:1])[4], atol=1e-6)
 
 
 def test_flow_is_bounded_with_a_clear_message():
-    att = uniform(an.FLOW_MAX_TOKENS + 1, layers=1, heads=1)
-    with pytest.raises(an.FlowTooLargeError) as info:
-        an.attention_flow(att, query=0)
-    assert str(an.FLOW_MAX_TOKENS) in str(info.value) and "rollout" in str(info.value)
+    att = uniform(lenses.FLOW_MAX_TOKENS + 1, layers=1, heads=1)
+    with pytest.raises(lenses.FlowTooLargeError) as info:
+        lenses.attention_flow(att, query=0)
+    assert str(lenses.FLOW_MAX_TOKENS) in str(info.value) and "rollout" in str(info.value)
     with pytest.raises(ValueError):
-        an.attention_flow(uniform(4), query=4)
+        lenses.attention_flow(uniform(4), query=4)
 
 
 def test_causal_flow_gives_no_mass_to_later_tokens():
     att = random_attention(6, layers=2, heads=2, causal=True, seed=2)
-    row = an.attention_flow(att, query=3, causal=True)
+    row = lenses.attention_flow(att, query=3, causal=True)
     assert np.all(row[4:] == 0) and row.sum() == pytest.approx(1.0, abs=1e-6)
 
 
@@ -186,9 +159,9 @@ def test_causal_uniform_head_is_normalised_by_receptive_field():
     assert s["entropy"] == pytest.approx(np.mean(np.log(np.arange(1, n + 1))), abs=1e-6)
     assert s["distance_ratio"] == pytest.approx(1.0, abs=1e-6)  # per-row baseline i/2
     assert math.isnan(s["next_score"])
-    sink = an.sink_share(head[None, None])
+    sink = statistics.sink_share(head[None, None])
     assert sink["ratio"].iloc[0] == pytest.approx(1.0, abs=1e-6)
-    np.testing.assert_allclose(an.sink_profile(head[None, None])[0, 0], 1.0, atol=1e-6)
+    np.testing.assert_allclose(statistics.sink_profile(head[None, None])[0, 0], 1.0, atol=1e-6)
 
 
 def test_sink_head_is_found_and_vertical_for_causal_models():
@@ -200,15 +173,15 @@ def test_sink_head_is_found_and_vertical_for_causal_models():
     s = stats_of(head, causal=True)
     assert s["first_token_share"] > 0.85
     assert s["pattern"] == "vertical"  # no special tokens: the sink is the vertical stripe
-    assert an.sink_share(head[None, None])["ratio"].iloc[0] > 2
+    assert statistics.sink_share(head[None, None])["ratio"].iloc[0] > 2
 
 
 def test_causal_statistics_on_tiny_gpt2(tiny_gpt2):
-    from core.attention import extract
+    from core.attention.extract import extract
 
     result = extract(tiny_gpt2, "The cat sat on the mat.")
     assert result.causal
-    stats = an.head_statistics_for(result)
+    stats = statistics.head_statistics_for(result)
     assert len(stats) == result.num_layers * result.num_heads
     assert stats["entropy_norm"].between(0, 1 + 1e-5).all()
     assert stats["next_score"].isna().all()
@@ -219,7 +192,7 @@ def test_causal_statistics_on_tiny_gpt2(tiny_gpt2):
     rows = -(a * np.log(np.maximum(a, 1e-30))).sum(axis=-1)
     expected = (rows[..., 1:] / np.log(np.arange(2, n + 1))).mean(axis=-1).ravel()
     np.testing.assert_allclose(stats["entropy_norm"].to_numpy(), expected, atol=1e-5)
-    sinks = an.sink_share(result.attention)
+    sinks = statistics.sink_share(result.attention)
     assert sinks["sink_share"].between(0, 1).all() and (sinks["ratio"] > 0).all()
 
 
@@ -229,11 +202,11 @@ def test_head_statistics_is_vectorised_over_all_heads():
     special[[0, 127]] = True
     punct = np.zeros(128, dtype=bool)
     punct[126] = True
-    an.head_statistics(att, special, punct, np.zeros(128), False)  # warm-up
+    statistics.head_statistics(att, special, punct, np.zeros(128), False)  # warm-up
     start = time.perf_counter()
-    stats = an.head_statistics(att, special, punct, np.zeros(128), False)
+    stats = statistics.head_statistics(att, special, punct, np.zeros(128), False)
     elapsed = time.perf_counter() - start
-    assert len(stats) == 72 and list(stats.columns) == list(an.STAT_COLUMNS)
+    assert len(stats) == 72 and list(stats.columns) == list(statistics.STAT_COLUMNS)
     assert elapsed < 0.5  # goal 50 ms; generous here because the test machine is shared
     one = stats_of(att[3, 7], special, punct)
     row = stats[(stats["layer"] == 3) & (stats["head"] == 7)].iloc[0]
@@ -242,11 +215,11 @@ def test_head_statistics_is_vectorised_over_all_heads():
 
 
 def test_head_statistics_on_bundled_model_for_tutorial_sentences(bundled_model):
-    from core.attention import extract
+    from core.attention.extract import extract
 
     for sentence in TUTORIAL_SENTENCES:
         result = extract(bundled_model, sentence)
-        stats = an.head_statistics_for(result)
+        stats = statistics.head_statistics_for(result)
         assert len(stats) == 72
         numeric = stats.drop(columns=["pattern", "clark_label", "broad", "attends_previous",
                                       "attends_next", "attends_special"])
@@ -258,7 +231,7 @@ def test_head_statistics_on_bundled_model_for_tutorial_sentences(bundled_model):
             assert stats[col].between(-1e-6, 1 + 1e-5).all(), (sentence, col)
         assert (stats["distance_ratio"] > 0).all()
         assert stats["block_score"].abs().max() < 1e-5  # one segment: nothing to be a block of
-        assert set(stats["pattern"]) <= set(an.PATTERN_CLASSES)
+        assert set(stats["pattern"]) <= set(patterns.PATTERN_CLASSES)
         # the tokens are what the masks claim
         assert stats["punct_share"].max() > 0
         assert result.tokens[0] == "[CLS]" and result.tokens[-1] == "[SEP]"
@@ -266,9 +239,9 @@ def test_head_statistics_on_bundled_model_for_tutorial_sentences(bundled_model):
 
 def test_bundled_model_has_special_token_heads(bundled_model):
     """Clark et al.'s finding holds qualitatively on MiniLM: many heads put most weight on [CLS]/[SEP]."""
-    from core.attention import extract
+    from core.attention.extract import extract
 
-    stats = an.head_statistics_for(extract(bundled_model, TUTORIAL_SENTENCES[2]))
+    stats = statistics.head_statistics_for(extract(bundled_model, TUTORIAL_SENTENCES[2]))
     assert (stats["special_share"] > 0.3).sum() >= 10
 
 
@@ -319,22 +292,22 @@ def test_pattern_classes_on_synthetic_heads():
 def test_pattern_thresholds_are_editable_and_frozen():
     n, special, seg = _pair_setup(8, 8)
     head = 0.5 * np.eye(n, dtype=np.float32) + 0.5 / n
-    stats = an.head_statistics(head[None, None], special, np.zeros(n, bool), seg, False)
+    stats = statistics.head_statistics(head[None, None], special, np.zeros(n, bool), seg, False)
     assert stats["pattern"].iloc[0] == "diagonal"
-    strict = an.PatternThresholds(diagonal_min_d=0.9)
-    assert an.classify_patterns(stats, strict).iloc[0] == "heterogeneous"
+    strict = patterns.PatternThresholds(diagonal_min_d=0.9)
+    assert patterns.classify_patterns(stats, strict).iloc[0] == "heterogeneous"
     with pytest.raises(Exception):
         strict.diagonal_min_d = 0.1  # type: ignore[misc]
-    table = an.thresholds_table(strict)
+    table = patterns.thresholds_table(strict)
     assert 0.9 in table["value"].tolist()
 
 
 def test_clark_labels():
     stats = pd.DataFrame({"entropy_norm": [0.9, 0.1, 0.5], "prev_score": [0.0, 0.9, 0.0],
                           "next_score": [0.0, 0.0, np.nan], "special_share": [0.1, 0.0, 0.7]})
-    labels = an.clark_labels(stats)
+    labels = statistics.clark_labels(stats)
     assert labels["clark_label"].tolist() == ["broad", "previous", "special"]
-    labels = an.clark_labels(stats, an.ClarkThresholds(broad_entropy_norm=0.4))
+    labels = statistics.clark_labels(stats, statistics.ClarkThresholds(broad_entropy_norm=0.4))
     assert labels["clark_label"].tolist() == ["broad", "previous", "broad, special"]
 
 
@@ -342,118 +315,34 @@ def test_clark_labels():
 
 def test_template_scores():
     n, special, seg = _pair_setup()
-    templates = an.make_templates(n, cls=special & (np.arange(n) == 0), sep=special & (np.arange(n) > 0),
+    templates = patterns.make_templates(n, cls=special & (np.arange(n) == 0), sep=special & (np.arange(n) > 0),
                                   punct=np.zeros(n, bool), segment_ids=seg)
-    assert set(templates) == set(an.TEMPLATE_NAMES)
+    assert set(templates) == set(patterns.TEMPLATE_NAMES)
     att = np.stack([previous_token_head(n), np.eye(n, dtype=np.float32)])[None]  # 1 layer, 2 heads
-    scores = an.template_scores(att, templates)
+    scores = patterns.template_scores(att, templates)
     assert scores.loc[0, "previous"] == pytest.approx((n - 1) / n)  # row 0 sits on itself
     assert scores.loc[1, "self"] == pytest.approx(1.0)
     assert scores.loc[1, "previous"] == pytest.approx(0.0)
-    excl = an.template_scores(att, templates, exclude_diagonal=True)
+    excl = patterns.template_scores(att, templates, exclude_diagonal=True)
     assert excl.loc[0, "previous"] == pytest.approx(1.0)
     assert math.isnan(excl.loc[1, "self"])  # nothing left to score
     cls_head = np.zeros((n, n), dtype=np.float32)
     cls_head[:, 0] = 0.6
     cls_head[np.arange(n), np.arange(n)] += 0.4
     cls_head[0, 0] = 1.0
-    s = an.template_scores(cls_head[None, None], templates)
-    s_no_first = an.template_scores(cls_head[None, None], templates, exclude_first=True)
+    s = patterns.template_scores(cls_head[None, None], templates)
+    s_no_first = patterns.template_scores(cls_head[None, None], templates, exclude_first=True)
     assert s.loc[0, "cls"] > 0.5
     assert math.isclose(s_no_first.loc[0, "cls"], 0.0, abs_tol=1e-9)
     assert s_no_first.loc[0, "self"] == pytest.approx(1.0)
-    assert an.template_scores(uniform(n, 1, 1), templates).loc[0, "same_segment"] == pytest.approx(
+    assert patterns.template_scores(uniform(n, 1, 1), templates).loc[0, "same_segment"] == pytest.approx(
         (seg[:, None] == seg[None, :]).mean())
-
-
-# --- token masks and controls ----------------------------------------------------------------
-
-def test_token_masks_for_each_family():
-    bert = ["[CLS]", "the", "cat", ".", "[SEP]", "a", "dog", "[SEP]"]
-    sp = np.array([t.startswith("[") for t in bert])
-    assert an.cls_mask(bert, sp).tolist() == [True] + [False] * 7
-    assert an.sep_mask(bert, sp).tolist() == [False, False, False, False, True, False, False, True]
-    roberta = ["<s>", "Ġthe", "</s>", "</s>", "Ġdog", "</s>"]
-    sp = np.array([t.startswith("<") for t in roberta])
-    assert np.flatnonzero(an.cls_mask(roberta, sp)).tolist() == [0]
-    assert np.flatnonzero(an.sep_mask(roberta, sp)).tolist() == [2, 3, 5]
-    gpt = ["<|endoftext|>", "The", "Ġcat", "<|endoftext|>"]
-    sp = np.array([True, False, False, True])
-    assert np.flatnonzero(an.cls_mask(gpt, sp)).tolist() == [0]
-    assert np.flatnonzero(an.sep_mask(gpt, sp)).tolist() == [3]
-    assert not an.cls_mask(["The", "Ġcat"], np.zeros(2, bool)).any()
-    punct = an.punctuation_mask(["[CLS]", "hello", ",", "##.", "...", "a.b", "«", "[SEP]", "##"],
-                                np.array([1, 0, 0, 0, 0, 0, 0, 1, 0], bool))
-    assert punct.tolist() == [False, False, True, True, True, False, True, False, True]  # "##" is "#"s
-
-
-def test_hide_special_renormalise_on_and_off():
-    att = random_attention(6, layers=2, heads=3, seed=4)
-    special = np.array([True, False, False, False, False, True])
-    on, kept = an.hide_special(att, special, renormalise=True)
-    off, kept_off = an.hide_special(att, special, renormalise=False)
-    assert kept.tolist() == [1, 2, 3, 4] == kept_off.tolist()
-    assert on.shape == off.shape == (2, 3, 4, 4)
-    np.testing.assert_allclose(on.sum(axis=-1), 1.0, atol=1e-6)
-    assert np.all(off.sum(axis=-1) < 1 - 1e-3)  # exBERT's zeroing: mass on [CLS]/[SEP] is gone
-    np.testing.assert_allclose(off, att[:, :, 1:5, 1:5], atol=1e-7)
-
-
-def test_merge_words_clark_rule():
-    # [CLS] play ##ing fast [SEP] | word ids restart in the second text: (seg, word) keys
-    tokens = ["[CLS]", "play", "##ing", "fast", "[SEP]", "play", "##s", "[SEP]"]
-    word_ids = [None, 0, 0, 1, None, 0, 0, None]
-    seg = [0, 0, 0, 0, 0, 1, 1, 1]
-    keys = an.word_keys(word_ids, seg)
-    att = random_attention(8, layers=2, heads=2, seed=7)
-    merged, labels, groups = an.merge_words(att, keys, tokens)
-    assert labels == ["[CLS]", "playing", "fast", "[SEP]", "plays", "[SEP]"]
-    assert groups == [[0], [1, 2], [3], [4], [5, 6], [7]]
-    assert merged.shape == (2, 2, 6, 6)
-    np.testing.assert_allclose(merged.sum(axis=-1), 1.0, atol=1e-5)
-    a = att[1, 1].astype(np.float64)
-    # FROM "playing" (mean of rows 1, 2) TO "plays" (sum of columns 5, 6)
-    assert merged[1, 1, 1, 4] == pytest.approx((a[1, 5] + a[1, 6] + a[2, 5] + a[2, 6]) / 2, abs=1e-6)
-    assert merged[1, 1, 0, 0] == pytest.approx(a[0, 0], abs=1e-6)
-
-
-def test_merge_words_on_real_subwords(bundled_model):
-    from core.attention import extract
-
-    result = extract(bundled_model, "Tokenization splits unbelievably long words.", "Second texts restart words.")
-    keys = an.word_keys(result.word_ids, result.segment_ids)
-    merged, labels, groups = an.merge_words(result.attention, keys, list(result.display_tokens))
-    assert len(labels) < result.n_tokens  # some words were split into pieces
-    assert sum(len(g) for g in groups) == result.n_tokens
-    np.testing.assert_allclose(merged.sum(axis=-1), 1.0, atol=1e-4)
-    assert labels.count("[SEP]") == 2 and labels[0] == "[CLS]"
-    assert "words" in labels and "restart" in labels
-
-
-def test_keep_top_k():
-    m = np.array([[0.1, 0.5, 0.3, 0.1], [0.25, 0.25, 0.4, 0.1]], dtype=np.float32)
-    top2 = an.keep_top_k(m, 2)
-    assert top2[0].tolist() == pytest.approx([0.0, 0.5, 0.3, 0.0])
-    assert np.count_nonzero(top2, axis=1).tolist() == [2, 2]
-    assert top2[1, 2] == pytest.approx(0.4)
-    assert np.array_equal(an.keep_top_k(m, 10), m)
-    assert not an.keep_top_k(m, 0).any()
-    assert an.keep_top_k(random_attention(5), 1).shape == (3, 4, 5, 5)
-
-
-def test_keep_cumulative_exbert_rule():
-    m = np.array([[0.5, 0.3, 0.15, 0.05], [0.7, 0.1, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]])
-    kept = an.keep_cumulative(m, 0.7)
-    assert kept[0].tolist() == pytest.approx([0.5, 0.3, 0.0, 0.0])  # 0.5 < 0.7 -> keep 0.3 too
-    assert kept[1].tolist() == pytest.approx([0.7, 0.0, 0.0, 0.0])  # 0.7 already covers 0.7
-    assert np.count_nonzero(kept[2]) == 3  # uniform: 0.25, 0.5 < 0.7, then 0.75
-    assert kept.sum(axis=1).tolist() == pytest.approx([0.8, 0.7, 0.75])  # not renormalised
 
 
 # --- the tutorial's categorisation -----------------------------------------------------------
 
 def test_categorisation_precedence():
-    tokens = ["[CLS]", "the", "cat", "sat", "[SEP]"]
+    words = ["[CLS]", "the", "cat", "sat", "[SEP]"]
     special = np.array([True, False, False, False, True])
     m = np.zeros((1, 5, 5))
     m[0, 1, 0] = 0.5  # the -> [CLS]: adjacent AND special -> positional wins
@@ -464,7 +353,7 @@ def test_categorisation_precedence():
     m[0, 2, 3] = 0.5  # cat -> sat: positional
     m[0, 4, 4] = 0.9  # self: never listed
     m[0, 3, 0] = 0.05  # below 0.1
-    df = an.categorise_connections(m, tokens, special, threshold=0.1)
+    df = patterns.categorise_connections(m, words, special, threshold=0.1)
     got = {(r["from"], r["to"]): r["category"] for _, r in df.iterrows()}
     assert got == {(1, 0): "positional", (1, 3): "syntactic", (0, 3): "special", (2, 4): "special",
                    (3, 1): "semantic", (2, 3): "positional"}
@@ -474,101 +363,88 @@ def test_categorisation_precedence():
 
 def test_categorisation_threshold_modes_show_the_weakness():
     n = 6
-    layer_avg = an.head_average(uniform(n, layers=2))
-    tokens = ["[CLS]", "the", "cat", "sat", ".", "[SEP]"]
+    layer_avg = lenses.head_average(uniform(n, layers=2))
+    words = ["[CLS]", "the", "cat", "sat", ".", "[SEP]"]
     special = np.array([True, False, False, False, False, True])
-    absolute = an.categorise_connections(layer_avg, tokens, special, 0.1, "absolute")
+    absolute = patterns.categorise_connections(layer_avg, words, special, 0.1, "absolute")
     assert len(absolute) == 2 * n * (n - 1)  # uniform 1/6 > 0.1: every edge is "strong"
-    relative = an.categorise_connections(layer_avg, tokens, special, 1.5, "relative")
+    relative = patterns.categorise_connections(layer_avg, words, special, 1.5, "relative")
     assert relative.empty  # nothing beats 1.5x uniform
-    counts = an.category_counts(absolute, num_layers=3)
+    counts = patterns.category_counts(absolute, num_layers=3)
     assert counts["layer"].tolist() == [0, 1, 2]
     assert counts["total"].tolist() == [n * (n - 1), n * (n - 1), 0]
-    assert (counts[list(an.CATEGORIES)].sum(axis=1) == counts["total"]).all()
+    assert (counts[list(patterns.CATEGORIES)].sum(axis=1) == counts["total"]).all()
     peaked = np.full((1, n, n), 0.02)
     peaked[0, :, 2] = 0.9
-    cum = an.categorise_connections(peaked, tokens, special, 0.7, "cumulative")
+    cum = patterns.categorise_connections(peaked, words, special, 0.7, "cumulative")
     assert set(cum["to"]) == {2} and len(cum) == n - 1  # the self edge at (2, 2) is never listed
 
 
 def test_categorisation_on_real_model(bundled_model):
-    from core.attention import extract
+    from core.attention.extract import extract
 
     result = extract(bundled_model, TUTORIAL_SENTENCES[0])
-    df = an.categorise_connections(an.head_average(result.attention), list(result.display_tokens),
+    df = patterns.categorise_connections(lenses.head_average(result.attention), list(result.display_tokens),
                                    result.special_mask, 0.1)
-    assert not df.empty and set(df["category"]) <= set(an.CATEGORIES)
+    assert not df.empty and set(df["category"]) <= set(patterns.CATEGORIES)
     assert (df["from"] != df["to"]).all() and (df["weight"] > 0.1).all()
-    counts = an.category_counts(df, num_layers=result.num_layers)
+    counts = patterns.category_counts(df, num_layers=result.num_layers)
     assert counts["total"].sum() == len(df)
-
-
-# --- listing --------------------------------------------------------------------------------
-
-def test_strongest_connections():
-    m = np.array([[0.9, 0.1, 0.0], [0.6, 0.3, 0.1], [0.2, 0.7, 0.1]])
-    top = an.strongest_connections(m, ["a", "b", "c"], k=2)
-    assert list(zip(top["from_token"], top["to_token"])) == [("c", "b"), ("b", "a")]
-    assert top["weight"].tolist() == pytest.approx([0.7, 0.6])
-    with_self = an.strongest_connections(m, ["a", "b", "c"], k=1, exclude_self=False)
-    assert with_self["weight"].item() == pytest.approx(0.9)
-    causal = an.strongest_connections(m, ["a", "b", "c"], k=10, allowed=np.tril(np.ones((3, 3), bool)))
-    assert len(causal) == 3 and (causal["from"] > causal["to"]).all()
 
 
 @pytest.mark.parametrize("name", ["distilbert", "bert", "roberta", "gpt2"])
 def test_every_family_end_to_end(tiny_models, name):
     """Masks, statistics, word merge and rollout on each architecture's real token layout."""
-    from core.attention import extract
+    from core.attention.extract import extract
 
     loaded = tiny_models[name]
     pair = None if name == "gpt2" else "A dog barked loudly."
     result = extract(loaded, "The cat sat on the mat, happily.", pair)
     special = np.asarray(result.special_mask)
-    cls, sep = an.cls_mask(result.tokens, special), an.sep_mask(result.tokens, special)
+    cls, sep = tokens.cls_mask(result.tokens, special), tokens.sep_mask(result.tokens, special)
     if name == "gpt2":
         assert not special.any() and not cls.any()
     else:
         assert np.flatnonzero(cls).tolist() == [0]
         assert sep.sum() == (3 if name == "roberta" else 2)  # </s></s> between texts
         assert set(result.segment_ids.tolist()) == {0, 1}
-    assert an.punctuation_mask(result.display_tokens, special).sum() >= 2  # "," and "."
-    stats = an.head_statistics_for(result)
+    assert tokens.punctuation_mask(result.display_tokens, special).sum() >= 2  # "," and "."
+    stats = statistics.head_statistics_for(result)
     assert len(stats) == result.num_layers * result.num_heads
     cols = ["entropy", "entropy_norm", "mean_distance", "distance_ratio", "punct_share", "self_score",
             "prev_score", "confidence", "first_token_share", "block_score"]
     assert np.isfinite(stats[cols].to_numpy(dtype=float)).all()
-    merged, labels, _ = an.merge_words(result.attention, an.word_keys(result.word_ids, result.segment_ids),
+    merged, labels, _ = tokens.merge_words(result.attention, tokens.word_keys(result.word_ids, result.segment_ids),
                                        list(result.display_tokens))
     np.testing.assert_allclose(merged.sum(axis=-1), 1.0, atol=1e-4)
     assert "happily" in labels
-    roll = an.rollout(result.attention, causal=result.causal)
+    roll = lenses.rollout(result.attention, causal=result.causal)
     np.testing.assert_allclose(roll.sum(axis=-1), 1.0, atol=1e-4)
-    flow = an.attention_flow(result.attention, query=result.n_tokens - 1, causal=result.causal)
+    flow = lenses.attention_flow(result.attention, query=result.n_tokens - 1, causal=result.causal)
     assert flow.sum() == pytest.approx(1.0, abs=1e-5)
 
 
 def test_jensen_shannon():
     a = random_attention(5, layers=1, heads=2, seed=9)
-    assert np.allclose(an.jensen_shannon(a[0, 0], a[0, 0]), 0.0, atol=1e-12)
+    assert np.allclose(statistics.jensen_shannon(a[0, 0], a[0, 0]), 0.0, atol=1e-12)
     eye, shifted = np.eye(4), np.roll(np.eye(4), 1, axis=1)
-    np.testing.assert_allclose(an.jensen_shannon(eye, shifted), math.log(2), atol=1e-12)
-    js = an.jensen_shannon(a[0, 0], a[0, 1])
+    np.testing.assert_allclose(statistics.jensen_shannon(eye, shifted), math.log(2), atol=1e-12)
+    js = statistics.jensen_shannon(a[0, 0], a[0, 1])
     assert js.shape == (5,) and np.all((js > 0) & (js < math.log(2)))
-    np.testing.assert_allclose(js, an.jensen_shannon(a[0, 1], a[0, 0]))  # symmetric
+    np.testing.assert_allclose(js, statistics.jensen_shannon(a[0, 1], a[0, 0]))  # symmetric
 
 
 def test_pattern_summary_counts_and_codes_agree_with_the_labels(bundled_model) -> None:
-    from core.attention import extract
+    from core.attention.extract import extract
 
     result = extract(bundled_model, "The cat sat on the mat.", "It was warm.")
-    stats = an.head_statistics_for(result)
-    summary = an.pattern_summary(stats)
+    stats = statistics.head_statistics_for(result)
+    summary = patterns.pattern_summary(stats)
     labelled = summary.labelled
     assert list(labelled.columns[:3]) == ["layer", "head", "pattern"]
     assert int(summary.counts["heads"].sum()) == len(labelled) == result.num_layers * result.num_heads
     assert abs(float(summary.counts["share"].sum()) - 1.0) < 0.01
     assert summary.codes.shape == (result.num_layers, result.num_heads)
     for row in labelled.itertuples():
-        assert an.PATTERN_CLASSES[summary.codes[row.layer, row.head]] == row.pattern
-    assert (labelled["pattern"] == an.classify_patterns(stats).to_numpy()).all()
+        assert patterns.PATTERN_CLASSES[summary.codes[row.layer, row.head]] == row.pattern
+    assert (labelled["pattern"] == patterns.classify_patterns(stats).to_numpy()).all()

@@ -1,4 +1,5 @@
-"""core.charts: token axes keep repeats in sentence order, masks are grey, sizes stay in budget."""
+"""core.render heatmaps, bars and vega: token axes keep repeats in sentence order, masks are grey,
+sizes stay in budget, and every builder's spec is valid and built without schema round trips."""
 
 from __future__ import annotations
 
@@ -8,32 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import charts as C
-from core.charts import CELL_BUDGET, CellBudgetError, chart_spec
+from core.analysis import patterns
+from core.render import bars, heatmaps, vega
+from core.render import matrix as M
+from core.render.matrix import CELL_BUDGET, CellBudgetError, DrawMatrix
+from core.render.vega import chart_spec
+from tests.core.synthetic import SENTENCE, causal, main_rows, softmax, tokens, walk
 
-SENTENCE = ["[CLS]", "the", "cat", "sat", "on", "the", "mat", ".", "[SEP]"]
 HOSTILE = ["</script><script>alert(1)</script>", "<img src=x onerror=alert(1)>", "🙂👍🏽",
            "שלום", "مرحبا", "a\u200bb", "\u202eevil", "{{x}}", "datum.weight", "'\"", ""]
-
-
-def softmax(shape, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=shape) * 2.0
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
-
-
-def causal(shape, seed=0):
-    a = softmax(shape, seed).astype(np.float64)
-    n = shape[-1]
-    mask = np.tril(np.ones((n, n), dtype=bool))
-    a = np.where(mask, a, 0.0)
-    return (a / a.sum(axis=-1, keepdims=True)).astype(np.float32), mask
-
-
-def tokens(n):
-    base = ["the", "cat", "sat", "on", "the", "mat", ",", "and", "the", "dog", "ran", "."]
-    return [base[i % len(base)] for i in range(n)]
 
 
 def datasets(spec):
@@ -42,22 +26,6 @@ def datasets(spec):
 
 def total_cells(spec):
     return sum(len(d) for d in datasets(spec))
-
-
-def main_rows(spec):
-    return max(datasets(spec), key=len)
-
-
-def walk(obj, key):
-    """Every value stored under `key` anywhere in the spec."""
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if k == key:
-                yield v
-            yield from walk(v, key)
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from walk(v, key)
 
 
 def rendered_fills(spec):
@@ -71,38 +39,15 @@ def params(spec):
     return {p["name"]: p for p in spec.get("params", [])}
 
 
-# --------------------------------------------------------------------------- labels / frame
-
-
-def test_token_labels_unique_ordered_with_repeats():
-    labels = C.token_labels(SENTENCE)
-    assert labels[1] == "1 · the" and labels[5] == "5 · the"
-    assert len(set(labels)) == len(SENTENCE)
-    assert C.token_labels(["a", "b"], positions=[40, 41]) == ["40 · a", "41 · b"]
-
-
-def test_attention_frame_long_form_vectorised():
-    n = len(SENTENCE)
-    a, mask = causal((n, n))
-    df = C.attention_frame(a, SENTENCE, mask)
-    assert list(df.columns) == ["query_pos", "key_pos", "query", "key", "weight", "allowed"]
-    assert len(df) == n * n
-    row = df[(df.query_pos == 3) & (df.key_pos == 1)].iloc[0]
-    assert row.weight == pytest.approx(float(a[3, 1]))
-    assert row.query == "3 · sat" and row.key == "1 · the"
-    assert bool(row.allowed) and not bool(df[(df.query_pos == 1) & (df.key_pos == 3)].allowed.iloc[0])
-    np.testing.assert_allclose(df.groupby("query_pos").weight.sum(), 1.0, atol=1e-5)
-
-
 # --------------------------------------------------------------------------- heatmap
 
 
 def test_heatmap_cells_labels_and_sort_in_sentence_order():
     n = len(SENTENCE)
-    spec = chart_spec(C.heatmap(softmax((n, n)), SENTENCE, title="Layer 0 · head 0"))
+    spec = chart_spec(heatmaps.heatmap(DrawMatrix.of(softmax((n, n)), SENTENCE), title="Layer 0 · head 0"))
     rows = main_rows(spec)
     assert len(rows) == n * n
-    expected = C.token_labels(SENTENCE)
+    expected = M.token_labels(SENTENCE)
     queries = list(dict.fromkeys(r["query"] for r in rows))
     keys = list(dict.fromkeys(r["key"] for r in rows))
     assert queries == expected and keys == expected  # n distinct, "the" twice kept separate
@@ -121,7 +66,7 @@ def test_heatmap_cells_labels_and_sort_in_sentence_order():
 
 def test_heatmap_tooltip_and_selection():
     n = len(SENTENCE)
-    spec = chart_spec(C.heatmap(softmax((n, n)), SENTENCE, title="t"))
+    spec = chart_spec(heatmaps.heatmap(DrawMatrix.of(softmax((n, n)), SENTENCE), title="t"))
     tips = [t for tl in walk(spec, "tooltip") if isinstance(tl, list) for t in tl]
     fields = {t["field"] for t in tips}
     assert {"query", "key", "weight_text"} <= fields
@@ -130,12 +75,13 @@ def test_heatmap_tooltip_and_selection():
     cell = params(spec)["cell"]
     assert cell["select"]["type"] == "point"
     assert cell["select"]["fields"] == ["query_pos", "key_pos"]
-    assert "params" not in chart_spec(C.heatmap(softmax((n, n)), SENTENCE, title="t", selectable=False))
+    plain = heatmaps.heatmap(DrawMatrix.of(softmax((n, n)), SENTENCE), title="t", selectable=False)
+    assert "params" not in chart_spec(plain)
     # annotated: the selection lives on the top layer, so clicks on the numbers select the cell
     top = spec["layer"][-1]
     assert top["name"] in cell["views"] and top["mark"]["type"] == "rect"
     # unannotated: the coloured cells carry it
-    big = chart_spec(C.heatmap(softmax((30, 30)), tokens(30), title="t"))
+    big = chart_spec(heatmaps.heatmap(DrawMatrix.of(softmax((30, 30)), tokens(30)), title="t"))
     assert params(big)["cell"]["views"] == [big["layer"][0]["name"]]
 
 
@@ -143,10 +89,11 @@ def test_charts_keep_their_size_in_streamlit():
     """Streamlit injects autosize "fit" unless the spec sets one (squeezes title + axes into height)."""
     n = len(SENTENCE)
     a = softmax((n, n))
-    charts = [C.heatmap(a, SENTENCE, title="t"), C.head_grid(softmax((2, 2, n, n)), SENTENCE, head=0),
-              C.thumbnail_grid(softmax((2, 2, n, n)), SENTENCE),
-              C.overview_grid(np.ones((2, 3)), title="o", value_label="v"),
-              C.bar_chart_for_tokens(a[0], SENTENCE, "b"), C.category_chart(_counts())]
+    charts = [heatmaps.heatmap(DrawMatrix.of(a, SENTENCE), title="t"),
+              heatmaps.head_grid(softmax((2, 2, n, n)), SENTENCE, head=0),
+              heatmaps.thumbnail_grid(softmax((2, 2, n, n)), SENTENCE),
+              heatmaps.overview_grid(np.ones((2, 3)), title="o", value_label="v"),
+              bars.bar_chart_for_tokens(a[0], SENTENCE, "b"), bars.category_chart(_counts())]
     for chart in charts:
         assert chart_spec(chart)["autosize"]["type"] == "pad"
 
@@ -154,7 +101,7 @@ def test_charts_keep_their_size_in_streamlit():
 def test_heatmap_causal_mask_grey_not_zero():
     n = len(SENTENCE)
     a, mask = causal((n, n))
-    spec = chart_spec(C.heatmap(a, SENTENCE, title="gpt2", allowed_mask=mask))
+    spec = chart_spec(heatmaps.heatmap(DrawMatrix.of(a, SENTENCE, allowed=mask), title="gpt2"))
     rows = main_rows(spec)
     masked = [r for r in rows if not r["allowed"]]
     assert len(masked) == n * (n - 1) // 2
@@ -164,37 +111,37 @@ def test_heatmap_causal_mask_grey_not_zero():
               and c["condition"].get("field") == "weight"]
     assert colors
     assert colors[0]["condition"]["test"] == "datum.allowed"
-    assert colors[0]["value"] == C.MASKED_FILL
+    assert colors[0]["value"] == vega.MASKED_FILL
     # rendered: exactly the masked cells are grey (not the colour scale's zero, not dropped)
-    assert rendered_fills(spec).count(C.MASKED_FILL) == n * (n - 1) // 2
-    plain = rendered_fills(chart_spec(C.heatmap(a, SENTENCE, title="no mask")))
-    assert C.MASKED_FILL not in plain
+    assert rendered_fills(spec).count(vega.MASKED_FILL) == n * (n - 1) // 2
+    plain = rendered_fills(chart_spec(heatmaps.heatmap(DrawMatrix.of(a, SENTENCE), title="no mask")))
+    assert vega.MASKED_FILL not in plain
 
 
 def test_thumbnails_draw_masked_cells_grey():
     n = 8
     a, mask = causal((2, 2, n, n))
-    spec = chart_spec(C.thumbnail_grid(a, tokens(n), allowed_mask=mask))
-    assert rendered_fills(spec).count(C.MASKED_FILL) == 4 * n * (n - 1) // 2
+    spec = chart_spec(heatmaps.thumbnail_grid(a, tokens(n), allowed_mask=mask))
+    assert rendered_fills(spec).count(vega.MASKED_FILL) == 4 * n * (n - 1) // 2
 
 
 def test_annotation_auto_and_text_colour_switches():
-    small = chart_spec(C.heatmap(softmax((8, 8)), tokens(8), title="s"))
+    small = chart_spec(heatmaps.heatmap(DrawMatrix.of(softmax((8, 8)), tokens(8)), title="s"))
     marks = [m if isinstance(m, str) else m["type"] for m in walk(small, "mark")]
     assert "text" in marks
     text_colors = [c for c in walk(small, "color") if isinstance(c, dict) and "condition" in c
                    and "value" in c["condition"]]
-    assert any({c["condition"]["value"], c["value"]} == {C.TEXT_LIGHT, C.TEXT_DARK} for c in text_colors)
-    big = chart_spec(C.heatmap(softmax((40, 40)), tokens(40), title="b"))
+    assert any({c["condition"]["value"], c["value"]} == {vega.TEXT_LIGHT, vega.TEXT_DARK} for c in text_colors)
+    big = chart_spec(heatmaps.heatmap(DrawMatrix.of(softmax((40, 40)), tokens(40)), title="b"))
     assert "text" not in [m if isinstance(m, str) else m["type"] for m in walk(big, "mark")]
-    forced = chart_spec(C.heatmap(softmax((40, 40)), tokens(40), title="b", annotate=True))
+    forced = chart_spec(heatmaps.heatmap(DrawMatrix.of(softmax((40, 40)), tokens(40)), title="b", annotate=True))
     assert "text" in [m if isinstance(m, str) else m["type"] for m in walk(forced, "mark")]
 
 
 def test_heatmap_refuses_over_budget_and_selected_row():
     with pytest.raises(CellBudgetError):
-        C.heatmap(softmax((512, 512)), tokens(512), title="x")
-    spec = chart_spec(C.heatmap(softmax((9, 9)), SENTENCE, title="x", selected_query=3))
+        heatmaps.heatmap(DrawMatrix.of(softmax((512, 512)), tokens(512)), title="x")
+    spec = chart_spec(heatmaps.heatmap(DrawMatrix.of(softmax((9, 9)), SENTENCE), title="x", selected_query=3))
     filters = [f for t in walk(spec, "transform") for f in t if "filter" in f]
     assert any("datum.query_pos == 3" in f["filter"] for f in filters)
 
@@ -202,7 +149,7 @@ def test_heatmap_refuses_over_budget_and_selected_row():
 def test_hostile_tokens_stay_plain_label_text():
     toks = HOSTILE + ["the", "the"]
     n = len(toks)
-    spec = chart_spec(C.heatmap(softmax((n, n)), toks, title="hostile"))
+    spec = chart_spec(heatmaps.heatmap(DrawMatrix.of(softmax((n, n)), toks), title="hostile"))
     labels = list(dict.fromkeys(r["query"] for r in main_rows(spec)))
     assert len(labels) == n
     assert labels[0].startswith("0 · </script><script>")
@@ -217,54 +164,6 @@ def test_hostile_tokens_stay_plain_label_text():
     json.dumps(spec)  # serialisable
 
 
-# --------------------------------------------------------------------------- size guards
-
-
-def test_downsample_rows_sum_to_one_and_fit_budget():
-    n = 512
-    a = softmax((n, n))
-    small, labels, note = C.downsample(a, tokens(n))
-    assert small.shape[0] ** 2 <= CELL_BUDGET and small.shape[0] == small.shape[1] == len(labels)
-    np.testing.assert_allclose(small.sum(axis=1), 1.0, atol=1e-5)
-    assert note and "512" in note
-    assert labels[0].startswith("0–1 · ") and labels[0].endswith("…")
-    assert len(set(labels)) == len(labels)
-    same, labs, none = C.downsample(a[:50, :50] / a[:50, :50].sum(1, keepdims=True), tokens(50))
-    assert same.shape == (50, 50) and none is None and labs == C.token_labels(tokens(50))
-
-
-def test_downsample_block_average_values_and_causal():
-    a, mask = causal((10, 10))
-    prep = C.prepare_matrix(a, tokens(10), "blocks", allowed_mask=mask, max_cells=25)
-    assert prep.matrix.shape == (5, 5) and prep.block == 2
-    assert prep.matrix[1, 0] == pytest.approx(a[2:4, 0:2].sum(axis=1).mean())
-    np.testing.assert_allclose(prep.matrix.sum(axis=1), 1.0, atol=1e-5)
-    assert prep.allowed_mask[0, 0] and not prep.allowed_mask[0, 1] and prep.allowed_mask[4, 4]
-    assert list(prep.positions) == [0, 2, 4, 6, 8]
-
-
-def test_prepare_matrix_modes_and_heatmap_of_prepared():
-    n = 512
-    a = softmax((n, n))
-    auto = C.prepare_matrix(a, tokens(n))
-    assert auto.mode == "blocks" and auto.matrix.size <= CELL_BUDGET and auto.note
-    spec = chart_spec(C.heatmap(**auto.heatmap_kwargs(), title="blocks", subtitle=auto.note))
-    rows = main_rows(spec)
-    assert len(rows) == auto.matrix.size <= CELL_BUDGET
-    assert {r["query_pos"] for r in rows} == set(auto.positions.tolist())
-    with pytest.raises(CellBudgetError):
-        C.prepare_matrix(a, tokens(n), "full")
-    win = C.prepare_matrix(a, tokens(n), "window", start=100, size=32)
-    assert win.matrix.shape == (32, 32) and win.labels[0].startswith("100 · ")
-    assert list(win.positions) == list(range(100, 132)) and "not renormalised" in win.note
-    m, labels, note = C.window(a, tokens(n), 500, 32)  # clamped to the end
-    assert m.shape == (32, 32) and labels[-1].startswith("511 · ")
-    wspec = chart_spec(C.heatmap(**win.heatmap_kwargs(), title="w", selected_query=105))
-    assert any("datum.query_pos == 105" in f["filter"] for t in walk(wspec, "transform") for f in t if "filter" in f)
-    with pytest.raises(ValueError):
-        C.prepare_matrix(a, tokens(n), "nope")
-
-
 # --------------------------------------------------------------------------- grids
 
 
@@ -272,11 +171,11 @@ def test_prepare_matrix_modes_and_heatmap_of_prepared():
 def test_head_grid_budget(n, L, H):
     att = softmax((L, H, n, n), seed=n)
     for kwargs in ({"head": 3}, {"layer": 2}, {}):
-        assert 0 < C.chart_cells(C.head_grid(att, tokens(n), **kwargs)) <= CELL_BUDGET
+        assert 0 < vega.chart_cells(heatmaps.head_grid(att, tokens(n), **kwargs)) <= CELL_BUDGET
     all_panels = [att[layer_, head_] for layer_ in range(L) for head_ in range(H)]
-    chart = C.head_grid(all_panels, tokens(n), columns=12)
+    chart = heatmaps.head_grid(all_panels, tokens(n), columns=12)
     spec = chart_spec(chart)
-    assert total_cells(spec) == C.chart_cells(chart) <= CELL_BUDGET
+    assert total_cells(spec) == vega.chart_cells(chart) <= CELL_BUDGET
     panels = {r["panel"] for r in main_rows(spec)}
     assert len(panels) == L * H
 
@@ -284,7 +183,7 @@ def test_head_grid_budget(n, L, H):
 def test_head_grid_same_head_across_layers():
     n = len(SENTENCE)
     att = softmax((6, 12, n, n))
-    spec = chart_spec(C.head_grid(att, SENTENCE, head=3))
+    spec = chart_spec(heatmaps.head_grid(att, SENTENCE, head=3))
     rows = main_rows(spec)
     assert len(rows) == 6 * n * n
     assert spec["facet"]["sort"] == [f"Layer {i} · head 3" for i in range(6)]
@@ -305,7 +204,7 @@ def test_head_grid_same_head_across_layers():
 @pytest.mark.parametrize("n,L,H", [(512, 6, 12), (512, 12, 12), (64, 6, 12)])
 def test_thumbnail_grid_budget_and_selection(n, L, H):
     att = softmax((L, H, n, n), seed=1)
-    spec = chart_spec(C.thumbnail_grid(att, tokens(n), selected=(1, 2)))
+    spec = chart_spec(heatmaps.thumbnail_grid(att, tokens(n), selected=(1, 2)))
     assert total_cells(spec) <= CELL_BUDGET
     rows = main_rows(spec)
     assert {(r["layer"], r["head"]) for r in rows} == {(i, j) for i in range(L) for j in range(H)}
@@ -315,7 +214,7 @@ def test_thumbnail_grid_budget_and_selection(n, L, H):
 
 def test_thumbnail_rows_still_sum_to_one():
     att = softmax((2, 3, 64, 64))
-    spec = chart_spec(C.thumbnail_grid(att, tokens(64), max_cells=2 * 3 * 16 * 16))
+    spec = chart_spec(heatmaps.thumbnail_grid(att, tokens(64), max_cells=2 * 3 * 16 * 16))
     df = pd.DataFrame(main_rows(spec))
     assert df.groupby(["layer", "head"]).size().max() == 16 * 16
     np.testing.assert_allclose(df.groupby(["layer", "head", "query_pos"]).weight.sum(), 1.0, atol=1e-5)
@@ -324,12 +223,13 @@ def test_thumbnail_rows_still_sum_to_one():
 def test_overview_grid():
     values = np.random.default_rng(0).random((6, 12))
     values[2, 3] = np.nan
-    spec = chart_spec(C.overview_grid(values, title="Entropy", value_label="Normalised entropy", selected=(1, 4)))
+    spec = chart_spec(heatmaps.overview_grid(values, title="Entropy", value_label="Normalised entropy",
+                                             selected=(1, 4)))
     rows = main_rows(spec)
     assert len(rows) == 72
     r = next(r for r in rows if r["layer"] == 2 and r["head"] == 3)
     assert r["value"] is None and r["valid"] is False
-    assert rendered_fills(spec).count(C.MASKED_FILL) == 1  # the NaN head is grey, not dropped
+    assert rendered_fills(spec).count(vega.MASKED_FILL) == 1  # the NaN head is grey, not dropped
     assert params(spec)["head"]["select"]["fields"] == ["layer", "head"]
     assert any("datum.layer == 1 && datum.head == 4" in f["filter"]
                for t in walk(spec, "transform") for f in t if "filter" in f)
@@ -344,19 +244,19 @@ def _counts():
 
 
 def test_category_chart_wide_long_and_edges():
-    spec = chart_spec(C.category_chart(_counts()))
+    spec = chart_spec(bars.category_chart(_counts()))
     rows = main_rows(spec)
-    assert {r["category"] for r in rows} == set(C.CATEGORIES)  # "total" is not a category
+    assert {r["category"] for r in rows} == set(patterns.CATEGORIES)  # "total" is not a category
     assert sum(r["count"] for r in rows) == 11 + 7 + 13
     edges = pd.DataFrame({"layer": [0, 0, 1], "category": ["special", "special", "semantic"],
                           "weight": [0.2, 0.3, 0.4]})
-    rows = main_rows(chart_spec(C.category_chart(edges)))
+    rows = main_rows(chart_spec(bars.category_chart(edges)))
     assert {(r["layer"], r["category"], r["count"]) for r in rows} == {(0, "special", 2), (1, "semantic", 1)}
 
 
 def test_category_compare_chart_shares():
     df = pd.concat([_counts().assign(sentence="A cat."), _counts().assign(sentence="The dog.")])
-    spec = chart_spec(C.category_compare_chart(df))
+    spec = chart_spec(bars.category_compare_chart(df))
     rows = main_rows(spec)
     assert len(rows) == 8
     for s in ("A cat.", "The dog."):
@@ -366,43 +266,29 @@ def test_category_compare_chart_shares():
 
 def test_bar_chart_for_tokens():
     vals = np.linspace(0, 1, len(SENTENCE))
-    spec = chart_spec(C.bar_chart_for_tokens(vals, SENTENCE, "Rollout", highlight=3, reference=1 / 9))
+    spec = chart_spec(bars.bar_chart_for_tokens(vals, SENTENCE, "Rollout", highlight=3, reference=1 / 9))
     rows = [r for r in main_rows(spec)]
-    assert [r["token"] for r in rows] == C.token_labels(SENTENCE)
+    assert [r["token"] for r in rows] == M.token_labels(SENTENCE)
     assert [r["highlight"] for r in rows].count(True) == 1
     xs = [e for e in walk(spec, "x") if isinstance(e, dict) and e.get("field") == "token"]
-    assert xs[0]["sort"] == C.token_labels(SENTENCE)
+    assert xs[0]["sort"] == M.token_labels(SENTENCE)
     assert "token" in params(spec)
-
-
-def test_positions_survive_hidden_specials_blocks_and_windows():
-    n = 8
-    a = softmax((n, n))
-    pos = np.arange(1, n + 1)  # e.g. [CLS] hidden: rows are tokens 1..8
-    full = C.prepare_matrix(a, tokens(n), positions=pos)
-    assert full.labels[0] == "1 · the" and list(full.positions) == list(pos)
-    blocks = C.prepare_matrix(a, tokens(n), "blocks", positions=pos, max_cells=16)
-    assert blocks.labels[0] == "1–2 · the…" and list(blocks.positions) == [1, 3, 5, 7]
-    win = C.prepare_matrix(a, tokens(n), "window", start=2, size=3, positions=pos)
-    assert win.labels == ["3 · sat", "4 · on", "5 · the"]
-    rows = main_rows(chart_spec(C.heatmap(**full.heatmap_kwargs(), title="t")))
-    assert {r["query_pos"] for r in rows} == set(pos.tolist())
 
 
 def test_head_grid_accepts_one_head_slice():
     n = len(SENTENCE)
     att = softmax((6, 12, n, n))
-    spec = chart_spec(C.head_grid(att[:, 5], SENTENCE, head=5))
+    spec = chart_spec(heatmaps.head_grid(att[:, 5], SENTENCE, head=5))
     assert spec["facet"]["sort"] == [f"Layer {i} · head 5" for i in range(6)]
     assert any("arbitrary" in s for s in spec["title"]["subtitle"])
-    spec = chart_spec(C.head_grid(att[2], SENTENCE, layer=2))
+    spec = chart_spec(heatmaps.head_grid(att[2], SENTENCE, layer=2))
     assert spec["facet"]["sort"][:2] == ["Layer 2 · head 0", "Layer 2 · head 1"]
 
 
 def test_overview_grid_categories():
     cats = ["vertical", "diagonal", "block"]
     codes = np.array([[0, 1, 2], [2, -1, np.nan]])
-    spec = chart_spec(C.overview_grid(codes, title="Pattern", value_label="Pattern", categories=cats))
+    spec = chart_spec(heatmaps.overview_grid(codes, title="Pattern", value_label="Pattern", categories=cats))
     rows = main_rows(spec)
     assert [r["category"] for r in rows] == ["vertical", "diagonal", "block", "block", None, None]
     assert [r["valid"] for r in rows] == [True, True, True, True, False, False]
@@ -423,28 +309,33 @@ def _every_builder():
     catt, cmask = causal((2, 2, 8, 8))
     ov = np.random.default_rng(0).random((6, 12))
     ov[2, 3] = np.nan
-    auto = C.prepare_matrix(softmax((512, 512)), tokens(512))
+    auto = M.prepare(DrawMatrix.of(softmax((512, 512)), tokens(512)))
     both = pd.concat([_counts().assign(sentence="A cat."), _counts().assign(sentence="The dog.")])
     return [
-        ("heatmap", lambda: C.heatmap(a, SENTENCE, title="t")),
-        ("heatmap unselectable", lambda: C.heatmap(a, SENTENCE, title="t", selectable=False)),
-        ("heatmap causal", lambda: C.heatmap(ca, SENTENCE, title="t", allowed_mask=cm)),
-        ("heatmap selected", lambda: C.heatmap(a, SENTENCE, title="t", selected_query=3, subtitle="s")),
-        ("heatmap symmetric", lambda: C.heatmap(a - a.T, SENTENCE, title="t", scheme="redblue",
-                                                color_domain=(-0.5, 0.5), value_label="Difference")),
-        ("heatmap n=30 causal", lambda: C.heatmap(c30, tokens(30), title="t", allowed_mask=m30, selected_query=4)),
-        ("heatmap blocks", lambda: C.heatmap(**auto.heatmap_kwargs(), title="t", subtitle=auto.note)),
-        ("head_grid head", lambda: C.head_grid(att, SENTENCE, head=3)),
-        ("head_grid causal", lambda: C.head_grid(catt, tokens(8), layer=1, allowed_mask=cmask, annotate=False)),
-        ("thumbnail_grid", lambda: C.thumbnail_grid(att, SENTENCE, selected=(1, 2))),
-        ("thumbnail_grid causal", lambda: C.thumbnail_grid(catt, tokens(8), allowed_mask=cmask, selectable=False)),
-        ("overview_grid", lambda: C.overview_grid(ov, title="o", value_label="v", selected=(1, 4))),
-        ("overview_grid big", lambda: C.overview_grid(np.ones((24, 16)), title="o", value_label="v")),
-        ("overview_grid categories", lambda: C.overview_grid(np.array([[0, 1, 2], [2, -1, np.nan]]), title="p",
+        ("heatmap", lambda: heatmaps.heatmap(DrawMatrix.of(a, SENTENCE), title="t")),
+        ("heatmap unselectable", lambda: heatmaps.heatmap(DrawMatrix.of(a, SENTENCE), title="t", selectable=False)),
+        ("heatmap causal", lambda: heatmaps.heatmap(DrawMatrix.of(ca, SENTENCE, allowed=cm), title="t")),
+        ("heatmap selected", lambda: heatmaps.heatmap(DrawMatrix.of(a, SENTENCE), title="t", selected_query=3,
+                                                      subtitle="s")),
+        ("heatmap symmetric", lambda: heatmaps.heatmap(DrawMatrix.of(a - a.T, SENTENCE), title="t", scheme="redblue",
+                                                       color_domain=(-0.5, 0.5), value_label="Difference")),
+        ("heatmap n=30 causal", lambda: heatmaps.heatmap(DrawMatrix.of(c30, tokens(30), allowed=m30), title="t",
+                                                         selected_query=4)),
+        ("heatmap blocks", lambda: heatmaps.heatmap(auto, title="t", subtitle=auto.notes[-1])),
+        ("heatmap window", lambda: heatmaps.heatmap(M.prepare(DrawMatrix.of(c30, tokens(30), allowed=m30), "window",
+                                                              start=4, size=8), title="t", selected_query=5)),
+        ("head_grid head", lambda: heatmaps.head_grid(att, SENTENCE, head=3)),
+        ("head_grid causal", lambda: heatmaps.head_grid(catt, tokens(8), layer=1, allowed_mask=cmask, annotate=False)),
+        ("thumbnail_grid", lambda: heatmaps.thumbnail_grid(att, SENTENCE, selected=(1, 2))),
+        ("thumbnail_grid causal", lambda: heatmaps.thumbnail_grid(catt, tokens(8), allowed_mask=cmask,
+                                                                  selectable=False)),
+        ("overview_grid", lambda: heatmaps.overview_grid(ov, title="o", value_label="v", selected=(1, 4))),
+        ("overview_grid big", lambda: heatmaps.overview_grid(np.ones((24, 16)), title="o", value_label="v")),
+        ("overview_grid categories", lambda: heatmaps.overview_grid(np.array([[0, 1, 2], [2, -1, np.nan]]), title="p",
                                                              value_label="p", categories=["a", "b", "c"])),
-        ("category_chart", lambda: C.category_chart(_counts(), normalize=True)),
-        ("category_compare_chart", lambda: C.category_compare_chart(both)),
-        ("bar_chart_for_tokens", lambda: C.bar_chart_for_tokens(a[3], SENTENCE, "b", highlight=3, reference=1 / n)),
+        ("category_chart", lambda: bars.category_chart(_counts(), normalize=True)),
+        ("category_compare_chart", lambda: bars.category_compare_chart(both)),
+        ("bar_chart_for_tokens", lambda: bars.bar_chart_for_tokens(a[3], SENTENCE, "b", highlight=3, reference=1 / n)),
     ]
 
 
@@ -485,14 +376,14 @@ def test_typed_conditions_equal_the_alt_condition_route():
 
     param = alt.selection_point(name="cell", fields=["query_pos", "key_pos"], on="click", clear="dblclick",
                                 empty=False)
-    old = enc(stroke=alt.condition(param, alt.value(C.HIGHLIGHT), alt.value(None)),
+    old = enc(stroke=alt.condition(param, alt.value(vega.HIGHLIGHT), alt.value(None)),
                      strokeWidth=alt.condition(param, alt.value(2.5), alt.value(0)))
-    new = enc(**C._selection_outline(param))
+    new = enc(**vega.selection_outline(param))
     assert repr(old) == repr(new) and old.to_dict() == new.to_dict()
 
-    old = enc(color=alt.condition("datum.allowed && datum.weight > 0.3", alt.value(C.TEXT_LIGHT),
-                                         alt.value(C.TEXT_DARK)))
-    new = enc(color=C._value_if("datum.allowed && datum.weight > 0.3", C.TEXT_LIGHT, C.TEXT_DARK))
+    old = enc(color=alt.condition("datum.allowed && datum.weight > 0.3", alt.value(vega.TEXT_LIGHT),
+                                         alt.value(vega.TEXT_DARK)))
+    new = enc(color=vega.value_if("datum.allowed && datum.weight > 0.3", vega.TEXT_LIGHT, vega.TEXT_DARK))
     assert repr(old) == repr(new) and old.to_dict() == new.to_dict()
 
     legends = ({"orient": "right", "gradientLength": 200, "format": ".2f", "titleFontSize": 13, "labelFontSize": 12},
@@ -502,17 +393,17 @@ def test_typed_conditions_equal_the_alt_condition_route():
             color = alt.Color("weight:Q", title="Attention weight",
                               scale=alt.Scale(scheme=scheme, domain=[-0.25, 0.75], clamp=True),
                               legend=alt.Legend(**legend))
-            old = enc(color=alt.condition("datum.allowed", color, alt.value(C.MASKED_FILL)))
-            new = enc(color=C._masked_weight_fill("Attention weight", scheme, -0.25, 0.75, legend))
+            old = enc(color=alt.condition("datum.allowed", color, alt.value(vega.MASKED_FILL)))
+            new = enc(color=vega.masked_weight_fill("Attention weight", scheme, -0.25, 0.75, legend))
             assert repr(old) == repr(new), scheme
             assert json.dumps(old.to_dict()) == json.dumps(new.to_dict())  # same keys in the same order
 
 
 def test_unknown_colour_scheme_still_fails_at_build():
     with pytest.raises(ValueError, match="colour scheme"):
-        C.heatmap(softmax((4, 4)), tokens(4), title="t", scheme="bluez")
+        heatmaps.heatmap(DrawMatrix.of(softmax((4, 4)), tokens(4)), title="t", scheme="bluez")
     with pytest.raises(ValueError, match="colour scheme"):
-        C.thumbnail_grid(softmax((1, 2, 4, 4)), tokens(4), scheme="bluez")
+        heatmaps.thumbnail_grid(softmax((1, 2, 4, 4)), tokens(4), scheme="bluez")
 
 
 def test_builders_on_many_threads_give_the_same_specs():
@@ -532,11 +423,5 @@ def test_builders_on_many_threads_give_the_same_specs():
     for name, chart in zip(names, charts):
         assert json.dumps(chart_spec(chart)) == expected[name], name
     with pytest.raises(CellBudgetError):  # a builder that raises restores the switch too
-        C.heatmap(softmax((400, 400)), tokens(400), title="x")
+        heatmaps.heatmap(DrawMatrix.of(softmax((400, 400)), tokens(400)), title="x")
     assert schemapi.DEBUG_MODE is switch
-
-
-def test_symmetric_domain_is_centred_on_zero() -> None:
-    assert C.symmetric_domain(np.array([[-0.2, 0.5], [0.1, 0.0]])) == (-0.5, 0.5)
-    assert C.symmetric_domain(np.zeros((2, 2))) == (-1.0, 1.0)
-    assert C.symmetric_domain(np.array([np.nan, -0.3])) == (-0.3, 0.3)

@@ -1,4 +1,4 @@
-"""core.bertviz_embed: local JS only, escaped, rounded, embedded once, size-bounded."""
+"""core.render.bertviz: local JS only, escaped, rounded, embedded once, size-bounded."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from core import bertviz_embed as be
-from core.bertviz_embed import BertvizOptions, build_view, decode_payload
+from core.render import bertviz as be
+from core.render.bertviz import BertvizOptions, build_view, decode_payload
 
 HOSTILE = (
     "</script><script>window.__pwned=1</script>",
@@ -146,7 +146,7 @@ def test_hostile_labels_cannot_end_the_script(kind, pair):
 
 
 def test_hostile_text_through_the_real_tokenizer(minilm):
-    from core.attention import extract
+    from core.attention.extract import extract
 
     text = "</script><script>window.__pwned=1</script> <img src=x onerror=alert(1)> ]]> a\u2028b"
     result = extract(minilm, text, "second <!-- sentence -->", max_tokens=64)
@@ -212,7 +212,7 @@ def test_stock_bertviz_embeds_twice_unrounded():
 
 
 def test_model_view_at_64_tokens_fits_two_megabytes(minilm):
-    from core.attention import extract
+    from core.attention.extract import extract
 
     result = extract(minilm, _text_of(200), max_tokens=64)
     assert result.n_tokens == 64 and result.attention.shape[:2] == (6, 12)
@@ -262,7 +262,7 @@ def test_past_the_budget_a_subset_is_built_and_explained():
 
 
 def test_explicit_subset_and_window_map_to_model_indices(minilm):
-    from core.attention import extract
+    from core.attention.extract import extract
 
     result = extract(minilm, _text_of(12), "and a second sentence here", max_tokens=64)
     b = int(np.argmax(result.segment_ids == 1))

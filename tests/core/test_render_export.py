@@ -1,4 +1,4 @@
-"""core.export: offline PNG/SVG, bounded long-form CSV, NPZ round trip."""
+"""core.render.export: offline PNG/SVG, bounded long-form CSV, NPZ round trip."""
 
 from __future__ import annotations
 
@@ -14,22 +14,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import charts as C
-from core import export as E
-from core.attention import AttentionResult
-from core.models import ModelInfo
+from core.render import export as E
+from core.render import heatmaps
+from core.render.matrix import DrawMatrix
+from core.attention.result import AttentionResult
+from core.models.loading import ModelInfo
+from tests.core.synthetic import softmax
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TOKENS = ["[CLS]", "the", "cat", "</script><script>alert(1)</script>", "the", "🙂", "שלום",
           "a\u200bb", '"quoted, comma"', "[SEP]"]
-
-
-def softmax(shape, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=shape) * 2.0
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 def make_result(n=len(TOKENS), layers=2, heads=3, causal=False, pair=None) -> AttentionResult:
@@ -48,7 +43,7 @@ def make_result(n=len(TOKENS), layers=2, heads=3, causal=False, pair=None) -> At
 @pytest.fixture(scope="module")
 def chart10():
     n = len(TOKENS)
-    return C.heatmap(softmax((n, n)), TOKENS, title="Layer 0 · head 0")
+    return heatmaps.heatmap(DrawMatrix.of(softmax((n, n)), TOKENS), title="Layer 0 · head 0")
 
 
 def test_png_export(chart10):
@@ -79,9 +74,9 @@ def test_export_spec_inline_only(chart10):
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare for a no-network namespace")
 def test_png_renders_without_network():
     code = (
-        "import numpy as np; from core import charts as C, export as E\n"
+        "import numpy as np; from core.render import export as E, heatmaps; from core.render.matrix import DrawMatrix\n"
         "a = np.full((4, 4), 0.25)\n"
-        "png = E.chart_to_png(C.heatmap(a, ['a', 'b', 'a', 'c'], title='t'), scale=1)\n"
+        "png = E.chart_to_png(heatmaps.heatmap(DrawMatrix.of(a, ['a', 'b', 'a', 'c']), title='t'), scale=1)\n"
         "assert png[:4] == b'\\x89PNG'; print('ok')\n"
     )
     probe = subprocess.run(["unshare", "-rn", "true"], capture_output=True)
@@ -121,6 +116,16 @@ def test_csv_full_tensor_and_array_input():
         E.attention_to_csv(res.attention)  # a bare array needs tokens
     with pytest.raises(ValueError):
         E.attention_to_csv(res, layer=5)
+
+
+def test_matrix_csv_is_the_drawn_table_with_sentence_positions():
+    a = softmax((4, 4))
+    dm = DrawMatrix.of(a, ["the", "cat", "the", "."], positions=[1, 2, 3, 4], allowed=np.tril(np.ones((4, 4))))
+    df = pd.read_csv(io.BytesIO(E.matrix_to_csv(dm)))
+    assert list(df.columns) == ["query_pos", "key_pos", "query", "key", "weight", "allowed"]
+    assert sorted(set(df.query_pos)) == [1, 2, 3, 4] and df["query"].iloc[0] == "1 · the"
+    np.testing.assert_allclose(df.weight.to_numpy().reshape(4, 4), a, rtol=1e-6)
+    assert df.allowed.tolist() == np.tril(np.ones((4, 4), bool)).reshape(-1).tolist()
 
 
 def test_csv_is_bounded_at_512_tokens():

@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from core import analysis as an
-from core import norms
-from core.attention import _has_type_ids, effective_max_tokens, extract, tokenize
+from core.analysis import norms, tokens
+from core.attention.extract import effective_max_tokens, extract, has_type_ids, tokenize
 from core.errors import AttentionDashboardError, EmptyTextError
-from core.models import LoadedModel
+from core.models.loading import LoadedModel
 from tests.sentences import TUTORIAL_SENTENCES
 
 
@@ -54,7 +53,7 @@ def reference(loaded: LoadedModel, text: str, pair: str | None = None):
         limit = effective_max_tokens(loaded.info, loaded.tokenizer, None)
         enc, _ = tokenize(loaded, text, pair, limit)
         names = [k for k in loaded.tokenizer.model_input_names if k in enc]
-        if not _has_type_ids(loaded):
+        if not has_type_ids(loaded):
             names = [k for k in names if k != "token_type_ids"]
         with torch.inference_mode():
             model(**{k: enc[k] for k in names})
@@ -156,7 +155,7 @@ def test_special_and_punctuation_lose_share_under_norms(bundled_model):
     for sentence in TUTORIAL_SENTENCES:
         result = norms.norm_based(bundled_model, sentence)
         labels = extract(bundled_model, sentence).display_tokens
-        mask = np.asarray(result.special_mask) | an.punctuation_mask(labels, result.special_mask)
+        mask = np.asarray(result.special_mask) | tokens.punctuation_mask(labels, result.special_mask)
         table = norms.weight_vs_norm_share(result, mask)
         assert len(table) == 72
         lower.append((table["norm_share"] < table["weight_share"]).mean())
