@@ -1,4 +1,4 @@
-"""Benchmark core.analysis and core.norms against their goals.
+"""Benchmark core.analysis (statistics, lenses, norms) against its goals.
 
     HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_analysis.py [--repeats N] [--threads T] [--no-model] [--json]
 
@@ -76,25 +76,25 @@ def _row(metric: str, n: int | None, value: float, unit: str, goal: str = "", pa
 
 def run(repeats: int = 15, with_model: bool = True) -> list[dict]:
     """Run the benchmark; returns rows (see module docstring). About 15-30 s on 2 cores."""
-    from core import analysis
+    from core.analysis import lenses, statistics
 
     rows: list[dict] = []
     for n in STATS_SIZES:
         att = synthetic_attention(n)
         special, punct, seg = _masks(n)
         reps = max(3, repeats // 3) if n >= 512 else repeats
-        ms = _median_ms(lambda: analysis.head_statistics(att, special, punct, seg, False), reps)
+        ms = _median_ms(lambda: statistics.head_statistics(att, special, punct, seg, False), reps)
         goal = STATS_GOAL_MS[n]
         rows.append(_row("head statistics (all 6x12 heads)", n, ms, "ms", f"<= {goal:g} ms", ms <= goal))
 
     att = synthetic_attention(ROLLOUT_N)
-    ms = _median_ms(lambda: analysis.rollout(att), max(3, repeats // 3))
+    ms = _median_ms(lambda: lenses.rollout(att), max(3, repeats // 3))
     rows.append(_row("rollout (all layers)", ROLLOUT_N, ms, "ms", f"<= {ROLLOUT_GOAL_MS:g} ms",
                      ms <= ROLLOUT_GOAL_MS))
 
     for n, goal in FLOW_GOALS_MS.items():
         att = synthetic_attention(n)
-        ms = _median_ms(lambda: analysis.attention_flow(att, query=n // 2), max(3, repeats // 5))
+        ms = _median_ms(lambda: lenses.attention_flow(att, query=n // 2), max(3, repeats // 5))
         rows.append(_row("flow (one query, top layer)", n, ms, "ms", f"<= {goal:g} ms", ms <= goal))
 
     if with_model:
@@ -105,12 +105,13 @@ def run(repeats: int = 15, with_model: bool = True) -> list[dict]:
 def _norm_rows(repeats: int) -> list[dict]:
     import torch
 
-    from core import norms
-    from core.models import BUNDLED_MODEL_ID, _quiet_transformers, bundled_model_path, load_model
+    from core.analysis import norms
+    from core.models.loading import load_model, quiet_transformers
+    from core.models.registry import BUNDLED_MODEL_ID, bundled_model_path
 
     if bundled_model_path() is None:
         return [_row("norm-based attention: bundled model not installed", NORMS_N, float("nan"), "ms")]
-    _quiet_transformers()
+    quiet_transformers()
     loaded = load_model(BUNDLED_MODEL_ID, device="cpu")
     text = text_with_tokens(loaded.tokenizer, NORMS_N)
     enc = loaded.tokenizer(text, return_tensors="pt")
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         import torch
 
-        print(f"core.analysis / core.norms, {LAYERS} layers x {HEADS} heads, CPU "
+        print(f"core.analysis, {LAYERS} layers x {HEADS} heads, CPU "
               f"({os.cpu_count()} cores, torch threads {torch.get_num_threads()}), medians.\n")
         print(markdown(rows))
     return 1 if any(r["passed"] is False for r in rows) else 0

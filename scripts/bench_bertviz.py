@@ -5,9 +5,9 @@
 For each token count the bundled all-MiniLM-L6-v2 (6 layers x 12 heads) gives one set of
 attention tensors; every variant below is built from those same tensors:
 
-  ours (app)     core.bertviz_embed with its default budget (what the app sends; at 128 tokens
+  ours (app)     core.render.bertviz with its default budget (what the app sends; at 128 tokens
                  the model view is cut to fit, see the notes column)
-  ours (full)    core.bertviz_embed with the budget off: every layer and head, rounded, once
+  ours (full)    core.render.bertviz with the budget off: every layer and head, rounded, once
   stock          bertviz 1.4.1's html_action="return" output as is: it loads require.js, d3 and
                  jQuery from cdnjs, so with the network blocked (as here) it never draws
   stock+local    the same stock HTML with only the CDN script tag / require.config replaced by our
@@ -59,8 +59,8 @@ _OBSERVER = """
 
 
 def _result(n: int):
-    from core.attention import extract
-    from core.models import load_model
+    from core.attention.extract import extract
+    from core.models.loading import load_model
 
     loaded = load_model("all-MiniLM-L6-v2")
     text = " ".join(WORDS[i % len(WORDS)] for i in range(4 * n))
@@ -105,7 +105,7 @@ def run(tokens: tuple[int, ...] = (16, 64, 128), views: tuple[str, ...] = ("mode
     """Build every variant, time it in headless chromium, return one dict per row."""
     from playwright.sync_api import sync_playwright
 
-    from core import bertviz_embed as be
+    from core.render import bertviz as be
 
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="bench_bertviz_") as tmp, sync_playwright() as p:

@@ -1,24 +1,18 @@
 """Time chart building and PNG/SVG export on synthetic attention (softmax of random logits).
 
 Usage: .venv/bin/python scripts/bench_charts.py [--repeat 3]
-       .venv/bin/python scripts/bench_charts.py --builders [--baseline REV] [--builder-repeat 20]
+       .venv/bin/python scripts/bench_charts.py --builders [--builder-repeat 20]
 Prints median seconds; nothing is written to disk.
 
---builders times every chart builder on representative inputs (median of --builder-repeat runs
-after one warm-up, in ms: build, then ``to_dict(validate=False)``). With --baseline REV it also
-loads core/charts.py as it was at git revision REV (``git show``), times that too, and checks
-that both give the same spec (``to_dict(validate=True)``, as JSON text).
+--builders times every chart builder on representative inputs (median CPU ms of
+--builder-repeat runs after one warm-up: build, then ``to_dict(validate=False)``).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,8 +21,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core import charts as C  # noqa: E402
-from core import export as E  # noqa: E402
+from core.render import bars, heatmaps  # noqa: E402
+from core.render import export as E  # noqa: E402
+from core.render.matrix import DrawMatrix, prepare  # noqa: E402
 
 
 def softmax(shape, seed=0):
@@ -61,12 +56,15 @@ def causal(shape, seed=0):
 SENTENCE = ["[CLS]", "the", "cat", "sat", "on", "the", "mat", ".", "[SEP]"]
 
 
-def builder_cases(C) -> dict:
-    """name -> zero-argument callable building one chart with module C (core.charts or a baseline)."""
+def builder_cases() -> dict:
+    """name -> zero-argument callable building one chart."""
     import pandas as pd
 
     a9, (c9, m9), (c30, m30), a64 = softmax((9, 9)), causal((9, 9)), causal((30, 30)), softmax((64, 64))
-    auto = C.prepare_matrix(softmax((512, 512)), tokens(512))
+    s9, ds9 = DrawMatrix.of(a9, SENTENCE), DrawMatrix.of(a9 - a9.T, SENTENCE)
+    cs9 = DrawMatrix.of(c9, SENTENCE, allowed=m9)
+    cs30, s64 = DrawMatrix.of(c30, tokens(30), allowed=m30), DrawMatrix.of(a64, tokens(64))
+    auto = prepare(DrawMatrix.of(softmax((512, 512)), tokens(512)))
     att9, att64 = softmax((6, 12, 9, 9), 1), softmax((6, 12, 64, 64), 2)
     catt, cmask = causal((6, 12, 16, 16), 3)
     ov = np.random.default_rng(0).random((12, 12))
@@ -75,41 +73,29 @@ def builder_cases(C) -> dict:
                            "syntactic": [1, 0, 2, 3, 3, 4], "semantic": [2, 2, 9, 1, 0, 3]})
     both = pd.concat([counts.assign(sentence="A cat."), counts.assign(sentence="The dog.")])
     return {
-        "heatmap n=9 (annotated, selectable)": lambda: C.heatmap(a9, SENTENCE, title="t"),
-        "heatmap n=9 not selectable": lambda: C.heatmap(a9, SENTENCE, title="t", selectable=False),
-        "heatmap n=9 causal mask": lambda: C.heatmap(c9, SENTENCE, title="t", allowed_mask=m9),
-        "heatmap n=9 selected_query": lambda: C.heatmap(a9, SENTENCE, title="t", selected_query=3),
-        "heatmap n=9 symmetric redblue": lambda: C.heatmap(a9 - a9.T, SENTENCE, title="t", scheme="redblue",
-                                                           color_domain=(-0.5, 0.5)),
-        "heatmap n=30 causal (unannotated)": lambda: C.heatmap(c30, tokens(30), title="t", allowed_mask=m30),
-        "heatmap n=64": lambda: C.heatmap(a64, tokens(64), title="t"),
-        "heatmap n=512 as 316x316 blocks": lambda: C.heatmap(**auto.heatmap_kwargs(), title="t", subtitle=auto.note),
-        "head_grid n=9 head=0 (6 panels)": lambda: C.head_grid(att9, SENTENCE, head=0),
-        "head_grid n=64 layer=0 (12 panels)": lambda: C.head_grid(att64, tokens(64), layer=0),
-        "head_grid n=16 causal head=0": lambda: C.head_grid(catt, tokens(16), head=0, allowed_mask=cmask),
-        "thumbnail_grid n=9 6x12": lambda: C.thumbnail_grid(att9, SENTENCE, selected=(1, 2)),
-        "thumbnail_grid n=16 6x12 causal": lambda: C.thumbnail_grid(catt, tokens(16), allowed_mask=cmask),
-        "overview_grid 12x12 (annotated)": lambda: C.overview_grid(ov, title="t", value_label="v", selected=(1, 2)),
-        "overview_grid 6x12 categories": lambda: C.overview_grid(codes, title="t", value_label="v",
-                                                                 categories=["a", "b", "c"]),
-        "category_chart": lambda: C.category_chart(counts),
-        "category_compare_chart": lambda: C.category_compare_chart(both),
-        "bar_chart_for_tokens n=9 + reference": lambda: C.bar_chart_for_tokens(a9[3], SENTENCE, "t", highlight=3,
-                                                                               reference=1 / 9),
+        "heatmap n=9 (annotated, selectable)": lambda: heatmaps.heatmap(s9, title="t"),
+        "heatmap n=9 not selectable": lambda: heatmaps.heatmap(s9, title="t", selectable=False),
+        "heatmap n=9 causal mask": lambda: heatmaps.heatmap(cs9, title="t"),
+        "heatmap n=9 selected_query": lambda: heatmaps.heatmap(s9, title="t", selected_query=3),
+        "heatmap n=9 symmetric redblue": lambda: heatmaps.heatmap(ds9, title="t", scheme="redblue",
+                                                                  color_domain=(-0.5, 0.5)),
+        "heatmap n=30 causal (unannotated)": lambda: heatmaps.heatmap(cs30, title="t"),
+        "heatmap n=64": lambda: heatmaps.heatmap(s64, title="t"),
+        "heatmap n=512 as 316x316 blocks": lambda: heatmaps.heatmap(auto, title="t", subtitle=auto.notes[-1]),
+        "head_grid n=9 head=0 (6 panels)": lambda: heatmaps.head_grid(att9, SENTENCE, head=0),
+        "head_grid n=64 layer=0 (12 panels)": lambda: heatmaps.head_grid(att64, tokens(64), layer=0),
+        "head_grid n=16 causal head=0": lambda: heatmaps.head_grid(catt, tokens(16), head=0, allowed_mask=cmask),
+        "thumbnail_grid n=9 6x12": lambda: heatmaps.thumbnail_grid(att9, SENTENCE, selected=(1, 2)),
+        "thumbnail_grid n=16 6x12 causal": lambda: heatmaps.thumbnail_grid(catt, tokens(16), allowed_mask=cmask),
+        "overview_grid 12x12 (annotated)": lambda: heatmaps.overview_grid(ov, title="t", value_label="v",
+                                                                          selected=(1, 2)),
+        "overview_grid 6x12 categories": lambda: heatmaps.overview_grid(codes, title="t", value_label="v",
+                                                                        categories=["a", "b", "c"]),
+        "category_chart": lambda: bars.category_chart(counts),
+        "category_compare_chart": lambda: bars.category_compare_chart(both),
+        "bar_chart_for_tokens n=9 + reference": lambda: bars.bar_chart_for_tokens(a9[3], SENTENCE, "t", highlight=3,
+                                                                                  reference=1 / 9),
     }
-
-
-def _load_charts(rev: str):
-    """core/charts.py as it was at git revision ``rev``, imported under another module name."""
-    source = subprocess.run(["git", "show", f"{rev}:core/charts.py"], cwd=ROOT, capture_output=True, text=True,
-                            check=True).stdout
-    path = Path(tempfile.mkdtemp(prefix="bench_charts_")) / "charts_baseline.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("charts_baseline", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look the module up while the class is built
-    spec.loader.exec_module(module)
-    return module
 
 
 def _cpu_ms(fn, repeat: int) -> list[float]:
@@ -130,54 +116,31 @@ def _todict(chart, validate: bool):
         return chart.to_dict(validate=validate)
 
 
-def builders(repeat: int, baseline: str | None) -> None:
-    """Median CPU ms per builder: build, then to_dict(validate=False); baseline and current interleaved."""
-    modules = {"now": C}
-    if baseline is not None:
-        modules = {"before": _load_charts(baseline), "now": C}
-    cases = {key: builder_cases(mod) for key, mod in modules.items()}
-    head = f"{'builder: median CPU ms of ' + str(repeat):44s}"
-    if baseline is None:
-        print(f"{head} {'build':>8s} {'to_dict':>8s}")
-    else:
-        print(f"{head} {'build ' + baseline[:7]:>14s} {'build now':>10s} {'x faster':>8s} "
-              f"{'to_dict before':>14s} {'to_dict now':>11s}  spec")
-    for name in cases["now"]:
-        builds = {key: cases[key][name] for key in modules}
-        charts = {key: build() for key, build in builds.items()}  # warm-up
-        for chart in charts.values():
-            _todict(chart, False)
-        b = {key: [] for key in modules}
-        d = {key: [] for key in modules}
-        for _ in range(repeat):  # interleaved, so load on the machine hits both alike
-            for key in modules:
-                b[key] += _cpu_ms(builds[key], 1)
-                d[key] += _cpu_ms(lambda: _todict(charts[key], False), 1)
-        med = {key: (statistics.median(b[key]), statistics.median(d[key])) for key in modules}
-        if baseline is None:
-            print(f"{name:44s} {med['now'][0]:8.1f} {med['now'][1]:8.1f}")
-            continue
-        same = json.dumps(_todict(charts["before"], True)) == json.dumps(_todict(charts["now"], True))
-        (b0, d0), (b1, d1) = med["before"], med["now"]
-        print(f"{name:44s} {b0:14.1f} {b1:10.1f} {b0 / b1:8.1f} {d0:14.1f} {d1:11.1f}  "
-              f"{'same' if same else 'DIFFERENT'}")
+def builders(repeat: int) -> None:
+    """Median CPU ms per builder: build, then to_dict(validate=False)."""
+    print(f"{'builder: median CPU ms of ' + str(repeat):44s} {'build':>8s} {'to_dict':>8s}")
+    for name, build in builder_cases().items():
+        chart = build()  # warm-up
+        _todict(chart, False)
+        b = _cpu_ms(build, repeat)
+        d = _cpu_ms(lambda: _todict(chart, False), repeat)
+        print(f"{name:44s} {statistics.median(b):8.1f} {statistics.median(d):8.1f}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--builders", action="store_true", help="time every chart builder (see the module doc)")
-    ap.add_argument("--baseline", help="with --builders: also time core/charts.py at this git revision")
     ap.add_argument("--builder-repeat", type=int, default=20)
     args = ap.parse_args()
     if args.builders:
-        builders(args.builder_repeat, args.baseline)
+        builders(args.builder_repeat)
         return
     r = args.repeat
     print(f"{'case':44s} {'median s':>9s}  detail")
     for n in (16, 128):
         a = softmax((n, n))
-        t, chart = median_time(lambda: C.heatmap(a, tokens(n), title=f"n={n}"), r)
+        t, chart = median_time(lambda: heatmaps.heatmap(DrawMatrix.of(a, tokens(n)), title=f"n={n}"), r)
         print(f"{f'heatmap build n={n}':44s} {t:9.3f}  cells={n * n}")
         for scale in (1, 2):
             t, png = median_time(lambda: E.chart_to_png(chart, scale=scale), r)
@@ -185,12 +148,12 @@ def main() -> None:
         t, svg = median_time(lambda: E.chart_to_svg(chart), r)
         print(f"{f'SVG n={n}':44s} {t:9.3f}  {len(svg) / 1e3:.0f} kB")
     a512 = softmax((512, 512))
-    t, prep = median_time(lambda: C.prepare_matrix(a512, tokens(512)), r)
-    print(f"{'prepare_matrix n=512 (auto)':44s} {t:9.3f}  {prep.matrix.shape}")
+    t, prep = median_time(lambda: prepare(DrawMatrix.of(a512, tokens(512))), r)
+    print(f"{'prepare n=512 (auto)':44s} {t:9.3f}  {prep.matrix.shape}")
     att = softmax((6, 12, 512, 512), seed=1)
-    t, g = median_time(lambda: C.head_grid(att, tokens(512), head=0), r)
+    t, g = median_time(lambda: heatmaps.head_grid(att, tokens(512), head=0), r)
     print(f"{'head_grid n=512 head=0 (6 panels) build':44s} {t:9.3f}  rows={len(g.data)}")
-    t, th = median_time(lambda: C.thumbnail_grid(att, tokens(512)), r)
+    t, th = median_time(lambda: heatmaps.thumbnail_grid(att, tokens(512)), r)
     print(f"{'thumbnail_grid n=512 6x12 build':44s} {t:9.3f}  rows={len(th.data)}")
     t, csv = median_time(lambda: E.attention_to_csv(att, tokens(512), layer=0, head=0), r)
     print(f"{'CSV n=512 one head':44s} {t:9.3f}  {len(csv) / 1e6:.1f} MB")

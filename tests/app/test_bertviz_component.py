@@ -12,7 +12,7 @@ def _script() -> None:
     import numpy as np
     import streamlit as st
 
-    from core.bertviz_embed import BertvizOptions, build_view
+    from core.render.bertviz import BertvizOptions, build_view
     from ui.bertviz_component import bertviz_view
 
     rng = np.random.default_rng(0)

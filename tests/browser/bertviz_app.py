@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from core.bertviz_embed import BertvizOptions, build_head_view, build_model_view  # noqa: E402
+from core.render.bertviz import BertvizOptions, build_head_view, build_model_view  # noqa: E402
 from ui.bertviz_component import bertviz_view, selection_text  # noqa: E402
 
 HOSTILE = (
