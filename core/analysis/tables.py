@@ -1,0 +1,47 @@
+"""Tables the pages show, built from a result and its lenses (no Streamlit).
+
+Rows keep sentence positions; column names are the ones the downloads carry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from core.attention.result import AttentionResult
+
+
+def token_table(result: AttentionResult) -> pd.DataFrame:
+    """One row per token: position, display token, raw piece, id, word (-1 for special tokens),
+    segment (0 first text, 1 second), special."""
+    return pd.DataFrame({
+        "position": np.arange(result.n_tokens),
+        "token": list(result.display_tokens),
+        "raw": list(result.tokens),
+        "id": list(result.token_ids),
+        "word": [(-1 if w is None else int(w)) for w in result.word_ids],
+        "segment": result.segment_ids.astype(int),
+        "special": result.special_mask.astype(bool),
+    })
+
+
+def rollout_by_layer(rollout: np.ndarray, query: int, tokens: Sequence[str], decimals: int = 4) -> pd.DataFrame:
+    """How query `query`'s rollout attribution to each input token evolves with depth.
+
+    rollout: [layers, query, key] (core.analysis.lenses.rollout). One row per input token
+    ("position · token"), one column per layer ("layer l").
+    """
+    roll = np.asarray(rollout)
+    table = pd.DataFrame(np.round(roll[:, query, :].T, decimals),
+                         columns=[f"layer {layer}" for layer in range(roll.shape[0])])
+    table.insert(0, "input token", [f"{i} · {t}" for i, t in enumerate(tokens)])
+    return table
+
+
+def flow_table(flow: np.ndarray, rollout_row: np.ndarray, tokens: Sequence[str], decimals: int = 4) -> pd.DataFrame:
+    """Attention flow and rollout of one query to each input token, side by side ([key] each)."""
+    return pd.DataFrame({"position": np.arange(len(tokens)), "token": list(tokens),
+                         "flow": np.round(np.asarray(flow), decimals),
+                         "rollout": np.round(np.asarray(rollout_row), decimals)})
