@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import copy
-
 import streamlit as st
 
-from core import charts
-from ui import cache, page, views
+from core.render import heatmaps, vega
+from ui import cache, page, state
 
 sel = page.header(
     "Across layers",
@@ -20,12 +18,11 @@ st.subheader(f"Head {sel.head} in every layer")
 
 
 def grid() -> None:
-    chart = charts.head_grid(result.attention[:, sel.head], list(result.display_tokens), head=sel.head,
-                             columns=3)
-    st.altair_chart(charts.unvalidated(chart), width="content")
-    page.downloads(lambda: charts.head_grid(result.attention[:, sel.head], list(result.display_tokens),
-                                            head=sel.head, columns=3),
-                   {}, f"{page.slug(sel)}_head{sel.head}_layers", key="al_grid")
+    def make():
+        return heatmaps.head_grid(result.attention[:, sel.head], list(result.display_tokens), head=sel.head,
+                                  columns=3)
+    st.altair_chart(vega.unvalidated(make()), width="content")
+    page.downloads(make, {}, f"{page.slug(sel)}_head{sel.head}_layers", key="al_grid")
 
 
 page.guard(grid, "layer grid")
@@ -35,11 +32,8 @@ st.caption("Each thumbnail is one head (rows = layers, columns = heads). Click a
 
 
 def overview() -> None:
-    # The grid of every head does not depend on the selected head: build it once per text.
-    chart = cache.memo(result, "thumbnail_grid", None,
-                       lambda: charts.thumbnail_grid(result.attention, list(result.display_tokens)))
-    st.altair_chart(charts.unvalidated(copy.copy(chart)), key="al_thumbs", on_select=lambda: views.select_from_chart("al_thumbs"),
-                    width="content")
+    st.altair_chart(vega.unvalidated(cache.thumbnail_chart(result)), key="al_thumbs", width="content",
+                    on_select=state.select_from_chart("al_thumbs"))
 
 
 page.guard(overview, "overview")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import page, state
-from ui.bertviz_component import bertviz_view, cached_view, plain_view_toggle, selection_text, subset_controls
+from ui import cache, page, state
+from ui.bertviz_component import bertviz_view, plain_view_toggle, selection_text, subset_controls
 
 sel = page.header(
     "BertViz",
@@ -15,23 +15,23 @@ sel = page.header(
 )
 result = page.result_or_stop(sel)
 
-state.url_value("bv_view", "model", state.parse_choice(["head", "model"]), label="view")
+KINDS = {"head": "Head view", "model": "Model view"}
 c1, c2 = st.columns([3, 2])
 with c1:
-    kind = st.segmented_control("View", ["head", "model"], key="bv_view",
-                                format_func={"head": "Head view", "model": "Model view"}.get) or "model"
+    chosen = state.control("bv_view", "model", state.parse_choice(list(KINDS)), label="view")
+    kind = st.segmented_control("View", list(KINDS), key="bv_view", format_func=KINDS.get) or chosen
 with c2:
     plain = plain_view_toggle("bv_plain")
 
 
 def draw() -> None:
     options = subset_controls(kind, result.n_tokens, result.num_layers, result.num_heads, key=f"bv_{kind}_subset")
-    view = cached_view(result, kind, options)
+    view = cache.bertviz_view(result, kind, options)
     st.caption(f"{view.nbytes / 1e6:.2f} MB of HTML, {view.lines:,} attention lines; every script is served "
                "by this app (no CDN), and every token is escaped.")
     clicked = bertviz_view(view, key=f"bv_{kind}", plain=plain)
-    if clicked and clicked.get("layer") is not None:
-        state.request_select(int(clicked["layer"]), int(clicked.get("head", sel.head)))
+    if clicked is not None:
+        state.select(layer=clicked["layer"], head=clicked.get("head"))  # head None: a layer-only pick
 
 
 page.guard(draw, "BertViz view")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import charts
-from ui import page, state, views
+from core.render import heatmaps, vega
+from ui import cache, page, state
 
 STATS = {
     "entropy_norm": ("Normalised entropy", "H_i / ln(m_i), mean over rows: 1 = uniform, 0 = one key "
@@ -26,37 +26,33 @@ STATS = {
 sel = page.header(
     "Head atlas",
     "Each cell is one head (rows = layers, columns = heads), coloured by the statistic you choose. "
-    "Click a cell to open that head on the single-head page; the table below has every statistic.",
+    "Click a cell (or a row of the table) to open that head on the single-head page; the table below has "
+    "every statistic.",
 )
 result = page.result_or_stop(sel)
-stats = views.statistics(result)
+stats = cache.head_statistics(result)
 
-state.url_value("stat", "entropy_norm", state.parse_choice(list(STATS)), label="statistic")
+state.control("stat", "entropy_norm", state.parse_choice(list(STATS)), label="statistic")
 stat = st.selectbox("Colour by", list(STATS), key="stat", format_func=lambda s: STATS[s][0], width=360)
 st.caption(f"**{STATS[stat][0]}**: {STATS[stat][1]}")
 
 
-def open_head() -> None:
-    views.select_from_chart("atlas_chart")
-    st.session_state["_goto_single_head"] = True
-
-
 def atlas() -> None:
     values = stats.pivot(index="layer", columns="head", values=stat).to_numpy()
-    chart = charts.overview_grid(values, title=STATS[stat][0], value_label=STATS[stat][0],
-                                 selected=(sel.layer, sel.head))
-    st.altair_chart(charts.unvalidated(chart), key="atlas_chart", on_select=open_head, width="content")
+    chart = heatmaps.overview_grid(values, title=STATS[stat][0], value_label=STATS[stat][0],
+                                   selected=(sel.layer, sel.head))
+    st.altair_chart(vega.unvalidated(chart), key="atlas_chart", width="content",
+                    on_select=state.select_from_chart("atlas_chart", page="single_head"))
 
 
 page.guard(atlas, "atlas")
-if st.session_state.pop("_goto_single_head", False):
-    st.switch_page("pages/single_head.py")
 
 st.subheader("Every head's statistics")
-st.dataframe(stats, hide_index=True, width="stretch", height=360)
+st.dataframe(stats, hide_index=True, width="stretch", height=360, key="atlas_table", selection_mode="single-row",
+             on_select=state.select_from_table("atlas_table", stats, page="single_head"))
 page.downloads(None, {"csv": (lambda: stats.to_csv(index=False).encode(), "text/csv")},
                f"{page.slug(sel)}_head_statistics", key="atlas_dl")
 if result.causal:
     st.caption("Causal model: entropy is normalised by each row's receptive field (i+1 keys), and the "
                "distance baseline is the per-row uniform expectation.")
-views.caveat()
+page.caveat()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ui import page, views
+from ui import lenses, page
 
 sel = page.header(
     "Layer average",
@@ -10,5 +10,5 @@ sel = page.header(
     "Averaging hides specialised heads, so compare with the single-head and atlas pages.",
 )
 result = page.result_or_stop(sel)
-views.lens_page(sel, result, per_head=False)
-views.caveat()
+lenses.lens_page(sel, result, per_head=False)
+page.caveat()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import export
-from ui import page, views
+from core.analysis import tables
+from core.render import export
+from ui import page
 
 sel = page.header(
     "Model and tokens",
@@ -32,7 +33,8 @@ st.caption(
 )
 
 st.subheader("Tokenization")
-st.dataframe(views.token_table(result), hide_index=True, width="stretch",
+token_table = tables.token_table(result)
+st.dataframe(token_table, hide_index=True, width="stretch",
              column_config={"id": st.column_config.NumberColumn(format="%d")})
 if result.text_pair:
     st.caption("Segment 0 is the first sentence, segment 1 the second "
@@ -43,6 +45,6 @@ with st.expander("Raw tokens (as the tokenizer writes them)"):
 
 st.caption("Downloads: the token table (CSV), and the whole attention tensor with its tokens (NPZ; "
            "`np.load(f)['attention']` is [layers, heads, query, key]).")
-page.downloads(None, {"csv": (lambda: views.token_table(result).to_csv(index=False).encode(), "text/csv"),
+page.downloads(None, {"csv": (lambda: token_table.to_csv(index=False).encode(), "text/csv"),
                       "npz": (lambda: export.attention_to_npz(result), "application/octet-stream")},
                page.slug(sel) + "_tokens", key="tok_dl")

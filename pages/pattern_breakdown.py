@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
-from core import analysis, charts
-from ui import cache, page, state, views
+from core.analysis import compare
+from core.examples import EXAMPLES
+from core.render import bars, vega
+from ui import cache, page, state
 
 MODES = {
     "relative": "× uniform (1/n)",
@@ -24,10 +25,11 @@ sel = page.header(
 )
 result = page.result_or_stop(sel)
 
-state.url_value("pb_mode", "relative", state.parse_choice(list(MODES)), label="threshold mode")
 c1, c2 = st.columns(2)
+state.control("pb_mode", "relative", state.parse_choice(list(MODES)), label="threshold mode")
 mode = c1.radio("Threshold", list(MODES), key="pb_mode", format_func=MODES.get, horizontal=True)
-state.url_value(f"pb_t_{mode}", DEFAULTS[mode], state.parse_float(0.0, 100.0), label="threshold")
+state.control(f"pb_t_{mode}", DEFAULTS[mode], state.parse_float(0.0, 100.0 if mode == "relative" else 1.0),
+              label="threshold")
 threshold = c2.number_input(
     {"relative": "Multiple of 1/n", "absolute": "Weight above", "cumulative": "Share of each row kept"}[mode],
     0.0, 100.0 if mode == "relative" else 1.0, step=0.05 if mode != "relative" else 0.5, key=f"pb_t_{mode}")
@@ -38,17 +40,13 @@ st.caption(
 
 
 def breakdown() -> None:
-    avg = analysis.head_average(result.attention)
-    conns = analysis.categorise_connections(avg, list(result.display_tokens), result.special_mask,
-                                            float(threshold), mode)
-    counts = analysis.category_counts(conns, result.num_layers)
-    st.altair_chart(charts.unvalidated(charts.category_chart(counts)), width="content")
-    shown = conns.sort_values("weight", ascending=False).head(TABLE_ROWS)
+    conns, counts = compare.category_breakdown(result, float(threshold), mode)
+    st.altair_chart(vega.unvalidated(bars.category_chart(counts)), width="content")
     if len(conns) > TABLE_ROWS:
         st.caption(f"The {TABLE_ROWS} strongest of {len(conns):,} connections; the CSV has all of them.")
-    st.dataframe(shown, hide_index=True, width="stretch", height=280)
-    page.downloads(lambda: charts.category_chart(counts),
-                   {"csv": (lambda: conns.to_csv(index=False).encode(), "text/csv")},
+    st.dataframe(conns.sort_values("weight", ascending=False).head(TABLE_ROWS), hide_index=True, width="stretch",
+                 height=280)
+    page.downloads(lambda: bars.category_chart(counts), {"csv": (lambda: conns.to_csv(index=False).encode(), "text/csv")},
                    f"{page.slug(sel)}_patterns", key="pb_dl")
 
 
@@ -58,20 +56,12 @@ st.subheader("The six sentence types side by side")
 st.caption("Same model, same threshold rule, the tutorial's six example sentences.")
 
 
-def compare() -> None:
-    frames = []
-    for name, text in state.EXAMPLES.items():
-        res = cache.get_result(sel.model_id, text, None)
-        avg = analysis.head_average(res.attention)
-        conns = analysis.categorise_connections(avg, list(res.display_tokens), res.special_mask,
-                                                float(threshold), mode)
-        counts = analysis.category_counts(conns, res.num_layers)
-        counts.insert(0, "sentence", f"{name}: {text}")
-        frames.append(counts)
-    table = pd.concat(frames, ignore_index=True)
-    st.altair_chart(charts.unvalidated(charts.category_compare_chart(table)), width="content")
+def examples() -> None:
+    results = {name: cache.result(sel.model_id, text) for name, text in EXAMPLES.items()}
+    table = compare.compare_examples(results, float(threshold), mode)
+    st.altair_chart(vega.unvalidated(bars.category_compare_chart(table)), width="content")
     st.dataframe(table, hide_index=True, width="stretch")
 
 
-page.guard(compare, "comparison")
-views.caveat()
+page.guard(examples, "comparison")
+page.caveat()

@@ -6,8 +6,9 @@ import dataclasses
 
 import streamlit as st
 
-from core import analysis, charts
-from ui import page, state, views
+from core.analysis import patterns, tokens
+from core.render import heatmaps, vega
+from ui import cache, page, state
 
 sel = page.header(
     "Pattern classes",
@@ -16,15 +17,15 @@ sel = page.header(
     "are shown and editable; the scores behind every label are in the table.",
 )
 result = page.result_or_stop(sel)
-stats = views.statistics(result)
+stats = cache.head_statistics(result)
 
-defaults = analysis.PatternThresholds()
+defaults = patterns.PatternThresholds()
 with st.expander("Thresholds (edit to re-label)", expanded=False, icon=":material/tune:"):
     values = {}
     cols = st.columns(3)
     for i, field in enumerate(dataclasses.fields(defaults)):
         key = f"pc_{field.name}"
-        state.url_value(key, float(getattr(defaults, field.name)), state.parse_float(0.0, 1.0), label=field.name)
+        state.control(key, float(getattr(defaults, field.name)), state.parse_float(0.0, 1.0), label=field.name)
         values[field.name] = cols[i % 3].number_input(field.name.replace("_", " "), 0.0, 1.0, step=0.05, key=key)
     st.caption("V = share of attention to [CLS] and [SEP]; D = mass on |i−j| ≤ 1. Vertical if V ≥ v_min and "
                "D < d_max_for_vertical; diagonal if D ≥ d_min and V < v_max_for_diagonal; both if V + D ≥ "
@@ -35,13 +36,13 @@ thresholds = dataclasses.replace(defaults, **{k: type(getattr(defaults, k))(v) f
 
 
 def classes() -> None:
-    summary = analysis.pattern_summary(stats, thresholds)
-    c1 = c2 = st.container()  # stacked: the grid's legend needs the full width
-    c1.dataframe(summary.counts, hide_index=True, width="content")
-    c1.caption("Kovaleva et al. report 32–61% of BERT-base heads heterogeneous, depending on the task.")
-    grid = charts.overview_grid(summary.codes, title="Pattern class per head", value_label="class",
-                                selected=(sel.layer, sel.head), categories=list(analysis.PATTERN_CLASSES))
-    c2.altair_chart(charts.unvalidated(grid), key="pc_grid", on_select=lambda: views.select_from_chart("pc_grid"), width="content")
+    summary = patterns.pattern_summary(stats, thresholds)
+    st.dataframe(summary.counts, hide_index=True, width="content")  # stacked: the grid's legend needs the width
+    st.caption("Kovaleva et al. report 32–61% of BERT-base heads heterogeneous, depending on the task.")
+    grid = heatmaps.overview_grid(summary.codes, title="Pattern class per head", value_label="class",
+                                  selected=(sel.layer, sel.head), categories=list(patterns.PATTERN_CLASSES))
+    st.altair_chart(vega.unvalidated(grid), key="pc_grid", on_select=state.select_from_chart("pc_grid"),
+                    width="content")
     st.dataframe(summary.labelled, hide_index=True, width="stretch", height=300)
     page.downloads(None, {"csv": (lambda: summary.labelled.to_csv(index=False).encode(), "text/csv")},
                    f"{page.slug(sel)}_pattern_classes", key="pc_dl")
@@ -53,24 +54,22 @@ st.subheader("Template scores")
 st.caption("For a 0/1 template P, score = Σ(A·P) / Σ(A), as TransformerLens' head detector ('mul'): the share "
            "of a head's attention that falls on the template.")
 c1, c2 = st.columns(2)
-state.url_value("pc_nofirst", False, state.parse_bool, lambda v: "1" if v else "0")
-state.url_value("pc_nodiag", False, state.parse_bool, lambda v: "1" if v else "0")
-c1.toggle("Leave out the first token", key="pc_nofirst")
-c2.toggle("Leave out the diagonal", key="pc_nodiag")
+state.control("pc_nofirst", False, state.parse_bool, state.bool_text)
+no_first = c1.toggle("Leave out the first token", key="pc_nofirst")
+state.control("pc_nodiag", False, state.parse_bool, state.bool_text)
+no_diagonal = c2.toggle("Leave out the diagonal", key="pc_nodiag")
 
 
 def templates() -> None:
-    punct = analysis.punctuation_mask(list(result.display_tokens))
-    tokens = list(result.tokens)
-    templates_ = analysis.make_templates(
-        result.n_tokens, cls=analysis.cls_mask(tokens, result.special_mask),
-        sep=analysis.sep_mask(tokens, result.special_mask), punct=punct, segment_ids=result.segment_ids,
+    names = list(result.tokens)
+    masks = patterns.make_templates(
+        result.n_tokens, cls=tokens.cls_mask(names, result.special_mask),
+        sep=tokens.sep_mask(names, result.special_mask),
+        punct=tokens.punctuation_mask(list(result.display_tokens)), segment_ids=result.segment_ids,
         causal=result.causal)
-    scores = analysis.template_scores(result.attention, templates_,
-                                      exclude_first=st.session_state["pc_nofirst"],
-                                      exclude_diagonal=st.session_state["pc_nodiag"])
+    scores = patterns.template_scores(result.attention, masks, exclude_first=no_first, exclude_diagonal=no_diagonal)
     st.dataframe(scores, hide_index=True, width="stretch", height=300)
 
 
 page.guard(templates, "template scores")
-views.caveat()
+page.caveat()

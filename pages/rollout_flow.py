@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import streamlit as st
 
-from ui import page, views
+from core.analysis import tables
+from core.render.matrix import DrawMatrix
+from ui import cache, page
+from ui.flow_panel import flow_panel
+from ui.heatmap_panel import heatmap_panel, query_picker
 
 sel = page.header(
     "Rollout and flow",
@@ -14,24 +16,21 @@ sel = page.header(
     "trace it back to the input: row i says how much each input token contributes to token i after a layer.",
 )
 result = page.result_or_stop(sel)
-query = views.query_picker(result)
+query = query_picker(result)
 
 
 def rollout() -> None:
-    roll = views.rollout_stack(result)
-    shown = views.Shown(roll[sel.layer], list(result.display_tokens), None, [], result.special_mask)
-    views.heatmap_panel(shown, title=f"Rollout through layers 0–{sel.layer}", key="rf",
-                        value_label="Rollout attribution", focus=query, stem=f"{page.slug(sel)}_rollout_L{sel.layer}")
+    roll = cache.rollout(result)
+    dm = DrawMatrix.of(roll[sel.layer], result.display_tokens, special=result.special_mask)
+    heatmap_panel(dm, title=f"Rollout through layers 0–{sel.layer}", key="rf", value_label="Rollout attribution",
+                  focus=query, stem=f"{page.slug(sel)}_rollout_L{sel.layer}")
     if query >= 0:
-        table = pd.DataFrame(np.round(roll[:, query, :].T, 4),
-                             columns=[f"layer {l}" for l in range(result.num_layers)])
-        table.insert(0, "input token", [f"{i} · {t}" for i, t in enumerate(result.display_tokens)])
         st.caption(f"How the attribution of query {query} ('{result.display_tokens[query]}') to each input "
                    "token evolves with depth.")
-        st.dataframe(table, hide_index=True, width="stretch")
+        st.dataframe(tables.rollout_by_layer(roll, query, result.display_tokens), hide_index=True, width="stretch")
 
 
 page.guard(rollout, "rollout")
 st.subheader("Attention flow for the focused query")
-page.guard(lambda: views.flow_panel(result, sel.layer, query, "rf_flow"), "attention flow")
-views.caveat()
+page.guard(lambda: flow_panel(result, sel.layer, query), "attention flow")
+page.caveat()

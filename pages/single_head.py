@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import page, views
+from ui import lenses, page
 
 sel = page.header(
     "Single head",
@@ -12,8 +12,8 @@ sel = page.header(
     "every row sums to 1. Darker means more attention; click a cell to focus that query.",
 )
 result = page.result_or_stop(sel)
-views.lens_page(sel, result, per_head=True)
+lenses.lens_page(sel, result, per_head=True)
 if result.causal:
     st.caption(":material/block: Grey cells are keys after the query: a causal model cannot see them "
                "(masked, not zero attention).")
-views.caveat()
+page.caveat()

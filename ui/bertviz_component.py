@@ -1,6 +1,6 @@
 """Streamlit side of the BertViz views: the click-reporting component and its plain fallback.
 
-`bertviz_view(view, key)` shows an `core.bertviz_embed.EmbeddedView` in the custom component
+`bertviz_view(view, key)` shows a `core.render.bertviz.EmbeddedView` in the custom component
 built from `frontend/` (streamlit-component-lib). The component reports what the user clicks:
 
     {"view": "model" | "head", "layer": int, "head": int | None,
@@ -26,7 +26,7 @@ from typing import Any, Callable, Literal, Sequence
 
 import streamlit as st
 
-from core.bertviz_embed import (
+from core.render.bertviz import (
     DEFAULT_BUDGET_BYTES,
     DEFAULT_MAX_LINES,
     FRONTEND_BUILD,
@@ -53,13 +53,19 @@ def component_available() -> bool:
     return _component() is not None
 
 
-def plain_view_toggle(key: str, *, value: bool = False) -> bool:
-    """A toggle for the plain view (always draws; does not report clicks)."""
-    disabled = not component_available()
-    on = st.toggle("Plain view (clicks are not reported)", value=value or disabled, key=key, disabled=disabled,
-                   help="Use this if the interactive view does not appear. The plain view shows the same "
-                        "BertViz page but cannot report which layer or head you click.")
-    return bool(on or disabled)
+def plain_view_toggle(key: str) -> bool:
+    """A toggle for the plain view (always draws; does not report clicks). Kept across pages; on
+    and disabled when the component's build is missing."""
+    label = "Plain view (clicks are not reported)"
+    why = ("Use this if the interactive view does not appear. The plain view shows the same BertViz page but "
+           "cannot report which layer or head you click.")
+    if not component_available():
+        st.toggle(label, value=True, disabled=True, help=why)
+        return True
+    from ui import state
+
+    state.control(key, False, state.parse_bool, state.bool_text, link=False)
+    return bool(st.toggle(label, key=key, help=why))
 
 
 def show_notes(view: EmbeddedView) -> None:
@@ -105,6 +111,26 @@ def bertviz_view(view: EmbeddedView, key: str, *, plain: bool = False,
     return click
 
 
+def _parse_indices(size: int) -> Callable[[str], tuple[int, ...] | None]:
+    def parse(raw: str) -> tuple[int, ...] | None:
+        try:
+            values = tuple(int(v) for v in raw.split(",") if v != "")
+        except ValueError:
+            return None
+        return values if all(0 <= v < size for v in values) else None
+    return parse
+
+
+def _parse_window(n: int) -> Callable[[str], tuple[int, int] | None]:
+    def parse(raw: str) -> tuple[int, int] | None:
+        try:
+            lo, hi = (int(v) for v in raw.split("-"))
+        except ValueError:
+            return None
+        return (lo, hi) if 0 <= lo <= hi <= n else None
+    return parse
+
+
 def subset_controls(kind: Literal["head", "model"], n_tokens: int, num_layers: int, num_heads: int,
                     key: str, *, budget_bytes: int = DEFAULT_BUDGET_BYTES,
                     max_lines: int = DEFAULT_MAX_LINES) -> BertvizOptions:
@@ -112,39 +138,32 @@ def subset_controls(kind: Literal["head", "model"], n_tokens: int, num_layers: i
 
     Starts from what fits the budget (fit_subset) so large inputs never freeze the browser;
     the user can pick other layers/heads/tokens (still capped by the budget, which the notes
-    then explain).
+    then explain). The choices are kept per view and input size (a new text of another length
+    starts from what fits it).
     """
+    from ui import state
+
     auto = fit_subset(kind, n_tokens, num_layers, num_heads,
                       BertvizOptions(budget_bytes=budget_bytes, max_lines=max_lines))
+    key = f"{key}_{n_tokens}_{num_layers}x{num_heads}"
+    join = lambda values: ",".join(str(int(v)) for v in values)  # noqa: E731
     with st.expander("Layers, heads and tokens shown", expanded=bool(auto.notes)):
         c1, c2 = st.columns(2)
-        layers = c1.multiselect("Layers", list(range(num_layers)), default=list(auto.layers), key=f"{key}_layers")
-        heads = c2.multiselect("Heads", list(range(num_heads)), default=list(auto.heads), key=f"{key}_heads")
+        state.control(f"{key}_layers", list(auto.layers), lambda raw: list(_parse_indices(num_layers)(raw) or ()),
+                      join, link=False)
+        layers = c1.multiselect("Layers", list(range(num_layers)), key=f"{key}_layers")
+        state.control(f"{key}_heads", list(auto.heads), lambda raw: list(_parse_indices(num_heads)(raw) or ()),
+                      join, link=False)
+        heads = c2.multiselect("Heads", list(range(num_heads)), key=f"{key}_heads")
         if n_tokens > 2:
-            window = st.slider("Token window", 0, n_tokens, value=(auto.window[0], auto.window[1]),
-                               key=f"{key}_window")
+            state.control(f"{key}_window", (auto.window[0], auto.window[1]), _parse_window(n_tokens),
+                          lambda w: f"{int(w[0])}-{int(w[1])}", link=False)
+            window = st.slider("Token window", 0, n_tokens, key=f"{key}_window")
         else:
             window = (0, n_tokens)
     return BertvizOptions(layers=tuple(layers or auto.layers), heads=tuple(heads or auto.heads),
                           window=(int(window[0]), int(window[1])), budget_bytes=budget_bytes,
                           max_lines=max_lines)
-
-
-def cached_view(result: Any, kind: Literal["head", "model"], options: BertvizOptions | None = None) -> EmbeddedView:
-    """build_head_view / build_model_view memoised in the engine's bounded cache (ui.cache.memo).
-
-    Building costs about 0.1-0.3 s at 64 tokens; reruns (every click) should not pay it again.
-    The HTML is deterministic, so a cached or rebuilt view keeps the live component as it is.
-    """
-    from core.bertviz_embed import build_head_view, build_model_view
-
-    build = build_head_view if kind == "head" else build_model_view
-    opts = options or BertvizOptions()
-    try:
-        from ui.cache import memo
-    except Exception:  # noqa: BLE001 - ui.cache unavailable (tests, other apps): build directly
-        return build(result, options=opts)
-    return memo(result, f"bertviz_{kind}_view", opts, lambda: build(result, options=opts))
 
 
 def selection_text(layer: int | None, head: int | None) -> str:
@@ -155,6 +174,6 @@ def selection_text(layer: int | None, head: int | None) -> str:
 
 
 __all__: Sequence[str] = (
-    "COMPONENT_NAME", "bertviz_view", "cached_view", "component_available", "plain_view_toggle", "selection_text",
+    "COMPONENT_NAME", "bertviz_view", "component_available", "plain_view_toggle", "selection_text",
     "show_notes", "subset_controls",
 )

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
-from core.attention import AttentionResult
+from core.attention.result import AttentionResult
 from core.errors import AttentionDashboardError, EmptyTextError
 from ui import cache, state
 
@@ -33,7 +33,7 @@ def result_or_stop(sel: state.Selection | None = None) -> AttentionResult:
         st.info(EmptyTextError().args[0], icon=":material/edit_note:")
         st.stop()
     try:
-        result = cache.get_result(sel.model_id, sel.text, sel.text_pair)  # stored, or the model (spinner)
+        result = cache.result(sel.model_id, sel.text, sel.text_pair)  # stored, or the model (spinner)
     except AttentionDashboardError as err:
         st.error(str(err), icon=":material/error:")
         st.stop()
@@ -71,7 +71,7 @@ def downloads(chart_factory: Callable[[], object] | None, data: dict[str, tuple[
     """One "Download" popover: the chart as PNG/SVG (rendered offline, only when clicked) and
     the data files (made only when clicked). The buttons are sent with the page but the browser
     mounts them only when the popover opens, which keeps a page's first paint light."""
-    from core import export
+    from core.render import export
 
     with st.popover("Download", icon=":material/download:"):
         if chart_factory is not None:
@@ -90,3 +90,8 @@ def downloads(chart_factory: Callable[[], object] | None, data: dict[str, tuple[
 def slug(sel: state.Selection) -> str:
     keep = "".join(c if c.isalnum() else "-" for c in sel.text[:24].lower()).strip("-") or "text"
     return f"{sel.model_id.replace('/', '_')}_{keep}"
+
+
+def caveat() -> None:
+    st.caption(":material/school: Attention weights show where a head looks, not why the model decides "
+               "(Jain & Wallace 2019; Wiegreffe & Pinter 2019). See *Read this first*.")

@@ -1,9 +1,21 @@
-"""Shared state: the sidebar (model, text, sentence pair, layer, head) and URL <-> state sync.
+"""Shared state: every control's value, the link (URL) that reproduces the view, and the one
+selection API.
 
-Everything that makes a view shareable lives in the URL. A link is read once, on a session's
-first run; each value is validated, and a bad one becomes a short note plus a sane default.
-After every run the URL is rewritten from the session state, so the address bar is always a
-link to exactly what is on screen.
+Controls. Streamlit drops a widget's state on any run that does not draw the widget (another
+page, a `st.stop()` above it, a closed expander) and on every page switch made from code. So
+each control's value lives in a plain session key (`_kept`), and `control(key, ...)` writes it
+back to the widget's key *before* the widget is created whenever the widget was not drawn on the
+run before (or its value is missing or invalid). A widget then always shows the value the app
+uses, on every page, after any number of switches and reruns; nothing is written to a widget's
+key after the widget exists.
+
+Links. A link is read once, on a session's first sight of each key; each value is validated, and a
+bad one becomes a short note plus a sane default. After every run the URL is rewritten from the
+controls drawn on that run, so the address bar is always a link to exactly what is on screen.
+
+Selection. `select(layer=, head=, page=)` is the one route for every click (atlas cells,
+pattern-class cells, thumbnails, BertViz, table rows): it changes the layer and head (and the
+page, if given) and nothing else. It works from an `on_select` callback and from a page body.
 """
 
 from __future__ import annotations
@@ -14,18 +26,19 @@ from typing import Any
 
 import streamlit as st
 
-from core.examples import DEFAULT_TEXT, EXAMPLES  # noqa: F401 - pages read state.EXAMPLES
-from core.model_config import grid_shape
-from core.models import registry
-from ui import cache
+from core.attention.result import normalise_pair
+from ui import page_table
 
 MAX_TEXT_CHARS = 20_000  # the model keeps at most 512 tokens anyway
 MAX_URL_TEXT_CHARS = 1_500  # longer texts are not written into links
 
 _NOTES = "_url_notes"
-_SEEDED = "_url_seeded"
-_RUN_KEYS = "_url_run_keys"
-_SERIALIZERS = "_url_serializers"
+_KEPT = "_kept"  # control key -> its value (a plain key: survives runs where the widget is not drawn)
+_DRAWN = "_drawn"  # control key -> number of the run that last drew its widget
+_RUN_NO = "_run_no"
+_RUN_KEYS = "_url_run_keys"  # control key -> serializer, for the controls drawn on this run
+_PENDING = "_pending_select"  # {"layer", "head", "page"} from select(), applied by the router
+SELECTION = "_selection"
 
 
 @dataclass(frozen=True)
@@ -34,25 +47,14 @@ class Selection:
 
     model_id: str
     text: str
-    text_pair: str | None
+    text_pair: str | None  # None: no second sentence (core.attention.result.normalise_pair decides)
     layer: int
     head: int
     num_layers: int
     num_heads: int
 
 
-# --- URL helpers --------------------------------------------------------------------------
-
-def _note(message: str) -> None:
-    notes: list[str] = st.session_state.setdefault(_NOTES, [])
-    if message not in notes:
-        notes.append(message)
-
-
-def begin_run() -> None:
-    st.session_state[_RUN_KEYS] = {}
-    st.session_state["_router_ran"] = True
-
+# --- parsers (raw link text -> value, or None when invalid) -----------------------------------
 
 def parse_int(lo: int, hi: int) -> Callable[[str], int | None]:
     def parse(raw: str) -> int | None:
@@ -83,40 +85,142 @@ def parse_bool(raw: str) -> bool | None:
     return {"1": True, "true": True, "on": True, "0": False, "false": False, "off": False}.get(str(raw).lower())
 
 
-def url_value(key: str, default: Any, parse: Callable[[str], Any | None],
-              serialize: Callable[[Any], str | None] = str, label: str | None = None) -> Any:
-    """Seed session_state[key] from the URL on first sight (validated), and bind it to the URL.
+def bool_text(value: bool) -> str:
+    return "1" if value else "0"
 
-    Call before creating the widget whose key is `key`. Returns the current value.
+
+def parse_text(raw: str) -> str | None:
+    text = str(raw)
+    if len(text) > MAX_TEXT_CHARS:
+        note(f"The link's text was {len(text):,} characters; kept the first {MAX_TEXT_CHARS:,}.")
+        text = text[:MAX_TEXT_CHARS]
+    return text
+
+
+def text_for_link(value: str) -> str | None:
+    return value if len(value) <= MAX_URL_TEXT_CHARS else None
+
+
+# --- notes ----------------------------------------------------------------------------------
+
+def note(message: str) -> None:
+    """A one-line note for the user (a bad link value, a clipped text), shown once."""
+    notes: list[str] = st.session_state.setdefault(_NOTES, [])
+    if message not in notes:
+        notes.append(message)
+
+
+def show_notes() -> None:
+    for message in st.session_state.pop(_NOTES, []):
+        st.toast(message, icon=":material/link_off:")
+        st.caption(f":material/info: {message}")
+
+
+# --- controls -------------------------------------------------------------------------------
+
+def begin_run() -> None:
+    """Start a router run: count it, forget last run's link keys, apply a pending selection."""
+    ss = st.session_state
+    ss[_RUN_NO] = int(ss.get(_RUN_NO, 0)) + 1
+    ss[_RUN_KEYS] = {}
+    ss["_router_ran"] = True
+    pending = ss.get(_PENDING) or {}
+    for key in ("layer", "head"):
+        if key in pending:
+            set_control(key, pending[key])
+    if pending:
+        ss[_PENDING] = {"page": pending["page"]} if "page" in pending else {}
+
+
+def _valid(value: Any, parse: Callable[[str], Any | None], serialize: Callable[[Any], str | None]) -> bool:
+    if value is None:
+        return False
+    try:
+        text = serialize(value)
+    except (TypeError, ValueError):
+        return False
+    if text is None:
+        return True  # valid, but not written into links
+    parsed = parse(text)
+    if isinstance(value, (list, tuple)) and isinstance(parsed, (list, tuple)):
+        return list(parsed) == list(value)  # a range slider may hold a list or a tuple
+    return parsed == value
+
+
+def _from_link(key: str, default: Any, parse: Callable[[str], Any | None],
+               serialize: Callable[[Any], str | None], label: str | None) -> Any:
+    raw = st.query_params.get(key)
+    if raw is None:
+        return default
+    value = parse(raw)
+    if value is None:
+        shown = raw if len(raw) <= 40 else raw[:37] + "..."
+        note(f"The link's {label or key} '{shown}' is not valid here; using {serialize(default)}.")
+        return default
+    return value
+
+
+def control(key: str, default: Any, parse: Callable[[str], Any | None],
+            serialize: Callable[[Any], str | None] = str, *, label: str | None = None, link: bool = True,
+            draw: bool = True) -> Any:
+    """The value of the control whose widget key is `key`; call right before creating that widget
+    (and create it without a default: the value comes from here).
+
+    First sight in a session: the link's value (validated, with a note when bad), else `default`.
+    Afterwards: the widget's own value when it was drawn on the run before and is valid (or a value
+    a callback wrote), else the kept value; either is written to the widget's key so the widget
+    shows it. `parse(serialize(v)) == v`
+    says a value is valid (e.g. a layer within this model's depth); `link=False` keeps it out of
+    the URL on this run; `draw=False`: its widget is not drawn on this run (the value stays in the link).
+    Returns the value.
     """
-    seeded: set[str] = st.session_state.setdefault(_SEEDED, set())
-    if key not in seeded:
-        seeded.add(key)
-        raw = st.query_params.get(key)
-        if raw is not None and key not in st.session_state:
-            value = parse(raw)
-            if value is None:
-                shown = raw if len(raw) <= 40 else raw[:37] + "..."
-                _note(f"The link's {label or key} '{shown}' is not valid here; using {serialize(default)}.")
-                value = default
-            st.session_state[key] = value
-    if key not in st.session_state:
-        st.session_state[key] = default
+    ss = st.session_state
+    kept: dict[str, Any] = ss.setdefault(_KEPT, {})
+    drawn: dict[str, int] = ss.setdefault(_DRAWN, {})
+    run = int(ss.get(_RUN_NO, 0))
+    if key not in kept:
+        if key in ss and _valid(ss[key], parse, serialize):
+            kept[key] = ss[key]  # set before its first widget (a test, an older caller)
+        else:
+            kept[key] = _from_link(key, default, parse, serialize, label)
+    was_drawn = drawn.get(key) == run - 1
+    current = key in ss and _valid(ss[key], parse, serialize)
+    if draw and current and (was_drawn or ss[key] != kept[key]):
+        value = ss[key]  # the widget's value, or one a callback wrote
     else:
-        value = st.session_state[key]
-        if parse(serialize(value) or "") is None and value != default:
-            st.session_state[key] = default  # e.g. a layer beyond a newly chosen model's depth
-    st.session_state.setdefault(_RUN_KEYS, {})[key] = serialize
-    return st.session_state[key]
+        value = kept[key] if _valid(kept[key], parse, serialize) else default
+    if draw:
+        # Always, before the widget exists: a widget that comes back (another page, a rerun that
+        # stopped above it) or is re-created under a new id (a page switch, new options) shows
+        # the value the app uses, instead of its own default.
+        ss[key] = value
+    kept[key] = value
+    if draw:
+        drawn[key] = run
+    if link:
+        ss.setdefault(_RUN_KEYS, {})[key] = serialize
+    return value
+
+
+def set_control(key: str, value: Any) -> None:
+    """Set a control's value from a callback or before its widget exists on this run."""
+    st.session_state.setdefault(_KEPT, {})[key] = value
+    st.session_state[key] = value
+
+
+def kept(key: str, default: Any = None) -> Any:
+    """A control's value without drawing it (e.g. a panel that reads another panel's choice)."""
+    return st.session_state.get(_KEPT, {}).get(key, default)
 
 
 def sync_url() -> None:
-    """Rewrite the query string from the state of this run's bound keys."""
+    """Rewrite the query string from the controls drawn on this run."""
     keys: dict[str, Callable[[Any], str | None]] = st.session_state.get(_RUN_KEYS, {})
+    values: dict[str, Any] = st.session_state.get(_KEPT, {})
     params: dict[str, str] = {}
     for key, serialize in keys.items():
-        if key in st.session_state:
-            text = serialize(st.session_state[key])
+        if key in values:
+            text = serialize(values[key])
             if text is not None:
                 params[key] = text
     try:
@@ -126,134 +230,80 @@ def sync_url() -> None:
         pass
 
 
-def show_notes() -> None:
-    notes = st.session_state.pop(_NOTES, [])
-    for note in notes:
-        st.toast(note, icon=":material/link_off:")
-        st.caption(f":material/info: {note}")
+# --- the one selection API ------------------------------------------------------------------
+
+def _in_callback() -> bool:
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_run_context import RunLocation, ThreadState
+    except ImportError:  # internal API moved: a rerun is also valid from a callback
+        return False
+    return ThreadState.get().run_location == RunLocation.CALLBACK
 
 
-# --- the shared sidebar -------------------------------------------------------------------
+def select(layer: int | None = None, head: int | None = None, page: str | None = None) -> None:
+    """Make (layer, head) the selection on every page, and open `page` (a page_table name such as
+    "single_head") if given. Nothing else changes: never the text, the pair or the model.
 
-def _text_serializer(value: str) -> str | None:
-    return value if len(value) <= MAX_URL_TEXT_CHARS else None
-
-
-def _parse_text(raw: str) -> str | None:
-    text = str(raw)
-    if len(text) > MAX_TEXT_CHARS:
-        _note(f"The link's text was {len(text):,} characters; kept the first {MAX_TEXT_CHARS:,}.")
-        text = text[:MAX_TEXT_CHARS]
-    return text
-
-
-def _status_map() -> dict[str, tuple[str, str, str]]:
-    return {mid: (name, avail, reason) for mid, name, avail, reason in cache.model_statuses()}
-
-
-_BADGE = {"ready": "✓", "downloadable": "↓", "unavailable": "✗"}
-
-
-def _on_model_change() -> None:
-    chosen = st.session_state.get("model")
-    status = _status_map().get(chosen)
-    previous = st.session_state.get("_model_previous")
-    if status is None or status[1] == "unavailable":
-        reason = status[2] if status else "it is not in the registry"
-        st.session_state["_model_message"] = (
-            f"{status[0] if status else chosen} is unavailable: {reason}. Kept the current model."
-        )
-        if previous:
-            st.session_state["model"] = previous
+    Works from an `on_select`/`on_click` callback (the run that follows applies it) and from a
+    page body (it reruns at once: the sidebar's widgets already exist on this run).
+    """
+    pending: dict[str, Any] = dict(st.session_state.get(_PENDING) or {})
+    if layer is not None:
+        pending["layer"] = int(layer)
+    if head is not None:
+        pending["head"] = int(head)
+    if page is not None:
+        pending["page"] = page_table.by_name(page).name  # KeyError: not a page of this app
+    if all(kept(key) == value for key, value in pending.items()):
+        return  # already the selection (e.g. a click on the selected cell)
+    st.session_state[_PENDING] = pending
+    if not _in_callback():
+        st.rerun()
 
 
-def _load_example() -> None:
-    choice = st.session_state.get("_example")
-    if choice in EXAMPLES:
-        st.session_state["text"] = EXAMPLES[choice]
-    st.session_state["_example"] = None
+def select_from_chart(chart_key: str, param: str = "head", page: str | None = None) -> Callable[[], None]:
+    """An `on_select` callback for a chart whose point selection `param` holds layer and head."""
+    def on_select() -> None:
+        event = st.session_state.get(chart_key)
+        try:
+            points = event["selection"][param]  # type: ignore[index]
+        except (KeyError, TypeError):
+            return
+        if points and "layer" in points[0] and "head" in points[0]:
+            select(layer=int(points[0]["layer"]), head=int(points[0]["head"]), page=page)
+    return on_select
 
 
-def _clip_text() -> None:
-    text = st.session_state.get("text", "")
-    if len(text) > MAX_TEXT_CHARS:
-        st.session_state["text"] = text[:MAX_TEXT_CHARS]
-        _note(f"The text was {len(text):,} characters; kept the first {MAX_TEXT_CHARS:,}.")
+def select_from_table(table_key: str, rows: Any, page: str | None = None) -> Callable[[], None]:
+    """An `on_select` callback for a dataframe with "layer" and "head" columns (one row picked)."""
+    def on_select() -> None:
+        event = st.session_state.get(table_key)
+        try:
+            picked = list(event["selection"]["rows"])  # type: ignore[index]
+        except (KeyError, TypeError):
+            return
+        if picked:
+            row = rows.iloc[int(picked[0])]
+            select(layer=int(row["layer"]), head=int(row["head"]), page=page)
+    return on_select
 
 
-def sidebar() -> Selection:
-    """Draw the shared sidebar and return the current selection (never raises)."""
-    pending = st.session_state.pop("_pending_select", None)
-    if pending is not None:  # a selection made in a component, applied before the widgets exist
-        st.session_state["layer"], st.session_state["head"] = pending
-    statuses = _status_map()
-    default_id, default_reason = cache.default_model()
-    ids = list(registry())
+def pending_page() -> str | None:
+    """The page a click asked for (a page_table name), taken once by the router."""
+    pending = st.session_state.get(_PENDING) or {}
+    name = pending.get("page")
+    if name is not None:
+        st.session_state[_PENDING] = {k: v for k, v in pending.items() if k != "page"}
+    return name
 
-    def parse_model(raw: str) -> str | None:
-        if raw not in statuses:
-            return None
-        if statuses[raw][1] == "unavailable":
-            _note(f"The link asks for {statuses[raw][0]}, which is unavailable here ({statuses[raw][2]}).")
-            return default_id
-        return raw
 
-    url_value("model", default_id, parse_model, label="model")
-    if st.session_state.get("model") not in ids:
-        st.session_state["model"] = default_id
-
-    with st.sidebar:
-        st.selectbox(
-            "Model", ids, key="model", on_change=_on_model_change,
-            format_func=lambda mid: f"{_BADGE.get(statuses.get(mid, ('', 'unavailable', ''))[1], '?')} "
-                                    f"{statuses.get(mid, (mid,))[0]}",
-            help="✓ ready on this machine · ↓ downloadable from the Hugging Face Hub · ✗ unavailable. "
-                 f"Default: {default_reason}",
-        )
-        message = st.session_state.pop("_model_message", None)
-        if message:
-            st.warning(message, icon=":material/block:")
-        st.session_state["_model_previous"] = st.session_state["model"]
-        model_id = st.session_state["model"]
-        if statuses.get(model_id, ("", "", ""))[1] == "downloadable" and not cache.model_is_loaded(model_id):
-            st.caption("First use downloads this model from the Hugging Face Hub.")
-
-        url_value("text", DEFAULT_TEXT, _parse_text, _text_serializer, label="text")
-        st.text_area("Text", key="text", height=100, on_change=_clip_text,
-                     help="Any sentence. Past the model's limit (512 tokens) the text is truncated and the page says so.")
-        st.selectbox("Load an example", list(EXAMPLES), index=None, key="_example",
-                     placeholder="The tutorial's six sentence types…", on_change=_load_example)
-        url_value("pair", "", _parse_text, _text_serializer, label="second sentence")
-        # A constant `expanded`: changing it re-creates the expander and collapses it mid-edit.
-        with st.expander("Sentence pair", expanded=False):
-            st.text_area("Second sentence (optional)", key="pair", height=68,
-                         help="Encoded as a pair ([SEP] between them); segments show in the tables.")
-
-        if (st.session_state.get("pair") or "").strip():
-            st.caption(":material/join: A second sentence is set (see *Sentence pair*).")
-        layers, heads = grid_shape(model_id) or (12, 12)
-        url_value("layer", 0, parse_int(0, layers - 1), label="layer")
-        url_value("head", 0, parse_int(0, heads - 1), label="head")
-        col1, col2 = st.columns(2)
-        col1.selectbox("Layer", list(range(layers)), key="layer", help="0-indexed (papers often write 1-indexed).")
-        col2.selectbox("Head", list(range(heads)), key="head",
-                       help="Head numbers are an arbitrary order inside each layer.")
-
-    text = st.session_state.get("text", "") or ""
-    pair = st.session_state.get("pair", "") or ""
-    if cache.stored_result(model_id, text, pair or None) is None:
-        cache.warm_up(model_id, EXAMPLES.values())  # needed by this run: load before the page asks
-    # else the router starts it after the page is drawn (see streamlit_app.py)
-    return Selection(model_id=model_id, text=text, text_pair=pair.strip() and pair or None,
-                     layer=int(st.session_state["layer"]), head=int(st.session_state["head"]),
-                     num_layers=layers, num_heads=heads)
-
+# --- what pages read ------------------------------------------------------------------------
 
 def current() -> Selection:
     """The selection the router computed for this run (see `_bootstrap` for the exception)."""
     if not st.session_state.pop("_router_ran", False):
         _bootstrap()
-    return st.session_state["_selection"]
+    return st.session_state[SELECTION]
 
 
 def ensure_router() -> None:
@@ -277,27 +327,14 @@ def ensure_router() -> None:
 def _bootstrap() -> None:
     """A page ran without the router (v1 mode, see ensure_router): rerun through the router,
     or, if that is impossible, draw the shared sidebar here so the page still works."""
+    from ui import sidebar
+
     ensure_router()
     begin_run()
     st.session_state.pop("_router_ran", None)
-    st.session_state["_selection"] = sidebar()
+    st.session_state[SELECTION] = sidebar.sidebar()
 
 
-def select_head(layer: int, head: int) -> None:
-    """Make (layer, head) the selection on every page (call from a callback)."""
-    st.session_state["layer"] = int(layer)
-    st.session_state["head"] = int(head)
-
-
-def request_select(layer: int, head: int) -> None:
-    """Select (layer, head) from inside a page body (after the sidebar exists): rerun to apply."""
-    if (st.session_state.get("layer"), st.session_state.get("head")) != (int(layer), int(head)):
-        st.session_state["_pending_select"] = (int(layer), int(head))
-        st.rerun()
-
-
-def warm_up_current() -> None:
-    """Start loading the current selection's model in the background (no-op once loaded)."""
-    selection = st.session_state.get("_selection")
-    if isinstance(selection, Selection):
-        cache.warm_up(selection.model_id, EXAMPLES.values())
+def selection_of(model_id: str, text: str, pair: str, layer: int, head: int, grid: tuple[int, int]) -> Selection:
+    return Selection(model_id=model_id, text=text, text_pair=normalise_pair(pair), layer=int(layer),
+                     head=int(head), num_layers=grid[0], num_heads=grid[1])

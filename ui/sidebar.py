@@ -1,0 +1,111 @@
+"""The shared sidebar: model, text, examples, sentence pair, layer and head.
+
+Drawn by the router before every page, with explicit keys; every value is a control of
+ui.state (kept across pages, bound to the link). Returns the `Selection` pages read.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.attention.result import normalise_pair
+from core.examples import DEFAULT_TEXT, EXAMPLES
+from core.models.config import grid_shape
+from core.models.registry import registry
+from ui import cache, state
+
+_BADGE = {"ready": "✓", "downloadable": "↓", "unavailable": "✗"}
+
+
+def _status_map() -> dict[str, tuple[str, str, str]]:
+    return {mid: (name, avail, reason) for mid, name, avail, reason in cache.model_statuses()}
+
+
+def _on_model_change() -> None:
+    chosen = st.session_state.get("model")
+    status = _status_map().get(chosen)
+    if status is None or status[1] == "unavailable":
+        reason = status[2] if status else "it is not in the registry"
+        st.session_state["_model_message"] = (
+            f"{status[0] if status else chosen} is unavailable: {reason}. Kept the current model."
+        )
+        state.set_control("model", state.kept("model"))
+
+
+def _load_example() -> None:
+    choice = st.session_state.get("_example")
+    if choice in EXAMPLES:
+        state.set_control("text", EXAMPLES[choice])
+    st.session_state["_example"] = None
+
+
+def _clip_text() -> None:
+    text = st.session_state.get("text", "")
+    if len(text) > state.MAX_TEXT_CHARS:
+        state.set_control("text", text[:state.MAX_TEXT_CHARS])
+        state.note(f"The text was {len(text):,} characters; kept the first {state.MAX_TEXT_CHARS:,}.")
+
+
+def _model_control(statuses: dict[str, tuple[str, str, str]], default_id: str) -> str:
+    if state.kept("model") is None:  # first sight: say why a link's model is not used
+        raw = st.query_params.get("model")
+        if raw in statuses and statuses[raw][1] == "unavailable":
+            state.note(f"The link asks for {statuses[raw][0]}, which is unavailable here ({statuses[raw][2]}).")
+    usable = [mid for mid in registry() if statuses.get(mid, ("", "unavailable", ""))[1] != "unavailable"]
+    return state.control("model", default_id, state.parse_choice(usable or [default_id]), label="model")
+
+
+def sidebar() -> state.Selection:
+    """Draw the shared sidebar and return the current selection (never raises)."""
+    statuses = _status_map()
+    default_id, default_reason = cache.default_model()
+    ids = list(registry())
+    model_id = _model_control(statuses, default_id)
+
+    with st.sidebar:
+        st.selectbox(
+            "Model", ids, key="model", on_change=_on_model_change,
+            format_func=lambda mid: f"{_BADGE.get(statuses.get(mid, ('', 'unavailable', ''))[1], '?')} "
+                                    f"{statuses.get(mid, (mid,))[0]}",
+            help="✓ ready on this machine · ↓ downloadable from the Hugging Face Hub · ✗ unavailable. "
+                 f"Default: {default_reason}",
+        )
+        message = st.session_state.pop("_model_message", None)
+        if message:
+            st.warning(message, icon=":material/block:")
+        if statuses.get(model_id, ("", "", ""))[1] == "downloadable" and not cache.model_is_loaded(model_id):
+            st.caption("First use downloads this model from the Hugging Face Hub.")
+
+        text = state.control("text", DEFAULT_TEXT, state.parse_text, state.text_for_link, label="text")
+        st.text_area("Text", key="text", height=100, on_change=_clip_text,
+                     help="Any sentence. Past the model's limit (512 tokens) the text is truncated and the page says so.")
+        st.selectbox("Load an example", list(EXAMPLES), index=None, key="_example",
+                     placeholder="The tutorial's six sentence types…", on_change=_load_example)
+        pair = state.control("pair", "", state.parse_text, state.text_for_link, label="second sentence")
+        # A constant `expanded`: changing it re-creates the expander and collapses it mid-edit.
+        with st.expander("Sentence pair", expanded=False):
+            st.text_area("Second sentence (optional)", key="pair", height=68,
+                         help="Encoded as a pair ([SEP] between them); segments show in the tables.")
+
+        if normalise_pair(pair) is not None:
+            st.caption(":material/join: A second sentence is set (see *Sentence pair*).")
+        layers, heads = grid_shape(model_id) or (12, 12)
+        layer = state.control("layer", 0, state.parse_int(0, layers - 1), label="layer")
+        head = state.control("head", 0, state.parse_int(0, heads - 1), label="head")
+        col1, col2 = st.columns(2)
+        col1.selectbox("Layer", list(range(layers)), key="layer", help="0-indexed (papers often write 1-indexed).")
+        col2.selectbox("Head", list(range(heads)), key="head",
+                       help="Head numbers are an arbitrary order inside each layer.")
+
+    text = text or ""
+    if not cache.is_stored(model_id, text, pair):
+        cache.warm_up(model_id, EXAMPLES.values())  # needed by this run: load before the page asks
+    # else the router starts it after the page is drawn (see streamlit_app.py)
+    return state.selection_of(model_id, text, pair or "", layer, head, (layers, heads))
+
+
+def warm_up_current() -> None:
+    """Start loading the current selection's model in the background (no-op once loaded)."""
+    selection = st.session_state.get(state.SELECTION)
+    if isinstance(selection, state.Selection):
+        cache.warm_up(selection.model_id, EXAMPLES.values())
