@@ -66,13 +66,13 @@ def test_a_megabyte_link_is_ignored_safely() -> None:
 
 def test_changing_layer_or_head_never_reruns_the_model(monkeypatch) -> None:
     calls: list[str] = []
-    real = core.engine.extract
+    real = core.attention.engine.extract
 
     def counting(loaded, text, text_pair=None, max_tokens=None):
         calls.append(text)
         return real(loaded, text, text_pair, max_tokens)
 
-    monkeypatch.setattr(core.engine, "extract", counting)
+    monkeypatch.setattr(core.attention.engine, "extract", counting)
     at = make_app(None, text="A sentence nobody else in the tests uses, about otters.")
     first = len(calls)
     assert first <= 1
