@@ -50,7 +50,8 @@ def has_type_ids(loaded: LoadedModel) -> bool:
 def tokenize(loaded: LoadedModel, text: str, text_pair: str | None, max_tokens: int) -> tuple[Any, int]:
     """Encode with truncation; returns (encoding, number of tokens truncation dropped).
 
-    The encoding holds "pt" tensors and `special_tokens_mask`. Callers hold `loaded.lock`.
+    The encoding holds "pt" tensors, `special_tokens_mask` and `offset_mapping` (each token's
+    character span in its own text; not a model input). Callers hold `loaded.lock`.
     One tokenizer call when the text fits (the usual case); a second, truncating call only
     when it does not, so the dropped count is exact for pairs too.
     """
@@ -58,12 +59,13 @@ def tokenize(loaded: LoadedModel, text: str, text_pair: str | None, max_tokens: 
     pair = normalise_pair(text_pair)
     # verbose=False: "sequence longer than the maximum" is expected here, we truncate below.
     enc = tok(text, pair, add_special_tokens=True, truncation=False, return_tensors="pt",
-              return_special_tokens_mask=True, verbose=False)
+              return_special_tokens_mask=True, return_offsets_mapping=True, verbose=False)
     full = int(enc["input_ids"].shape[1])
     if full <= max_tokens:
         return enc, 0
     enc = tok(text, pair, add_special_tokens=True, truncation=True, max_length=max_tokens,
-              return_tensors="pt", return_special_tokens_mask=True, verbose=False)
+              return_tensors="pt", return_special_tokens_mask=True, return_offsets_mapping=True,
+              verbose=False)
     return enc, max(0, full - int(enc["input_ids"].shape[1]))
 
 
@@ -95,6 +97,7 @@ def extract(loaded: LoadedModel, text: str, text_pair: str | None = None,
         tokens = loaded.tokenizer.convert_ids_to_tokens(ids)
         special_list = [bool(x) for x in enc["special_tokens_mask"][0].tolist()]
         word_ids = tuple(None if special_list[i] else w for i, w in enumerate(word_ids_raw))
+        offsets = _offsets(enc, special_list)
         labels = display_tokens(loaded.tokenizer, tokens, special_list, word_ids)
     # The copy to numpy runs outside the lock: these tensors belong to this call alone, so
     # another session's forward pass can already start.
@@ -114,8 +117,18 @@ def extract(loaded: LoadedModel, text: str, text_pair: str | None = None,
         model_id=info.model_id, text=text, text_pair=text_pair, max_tokens=limit,
         tokens=tuple(tokens), display_tokens=tuple(labels), token_ids=tuple(int(i) for i in ids),
         attention=attention, special_mask=special, word_ids=word_ids, segment_ids=segments,
-        causal=info.causal, truncated_tokens=dropped, info=info,
+        causal=info.causal, truncated_tokens=dropped, info=info, offsets=offsets,
     )
+
+
+def _offsets(enc: Any, special: list[bool]) -> tuple[tuple[int, int] | None, ...]:
+    """Each token's (start, end) character span in its own text (for a pair, the second text's
+    tokens index the second text: that is how fast tokenizers report them); None for specials."""
+    mapping = enc.get("offset_mapping") if hasattr(enc, "get") else None
+    if mapping is None:
+        return ()
+    pairs = mapping[0].tolist()
+    return tuple(None if special[i] else (int(s), int(e)) for i, (s, e) in enumerate(pairs))
 
 
 def _to_numpy(atts: Any, info: ModelInfo) -> np.ndarray:

