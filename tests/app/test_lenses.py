@@ -24,8 +24,9 @@ def test_every_lens_draws_a_heatmap(page, key, lens) -> None:
     at = make_app(page, text=TEXT, **{key: lens})
     assert not exceptions_of(at) and not errors_of(at), (exceptions_of(at), errors_of(at))
     frame = biggest_frame(at)
-    n = at.session_state["q"] if False else None  # noqa: F841 - n comes from the frame
-    assert len(frame) == frame["query"].nunique() ** 2
+    n = frame["query"].nunique()
+    assert len(frame) == n * n and frame["key"].nunique() == n
+    assert at.session_state[key] == lens
     if lens == "norm" and page is None:
         assert "norm-based attention" in " ".join(texts_of(at))
 
@@ -38,8 +39,11 @@ def test_flow_lens_needs_a_query_then_draws_it(page, key) -> None:
     at.selectbox(key="q").set_value(2).run()
     assert not exceptions_of(at) and not errors_of(at)
     _, frames = chart_frames(charts_of(at)[0])
-    assert abs(max(frames, key=len)["value"].sum() - 1.0) < 1e-3 if "value" in max(frames, key=len) else True
-    assert at.dataframe, "flow table missing"
+    bars = max(frames, key=len)
+    assert abs(bars["value"].sum() - 1.0) < 1e-3  # flow from one query: shares of its inputs
+    (table,) = [d.value for d in at.dataframe]
+    assert list(table.columns) == ["position", "token", "flow", "rollout"]
+    assert abs(table["flow"].sum() - 1.0) < 1e-3 and abs(table["rollout"].sum() - 1.0) < 1e-3
 
 
 def test_flow_is_bounded_with_an_explanation() -> None:
