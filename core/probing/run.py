@@ -1,0 +1,216 @@
+"""A probing run over a list of texts: parse, extract, align, count; with progress and cancel.
+
+The per-sentence inputs are plain data (`SentenceInput`: attention [L, H, n, n], character offsets,
+special-token mask and word ids per token), so the same counting runs on one-sentence extraction
+(`sentence_input`, here) or on the corpus module's batched records (`from_record`), and a batch of
+them is one call (`probe_batch`) that returns mergeable counts (for a worker process or a Ray task).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.attention.extract import effective_max_tokens, extract
+from core.attention.result import AttentionResult
+from core.models.loading import LoadedModel
+from core.probing import parser as parsing
+from core.probing.align import AlignmentError
+from core.probing.syntax import DEFAULT_OFFSETS, SentenceProbe, SyntaxCounts, probe_sentence
+
+DEFAULT_MAX_TOKENS = 128  # probing sentences are short; longer texts are cut (their words reported)
+MAX_FAILURES_KEPT = 50
+
+
+@dataclass(frozen=True)
+class SentenceInput:
+    """What probing needs from a model for one text (no padding: n is this text's tokens)."""
+
+    text: str
+    attention: np.ndarray  # float [L, H, n, n]
+    offsets: tuple[tuple[int, int], ...]  # per token (start, end) into text; specials (0, 0)
+    special_mask: np.ndarray  # bool [n]
+    word_ids: tuple[int | None, ...]  # per token; None for specials
+    tokens: tuple[str, ...] = ()
+
+
+def token_offsets(loaded: LoadedModel, result: AttentionResult) -> tuple[tuple[int, int], ...]:
+    """Character offsets of the result's tokens, from the model's fast tokenizer (one more
+    tokenizer call, same truncation); checked against the result's token ids."""
+    tok = loaded.tokenizer
+    if not getattr(tok, "is_fast", False):
+        raise AlignmentError(f"{result.model_id} has no fast tokenizer, so no character offsets to align words")
+    with loaded.lock:  # fast tokenizers are not thread-safe
+        enc = tok(result.text, result.text_pair, add_special_tokens=True, truncation=True,
+                  max_length=result.max_tokens, return_offsets_mapping=True, verbose=False)
+    ids = tuple(int(i) for i in enc["input_ids"])
+    if ids != tuple(result.token_ids):
+        raise AlignmentError("the tokenizer's offsets do not match the extracted tokens")
+    return tuple((int(s), int(e)) for s, e in enc["offset_mapping"])
+
+
+def sentence_input(loaded: LoadedModel, text: str, max_tokens: int | None = DEFAULT_MAX_TOKENS,
+                   result: AttentionResult | None = None) -> SentenceInput:
+    """One text through the model (or an existing result for it) plus its token offsets."""
+    res = result if result is not None else extract(loaded, text, None, max_tokens)
+    return SentenceInput(res.text, res.attention, token_offsets(loaded, res), np.asarray(res.special_mask),
+                         tuple(res.word_ids), tuple(res.display_tokens))
+
+
+def _field(record: Any, *names: str) -> Any:
+    for name in names:
+        if isinstance(record, dict) and name in record:
+            return record[name]
+        if hasattr(record, name):
+            return getattr(record, name)
+    raise AttributeError(f"record has none of {names}")
+
+
+def from_record(record: Any) -> SentenceInput:
+    """A per-sentence record from the corpus module's batched extraction (an object or a dict
+    with text, attention [L, H, n, n], offsets, special mask, word ids and tokens)."""
+    return SentenceInput(
+        text=str(_field(record, "text")),
+        attention=np.asarray(_field(record, "attention")),
+        offsets=tuple((int(s), int(e)) for s, e in _field(record, "offsets", "offset_mapping", "char_offsets")),
+        special_mask=np.asarray(_field(record, "special_mask", "special"), dtype=bool),
+        word_ids=tuple(None if w is None or (isinstance(w, float) and np.isnan(w)) or (isinstance(w, int) and w < 0)
+                       else int(w) for w in _field(record, "word_ids")),
+        tokens=tuple(str(t) for t in (_field(record, "tokens") if _has(record, "tokens") else ())),
+    )
+
+
+def _has(record: Any, name: str) -> bool:
+    return (isinstance(record, dict) and name in record) or hasattr(record, name)
+
+
+def probe_input(item: SentenceInput, parse: parsing.Parse, *,
+                baseline_offsets: Sequence[int] = DEFAULT_OFFSETS, keep_predictions: bool = False) -> SentenceProbe:
+    return probe_sentence(item.attention, parse, item.offsets, item.special_mask, item.word_ids, text=item.text,
+                          baseline_offsets=baseline_offsets, keep_predictions=keep_predictions)
+
+
+def probe_batch(items: Iterable[SentenceInput | Any], parses: Iterable[parsing.Parse], *,
+                counts: SyntaxCounts | None = None,
+                baseline_offsets: Sequence[int] = DEFAULT_OFFSETS) -> SyntaxCounts:
+    """Count a batch: records (SentenceInput or corpus records) with their parses, in order.
+    Returns `counts` (new when None) with the batch added; batches from workers join with
+    `SyntaxCounts.merge`. A sentence whose parse does not align raises AlignmentError."""
+    for item, parse in zip(items, parses, strict=True):
+        item = item if isinstance(item, SentenceInput) else from_record(item)
+        probe = probe_input(item, parse, baseline_offsets=baseline_offsets)
+        if counts is None:
+            counts = SyntaxCounts(int(item.attention.shape[0]), int(item.attention.shape[1]), tuple(baseline_offsets))
+        counts.add(probe)
+    if counts is None:
+        raise ValueError("an empty batch and no counts to add it to")
+    return counts
+
+
+@dataclass
+class ProbeRun:
+    """A finished (or cancelled) run: the counts and what happened on the way."""
+
+    counts: SyntaxCounts | None
+    model_id: str
+    parser: str
+    total: int  # texts asked for (blank lines not counted)
+    done: int = 0  # texts counted
+    cancelled: bool = False
+    blank: int = 0  # blank lines skipped
+    failures: list[tuple[int, str]] = field(default_factory=list)  # (index, message), first 50
+    failed: int = 0
+    truncated: int = 0  # texts cut by the token limit
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.seconds if self.seconds > 0 else 0.0
+
+
+def _resolve(model: Any, model_id: str | None) -> LoadedModel:
+    if isinstance(model, LoadedModel):
+        return model
+    if hasattr(model, "model") and callable(model.model):  # an AttentionEngine
+        if not model_id:
+            raise ValueError("probe_corpus with an engine needs model_id")
+        return model.model(model_id)
+    raise TypeError(f"expected a LoadedModel or an AttentionEngine, got {type(model).__name__}")
+
+
+def probe_corpus(model: LoadedModel | Any, texts: Sequence[str], nlp: Any, *, model_id: str | None = None,
+                 max_tokens: int | None = DEFAULT_MAX_TOKENS, baseline_offsets: Sequence[int] = DEFAULT_OFFSETS,
+                 progress: Callable[[int, int, float], None] | None = None,
+                 cancel: Callable[[], bool] | None = None, parse_batch: int = 32) -> ProbeRun:
+    """Probe every text: parse (spaCy, in batches), extract one sentence at a time, align, count.
+
+    model: a LoadedModel, or an AttentionEngine with `model_id` (only its loaded model is used:
+    a corpus would flush the engine's result cache). nlp: a spaCy pipeline (`parser.load_parser`).
+    progress(done, total, seconds) after each text; cancel() is checked before each text, and a
+    cancelled run keeps what it counted. A text that fails (alignment, extraction) is skipped and
+    listed in `failures`; the run goes on.
+    """
+    loaded = _resolve(model, model_id)
+    limit = effective_max_tokens(loaded.info, loaded.tokenizer, max_tokens)
+    kept = [(i, t) for i, t in enumerate(texts) if isinstance(t, str) and t.strip()]
+    run = ProbeRun(None, loaded.info.model_id, parsing.parser_label(nlp), total=len(kept),
+                   blank=len(texts) - len(kept))
+    start = time.perf_counter()
+    for b in range(0, len(kept), max(1, int(parse_batch))):
+        chunk = kept[b:b + parse_batch]
+        if cancel is not None and cancel():
+            run.cancelled = True
+            break
+        docs = list(parsing.parse_many(nlp, [t for _, t in chunk], batch_size=len(chunk)))
+        for (index, text), parse in zip(chunk, docs):
+            if cancel is not None and cancel():
+                run.cancelled = True
+                break
+            try:
+                res = extract(loaded, text, None, limit)
+                item = sentence_input(loaded, text, limit, result=res)
+                probe = probe_input(item, parse, baseline_offsets=baseline_offsets)
+                if run.counts is None:
+                    run.counts = SyntaxCounts(res.num_layers, res.num_heads, tuple(baseline_offsets))
+                run.counts.add(probe)
+                run.done += 1
+                run.truncated += int(res.truncated_tokens > 0)
+            except Exception as err:  # noqa: BLE001 - one bad text never stops the run
+                run.failed += 1
+                if len(run.failures) < MAX_FAILURES_KEPT:
+                    run.failures.append((index, f"{type(err).__name__}: {err}"))
+            run.seconds = time.perf_counter() - start
+            if progress is not None:
+                progress(run.done + run.failed, run.total, run.seconds)
+        if run.cancelled:
+            break
+    run.seconds = time.perf_counter() - start
+    return run
+
+
+@dataclass(frozen=True)
+class SentenceView:
+    """One sentence for the arc view: units, the parse's arcs and one head's predictions."""
+
+    words: tuple[str, ...]  # unit texts
+    arcs: tuple[tuple[int, int, str], ...]  # (dependent unit, head unit, relation), clean arcs only
+    attention: np.ndarray  # float [U, U]: the head's word-level attention (rows: from)
+    alignment_table: Any  # pandas DataFrame (align.Alignment.table)
+
+
+def sentence_view(item: SentenceInput, parse: parsing.Parse, layer: int, head: int) -> SentenceView:
+    """What the arc chart draws for one head on one sentence."""
+    from core.probing.align import align
+    from core.probing.syntax import arcs_for, unit_attention
+
+    alignment = align(parse, item.offsets, item.special_mask, item.word_ids, text=item.text)
+    arcs = arcs_for(parse, alignment)
+    att = unit_attention(np.asarray(item.attention[layer, head]), alignment) if alignment.n_units else np.zeros((0, 0))
+    return SentenceView(tuple(u.text for u in alignment.units),
+                        tuple(zip(arcs.dependent.tolist(), arcs.head.tolist(), arcs.relation)),
+                        np.asarray(att, dtype=np.float64),
+                        alignment.table(parse, item.tokens or None))
