@@ -39,7 +39,7 @@ class ClarkThresholds:
 STAT_COLUMNS = (
     "layer", "head", "entropy", "entropy_norm", "mean_distance", "distance_ratio", "cls_share",
     "sep_share", "special_share", "punct_share", "self_score", "prev_score", "next_score",
-    "confidence", "first_token_share", "vertical_score", "diagonal_score", "block_score", "pattern",
+    "confidence", "first_token_share", "sink_ratio", "vertical_score", "diagonal_score", "block_score", "pattern",
     "broad", "attends_previous", "attends_next", "attends_special", "clark_label",
 )
 
@@ -62,8 +62,12 @@ def head_statistics(att: np.ndarray, special_mask: np.ndarray, punct_mask: np.nd
       keys would give. Encoders: mean_i U_i = (n^2 - 1) / (3n). Causal: U_i = i / 2 (uniform
       over keys 0..i), so the ratio compares to the per-row uniform baseline.
     - cls_share / sep_share / special_share / punct_share / first_token_share:
-      (1/n) sum_i sum_{j in T} A_ij for T = [CLS], [SEP], all special tokens, punctuation, {0}.
-      first_token_share is the attention-sink measure for causal models (Xiao et al. 2024).
+      (1/n) sum_i sum_{j in T} A_ij for T = [CLS], [SEP], all special tokens, punctuation, {0};
+      for causal models first_token_share averages rows i >= 1 only (row 0 sees only itself, so
+      its 1.0 says nothing).
+    - sink_ratio: first_token_share divided by what uniform attention would give the first key,
+      the mean of 1/m_i over the same rows (1/(i+1) causal, 1/n encoders): 1 = no preference,
+      > 1 an attention sink (Xiao et al. 2024). See docs/methods.md#first-token-share.
     - self_score = mean_i A_ii; prev_score = mean_{i>=1} A_{i,i-1}; next_score =
       mean_{i<=n-2} A_{i,i+1} (NaN for causal models: those keys are not allowed).
     - confidence: mean over rows of max_j A_ij over NON-special keys (special keys excluded,
@@ -114,7 +118,12 @@ def head_statistics(att: np.ndarray, special_mask: np.ndarray, punct_mask: np.nd
     sep_share = col_mass @ sep
     special_share = col_mass @ special
     punct_share = col_mass @ punct
-    first_share = col_mass[:, 0]
+    sink_rows = idx >= 1 if causal else np.ones(n, dtype=bool)
+    if sink_rows.any():
+        first_share = flat[:, sink_rows, 0].astype(np.float64).mean(axis=1)
+        sink_ratio = first_share / float((1.0 / m[sink_rows]).mean())
+    else:  # a one-token causal text: row 0 is all there is
+        first_share = sink_ratio = np.full(len(flat), np.nan)
 
     diag = flat[:, idx, idx].astype(np.float64)
     self_score = diag.mean(axis=1)
@@ -161,7 +170,7 @@ def head_statistics(att: np.ndarray, special_mask: np.ndarray, punct_mask: np.nd
         "mean_distance": mean_distance, "distance_ratio": distance_ratio, "cls_share": cls_share,
         "sep_share": sep_share, "special_share": special_share, "punct_share": punct_share,
         "self_score": self_score, "prev_score": prev_score, "next_score": next_score,
-        "confidence": confidence, "first_token_share": first_share, "vertical_score": vertical_score,
+        "confidence": confidence, "first_token_share": first_share, "sink_ratio": sink_ratio, "vertical_score": vertical_score,
         "diagonal_score": diag_score, "block_score": block_score,
     })
     df["pattern"] = classify_patterns(df, pattern_thresholds)
@@ -198,26 +207,6 @@ def clark_labels(stats: pd.DataFrame, thresholds: ClarkThresholds = ClarkThresho
                          "attends_special": special, "clark_label": label}, index=stats.index)
 
 # --- causal models --------------------------------------------------------------------------
-
-def sink_share(att: np.ndarray) -> pd.DataFrame:
-    """Attention-sink measure for causal models (Xiao et al. 2024, "Efficient Streaming
-    Language Models with Attention Sinks"): share of attention on the first token against
-    the uniform share 1/(i+1), over rows i >= 1 (row 0 can only see itself).
-
-    att: [layers, heads, query, key] -> rows (layer, head, sink_share, uniform_share, ratio).
-    """
-    a = as_4d(att)
-    n_layers, n_heads, n, _ = a.shape
-    layer_col, head_col = np.divmod(np.arange(n_layers * n_heads), n_heads)
-    if n < 2:
-        nan = np.full(n_layers * n_heads, np.nan)
-        return pd.DataFrame({"layer": layer_col, "head": head_col, "sink_share": nan,
-                             "uniform_share": nan, "ratio": nan})
-    first = a[:, :, 1:, 0].reshape(n_layers * n_heads, n - 1).astype(np.float64).mean(axis=1)
-    uniform = float((1.0 / np.arange(2, n + 1)).mean())
-    return pd.DataFrame({"layer": layer_col, "head": head_col, "sink_share": first,
-                         "uniform_share": uniform, "ratio": first / uniform})
-
 
 def sink_profile(att: np.ndarray) -> np.ndarray:
     """Per row, A[i, 0] divided by the uniform 1/(i+1) (Xiao et al. 2024; 1.0 = uniform).

@@ -147,6 +147,7 @@ def test_shares_confidence_and_sink():
     assert s["special_share"] == pytest.approx(0.7)
     assert s["punct_share"] == pytest.approx(0.2)
     assert s["first_token_share"] == pytest.approx(0.5)
+    assert s["sink_ratio"] == pytest.approx(0.5 * 5)  # encoder: against the uniform 1/n, n = 5
     assert s["confidence"] == pytest.approx(0.2)  # special keys excluded: max over keys 1..3
     assert s["vertical_score"] == pytest.approx(0.7)
 
@@ -159,8 +160,9 @@ def test_causal_uniform_head_is_normalised_by_receptive_field():
     assert s["entropy"] == pytest.approx(np.mean(np.log(np.arange(1, n + 1))), abs=1e-6)
     assert s["distance_ratio"] == pytest.approx(1.0, abs=1e-6)  # per-row baseline i/2
     assert math.isnan(s["next_score"])
-    sink = statistics.sink_share(head[None, None])
-    assert sink["ratio"].iloc[0] == pytest.approx(1.0, abs=1e-6)
+    # uniform causal attention: no sink, whatever n (row 0, always 1.0, is left out)
+    assert s["sink_ratio"] == pytest.approx(1.0, abs=1e-6)
+    assert s["first_token_share"] == pytest.approx(np.mean(1.0 / np.arange(2, n + 1)), abs=1e-6)
     np.testing.assert_allclose(statistics.sink_profile(head[None, None])[0, 0], 1.0, atol=1e-6)
 
 
@@ -171,9 +173,9 @@ def test_sink_head_is_found_and_vertical_for_causal_models():
     head[np.arange(n), np.arange(n)] += 0.1
     head[0, 0] = 1.0
     s = stats_of(head, causal=True)
-    assert s["first_token_share"] > 0.85
+    assert s["first_token_share"] == pytest.approx(0.9)  # rows 1..n-1 only: row 0's 1.0 is not evidence
     assert s["pattern"] == "vertical"  # no special tokens: the sink is the vertical stripe
-    assert statistics.sink_share(head[None, None])["ratio"].iloc[0] > 2
+    assert s["sink_ratio"] == pytest.approx(0.9 / np.mean(1.0 / np.arange(2, n + 1)))
 
 
 def test_causal_statistics_on_tiny_gpt2(tiny_gpt2):
@@ -192,8 +194,11 @@ def test_causal_statistics_on_tiny_gpt2(tiny_gpt2):
     rows = -(a * np.log(np.maximum(a, 1e-30))).sum(axis=-1)
     expected = (rows[..., 1:] / np.log(np.arange(2, n + 1))).mean(axis=-1).ravel()
     np.testing.assert_allclose(stats["entropy_norm"].to_numpy(), expected, atol=1e-5)
-    sinks = statistics.sink_share(result.attention)
-    assert sinks["sink_share"].between(0, 1).all() and (sinks["ratio"] > 0).all()
+    # the sink share leaves row 0 out and is measured against the uniform 1/(i+1)
+    first = a[:, :, 1:, 0].mean(axis=-1).ravel()
+    np.testing.assert_allclose(stats["first_token_share"].to_numpy(), first, atol=1e-6)
+    np.testing.assert_allclose(stats["sink_ratio"].to_numpy(), first / np.mean(1.0 / np.arange(2, n + 1)),
+                               rtol=1e-6)
 
 
 def test_head_statistics_is_vectorised_over_all_heads():
