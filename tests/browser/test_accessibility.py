@@ -2,12 +2,16 @@
 
 For every page in ui/page_table.py's PAGES, in the light and the dark theme at 1400x900, and in the
 light theme at 420x900 (a phone; dark at 420 px is left out to keep the run short: the same text and
-colours are checked in dark at 1400 px, and the narrow layout in light), the page is opened in Debian's Chromium, axe-core is injected from the local npm package
+colours are checked in dark at 1400 px, and the narrow layout in light), the page is opened in
+Debian's Chromium, axe-core is injected from the local npm package into the page and its frames
 (frontend/node_modules/axe-core/axe.min.js, pinned in frontend/package.json; `npm ci` in frontend/
-installs it, as CI's scripts/check_frontend_bundle.sh does) and run with the tags wcag2a, wcag2aa,
-wcag21a, wcag21aa. A serious or critical violation fails the test unless it is in ALLOWED: Streamlit's
-own markup, named by rule, a CSS selector of the element and the Streamlit version. Our own markup
-never goes in ALLOWED.
+installs it, as CI's scripts/check_frontend_bundle.sh does; without it the tests skip and say so)
+and run with the tags wcag2a, wcag2aa, wcag21a, wcag21aa. A serious or critical violation fails the
+test unless it is in ALLOWED: Streamlit's own markup, named by rule, a CSS selector of the element
+and the Streamlit version. Our own markup never goes in ALLOWED.
+
+The window is grown to the page's full height (same width) before axe runs: axe does not check text
+that Streamlit's scrolling main column holds below the fold.
 
 Theme: .streamlit/config.toml sets [theme.light] and [theme.dark] but no theme.base, so Streamlit
 follows the viewer's `prefers-color-scheme`; the test emulates it with the browser context's
