@@ -7,10 +7,15 @@ ui/cache.py). Changing layer or head never re-runs a model: results are keyed by
 
 from __future__ import annotations
 
+import gc
+import logging
+import os
 import threading
-from collections import OrderedDict
+import time
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -25,6 +30,58 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _MISSING = object()
+log = logging.getLogger("attention_dashboard")
+
+ENV_MODEL_MEMORY = "ATTENTION_DASHBOARD_MODEL_MEMORY_MB"
+# Loaded models' parameters, in bytes. Community Cloud gives an app about 2.7 GB: Python, torch,
+# transformers and Streamlit take ~0.6-0.8 GB, the result and derived caches up to 0.6 GB; 1.25 GiB
+# holds DistilBERT and its fine-tuned copy (2 x 265 MB) plus BERT base (440 MB), or XLM-R base alone.
+DEFAULT_MODEL_MEMORY = 1280 * 2**20
+
+
+def model_memory_budget() -> int:
+    """Bytes of model parameters the engine keeps loaded: ATTENTION_DASHBOARD_MODEL_MEMORY_MB, else
+    DEFAULT_MODEL_MEMORY (1280 MiB)."""
+    raw = os.environ.get(ENV_MODEL_MEMORY, "").strip()
+    if raw:
+        try:
+            value = float(raw)
+        except ValueError:
+            log.warning("%s=%r is not a number of MB; using %d MB", ENV_MODEL_MEMORY, raw, DEFAULT_MODEL_MEMORY >> 20)
+        else:
+            if value > 0:
+                return int(value * 2**20)
+    return DEFAULT_MODEL_MEMORY
+
+
+def model_bytes(loaded: LoadedModel) -> int:
+    """Bytes of a loaded model's parameters and buffers (what it holds in memory, roughly)."""
+    model = getattr(loaded, "model", None)
+    total = 0
+    try:
+        for t in list(model.parameters()) + list(model.buffers()):  # type: ignore[union-attr]
+            total += int(t.numel()) * int(t.element_size())
+    except Exception:  # noqa: BLE001 - a stand-in without parameters (tests)
+        total = int(getattr(getattr(loaded, "info", None), "num_parameters", 0) or 0) * 4
+    return total
+
+
+@dataclass(frozen=True)
+class ModelEviction:
+    """A loaded model the engine let go of to make room (the page says so instead of failing)."""
+
+    seq: int  # increasing number of the event
+    evicted: str  # model id let go of
+    evicted_bytes: int
+    for_model: str  # the model that needed the room
+    budget_bytes: int
+    at: float  # time.time()
+
+    @property
+    def message(self) -> str:
+        return (f"{self.evicted} was unloaded to make room for {self.for_model} (models may use "
+                f"{self.budget_bytes / 2**20:,.0f} MB; it freed {self.evicted_bytes / 2**20:,.0f} MB). "
+                "Its results stay available; it loads again on its next new text.")
 
 
 def _sizeof(value: Any) -> int:
@@ -130,6 +187,25 @@ class BoundedCache:
             self._bytes = 0
 
 
+def _estimate_from_files(model_id: str) -> int | None:
+    """A model's size before loading it: its weight files on this machine (None if unknown)."""
+    from core.models.config import config_path
+
+    try:
+        config = config_path(model_id)
+    except Exception:  # noqa: BLE001 - unregistered ids (tests' stand-ins)
+        return None
+    if config is None:
+        return None
+    folder = config.parent
+    for names in (("model.safetensors",), ("pytorch_model.bin",)):
+        size = sum((folder / n).stat().st_size for n in names if (folder / n).is_file())
+        if size:
+            return size
+    shards = [p for p in folder.glob("model-*.safetensors") if p.is_file()]
+    return sum(p.stat().st_size for p in shards) or None
+
+
 class AttentionEngine:
     """Models, results and derived arrays, all bounded. Safe to share across threads."""
 
@@ -137,40 +213,98 @@ class AttentionEngine:
                  max_derived: int = 256, max_derived_bytes: int = 256 * 2**20,
                  device: str | None = None,
                  loader: Callable[[str], LoadedModel] | None = None,
-                 store: ResultStore | None = None, seed: ResultStore | None = None) -> None:
+                 store: ResultStore | None = None, seed: ResultStore | None = None,
+                 model_budget_bytes: int | None = None,
+                 estimate: Callable[[str], int | None] | None = None) -> None:
         self.device = device
         self.store = store  # results on disk: a restarted server redraws them without a model
         self.seed = seed  # read-only results shipped with the app (assets/seed)
         self._limits: dict[tuple[str, str, str | None, int | None], int] = {}  # request -> effective limit
         self._loader = loader or (lambda mid: load_model(mid, device=device))
-        self._models: dict[str, LoadedModel] = {}
+        # Loaded models, least recently used first, bounded by parameter bytes (`model_budget`).
+        self._models: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._model_bytes: dict[str, int] = {}
+        self.model_budget = int(model_budget_bytes) if model_budget_bytes is not None else model_memory_budget()
+        self._estimate = estimate or _estimate_from_files
+        self._events: deque[ModelEviction] = deque(maxlen=64)
+        self._event_seq = 0
         self._model_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self.results = BoundedCache(max_results, max_result_bytes)
         self.derived = BoundedCache(max_derived, max_derived_bytes)
 
     def model(self, model_id: str) -> LoadedModel:
+        """The loaded model (loaded on first use). Loading one more than the memory budget holds
+        lets go of the least recently used ones first, and records a `ModelEviction` (see
+        `events`) instead of failing; a model larger than the whole budget is still loaded, alone."""
         with self._lock:
             if model_id in self._models:
+                self._models.move_to_end(model_id)
                 return self._models[model_id]
             lock = self._model_locks.setdefault(model_id, threading.Lock())
         with lock:
             with self._lock:
                 if model_id in self._models:
+                    self._models.move_to_end(model_id)
                     return self._models[model_id]
+            try:
+                need = self._estimate(model_id)
+            except Exception:  # noqa: BLE001 - no estimate: make room after loading instead
+                need = None
+            if need:
+                self._make_room(int(need), model_id)  # before loading: the peak stays within budget
             loaded = self._loader(model_id)
             if self.store is not None:  # file what this model computes under the files it loaded
                 self.store.pin(model_id)
-            with self._lock:
-                self._models[model_id] = loaded
+            self._register(model_id, loaded)
             return loaded
 
-    def add_model(self, loaded: LoadedModel) -> None:
-        """Register an already loaded model (tests build tiny ones)."""
+    def _register(self, model_id: str, loaded: LoadedModel) -> None:
+        size = model_bytes(loaded)
+        self._make_room(size, model_id)
         with self._lock:
-            self._models[loaded.info.model_id] = loaded
+            self._models[model_id] = loaded
+            self._models.move_to_end(model_id)
+            self._model_bytes[model_id] = size
+
+    def _make_room(self, need: int, for_model: str) -> None:
+        """Let go of least recently used models until `need` more bytes fit the budget."""
+        evicted: list[tuple[str, int]] = []
+        with self._lock:
+            used = sum(b for mid, b in self._model_bytes.items() if mid != for_model)
+            for mid in list(self._models):
+                if used + need <= self.model_budget:
+                    break
+                if mid == for_model:
+                    continue
+                self._models.pop(mid)
+                size = self._model_bytes.pop(mid, 0)
+                used -= size
+                evicted.append((mid, size))
+            for mid, size in evicted:
+                self._event_seq += 1
+                event = ModelEviction(self._event_seq, mid, size, for_model, self.model_budget, time.time())
+                self._events.append(event)
+                log.info("model memory: %s", event.message)
+        if evicted:
+            gc.collect()  # the model's tensors go back to the allocator now, not at some later collection
+
+    def events(self, since: int = 0) -> list[ModelEviction]:
+        """Evictions with seq > since (the last 64 at most), oldest first."""
+        with self._lock:
+            return [e for e in self._events if e.seq > since]
+
+    def model_memory(self) -> dict[str, int]:
+        """Bytes per loaded model, least recently used first."""
+        with self._lock:
+            return {mid: self._model_bytes.get(mid, 0) for mid in self._models}
+
+    def add_model(self, loaded: LoadedModel) -> None:
+        """Register an already loaded model (tests build tiny ones); counts against the budget."""
+        self._register(loaded.info.model_id, loaded)
 
     def loaded_ids(self) -> list[str]:
+        """Loaded model ids, least recently used first."""
         with self._lock:
             return list(self._models)
 
@@ -200,6 +334,10 @@ class AttentionEngine:
                 loaded = self.model(model_id)
         limit = effective_max_tokens(loaded.info, loaded.tokenizer, max_tokens)
         key = ("attention", model_id, text, pair, limit)
+        with self._lock:  # so `peek` finds this result even after the model is let go of
+            if len(self._limits) > 4096:
+                self._limits.clear()
+            self._limits[(model_id, text, pair, max_tokens)] = limit
 
         def run() -> AttentionResult:
             result = extract(loaded, text, pair, limit)

@@ -14,6 +14,7 @@ from core.models.registry import resolve_spec
 # Published shapes of the registry's Hub models, used when no config.json is on this machine.
 KNOWN_GRIDS: dict[str, tuple[int, int]] = {
     "distilbert-base-uncased": (6, 12),
+    "distilbert-base-uncased-finetuned-sst-2-english": (6, 12),
     "bert-base-uncased": (12, 12),
     "roberta-base": (12, 12),
     "gpt2": (12, 12),

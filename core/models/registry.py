@@ -33,6 +33,8 @@ class ModelSpec:
     source: str  # Hub id, or a local folder
     note: str = ""
     is_local: bool = False
+    base_model: str | None = None  # model id this one was fine-tuned from (a comparison pair)
+    languages: str = "en"  # "en", or "multilingual"
 
 
 def bundled_model_path() -> Path | None:
@@ -48,13 +50,18 @@ def bundled_model_path() -> Path | None:
 _KNOWN: tuple[ModelSpec, ...] = (
     ModelSpec("distilbert-base-uncased", "DistilBERT base (uncased)", "distilbert-base-uncased",
               "6 layers x 12 heads; the tutorial's model"),
+    ModelSpec("distilbert-base-uncased-finetuned-sst-2-english", "DistilBERT fine-tuned on SST-2 (sentiment)",
+              "distilbert-base-uncased-finetuned-sst-2-english",
+              "6 x 12; DistilBERT base fine-tuned for sentiment: compare it with its base",
+              base_model="distilbert-base-uncased"),
     ModelSpec("bert-base-uncased", "BERT base (uncased)", "bert-base-uncased", "12 layers x 12 heads"),
     ModelSpec("roberta-base", "RoBERTa base", "roberta-base", "12 x 12, byte-level BPE"),
     ModelSpec("gpt2", "GPT-2 (small)", "gpt2", "causal, 12 x 12"),
     ModelSpec("distilgpt2", "DistilGPT-2", "distilgpt2", "causal, 6 x 12"),
     ModelSpec("bert-base-multilingual-cased", "Multilingual BERT (cased)", "bert-base-multilingual-cased",
-              "104 languages, 12 x 12"),
-    ModelSpec("xlm-roberta-base", "XLM-RoBERTa base", "xlm-roberta-base", "100 languages, SentencePiece"),
+              "104 languages, 12 x 12", languages="multilingual"),
+    ModelSpec("xlm-roberta-base", "XLM-RoBERTa base", "xlm-roberta-base", "100 languages, SentencePiece",
+              languages="multilingual"),
 )
 
 
@@ -97,6 +104,24 @@ def registry() -> dict[str, ModelSpec]:
     for spec in specs:
         out.setdefault(spec.model_id, spec)
     return out
+
+
+def comparison_pairs() -> list[tuple[str, str]]:
+    """(base model id, fine-tuned model id) for every registered fine-tuned model whose base is
+    registered too: the pairs the Compare page offers for "which heads changed most"."""
+    reg = registry()
+    return [(spec.base_model, mid) for mid, spec in reg.items() if spec.base_model and spec.base_model in reg]
+
+
+def related_model(model_id: str) -> str | None:
+    """The model a comparison with `model_id` starts from: its base, or a model fine-tuned from it."""
+    reg = registry()
+    spec = reg.get(model_id)
+    if spec is None:
+        return None
+    if spec.base_model and spec.base_model in reg:
+        return spec.base_model
+    return next((mid for mid, s in reg.items() if s.base_model == model_id), None)
 
 
 def resolve_spec(model_id: str) -> ModelSpec:
