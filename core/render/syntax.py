@@ -1,0 +1,248 @@
+"""Charts for syntax probing (core.probing): the head x relation accuracy map, the best head per
+relation against its fixed-offset baseline, and one sentence's dependency arcs (above the words)
+drawn against one head's strongest attention (below the words), agreeing arcs in green.
+No Streamlit here; every chart has a fixed size that fits a ~700 px column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from core.probing.syntax import DIRECTIONS
+from core.render.vega import HIGHLIGHT, PAD, no_init_validation, selection_outline, title_params
+
+MAX_WIDTH = 640  # plot area; with axis labels and legend the chart stays within a wide column
+AGREE = "#2ca02c"  # green: the head's strongest attention is a parse arc
+PARSE_ONLY = "#8c8c8c"  # grey: a parse arc the head does not follow
+ATTENTION_ONLY = HIGHLIGHT  # orange: the head's strongest attention is not a parse arc
+BASELINE_FILL = "#bab0ac"
+HEAD_FILL = "#4c78a8"
+STATUS = ("agrees", "parse only", "attention only")
+
+
+def head_label(layer: int, head: int) -> str:
+    return f"L{layer}-H{head}"
+
+
+# --- head x relation map -------------------------------------------------------------------------
+
+@no_init_validation
+def head_relation_heatmap(table: pd.DataFrame, layers: int, heads: int, *, value: str = "accuracy",
+                          relations: Sequence[str] | None = None, selected: tuple[int, int] | None = None,
+                          max_width: int = MAX_WIDTH, title: str = "Every head against every relation") -> alt.LayerChart:
+    """Rows = relations (most frequent first, or `relations`), columns = every head, grouped by
+    layer (layer 0's heads first). table: `core.probing.syntax.head_relation_map` (layer, head,
+    relation, direction, correct, count, accuracy, baseline, margin). value: "accuracy" (0..1,
+    blues) or "margin" (accuracy minus the relation's best baseline, red-blue around 0).
+    Point selection "head" (layer, head) on click; `selected` gets an orange outline."""
+    if value not in ("accuracy", "margin"):
+        raise ValueError("value must be 'accuracy' or 'margin'")
+    df = table.copy()
+    if relations is None:
+        relations = (df.groupby("relation", sort=False)["count"].max().sort_values(ascending=False, kind="stable")
+                     .index.tolist())
+    relations = [str(r) for r in relations]
+    df = df[df["relation"].isin(relations)].copy()
+    df["column"] = (df["layer"] * heads + df["head"]).astype(int)
+    df["head_label"] = [head_label(int(l), int(h)) for l, h in zip(df["layer"], df["head"])]
+    df["value"] = df[value].astype(float)
+    df["value_text"] = [f"{v:.0%}" if value == "accuracy" else f"{v:+.0%}" for v in df["value"]]
+    df["baseline_text"] = [f"{b:.0%}" for b in df["baseline"]]
+    columns = layers * heads
+    cell_w = max(3, min(24, max_width // max(columns, 1)))
+    cell_h = 18 if len(relations) <= 30 else 12
+    if value == "accuracy":
+        scale = alt.Scale(scheme="blues", domain=[0, 1], clamp=True)
+        legend_title, fmt = "Accuracy", ".0%"
+    else:
+        scale = alt.Scale(scheme="redblue", domain=[-1, 1], clamp=True)
+        legend_title, fmt = "Accuracy − baseline", "+.0%"
+    x = alt.X("column:O", title="Head (grouped by layer)", scale=alt.Scale(domain=list(range(columns))),
+              axis=alt.Axis(labelExpr=f"datum.value % {heads} == 0 ? 'L' + floor(datum.value / {heads}) : ''",
+                            labelAngle=0, labelFontSize=12, titleFontSize=14, ticks=False, labelOverlap=False))
+    y = alt.Y("relation:N", title="Relation", sort=relations,
+              axis=alt.Axis(labelFontSize=12, titleFontSize=14))
+    tooltip = [alt.Tooltip("head_label:N", title="Head"), alt.Tooltip("relation:N", title="Relation"),
+               alt.Tooltip("value_text:N", title=legend_title), alt.Tooltip("direction:N", title="Direction"),
+               alt.Tooltip("correct:Q", title="Words right"), alt.Tooltip("count:Q", title="Words"),
+               alt.Tooltip("baseline_text:N", title="Best offset baseline")]
+    param = alt.selection_point(name="head", fields=["layer", "head"], on="click", clear="dblclick", empty=False)
+    rect = alt.Chart().mark_rect().encode(
+        x=x, y=y, tooltip=tooltip,
+        color=alt.Color("value:Q", title=legend_title, scale=scale,
+                        legend=alt.Legend(format=fmt, titleFontSize=13, labelFontSize=12, orient="bottom")),
+    ).add_params(param).encode(**selection_outline(param))
+    layers_: list[alt.Chart] = [rect]
+    if layers > 1:  # thin rules between layers
+        bounds = pd.DataFrame({"column": [lay * heads for lay in range(1, layers)]})
+        layers_.append(alt.Chart(bounds).mark_rule(color="#ffffff", strokeWidth=1.5, xOffset=-cell_w / 2).encode(
+            x=alt.X("column:O", scale=alt.Scale(domain=list(range(columns))))))
+    if selected is not None:
+        sl, sh = selected
+        sel = pd.DataFrame({"column": [int(sl) * heads + int(sh)]})
+        layers_.append(alt.Chart(sel).mark_rule(color=HIGHLIGHT, strokeWidth=1.5, strokeDash=[3, 2]).encode(
+            x=alt.X("column:O", scale=alt.Scale(domain=list(range(columns))))))
+    return alt.LayerChart(data=df, layer=layers_, width=cell_w * columns, height=cell_h * len(relations),
+                          autosize=PAD, title=title_params(title, "Click a cell to show that head on the "
+                                                                  "sentence below."))
+
+
+# --- best head per relation vs the baseline ------------------------------------------------------
+
+@no_init_validation
+def best_head_chart(best: pd.DataFrame, *, max_relations: int = 20, held_out: bool = False,
+                    title: str = "Best head per relation against the best fixed offset") -> alt.Chart:
+    """Horizontal bars, two per relation: the best head's accuracy (labelled with the head) and
+    the best fixed-offset baseline's (labelled with its offset). best: `syntax.best_heads`.
+    held_out=True draws the held-out accuracies instead (head and offset chosen on the other
+    half of the sentences)."""
+    b = best.head(max_relations).copy()
+    acc_col, base_col = ("held_out", "held_out_baseline") if held_out else ("accuracy", "baseline")
+    rows = []
+    for r in b.itertuples(index=False):
+        rel = f"{r.relation} ({r.count})"
+        rows.append({"relation": rel, "bar": "best head", "value": float(getattr(r, acc_col)),
+                     "label": f"{head_label(r.layer, r.head)} {'→' if r.direction == DIRECTIONS[0] else '←'}",
+                     "detail": f"layer {r.layer}, head {r.head}, {r.direction}"})
+        rows.append({"relation": rel, "bar": "best offset", "value": float(getattr(r, base_col)),
+                     "label": f"{r.offset:+d}", "detail": f"the word {r.offset:+d} positions away"})
+    df = pd.DataFrame(rows, columns=["relation", "bar", "value", "label", "detail"])
+    df["value_text"] = [("n/a" if not np.isfinite(v) else f"{v:.0%}") for v in df["value"]]
+    order = list(dict.fromkeys(df["relation"]))
+    y = alt.Y("relation:N", title=None, sort=order, axis=alt.Axis(labelFontSize=12, labelLimit=160))
+    x = alt.X("value:Q", title="Share of words whose head is found" + (" (held out)" if held_out else ""),
+              scale=alt.Scale(domain=[0, 1.12]), axis=alt.Axis(format=".0%", values=[0, .25, .5, .75, 1],
+                                                               labelFontSize=12, titleFontSize=13))
+    color = alt.Color("bar:N", title=None, scale=alt.Scale(domain=["best head", "best offset"],
+                                                           range=[HEAD_FILL, BASELINE_FILL]),
+                      legend=alt.Legend(orient="top", labelFontSize=12))
+    tooltip = [alt.Tooltip("relation:N", title="Relation (words)"), alt.Tooltip("bar:N", title="Bar"),
+               alt.Tooltip("detail:N", title="Which"), alt.Tooltip("value_text:N", title="Accuracy")]
+    base = alt.Chart().encode(y=y, yOffset=alt.YOffset("bar:N", sort=["best head", "best offset"]), tooltip=tooltip)
+    bars = base.mark_bar(height={"band": 0.9}).encode(x=x, color=color)
+    text = base.mark_text(align="left", dx=3, fontSize=11).encode(x=x, text=alt.Text("label:N"))
+    return alt.LayerChart(data=df, layer=[bars, text], width=min(MAX_WIDTH - 180, 460),
+                          height=alt.Step(11) if len(order) > 12 else alt.Step(14),
+                          autosize=PAD, title=title_params(title))
+
+
+# --- one sentence: parse arcs over one head's attention ------------------------------------------
+
+def arc_table(words: Sequence[str], arcs: Sequence[tuple[int, int, str]], attention: np.ndarray,
+              direction: str = DIRECTIONS[0]) -> pd.DataFrame:
+    """One row per word: its parse head and relation (if probed; head_position -1 if not) and the
+    head's prediction (strongest_position, -1 when every other word gets 0) —
+    the word it attends to most (dependent → head), or the word that attends to it most
+    (head → dependent) — with the weight and whether the two agree."""
+    w = np.array(attention, dtype=np.float64, copy=True)
+    n = len(words)
+    if w.shape != (n, n):
+        raise ValueError(f"attention {w.shape} for {n} words")
+    if direction == DIRECTIONS[1]:
+        w = w.T
+    elif direction != DIRECTIONS[0]:
+        raise ValueError(direction)
+    np.fill_diagonal(w, -np.inf)
+    head_of = {d: (h, rel) for d, h, rel in arcs}
+    rows = []
+    for i in range(n):
+        j = int(np.argmax(w[i])) if n > 1 else -1
+        weight = float(w[i, j]) if j >= 0 else 0.0
+        if weight <= 0:
+            j = -1
+        h, rel = head_of.get(i, (None, None))
+        rows.append({"position": i, "word": words[i], "relation": rel,
+                     "parse_head": None if h is None else words[h], "head_position": -1 if h is None else int(h),
+                     "strongest": None if j < 0 else words[j], "strongest_position": j,
+                     "weight": weight if j >= 0 else np.nan,
+                     "agrees": None if h is None else bool(j == h)})
+    return pd.DataFrame(rows, columns=["position", "word", "relation", "parse_head", "head_position", "strongest",
+                                       "strongest_position", "weight", "agrees"])
+
+
+WORD_GAP = 0.13  # arcs start this far above / below the words' line, so words stay readable
+
+
+def _arc_points(a: float, b: float, height: float, above: bool, steps: int = 24) -> tuple[np.ndarray, np.ndarray]:
+    t = np.linspace(0.0, np.pi, steps)
+    mid, r = (a + b) / 2.0, (b - a) / 2.0
+    x = mid - r * np.cos(t)  # from a to b
+    y = WORD_GAP + height * np.sin(t)
+    return x, (y if above else -y)
+
+
+@no_init_validation
+def arc_chart(words: Sequence[str], arcs: Sequence[tuple[int, int, str]], attention: np.ndarray, *,
+              direction: str = DIRECTIONS[0], title: str = "The parse against one head",
+              subtitle: str | None = None, max_width: int = MAX_WIDTH) -> alt.LayerChart:
+    """Words on a line; above it the parse's arcs (head → dependent, relation at the top), below
+    it the head's strongest attention for each word (`arc_table`), thicker for more weight, with a
+    dot on the word attended to. Green = the two agree, grey = a parse arc the head misses,
+    orange = attention that is not the word's parse head."""
+    n = len(words)
+    table = arc_table(words, arcs, attention, direction)
+    step = max(34.0, min(70.0, max_width / max(n, 1)))
+    width = int(step * max(n, 1))
+    agree_dep = {int(r.position) for r in table.itertuples() if r.agrees}
+    span_max = max([abs(d - h) for d, h, _ in arcs]
+                   + [abs(int(p) - int(s)) for p, s in zip(table["position"], table["strongest_position"]) if s >= 0]
+                   + [1])
+    lines, labels, dots = [], [], []
+    for k, (d, h, rel) in enumerate(arcs):
+        height = 0.25 + 0.7 * abs(d - h) / span_max
+        xs, ys = _arc_points(float(h), float(d), height, above=True)
+        status = "agrees" if d in agree_dep else "parse only"
+        lines += [{"arc": f"p{k}", "i": i, "x": x, "y": y, "status": status, "weight": 1.0,
+                   "what": f"parse: {words[d]} is the {rel} of {words[h]}"} for i, (x, y) in enumerate(zip(xs, ys))]
+        labels.append({"x": (d + h) / 2.0, "y": WORD_GAP + height + 0.03, "text": rel, "status": status,
+                       "what": f"parse: {words[d]} is the {rel} of {words[h]}"})
+        dots.append({"x": float(d), "y": WORD_GAP, "status": status, "what": f"dependent: {words[d]}"})
+    for r in table.itertuples():
+        if r.strongest_position < 0:  # no prediction for this word
+            continue
+        i, j = int(r.position), int(r.strongest_position)
+        src, dst = (i, j) if direction == DIRECTIONS[0] else (j, i)
+        height = 0.25 + 0.7 * abs(i - j) / span_max
+        xs, ys = _arc_points(float(src), float(dst), height, above=False)
+        status = "agrees" if r.agrees else "attention only"
+        what = (f"{words[src]} attends most to {words[dst]} ({r.weight:.2f})" if direction == DIRECTIONS[0]
+                else f"of all words, {words[src]} attends most to {words[dst]} ({r.weight:.2f})")
+        lines += [{"arc": f"a{i}", "i": k, "x": x, "y": y, "status": status, "weight": float(r.weight), "what": what}
+                  for k, (x, y) in enumerate(zip(xs, ys))]
+        dots.append({"x": float(dst), "y": -WORD_GAP, "status": status, "what": what})
+    line_df = pd.DataFrame(lines, columns=["arc", "i", "x", "y", "status", "weight", "what"])
+    label_df = pd.DataFrame(labels, columns=["x", "y", "text", "status", "what"])
+    dot_df = pd.DataFrame(dots, columns=["x", "y", "status", "what"])
+    word_df = pd.DataFrame({"x": np.arange(n, dtype=float), "y": 0.0, "word": list(words)})
+
+    xs = alt.Scale(domain=[-0.6, n - 0.4], nice=False, zero=False)
+    ys = alt.Scale(domain=[-1.15, 1.25], nice=False, zero=False)
+    X = alt.X("x:Q", scale=xs, axis=None)
+    Y = alt.Y("y:Q", scale=ys, axis=None)
+    color = alt.Color("status:N", title=None, scale=alt.Scale(domain=list(STATUS),
+                                                            range=[AGREE, PARSE_ONLY, ATTENTION_ONLY]),
+                      legend=alt.Legend(orient="bottom", labelFontSize=12, symbolType="stroke"))
+    arcs_layer = alt.Chart(line_df).mark_line(interpolate="monotone").encode(
+        x=X, y=Y, detail="arc:N", order="i:Q", color=color,
+        strokeWidth=alt.StrokeWidth("weight:Q", scale=alt.Scale(domain=[0, 1], range=[1, 4]), legend=None),
+        tooltip=[alt.Tooltip("what:N", title="Arc")])
+    dot_layer = alt.Chart(dot_df).mark_point(filled=True, size=36, opacity=1).encode(
+        x=X, y=Y, color=alt.Color("status:N", scale=alt.Scale(domain=list(STATUS),
+                                                              range=[AGREE, PARSE_ONLY, ATTENTION_ONLY]), legend=None),
+        tooltip=[alt.Tooltip("what:N", title="Arc")])
+    label_layer = alt.Chart(label_df).mark_text(fontSize=11, baseline="bottom").encode(
+        x=X, y=Y, text="text:N", tooltip=[alt.Tooltip("what:N", title="Arc")])
+    angle = 0 if step >= 48 else 330
+    word_layer = alt.Chart(word_df).mark_text(fontSize=13, fontWeight="bold", angle=angle).encode(
+        x=X, y=Y, text="word:N")
+    sub = [subtitle] if subtitle else []
+    sub.append("Above: the parse (arrowhead dot on the dependent). Below: "
+               + ("each word's most-attended other word (dot on it)." if direction == DIRECTIONS[0]
+                  else "for each word, the word that attends to it most (dot on it)."))
+    return alt.LayerChart(layer=[arcs_layer, dot_layer, label_layer, word_layer], width=width, height=260,
+                          autosize=PAD, title=title_params(title, sub))
+

@@ -1,0 +1,85 @@
+"""core.render.syntax: the head x relation map, the best-head bars and the arc view build valid
+Vega-Lite, fit a column, and mark agreeing arcs correctly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.probing import syntax
+from core.render import syntax as rs
+from core.render import vega
+from tests.core.test_probing_syntax import planted_counts
+
+WORDS = ("The", "cat", "sat", "on", "the", "mat", ".")
+ARCS = ((0, 1, "det"), (1, 2, "nsubj"), (3, 2, "prep"), (4, 5, "det"), (5, 3, "pobj"), (6, 2, "punct"))
+
+
+def head_attention() -> np.ndarray:
+    """Every word attends to its parse head, except 'cat' (to 'the') and the root (to '.')."""
+    w = np.zeros((7, 7))
+    for d, h, _ in ARCS:
+        w[d, h] = 0.8
+    w[1, :] = 0
+    w[1, 4] = 0.6
+    w[2, 6] = 0.5
+    w += 0.01
+    np.fill_diagonal(w, 0.05)
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def test_arc_table_marks_agreement():
+    t = rs.arc_table(WORDS, ARCS, head_attention())
+    assert t["agrees"].tolist() == [True, False, None, True, True, True, True]
+    assert t.loc[1, "strongest"] == "the" and t.loc[1, "parse_head"] == "sat"
+    assert t.loc[2, "head_position"] == -1  # the root has no parse head
+    # head -> dependent: for each word, the word that attends to it most
+    tt = rs.arc_table(WORDS, ARCS, head_attention(), syntax.DIRECTIONS[1])
+    assert tt.loc[5, "strongest"] == "the"  # 'the' attends most to 'mat'
+    with pytest.raises(ValueError):
+        rs.arc_table(WORDS, ARCS, np.ones((3, 3)))
+
+
+def test_arc_chart_spec():
+    chart = rs.arc_chart(WORDS, ARCS, head_attention(), subtitle="layer 0, head 0")
+    spec = chart.to_dict(validate=True)
+    assert spec["width"] <= rs.MAX_WIDTH
+    statuses = {d["status"] for layer in chart.layer[:2] for d in layer.data.to_dict("records")}
+    assert statuses == {"agrees", "parse only", "attention only"}
+    lines = chart.layer[0].data
+    parse_arcs = lines[lines["arc"].str.startswith("p")]
+    attn_arcs = lines[lines["arc"].str.startswith("a")]
+    assert parse_arcs["arc"].nunique() == len(ARCS) and (parse_arcs["y"] > 0).all()
+    assert attn_arcs["arc"].nunique() == len(WORDS) and (attn_arcs["y"] < 0).all()
+    # a long sentence still fits the column (narrower steps, slanted words)
+    words = tuple(f"w{i}" for i in range(30))
+    arcs = tuple((i, i + 1, "dep") for i in range(29))
+    long = rs.arc_chart(words, arcs, np.full((30, 30), 1 / 30)).to_dict(validate=True)
+    assert long["width"] <= 34 * 30
+
+
+def test_heatmap_and_bars_fit_and_validate():
+    counts = planted_counts("wordpiece")
+    table = syntax.head_relation_map(counts)
+    chart = rs.head_relation_heatmap(table, counts.layers, counts.heads, selected=(0, 1))
+    spec = chart.to_dict(validate=True)
+    assert spec["width"] <= rs.MAX_WIDTH
+    assert any(p.get("name") == "head" for p in spec.get("params", []) + [
+        q for layer in spec["layer"] for q in layer.get("params", [])])
+    margin = rs.head_relation_heatmap(table, counts.layers, counts.heads, value="margin").to_dict(validate=True)
+    assert margin["layer"][0]["encoding"]["color"]["scale"]["scheme"] == "redblue"
+    with pytest.raises(ValueError):
+        rs.head_relation_heatmap(table, counts.layers, counts.heads, value="bogus")
+    # a BERT-base sized grid (12 x 12 = 144 heads) still fits
+    big = table.assign(layer=table["layer"] * 0 + 11, head=table["head"] + 9)
+    assert rs.head_relation_heatmap(big, 12, 12).to_dict(validate=True)["width"] <= rs.MAX_WIDTH
+    best = syntax.best_heads(counts)
+    bars = rs.best_head_chart(best)
+    spec = bars.to_dict(validate=True)
+    assert spec["width"] <= rs.MAX_WIDTH
+    data = bars.data
+    assert len(data) == 2 * len(best)
+    assert set(data.loc[data["bar"] == "best offset", "label"]) <= {f"{k:+d}" for k in counts.offsets}
+    held = rs.best_head_chart(best, held_out=True)
+    assert "n/a" in set(held.data["value_text"]) or held.data["value"].notna().all()
+    assert vega.chart_spec(held)
