@@ -4,11 +4,13 @@
 
 Sections: start-up (scripts/bench_startup.py), engine (bench_engine.py), analysis
 (bench_analysis.py), charts (bench_charts.py), BertViz (bench_bertviz.py), pages
-(bench_pages.py). Each runs in its own fresh Python process (so a first model load is really a
-first load, and one benchmark's caches cannot flatter another), one after the other; a failure is
-written into the report and the others still run. Each section's table comes from its script's
+(bench_pages.py), browser (bench_browser.py: what a user waits for in headless Chromium, every
+page x interaction x size, each figure beside its goal). Each runs in its own fresh Python
+process (so a first model load is really a first load, and one benchmark's caches cannot
+flatter another), one after the other; a failure is written into the report and the others
+still run. Each section's table comes from its script's
 `markdown(rows)` (or `to_markdown`); the summary at the top lists every figure that has a goal,
-with pass/fail. Takes about 10-15 minutes on 2 cores.
+with pass/fail. Takes about 20-25 minutes on 2 cores (the browser section about 10).
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ SECTIONS = [
      "BertViz HTML size and time to the first attention line in Chromium, ours vs stock."),
     ("pages", "Pages", "bench_pages",
      "Server-side rerun after changing only the head, per page and n; bytes each page sends at n = 512."),
+    ("browser", "Browser", "bench_browser",
+     "What a user waits for in headless Chromium against `streamlit run`: text committed, page opened by its "
+     "link, head (layer) changed, on every page at 16, 64, 256 and 512 tokens, until drawn; plus the cold "
+     "first start and the first chart in a warm new browser profile."),
 ]
 
 CHILD = r"""

