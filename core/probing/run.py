@@ -78,10 +78,20 @@ def from_record(record: Any) -> SentenceInput:
         attention=np.asarray(_field(record, "attention")),
         offsets=tuple((int(s), int(e)) for s, e in _field(record, "offsets", "offset_mapping", "char_offsets")),
         special_mask=np.asarray(_field(record, "special_mask", "special"), dtype=bool),
-        word_ids=tuple(None if w is None or (isinstance(w, float) and np.isnan(w)) or (isinstance(w, int) and w < 0)
-                       else int(w) for w in _field(record, "word_ids")),
+        word_ids=tuple(_word_id(w) for w in _field(record, "word_ids")),
         tokens=tuple(str(t) for t in (_field(record, "tokens") if _has(record, "tokens") else ())),
     )
+
+
+def _word_id(w: Any) -> int | None:
+    """None, NaN and negative ids (how tables store "no word") are None."""
+    if w is None:
+        return None
+    try:
+        f = float(w)
+    except (TypeError, ValueError):
+        return None
+    return None if np.isnan(f) or f < 0 else int(f)
 
 
 def _has(record: Any, name: str) -> bool:
@@ -142,50 +152,96 @@ def _resolve(model: Any, model_id: str | None) -> LoadedModel:
     raise TypeError(f"expected a LoadedModel or an AttentionEngine, got {type(model).__name__}")
 
 
+def _batched_extractor() -> Callable[..., Any] | None:
+    """The corpus module's batched extraction (`core.corpus.batch.iter_batches`), if present."""
+    try:
+        from core.corpus.batch import iter_batches
+    except ImportError:
+        return None
+    return iter_batches
+
+
 def probe_corpus(model: LoadedModel | Any, texts: Sequence[str], nlp: Any, *, model_id: str | None = None,
                  max_tokens: int | None = DEFAULT_MAX_TOKENS, baseline_offsets: Sequence[int] = DEFAULT_OFFSETS,
-                 progress: Callable[[int, int, float], None] | None = None,
-                 cancel: Callable[[], bool] | None = None, parse_batch: int = 32) -> ProbeRun:
-    """Probe every text: parse (spaCy, in batches), extract one sentence at a time, align, count.
+                 progress: Callable[[ProbeRun], None] | None = None, cancel: Callable[[], bool] | None = None,
+                 batch_size: int = 1, chunk: int = 256) -> ProbeRun:
+    """Probe every text: parse (spaCy, a chunk at a time), extract, align, count.
 
     model: a LoadedModel, or an AttentionEngine with `model_id` (only its loaded model is used:
     a corpus would flush the engine's result cache). nlp: a spaCy pipeline (`parser.load_parser`).
-    progress(done, total, seconds) after each text; cancel() is checked before each text, and a
-    cancelled run keeps what it counted. A text that fails (alignment, extraction) is skipped and
-    listed in `failures`; the run goes on.
+    batch_size > 1 extracts with the corpus module's padded batches (`core.corpus.batch`, equal
+    to one-sentence extraction) when it is installed; 1 extracts one sentence at a time.
+    progress(run) after each sentence (batch); the run object is the one returned, filled in as it
+    goes, so a caller interrupted mid-run still holds what was counted. cancel() is checked before
+    each sentence (batch); a cancelled run keeps what it counted. A text that fails (alignment,
+    extraction) is skipped and listed in `failures`; the run goes on. Memory: the counts, one
+    chunk of parses and one batch of attention, whatever the number of texts.
     """
     loaded = _resolve(model, model_id)
     limit = effective_max_tokens(loaded.info, loaded.tokenizer, max_tokens)
     kept = [(i, t) for i, t in enumerate(texts) if isinstance(t, str) and t.strip()]
     run = ProbeRun(None, loaded.info.model_id, parsing.parser_label(nlp), total=len(kept),
                    blank=len(texts) - len(kept))
+    offsets = tuple(int(k) for k in baseline_offsets)
+    batched = _batched_extractor() if batch_size > 1 else None
     start = time.perf_counter()
-    for b in range(0, len(kept), max(1, int(parse_batch))):
-        chunk = kept[b:b + parse_batch]
+
+    def fail(index: int, err: BaseException) -> None:
+        run.failed += 1
+        if len(run.failures) < MAX_FAILURES_KEPT:
+            run.failures.append((index, f"{type(err).__name__}: {err}"))
+
+    def count(index: int, item: SentenceInput, parse: parsing.Parse, truncated: bool) -> None:
+        try:
+            probe = probe_input(item, parse, baseline_offsets=offsets)
+            if run.counts is None:
+                run.counts = SyntaxCounts(int(item.attention.shape[0]), int(item.attention.shape[1]), offsets)
+            run.counts.add(probe, fold=index)  # fold by corpus position: the same in any batch order
+            run.done += 1
+            run.truncated += int(truncated)
+        except Exception as err:  # noqa: BLE001 - one bad text never stops the run
+            fail(index, err)
+
+    def tick() -> None:
+        run.seconds = time.perf_counter() - start
+        if progress is not None:
+            progress(run)
+
+    step = max(1, int(chunk if batched is not None else 32))
+    for b in range(0, len(kept), step):
+        part = kept[b:b + step]
         if cancel is not None and cancel():
             run.cancelled = True
             break
-        docs = list(parsing.parse_many(nlp, [t for _, t in chunk], batch_size=len(chunk)))
-        for (index, text), parse in zip(chunk, docs):
-            if cancel is not None and cancel():
-                run.cancelled = True
-                break
+        parses = dict(zip((i for i, _ in part), parsing.parse_many(nlp, [t for _, t in part], batch_size=len(part))))
+        if batched is not None:
+            left = {i for i, _ in part}
             try:
-                res = extract(loaded, text, None, limit)
-                item = sentence_input(loaded, text, limit, result=res)
-                probe = probe_input(item, parse, baseline_offsets=baseline_offsets)
-                if run.counts is None:
-                    run.counts = SyntaxCounts(res.num_layers, res.num_heads, tuple(baseline_offsets))
-                run.counts.add(probe)
-                run.done += 1
-                run.truncated += int(res.truncated_tokens > 0)
-            except Exception as err:  # noqa: BLE001 - one bad text never stops the run
-                run.failed += 1
-                if len(run.failures) < MAX_FAILURES_KEPT:
-                    run.failures.append((index, f"{type(err).__name__}: {err}"))
-            run.seconds = time.perf_counter() - start
-            if progress is not None:
-                progress(run.done + run.failed, run.total, run.seconds)
+                for records in batched(loaded, [t for _, t in part], batch_size, limit, indices=[i for i, _ in part]):
+                    for rec in records:
+                        left.discard(rec.index)
+                        count(rec.index, from_record(rec), parses[rec.index], rec.result.truncated_tokens > 0)
+                    tick()
+                    if cancel is not None and cancel():
+                        run.cancelled = True
+                        break
+            except Exception as err:  # noqa: BLE001 - a failed batch: its texts are listed, the run goes on
+                for i in sorted(left):
+                    fail(i, err)
+                tick()
+        else:
+            for index, text in part:
+                if cancel is not None and cancel():
+                    run.cancelled = True
+                    break
+                try:
+                    res = extract(loaded, text, None, limit)
+                    item = sentence_input(loaded, text, limit, result=res)
+                except Exception as err:  # noqa: BLE001
+                    fail(index, err)
+                else:
+                    count(index, item, parses[index], res.truncated_tokens > 0)
+                tick()
         if run.cancelled:
             break
     run.seconds = time.perf_counter() - start

@@ -201,7 +201,9 @@ class SyntaxCounts:
             return len(self.relations) - 1
 
     def add(self, probe: SentenceProbe, fold: int | None = None) -> None:
-        """Add one sentence (fold: 0 or 1; default alternates by sentence count)."""
+        """Add one sentence. fold: any integer (its parity is used; pass the sentence's corpus
+        position so that any processing order gives the same folds); default: alternate by the
+        number of sentences added so far."""
         if probe.hits.shape[1:3] != (self.layers, self.heads):
             raise ValueError(f"a probe of {probe.hits.shape[1:3]} heads added to counts of "
                              f"{(self.layers, self.heads)}")

@@ -206,7 +206,7 @@ def test_real_parse_of_a_simple_sentence(nlp):
 def test_probe_corpus_on_a_tiny_model_with_progress_and_cancel(nlp, tiny_bert, tiny_gpt2):
     texts = ["The cat sat on the mat.", "", "I don't like big dogs.", "She said that the cat was sleeping."]
     seen = []
-    r = run.probe_corpus(tiny_bert, texts, nlp, progress=lambda d, t, s: seen.append((d, t)))
+    r = run.probe_corpus(tiny_bert, texts, nlp, progress=lambda p: seen.append((p.done, p.total)))
     assert (r.done, r.total, r.blank, r.failed, r.cancelled) == (3, 3, 1, 0, False)
     assert seen == [(1, 3), (2, 3), (3, 3)]
     assert (r.counts.layers, r.counts.heads) == (2, 2) and r.counts.sentences == 3
@@ -239,3 +239,24 @@ def test_sentence_input_matches_extract_and_view(bundled_model, nlp):
     assert view.words[:3] == ("The", "cat", "that")
     assert view.attention.shape == (len(view.words), len(view.words))
     assert ("cat" in view.words) and view.arcs
+
+
+def test_batched_run_equals_one_by_one(bundled_model, nlp):
+    """With the corpus module's padded batches the counts are exactly those of one-by-one extraction."""
+    if run._batched_extractor() is None:
+        pytest.skip("core.corpus.batch is not in this tree")
+    from core.examples import EXAMPLES
+
+    texts = [*EXAMPLES.values(), "I don't think the well-known author's book, which I read twice, is bad.",
+             "Birds sing.", "Where is the library? It is next to the station."]
+    one = run.probe_corpus(bundled_model, texts, nlp)
+    ticks = []
+    many = run.probe_corpus(bundled_model, texts, nlp, batch_size=4, progress=lambda p: ticks.append(p.done))
+    assert one.done == many.done == len(texts) and not (one.failed or many.failed)
+    assert ticks[-1] == len(texts) and len(ticks) < len(texts)  # one tick per batch
+    a, b = one.counts, many.counts
+    order = [b.relations.index(r) for r in a.relations]
+    # batches come in length order, but a sentence's fold is its corpus position: equal counts
+    np.testing.assert_array_equal(a.correct, b.correct[..., order])
+    np.testing.assert_array_equal(a.total, b.total[:, order])
+    np.testing.assert_array_equal(a.baseline, b.baseline[..., order])
