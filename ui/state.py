@@ -167,34 +167,33 @@ def control(key: str, default: Any, parse: Callable[[str], Any | None],
     (and create it without a default: the value comes from here).
 
     First sight in a session: the link's value (validated, with a note when bad), else `default`.
-    Afterwards: the widget's own value when it was drawn on the run before and is valid (or a value
-    a callback wrote), else the kept value; either is written to the widget's key so the widget
-    shows it. `parse(serialize(v)) == v`
-    says a value is valid (e.g. a layer within this model's depth); `link=False` keeps it out of
-    the URL on this run; `draw=False`: its widget is not drawn on this run (the value stays in the link).
-    Returns the value.
+    Afterwards: the widget's own value when it was drawn on the run before and is valid (or a
+    value a callback wrote), else the kept value; either is written to the widget's key so the
+    widget shows it. `parse(serialize(v)) == v` says a value is valid (e.g. a layer within this
+    model's depth). `link=False` keeps it out of the URL on this run; `draw=False`: its widget
+    is not drawn on this run (the value stays kept and in the link). Returns the value.
     """
     ss = st.session_state
-    kept: dict[str, Any] = ss.setdefault(_KEPT, {})
+    values: dict[str, Any] = ss.setdefault(_KEPT, {})
     drawn: dict[str, int] = ss.setdefault(_DRAWN, {})
     run = int(ss.get(_RUN_NO, 0))
-    if key not in kept:
+    if key not in values:
         if key in ss and _valid(ss[key], parse, serialize):
-            kept[key] = ss[key]  # set before its first widget (a test, an older caller)
+            values[key] = ss[key]  # set before its first widget (a test, an older caller)
         else:
-            kept[key] = _from_link(key, default, parse, serialize, label)
+            values[key] = _from_link(key, default, parse, serialize, label)
     was_drawn = drawn.get(key) == run - 1
     current = key in ss and _valid(ss[key], parse, serialize)
-    if draw and current and (was_drawn or ss[key] != kept[key]):
+    if draw and current and (was_drawn or ss[key] != values[key]):
         value = ss[key]  # the widget's value, or one a callback wrote
     else:
-        value = kept[key] if _valid(kept[key], parse, serialize) else default
+        value = values[key] if _valid(values[key], parse, serialize) else default
     if draw:
         # Always, before the widget exists: a widget that comes back (another page, a rerun that
         # stopped above it) or is re-created under a new id (a page switch, new options) shows
         # the value the app uses, instead of its own default.
         ss[key] = value
-    kept[key] = value
+    values[key] = value
     if draw:
         drawn[key] = run
     if link:
