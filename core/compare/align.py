@@ -97,3 +97,11 @@ def difference(a: WordMatrix, b: WordMatrix, alignment: Alignment) -> WordDiffer
     return WordDifference(values=(np.asarray(b.values, np.float32) - np.asarray(a.values, np.float32)),
                           labels=tuple(labels), differing=np.asarray(differing, dtype=bool),
                           special=np.asarray(a.special, dtype=bool))
+
+
+# Minimal pairs the Compare page offers and scripts/model_kit.py precomputes (Winograd-style:
+# the pronoun changes, every other word stays).
+MINIMAL_PAIRS: tuple[tuple[str, str], ...] = (
+    ("The lawyer questioned the witness because she was lying.",
+     "The lawyer questioned the witness because he was lying."),
+)

@@ -5,6 +5,7 @@ downloadable (one short probe of the Hub answered, remembered per process) or un
 from __future__ import annotations
 
 import enum
+import json
 import os
 import socket
 import threading
@@ -104,18 +105,38 @@ def reset_probe_cache() -> None:
         _probe_result.clear()
 
 
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model")
+
+
 def _in_hf_cache(repo_id: str) -> bool:
+    """Ready in the Hugging Face cache: config.json, a tokenizer file and every weight file (all
+    shards of a sharded checkpoint). Half a download is never ready: huggingface_hub keeps
+    unfinished files out of the snapshot folder, and core.models.download moves a model in only
+    when all its files are there."""
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
         return False
-    config = try_to_load_from_cache(repo_id, "config.json")
-    if not isinstance(config, str):
+
+    def cached(name: str) -> str | None:
+        found = try_to_load_from_cache(repo_id, name)
+        return found if isinstance(found, str) else None
+
+    if cached("config.json") is None:
         return False
-    for weights in ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json"):
-        if isinstance(try_to_load_from_cache(repo_id, weights), str):
-            return True
-    return False
+    if not any(cached(name) for name in _TOKENIZER_FILES):
+        return False
+    if cached("model.safetensors") or cached("pytorch_model.bin"):
+        return True
+    index = cached("model.safetensors.index.json")
+    if index is None:
+        return False
+    try:
+        with open(index, encoding="utf-8") as fh:
+            shards = set(json.load(fh).get("weight_map", {}).values())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return bool(shards) and all(cached(str(name)) for name in shards)
 
 
 def check_availability(model_id: str) -> ModelStatus:
