@@ -1,0 +1,427 @@
+"""One corpus through one model: `run_corpus(...) -> CorpusRun`, kept on disk as Parquet.
+
+A `CorpusRun` is one row per head (the aggregate of `core.corpus.aggregate`: moments, spread,
+pattern-class counts, typical and least typical sentences) plus a JSON header of what it was
+computed from. It is the format the app opens and `python -m core.corpus` writes.
+
+On disk: `<result store folder>/corpus/<40 hex>.parquet` (the store's folder is
+core.attention.store.default_dir(): ATTENTION_DASHBOARD_CACHE_DIR, `off` turns it off), keyed by
+the corpus (sha256 of its sentences), the model's files (`store.model_fingerprint`), the
+library versions and extraction code (`store.library_versions`), this package's own code and
+the token limit. A complete run is written atomically and reopened at once the next time the
+same corpus meets the same model, before any model loads. A cancelled run is returned with
+what it finished (it is not filed under the key: it is not the answer to that key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.analysis.patterns import PATTERN_CLASSES
+from core.corpus.aggregate import STAT_NAMES, TYPICAL_K, CorpusAggregate
+from core.corpus.batch import DEFAULT_BATCH_SIZE, DEFAULT_CORPUS_MAX_TOKENS, iter_batches
+from core.corpus.sources import Corpus
+from core.errors import AttentionDashboardError
+from core.models.loading import LoadedModel
+
+log = logging.getLogger("attention_dashboard")
+
+FORMAT_VERSION = 1
+META_KEY = b"attention_dashboard.corpus_run"
+SUBDIR = "corpus"
+MAX_STORED_RUNS = 64  # least recently used runs past this are deleted
+_CODE_FILES = ("corpus/batch.py", "corpus/aggregate.py", "analysis/statistics.py", "analysis/patterns.py",
+               "analysis/tokens.py")
+_CORE = Path(__file__).resolve().parents[1]
+
+Progress = Callable[[int, int, float, float], None]  # (done, total, sentences per second, seconds left)
+
+
+class CorpusRunError(AttentionDashboardError, ValueError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"This file is not a corpus run this app can open: {detail}.")
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class CorpusRun:
+    """The statistics of a corpus run, one row per head in `heads`; `meta` says what produced it."""
+
+    heads: pd.DataFrame
+    meta: dict[str, Any]
+    path: Path | None = field(default=None, compare=False)
+
+    # -- facts ------------------------------------------------------------------------------------
+    @property
+    def model_id(self) -> str:
+        return str(self.meta["model_id"])
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.meta["num_layers"])
+
+    @property
+    def num_heads(self) -> int:
+        return int(self.meta["num_heads"])
+
+    @property
+    def done(self) -> int:
+        return int(self.meta["done"])
+
+    @property
+    def total(self) -> int:
+        return int(self.meta["total"])
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.meta["complete"])
+
+    @property
+    def causal(self) -> bool:
+        return bool(self.meta.get("causal", False))
+
+    # -- views ------------------------------------------------------------------------------------
+    def grid(self, statistic: str, what: str = "mean") -> np.ndarray:
+        """[layers, heads] of one statistic's mean (or "sd", "ci_low", "ci_high", "n")."""
+        if statistic not in STAT_NAMES:
+            raise KeyError(statistic)
+        values = self.heads[f"{statistic}__{what}"].to_numpy(dtype=np.float64)
+        return values.reshape(self.num_layers, self.num_heads)
+
+    def means(self) -> pd.DataFrame:
+        """One row per head, one column per statistic (its corpus mean): the Head atlas's table."""
+        out = self.heads[["layer", "head"]].copy()
+        for name in STAT_NAMES:
+            out[name] = self.heads[f"{name}__mean"].to_numpy()
+        return out
+
+    def summary(self, statistic: str | None = None) -> pd.DataFrame:
+        """Long form: layer, head, statistic, n, mean, sd, ci_low, ci_high (95% interval of the mean)."""
+        names = STAT_NAMES if statistic is None else (statistic,)
+        frames = []
+        for name in names:
+            frames.append(pd.DataFrame({
+                "layer": self.heads["layer"].to_numpy(), "head": self.heads["head"].to_numpy(), "statistic": name,
+                **{what: self.heads[f"{name}__{what}"].to_numpy() for what in ("n", "mean", "sd", "ci_low", "ci_high")},
+            }))
+        return pd.concat(frames, ignore_index=True)
+
+    def pattern_shares(self) -> pd.DataFrame:
+        """layer, head, one share column per pattern class (of the sentences), the commonest class
+        and its share."""
+        counts = self.heads[[f"pattern__{c}" for c in PATTERN_CLASSES]].to_numpy(dtype=np.float64)
+        total = counts.sum(axis=1, keepdims=True)
+        shares = np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
+        out = self.heads[["layer", "head"]].copy()
+        for j, name in enumerate(PATTERN_CLASSES):
+            out[name] = shares[:, j]
+        top = shares.argmax(axis=1)
+        out["commonest"] = np.asarray(PATTERN_CLASSES, dtype=object)[top]
+        out["commonest_share"] = shares[np.arange(len(top)), top]
+        return out
+
+    def typical(self, layer: int, head: int) -> pd.DataFrame:
+        """The head's most typical and least typical sentences: kind, rank, index, distance, text."""
+        row = self.heads.iloc[int(layer) * self.num_heads + int(head)]
+        frames = []
+        for kind in ("typical", "atypical"):
+            idx = list(row[f"{kind}_index"])
+            frames.append(pd.DataFrame({
+                "kind": "most typical" if kind == "typical" else "least typical",
+                "rank": np.arange(1, len(idx) + 1), "index": np.asarray(idx, dtype=np.int64),
+                "distance": np.asarray(list(row[f"{kind}_distance"]), dtype=np.float64),
+                "text": list(row[f"{kind}_text"]),
+            }))
+        return pd.concat(frames, ignore_index=True)
+
+    # -- files ------------------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(self.heads, preserve_index=False)
+        meta = dict(table.schema.metadata or {})
+        meta[META_KEY] = json.dumps(self.meta, sort_keys=True, ensure_ascii=True).encode()
+        table = table.replace_schema_metadata(meta)
+        buf = io.BytesIO()
+        pq.write_table(table, buf, compression="zstd")
+        return buf.getvalue()
+
+    def save(self, path: str | Path) -> CorpusRun:
+        """Write atomically (temporary file + rename); returns the run with its `path`."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = self.to_bytes()
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it owner-only; a written run is an ordinary file
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return CorpusRun(self.heads, self.meta, target)
+
+    @classmethod
+    def load(cls, source: str | Path | bytes) -> CorpusRun:
+        """Open a run written by `save` / `python -m core.corpus` (a path or the file's bytes)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            if isinstance(source, (bytes, bytearray)):
+                table = pq.read_table(pa.BufferReader(bytes(source)))
+                path = None
+            else:
+                path = Path(source)
+                table = pq.read_table(path)
+        except (OSError, pa.ArrowException) as err:
+            raise CorpusRunError(f"it is not a Parquet file ({type(err).__name__})") from None
+        raw = (table.schema.metadata or {}).get(META_KEY)
+        if raw is None:
+            raise CorpusRunError("it has no corpus-run header")
+        try:
+            meta = json.loads(raw.decode("utf-8"))
+        except ValueError:
+            raise CorpusRunError("its header is damaged") from None
+        if meta.get("format") != FORMAT_VERSION:
+            raise CorpusRunError(f"it is format {meta.get('format')!r}, this app reads {FORMAT_VERSION}")
+        heads = table.to_pandas()
+        missing = [c for c in ("layer", "head", *(f"{s}__mean" for s in STAT_NAMES), "typical_index")
+                   if c not in heads.columns]
+        expected = int(meta.get("num_layers", -1)) * int(meta.get("num_heads", -1))
+        if missing or len(heads) != expected:
+            raise CorpusRunError("its columns or rows do not match its header")
+        return cls(heads, meta, path)
+
+
+# --- the disk store -------------------------------------------------------------------------------
+
+def corpus_dir() -> Path | None:
+    """`<result store folder>/corpus`, or None when the store is off."""
+    from core.attention.store import default_dir
+
+    base = default_dir()
+    return None if base is None else base / SUBDIR
+
+
+def _code_version() -> str:
+    digest = hashlib.sha256()
+    for name in _CODE_FILES:
+        try:
+            digest.update((_CORE / name).read_bytes())
+        except OSError:
+            digest.update(name.encode())
+    return digest.hexdigest()[:16]
+
+
+def run_key(model_id: str, corpus_digest: str, max_tokens: int | None, half: bool = False) -> dict[str, Any] | None:
+    """What a stored run depends on, or None when the model's files are not on this machine.
+    (Not the device or the batch size: they change numbers only at float rounding.)"""
+    from core.attention.store import library_versions, model_fingerprint
+
+    try:
+        fp = model_fingerprint(model_id)
+    except Exception:  # noqa: BLE001 - an unregistered model simply has no stored runs
+        fp = None
+    if fp is None:
+        return None
+    return {"kind": "corpus_run", "model_id": model_id, "corpus": corpus_digest,
+            "max_tokens": None if max_tokens is None else int(max_tokens), "half": bool(half), "model": fp,
+            "versions": library_versions(), "code": _code_version(), "format": FORMAT_VERSION}
+
+
+def _key_path(folder: Path, key: dict[str, Any]) -> Path:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
+    return folder / f"{digest[:40]}.parquet"
+
+
+def stored_run(model_id: str, corpus: Corpus, max_tokens: int | None = DEFAULT_CORPUS_MAX_TOKENS, *,
+               half: bool = False, folder: Path | None = None) -> CorpusRun | None:
+    """The complete stored run for this corpus and model, or None. Never loads a model."""
+    folder = folder or corpus_dir()
+    key = run_key(model_id, corpus.digest, max_tokens, half)
+    if folder is None or key is None:
+        return None
+    path = _key_path(folder, key)
+    if not path.is_file():
+        return None
+    try:
+        run = CorpusRun.load(path)
+        if run.meta.get("key") != key or not run.complete:
+            raise CorpusRunError("its key does not match")
+    except Exception as err:  # noqa: BLE001 - damaged or stale: a miss, and the file goes
+        log.info("corpus store: dropping %s (%s)", path.name, err)
+        path.unlink(missing_ok=True)
+        return None
+    try:
+        os.utime(path)  # least recently used is pruned first
+    except OSError:
+        pass
+    return run
+
+
+def _prune(folder: Path, keep: int = MAX_STORED_RUNS) -> None:
+    try:
+        files = sorted((p for p in folder.glob("*.parquet") if len(p.stem) == 40), key=lambda p: p.stat().st_mtime)
+    except OSError:
+        return
+    for p in files[:-keep] if len(files) > keep else []:
+        p.unlink(missing_ok=True)
+
+
+# --- running ----------------------------------------------------------------------------------
+
+def run_corpus(model: str | LoadedModel, texts: Corpus | Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE, *,
+               progress: Progress | None = None, cancel: threading.Event | None = None,
+               max_tokens: int | None = DEFAULT_CORPUS_MAX_TOKENS, device: str | None = None, half: bool = False,
+               store: bool = True, folder: Path | None = None, reuse: bool = True) -> CorpusRun:
+    """Run every sentence through the model in length-bucketed batches and aggregate as it goes.
+
+    `model`: a registered model id (loaded with `load_model(id, device=device)` unless a stored
+    run answers first) or a LoadedModel. `progress(done, total, sentences_per_s, eta_s)` after
+    every batch. `cancel`: when set, the batch in flight finishes and the run returns what is
+    done (`complete` False, `cancelled` True). `store`: file a complete run under the result
+    store's folder (or `folder`); `reuse`: answer from there when a stored run matches.
+    """
+    corpus = texts if isinstance(texts, Corpus) else Corpus.of(texts, max_sentences=None)
+    model_id = model if isinstance(model, str) else model.info.model_id
+    folder = folder or (corpus_dir() if store or reuse else None)
+    if reuse and folder is not None:
+        found = stored_run(model_id, corpus, max_tokens, half=half, folder=folder)
+        if found is not None:
+            if progress is not None:
+                progress(found.done, found.total, 0.0, 0.0)
+            return found
+    if isinstance(model, str):
+        from core.models.loading import load_model
+
+        loaded = load_model(model, device=device)
+    else:
+        loaded = model
+    info = loaded.info
+    agg = CorpusAggregate(info.num_layers, info.num_heads)
+    total = len(corpus)
+    done = 0
+    cancelled = False
+    start = time.perf_counter()
+    for records in iter_batches(loaded, corpus.sentences, batch_size, max_tokens, half=half):
+        agg.add(records)
+        done += len(records)
+        if progress is not None:
+            elapsed = time.perf_counter() - start
+            rate = done / elapsed if elapsed > 0 else 0.0
+            progress(done, total, rate, (total - done) / rate if rate > 0 else float("inf"))
+        if cancel is not None and cancel.is_set():
+            cancelled = done < total
+            break
+    seconds = time.perf_counter() - start
+    key = run_key(model_id, corpus.digest, max_tokens, half)
+    run = finish_run(agg, corpus, info, seconds=seconds, batch_size=batch_size, max_tokens=max_tokens, half=half,
+                     cancelled=cancelled, key=key)
+    if store and folder is not None and key is not None and run.complete:
+        try:
+            run = run.save(_key_path(folder, key))
+            _prune(folder)
+        except OSError as err:  # a read-only or full disk must not lose the run
+            log.info("corpus store: could not write (%s)", err)
+    return run
+
+
+def finish_run(agg: CorpusAggregate, corpus: Corpus, info: Any, *, seconds: float, batch_size: int,
+               max_tokens: int | None, half: bool = False, cancelled: bool = False,
+               key: dict[str, Any] | None = None, runner: str = "in-process") -> CorpusRun:
+    """The CorpusRun of an aggregate (also used by the Ray runner after merging)."""
+    sentences = corpus.sentences
+    heads = agg.heads_frame(lambda i: sentences[i], TYPICAL_K)
+    meta = {
+        "format": FORMAT_VERSION, "key": key, "model_id": info.model_id, "model": asdict(info),
+        "num_layers": info.num_layers, "num_heads": info.num_heads, "causal": bool(info.causal),
+        "device": info.device, "half": bool(half), "runner": runner,
+        "corpus_name": corpus.name, "corpus_kind": corpus.kind, "corpus_digest": corpus.digest,
+        "total": len(corpus), "done": agg.sentences, "complete": agg.sentences == len(corpus) and not cancelled,
+        "cancelled": bool(cancelled), "seconds": round(float(seconds), 3),
+        "sentences_per_s": round(agg.sentences / seconds, 2) if seconds > 0 else None,
+        "batch_size": int(batch_size), "max_tokens": max_tokens, "tokens": agg.tokens,
+        "truncated_sentences": agg.truncated_sentences, "skipped_empty": corpus.skipped_empty,
+        "truncated_lines": corpus.truncated_lines, "dropped_lines": corpus.dropped_lines,
+        "skipped_other": corpus.skipped_other, "pool_size": agg.pool_size, "created": time.time(),
+    }
+    return CorpusRun(heads, meta)
+
+
+# --- a run on a background thread (the app) ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class JobStatus:
+    done: int
+    total: int
+    sentences_per_s: float
+    eta_s: float
+    running: bool
+    run: CorpusRun | None  # the finished (or cancelled, partial) run
+    error: str | None  # a sentence for the user when the run failed
+
+
+class CorpusJob:
+    """`run_corpus` on a daemon thread: `status()` to poll, `cancel()` to stop after the batch in
+    flight (the partial run is kept). Holds nothing shared: the model's lock serialises its use."""
+
+    def __init__(self, model: str | LoadedModel, corpus: Corpus, batch_size: int = DEFAULT_BATCH_SIZE, **kwargs: Any):
+        self._lock = threading.Lock()
+        self._cancel = threading.Event()
+        self._progress = (0, len(corpus), 0.0, float("inf"))
+        self._run: CorpusRun | None = None
+        self._error: str | None = None
+        self.corpus = corpus
+        self.model_id = model if isinstance(model, str) else model.info.model_id
+
+        def progress(done: int, total: int, rate: float, eta: float) -> None:
+            with self._lock:
+                self._progress = (done, total, rate, eta)
+
+        def work() -> None:
+            try:
+                run = run_corpus(model, corpus, batch_size, progress=progress, cancel=self._cancel, **kwargs)
+                with self._lock:
+                    self._run = run
+            except AttentionDashboardError as err:
+                with self._lock:
+                    self._error = str(err)
+            except Exception:  # noqa: BLE001 - never a traceback on screen; the log has it
+                log.exception("corpus run failed")
+                with self._lock:
+                    self._error = "The corpus run failed. Try a smaller batch size or a shorter corpus."
+
+        self._thread = threading.Thread(target=work, name="corpus-run", daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def status(self) -> JobStatus:
+        with self._lock:
+            done, total, rate, eta = self._progress
+            return JobStatus(done, total, rate, eta, self._thread.is_alive() and self._run is None and self._error is None,
+                             self._run, self._error)
