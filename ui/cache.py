@@ -224,3 +224,143 @@ def head_chart(res: AttentionResult, layer: int, head: int, *, title: str, mode:
         return heatmaps.heatmap(shown, title=title, scheme=scheme)
     params = (int(layer), int(head), title, mode, int(start), int(size), budget, scheme)
     return copy.copy(get_engine().memo(res, "head_chart", params, build))
+
+
+# === compare models (pages/compare.py, the sidebar's download box; issue 13) =================
+# Word maps, word-level heads and head matching are engine memos of side A's result, keyed by
+# side B's identity; downloads run on one background thread per model, shared by sessions.
+
+def _identity(res: AttentionResult) -> tuple:
+    return (res.model_id, res.text, res.text_pair, res.max_tokens)
+
+
+def compare_words(a: AttentionResult, b: AttentionResult, mode: str = "text") -> tuple:
+    """(A's WordMap, B's WordMap, Alignment) of two results (core.compare.words / align)."""
+    from core.compare import align, words
+
+    def compute() -> tuple:
+        map_a, map_b = words.word_maps_for(a, b, mode)
+        return map_a, map_b, align.align(map_a, map_b)
+    return get_engine().memo(a, "compare_words", (_identity(b), mode), compute)
+
+
+def compare_word_head(a: AttentionResult, b: AttentionResult, side: Literal["a", "b"], layer: int,
+                      head: int | None, *, mode: str = "text", specials: str = "hidden") -> object:
+    """One side's word-level matrix (core.compare.words.WordMatrix, values [m, m]) for a head, or
+    the layer's head average when `head` is None."""
+    from core.compare import words
+
+    res = a if side == "a" else b
+
+    def compute() -> object:
+        map_a, map_b, _ = compare_words(a, b, mode)
+        values = res.layer_mean(layer) if head is None else res.head(layer, head)
+        return words.word_matrix(values, res, map_a if side == "a" else map_b, specials=specials)
+    params = (_identity(b), side, int(layer), None if head is None else int(head), mode, specials)
+    return get_engine().memo(a, "compare_word_head", params, compute)
+
+
+def head_matching(pairs: list[tuple[AttentionResult, AttentionResult]], *, mode: str = "text",
+                  specials: str = "hidden") -> tuple:
+    """(core.compare.match.HeadMatching or None, texts used, texts skipped because their words do
+    not line up) for (A, B) result pairs, pooled over the pairs."""
+    from core.compare import align, match, words
+
+    def compute() -> tuple:
+        used, skipped, stacks = 0, 0, []
+        for ra, rb in pairs:
+            map_a, map_b, alignment = compare_words(ra, rb, mode)
+            ha = words.word_heads(ra, map_a, specials=specials)
+            hb = words.word_heads(rb, map_b, specials=specials)
+            if not alignment.lines_up or align.rows_line_up(ha, hb) is not None:
+                skipped += 1
+                continue
+            stacks.append((ha.values, hb.values))
+            used += 1
+        return (match.match_heads(stacks) if stacks else None), used, skipped
+    key = (tuple(_identity(ra) + _identity(rb) for ra, rb in pairs), mode, specials)
+    return get_engine().memo(pairs[0][0], "head_matching", key, compute)
+
+
+def refresh_models() -> None:
+    """Forget the cached availability (a download finished): the picker shows it ready now."""
+    _model_statuses.clear()
+    _default_model.clear()
+
+
+def model_events(since: int = 0) -> list:
+    """The engine's model evictions after `since` (core.attention.engine.ModelEviction)."""
+    return get_engine().events(since)
+
+
+@st.cache_data(ttl=600, show_spinner=False, max_entries=32)
+def download_plan(model_id: str, endpoint_key: str = "") -> object:
+    """core.models.download.DownloadPlan (files and sizes from the Hub), or the error sentence."""
+    from core.models import download
+
+    try:
+        return download.plan_download(model_id, timeout=5.0)
+    except download.DownloadError as err:
+        return str(err)
+
+
+class DownloadJob:
+    """One model's download on a background thread: progress, cancel, outcome (shared by sessions)."""
+
+    def __init__(self, plan: object) -> None:
+        self.plan = plan
+        self.model_id: str = plan.model_id  # type: ignore[attr-defined]
+        self.cancel = threading.Event()
+        self.progress: object | None = None
+        self.error: str | None = None
+        self.done = False
+        self.thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+
+@st.cache_resource(show_spinner=False)
+def _download_jobs() -> dict[str, DownloadJob]:
+    return {}
+
+
+def download_job(model_id: str) -> DownloadJob | None:
+    return _download_jobs().get(model_id)
+
+
+def start_download(plan: object) -> DownloadJob:
+    """Start (or join) the download of a planned model; returns its job."""
+    from core.models import download
+
+    jobs = _download_jobs()
+    job = jobs.get(plan.model_id)  # type: ignore[attr-defined]
+    if job is not None and (job.running or job.done):
+        return job
+    job = DownloadJob(plan)
+    jobs[job.model_id] = job
+
+    def work() -> None:
+        def on_progress(p: object) -> None:
+            job.progress = p
+        try:
+            download.download_model(plan, progress=on_progress, cancel=job.cancel)  # type: ignore[arg-type]
+            job.done = True
+            refresh_models()
+        except download.DownloadError as err:
+            job.error = str(err)
+        except Exception as err:  # noqa: BLE001 - one sentence on the page, the log has the rest
+            log.exception("download of %s failed", job.model_id)
+            job.error = f"The download of {job.model_id} failed ({type(err).__name__})."
+
+    job.thread = threading.Thread(target=work, name=f"download-{job.model_id}", daemon=True)
+    job.thread.start()
+    return job
+
+
+def forget_download(model_id: str) -> None:
+    """Drop a finished, failed or cancelled job so the box offers the download again."""
+    job = _download_jobs().get(model_id)
+    if job is not None and not job.running:
+        _download_jobs().pop(model_id, None)

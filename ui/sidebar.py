@@ -12,7 +12,7 @@ from core.attention.result import normalise_pair
 from core.examples import DEFAULT_TEXT, EXAMPLES
 from core.models.config import grid_shape
 from core.models.registry import registry
-from ui import cache, state
+from ui import cache, model_panel, state
 
 _BADGE = {"ready": "✓", "downloadable": "↓", "unavailable": "✗"}
 
@@ -24,6 +24,10 @@ def _status_map() -> dict[str, tuple[str, str, str]]:
 def _on_model_change() -> None:
     chosen = st.session_state.get("model")
     status = _status_map().get(chosen)
+    if status is not None and status[1] == "downloadable" and not cache.model_is_loaded(chosen):
+        model_panel.offer(chosen)  # size first, then progress and cancel (ui/model_panel.py)
+        state.set_control("model", state.kept("model"))
+        return
     if status is None or status[1] == "unavailable":
         reason = status[2] if status else "it is not in the registry"
         st.session_state["_model_message"] = (
@@ -73,6 +77,8 @@ def sidebar() -> state.Selection:
         message = st.session_state.pop("_model_message", None)
         if message:
             st.warning(message, icon=":material/block:")
+        model_panel.download_box()
+        model_panel.eviction_notice()
         if statuses.get(model_id, ("", "", ""))[1] == "downloadable" and not cache.model_is_loaded(model_id):
             st.caption("First use downloads this model from the Hugging Face Hub.")
 

@@ -51,7 +51,7 @@ def align_words(words_a: tuple[str, ...] | list[str], words_b: tuple[str, ...] |
         return Alignment(IDENTICAL, a, b, reason=f"Both sides have the same {len(a)} words.")
     listed = ", ".join(f"{a[i]} / {b[i]}" for i in differing[:5]) + (" …" if len(differing) > 5 else "")
     return Alignment(MINIMAL_PAIR, a, b, differing, reason=(
-        f"A minimal pair: {len(a)} words each, {len(differing)} differ ({listed})."))
+        f"A minimal pair: {len(a)} words each, {len(differing)} differ{'s' if len(differing) == 1 else ''} ({listed})."))
 
 
 def align(map_a: WordMap, map_b: WordMap) -> Alignment:
