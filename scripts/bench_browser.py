@@ -226,7 +226,8 @@ def goal_s(interaction: str, n: int) -> float:
 
 
 def load_pages(root: Path) -> list[Page]:
-    """PAGES of ui/page_table.py: the measured tree's own, else this checkout's (plain data)."""
+    """PAGES of ui/page_table.py: the measured tree's own, else this checkout's (plain data), then
+    only the pages whose file the measured tree has (an older commit may lack a newer page)."""
     for base in (root, ROOT):
         path = base / "ui" / "page_table.py"
         if path.is_file():
@@ -234,7 +235,7 @@ def load_pages(root: Path) -> list[Page]:
             mod = importlib.util.module_from_spec(spec)
             sys.modules[spec.name] = mod
             spec.loader.exec_module(mod)
-            return [Page(p.name, p.title) for p in mod.PAGES]
+            return [Page(p.name, p.title) for p in mod.PAGES if (root / p.file).is_file()]
     raise FileNotFoundError("ui/page_table.py")
 
 
