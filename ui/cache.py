@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.attention.engine import AttentionEngine
+from core.attention.engine import AttentionEngine, BoundedCache
 from core.attention.result import AttentionResult, normalise_pair
 from core.attention.store import ResultStore, seed_store
 from core.models import availability, registry
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     import altair as alt
 
     from core.analysis.norms import NormResult
+    from core.probing.parser import ParserStatus
+    from core.probing.run import ProbeRun, SentenceView
     from core.render.bertviz import BertvizOptions, EmbeddedView
 
 log = logging.getLogger("attention_dashboard")
@@ -224,6 +226,131 @@ def head_chart(res: AttentionResult, layer: int, head: int, *, title: str, mode:
         return heatmaps.heatmap(shown, title=title, scheme=scheme)
     params = (int(layer), int(head), title, mode, int(start), int(size), budget, scheme)
     return copy.copy(get_engine().memo(res, "head_chart", params, build))
+
+
+# === syntax probing (core.probing; pages/probing.py) =========================================
+# The spaCy parser is one shared pipeline behind a lock; finished probing runs are kept in a
+# small bounded cache keyed by model, texts, token limit and parser; the one-sentence view is an
+# engine memo of the page's text. Nothing here runs unless the Syntax probing page asks.
+
+class _LockedParser:
+    """A spaCy pipeline shared by every session: one parse at a time (spaCy does not promise
+    thread safety for a shared Language)."""
+
+    def __init__(self, nlp: object) -> None:
+        self.nlp = nlp
+        self.lock = threading.Lock()
+
+    @property
+    def meta(self) -> dict:
+        return getattr(self.nlp, "meta", {})
+
+    def __call__(self, text: str) -> object:
+        with self.lock:
+            return self.nlp(text)  # type: ignore[operator]
+
+    def pipe(self, texts: Iterable[str], batch_size: int = 64) -> list:
+        with self.lock:
+            return list(self.nlp.pipe(texts, batch_size=batch_size))  # type: ignore[attr-defined]
+
+
+def parser_status() -> ParserStatus:
+    """Whether spaCy and an English model are installed (package metadata only, no import)."""
+    from core.probing import parser as parsing
+
+    return _parser_status(os.environ.get(parsing.ENV_PARSER, ""))
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _parser_status(override: str) -> ParserStatus:
+    from core.probing import parser as parsing
+
+    return parsing.parser_status()
+
+
+@st.cache_resource(show_spinner=False)
+def _parser(name: str) -> _LockedParser:
+    from core.probing import parser as parsing
+
+    return _LockedParser(parsing.load_parser(name))
+
+
+def parser() -> _LockedParser:
+    """The shared spaCy parser (loaded once, with a spinner). Raises ParserUnavailableError,
+    whose message says what to install, when spaCy or its English model is missing."""
+    from core.probing import parser as parsing
+
+    status = parser_status()
+    if not status.available or status.name is None:
+        raise parsing.ParserUnavailableError(status.message)
+    with st.spinner("Loading the spaCy parser… (first use only)"):
+        return _parser(status.name)
+
+
+@st.cache_resource(show_spinner=False)
+def _probe_runs() -> BoundedCache:
+    return BoundedCache(max_entries=16, max_bytes=64 * 2**20)
+
+
+def _probe_key(model_id: str, texts: tuple[str, ...], max_tokens: int | None) -> tuple:
+    import hashlib
+
+    digest = hashlib.sha256("\x1e".join(texts).encode("utf-8", "surrogatepass")).hexdigest()
+    status = parser_status()
+    return ("probe", model_id, digest, len(texts), max_tokens, status.name, status.version)
+
+
+def finished_probe(model_id: str, texts: tuple[str, ...], max_tokens: int | None) -> ProbeRun | None:
+    """A finished probing run of exactly these texts, if one was kept (never computes)."""
+    return _probe_runs().get(_probe_key(model_id, texts, max_tokens))
+
+
+def probe_corpus(model_id: str, texts: tuple[str, ...], max_tokens: int | None,
+                 progress: Callable[[ProbeRun], None] | None = None, batch_size: int = 16) -> ProbeRun:
+    """Probe the heads of `model_id` against spaCy's parse of `texts` (core.probing.run.probe_corpus,
+    batched when core.corpus is present). `progress(run)` is called as it goes with the run being
+    filled in, so a page stopped mid-run still holds the partial counts. Only a finished run is
+    kept (and returned at once next time)."""
+    from core.probing import run as probing_run
+
+    done = finished_probe(model_id, texts, max_tokens)
+    if done is not None:
+        return done
+    nlp = parser()
+    engine = get_engine()
+    if engine.is_loaded(model_id):
+        loaded = engine.model(model_id)
+    else:
+        with st.spinner(f"Loading {model_id}… (first use only)"):
+            loaded = engine.model(model_id)
+    out = probing_run.probe_corpus(loaded, list(texts), nlp, max_tokens=max_tokens, progress=progress,
+                                   batch_size=batch_size)
+    if not out.cancelled and out.counts is not None:
+        _probe_runs().put(_probe_key(model_id, texts, max_tokens), out)
+    return out
+
+
+def probe_sentence_view(res: AttentionResult, layer: int, head: int) -> SentenceView:
+    """The parse of the result's text against one head's word-level attention, for the arc chart
+    (core.probing.run.sentence_view); parse and offsets once per text, the view once per head."""
+    from core.probing import parser as parsing
+    from core.probing import run as probing_run
+
+    engine = get_engine()
+
+    def inputs() -> tuple:
+        nlp = parser()
+        if engine.is_loaded(res.model_id):
+            loaded = engine.model(res.model_id)
+        else:
+            with st.spinner(f"Loading {res.model_id}… (first use only)"):
+                loaded = engine.model(res.model_id)
+        return probing_run.sentence_input(loaded, res.text, result=res), parsing.from_doc(nlp(res.text))
+
+    def view() -> SentenceView:
+        item, parse = engine.memo(res, "probe_inputs", None, inputs)
+        return probing_run.sentence_view(item, parse, int(layer), int(head))
+    return engine.memo(res, "probe_view", (int(layer), int(head)), view)
 
 
 # === compare models (pages/compare.py, the sidebar's download box; issue 13) =================

