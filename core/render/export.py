@@ -2,7 +2,9 @@
 
 Offline guarantee for images: the spec must carry inline data only (Altair puts pandas data in
 ``datasets``); a spec that names a data URL is refused before rendering, and vl-convert is
-called with ``allowed_base_urls=[]`` so it cannot fetch anything either way. vl-convert renders
+called with ``allowed_base_urls=[]`` so it cannot fetch anything either way. Inline ``data:``
+URLs are allowed: a raster heatmap's cells are a PNG in its image mark (core.render.raster),
+which vl-convert draws offline, pixel for pixel (smoothing off), in PNG and in SVG (embedded). vl-convert renders
 text with the fonts installed on the machine; it downloads none.
 """
 
@@ -44,12 +46,14 @@ class ExternalDataError(AttentionDashboardError, ValueError):
 
 
 def _find_urls(obj: Any, path: str = "$") -> list[str]:
-    """Paths of every data ``url`` in a Vega-Lite spec (top-level, layers, facets, lookups)."""
+    """Paths of every ``url`` in a Vega-Lite spec (data, lookups, image marks) that is not an
+    inline ``data:`` URL."""
     found: list[str] = []
     if isinstance(obj, dict):
         for k, v in obj.items():
             if k == "url" and isinstance(v, str):
-                found.append(path)
+                if not v.startswith("data:"):  # an inline image (a raster heatmap) fetches nothing
+                    found.append(path)
             else:
                 found.extend(_find_urls(v, f"{path}.{k}"))
     elif isinstance(obj, list):
@@ -172,3 +176,45 @@ __all__ = [
     "CSV_MAX_ROWS", "ExportTooLargeError", "ExternalDataError", "export_spec", "chart_to_png",
     "chart_to_svg", "csv_row_count", "attention_to_csv", "matrix_to_csv", "attention_to_npz",
 ]
+
+
+# --------------------------------------------------------------------------- titles
+
+TITLE_COLOR = "#111111"  # on the white export background
+SUBTITLE_COLOR = "#444444"
+
+
+def _title_lines(title: Any) -> list[str]:
+    """The text of a Vega-Lite title (a string, a list of lines, or {"text": ...}) as lines."""
+    if isinstance(title, dict):
+        return _title_lines(title.get("text"))
+    if isinstance(title, (list, tuple)):
+        return [str(t) for t in title if str(t)]
+    return [str(title)] if title else []
+
+
+def titled(chart: alt.TopLevelMixin | dict[str, Any], lines: Sequence[str]) -> dict[str, Any]:
+    """The chart's Vega-Lite spec with a title block for an exported image, so a slide or a report
+    says what it shows: the chart's own title (or, without one, the first line) over `lines`
+    (e.g. "model · layer 2, head 5 · lens: raw attention" and the text), then the chart's own
+    subtitle. Lines the title already holds are not repeated; no lines: the spec as it was.
+    Pass the result to chart_to_png / chart_to_svg."""
+    spec = dict(chart) if isinstance(chart, dict) else chart_spec(chart)
+    wanted = [str(line) for line in lines if str(line).strip()]
+    if not wanted:
+        return spec
+    own = spec.get("title")
+    title: dict[str, Any] = dict(own) if isinstance(own, dict) else {}
+    text = _title_lines(own)
+    if not text:
+        text, wanted = wanted[:1], wanted[1:]
+    subtitle = [line for line in wanted if line not in text] + _title_lines(title.get("subtitle"))
+    title.update({"text": text[0] if len(text) == 1 else text, "anchor": title.get("anchor", "start"),
+                  "color": TITLE_COLOR})
+    if subtitle:
+        title.update({"subtitle": subtitle, "subtitleColor": SUBTITLE_COLOR,
+                      "subtitleFontSize": title.get("subtitleFontSize", 12)})
+    return {**spec, "title": title}
+
+
+__all__ += ["titled"]

@@ -80,13 +80,19 @@ def test_heatmap_tooltip_and_selection():
     # annotated: the selection lives on the top layer, so clicks on the numbers select the cell
     top = spec["layer"][-1]
     assert top["name"] in cell["views"] and top["mark"]["type"] == "rect"
-    # unannotated: the coloured cells carry it
-    big = chart_spec(heatmaps.heatmap(DrawMatrix.of(softmax((30, 30)), tokens(30)), title="t"))
+    # unannotated vector cells: the coloured cells carry it
+    big = chart_spec(heatmaps.heatmap(DrawMatrix.of(softmax((30, 30)), tokens(30)), title="t", raster=False))
     assert params(big)["cell"]["views"] == [big["layer"][0]["name"]]
+    # an image (the default above 20 tokens): its hit marks for the hovered row's cells
+    image = chart_spec(heatmaps.heatmap(DrawMatrix.of(softmax((30, 30)), tokens(30)), title="t"))
+    assert params(image)["cell"]["views"] == ["cells"]
+    assert params(image)["cell"]["select"]["fields"] == ["query_pos", "key_pos"]
 
 
 def test_charts_keep_their_size_in_streamlit():
-    """Streamlit injects autosize "fit" unless the spec sets one (squeezes title + axes into height)."""
+    """Streamlit injects autosize "fit" unless the spec sets one (squeezes title + axes into height).
+    Heatmaps: "pad" (square cells); bar charts: "fit-x" (their width is the whole chart's, so they
+    fit their column, also when Streamlit stretches them to it)."""
     n = len(SENTENCE)
     a = softmax((n, n))
     charts = [heatmaps.heatmap(DrawMatrix.of(a, SENTENCE), title="t"),
@@ -95,7 +101,11 @@ def test_charts_keep_their_size_in_streamlit():
               heatmaps.overview_grid(np.ones((2, 3)), title="o", value_label="v"),
               bars.bar_chart_for_tokens(a[0], SENTENCE, "b"), bars.category_chart(_counts())]
     for chart in charts:
-        assert chart_spec(chart)["autosize"]["type"] == "pad"
+        assert chart_spec(chart)["autosize"] in ({"type": "pad", "contains": "padding"},
+                                                 {"type": "fit-x", "contains": "padding"})
+    for chart in charts[-2:]:
+        spec = chart_spec(chart)
+        assert spec["autosize"]["type"] == "fit-x" and spec["width"] <= 900
 
 
 def test_heatmap_causal_mask_grey_not_zero():
@@ -119,9 +129,10 @@ def test_heatmap_causal_mask_grey_not_zero():
 
 
 def test_thumbnails_draw_masked_cells_grey():
+    """Vector thumbnails (raster=False; the default image thumbnails: test_render_raster)."""
     n = 8
     a, mask = causal((2, 2, n, n))
-    spec = chart_spec(heatmaps.thumbnail_grid(a, tokens(n), allowed_mask=mask))
+    spec = chart_spec(heatmaps.thumbnail_grid(a, tokens(n), allowed_mask=mask, raster=False))
     assert rendered_fills(spec).count(vega.MASKED_FILL) == 4 * n * (n - 1) // 2
 
 
@@ -214,10 +225,15 @@ def test_thumbnail_grid_budget_and_selection(n, L, H):
 
 def test_thumbnail_rows_still_sum_to_one():
     att = softmax((2, 3, 64, 64))
-    spec = chart_spec(heatmaps.thumbnail_grid(att, tokens(64), max_cells=2 * 3 * 16 * 16))
+    spec = chart_spec(heatmaps.thumbnail_grid(att, tokens(64), max_cells=2 * 3 * 16 * 16, raster=False))
     df = pd.DataFrame(main_rows(spec))
     assert df.groupby(["layer", "head"]).size().max() == 16 * 16
     np.testing.assert_allclose(df.groupby(["layer", "head", "query_pos"]).weight.sum(), 1.0, atol=1e-5)
+    # the image thumbnails' rows (3-decimal text of the same blocks) sum to 1 within rounding
+    image = pd.DataFrame(main_rows(chart_spec(heatmaps.thumbnail_grid(att, tokens(64), max_cells=2 * 3 * 16 * 16))))
+    assert image.groupby(["layer", "head"]).size().max() == 16
+    sums = image.wrow.map(lambda row: sum(float(row[j:j + 5]) for j in range(0, len(row), 5)))
+    np.testing.assert_allclose(sums, 1.0, atol=16 * 0.0005 + 1e-9)
 
 
 def test_overview_grid():
@@ -324,11 +340,20 @@ def _every_builder():
         ("heatmap blocks", lambda: heatmaps.heatmap(auto, title="t", subtitle=auto.notes[-1])),
         ("heatmap window", lambda: heatmaps.heatmap(M.prepare(DrawMatrix.of(c30, tokens(30), allowed=m30), "window",
                                                               start=4, size=8), title="t", selected_query=5)),
+        ("heatmap raster", lambda: heatmaps.heatmap(DrawMatrix.of(c30, tokens(30), allowed=m30), title="t",
+                                                    selected_query=4, raster=True)),
+        ("heatmap raster diff", lambda: heatmaps.heatmap(DrawMatrix.of(c30 - c30.T, tokens(30)), title="t",
+                                                         scheme="redblue", color_domain=(-1, 1), raster=True)),
+        ("heatmap numbers at 30", lambda: heatmaps.heatmap(DrawMatrix.of(c30, tokens(30)), title="t", annotate=True)),
         ("head_grid head", lambda: heatmaps.head_grid(att, SENTENCE, head=3)),
+        ("head_grid raster", lambda: heatmaps.head_grid(softmax((6, 12, 30, 30)), tokens(30), head=3)),
+        ("head_grid raster causal", lambda: heatmaps.head_grid(causal((2, 2, 30, 30))[0], tokens(30), layer=1,
+                                                               allowed_mask=m30)),
         ("head_grid causal", lambda: heatmaps.head_grid(catt, tokens(8), layer=1, allowed_mask=cmask, annotate=False)),
         ("thumbnail_grid", lambda: heatmaps.thumbnail_grid(att, SENTENCE, selected=(1, 2))),
         ("thumbnail_grid causal", lambda: heatmaps.thumbnail_grid(catt, tokens(8), allowed_mask=cmask,
                                                                   selectable=False)),
+        ("thumbnail_grid vector", lambda: heatmaps.thumbnail_grid(att, SENTENCE, selected=(1, 2), raster=False)),
         ("overview_grid", lambda: heatmaps.overview_grid(ov, title="o", value_label="v", selected=(1, 4))),
         ("overview_grid big", lambda: heatmaps.overview_grid(np.ones((24, 16)), title="o", value_label="v")),
         ("overview_grid categories", lambda: heatmaps.overview_grid(np.array([[0, 1, 2], [2, -1, np.nan]]), title="p",
@@ -361,6 +386,8 @@ def test_builders_skip_schema_round_trips_and_stay_valid(name, build, monkeypatc
     with alt.data_transformers.enable("default", max_rows=None):
         spec = chart.to_dict(validate=True)  # raises SchemaValidationError if invalid
         assert chart.to_dict(validate=False) == spec
+    # issue 16: every chart says what it shows (Vega-Lite description -> the chart's aria-label)
+    assert isinstance(spec.get("description"), str) and len(spec["description"]) > 40, name
     for param in spec.get("params", []):  # selections point at views that exist
         names = set(walk(spec, "name"))
         assert set(param.get("views", [])) <= names
@@ -425,3 +452,26 @@ def test_builders_on_many_threads_give_the_same_specs():
     with pytest.raises(CellBudgetError):  # a builder that raises restores the switch too
         heatmaps.heatmap(DrawMatrix.of(softmax((400, 400)), tokens(400)), title="x")
     assert schemapi.DEBUG_MODE is switch
+
+
+def test_descriptions_say_what_bars_and_overviews_show():
+    """Issue 16: the text alternative names the chart, what is measured and its extreme."""
+    vals = np.array([0.1, 0.5, 0.2, 0.05, 0.05, 0.02, 0.03, 0.03, 0.02])
+    text = chart_spec(bars.bar_chart_for_tokens(vals, SENTENCE, "Flow from 'cat'", value_label="Flow",
+                                                highlight=2, reference=1 / 9, reference_label="uniform"))["description"]
+    assert text.startswith("Bar chart: Flow from 'cat'. Flow for each of 9 tokens")
+    assert "highest: 'the' (position 1) 0.500" in text and "orange bar is 'cat'" in text and "uniform (0.111)" in text
+    text = chart_spec(bars.category_chart(_counts()))["description"]
+    assert text.startswith("Stacked bar chart: Strong connections by category.") and "3 layers" in text
+    assert "semantic in layer 2 (9)" in text
+    both = pd.concat([_counts().assign(sentence="A cat."), _counts().assign(sentence="The dog.")])
+    text = chart_spec(bars.category_compare_chart(both))["description"]
+    assert "for 2 sentences" in text and "A cat.: semantic 42%" in text  # 13 of 31
+    values = np.arange(12, dtype=float).reshape(3, 4)
+    values[0, 0] = np.nan
+    text = chart_spec(heatmaps.overview_grid(values, title="Entropy", value_label="Entropy"))["description"]
+    assert text.startswith("Entropy: Entropy of each head, 3 layers (rows) x 4 heads (columns)")
+    assert "highest: layer 2, head 3 (11.00); lowest: layer 0, head 1 (1.00)" in text and "1 grey cells" in text
+    cats = chart_spec(heatmaps.overview_grid(np.array([[0, 1], [1, 1]]), title="Pattern", value_label="class",
+                                             categories=["vertical", "diagonal"]))["description"]
+    assert "heads per class: vertical 1, diagonal 3" in cats
