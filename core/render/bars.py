@@ -12,7 +12,14 @@ import pandas as pd
 
 from core.analysis.patterns import CATEGORIES
 from core.render.matrix import CELL_BUDGET, CellBudgetError, token_labels
-from core.render.vega import HIGHLIGHT, PAD, label_font, no_init_validation, title_params, value_if
+from core.render.vega import HIGHLIGHT, label_font, no_init_validation, title_params, value_if
+
+FIT_X = alt.AutoSizeParams(type="fit-x", contains="padding")
+"""Bar charts: `width` is the whole chart's (axes and legend included), so a chart drawn with
+``st.altair_chart(width="stretch")`` (Streamlit sets width = its column) or with a width that
+fits a narrow column never runs past it; heights stay the plot's (as vega.PAD)."""
+NARROW_PX = 380
+"""Total width of the category charts: fits a 420 px window's column (about 388 px)."""
 
 CATEGORY_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#b279a2")  # one per CATEGORIES entry, same order
 
@@ -68,14 +75,22 @@ def category_chart(counts_df: pd.DataFrame, *, title: str = "Strong connections 
     order = scale.domain
     df["order"] = df["category"].map({c: i for i, c in enumerate(order)})
     y_title = "Share of strong connections" if normalize else "Strong connections"
+    totals = df.groupby(layer_col)["count"].sum()
+    description = (f"Stacked bar chart: {title}. {y_title} in each of {len(totals)} layers, split into "
+                   f"{', '.join(order)}")
+    if len(totals) and totals.max() > 0:
+        top = df.loc[df["count"].idxmax()]
+        description += (f"; most: layer {top[layer_col]}, {totals.max():.0f} in all; the largest part is "
+                        f"{top['category']} in layer {top[layer_col]} ({top['count']:.0f})")
     # Top-level properties go to the constructor: .properties() validates each one against the schema.
-    return alt.Chart(df, width=max(240, 56 * df[layer_col].nunique()), height=280, title=title_params(title),
-                     autosize=PAD).mark_bar().encode(
+    return alt.Chart(df, width=NARROW_PX, height=280, title=title_params(title), autosize=FIT_X,
+                     description=description + ".").mark_bar().encode(
         x=alt.X(f"{layer_col}:O", title="Layer", axis=alt.Axis(labelAngle=0, labelFontSize=12, titleFontSize=14)),
         y=alt.Y("sum(count):Q", title=y_title, stack="normalize" if normalize else "zero",
                 axis=alt.Axis(labelFontSize=12, titleFontSize=14, format=".0%" if normalize else "d")),
         color=alt.Color("category:N", title="Category", scale=scale, sort=order,
-                        legend=alt.Legend(titleFontSize=13, labelFontSize=12)),
+                        legend=alt.Legend(orient="bottom", direction="horizontal", columns=2, titleFontSize=13,
+                                          labelFontSize=12)),
         order=alt.Order("order:Q"),
         tooltip=[alt.Tooltip(f"{layer_col}:O", title="Layer"), alt.Tooltip("category:N", title="Category"),
                  alt.Tooltip("count:Q", title="Count")],
@@ -100,8 +115,19 @@ def category_compare_chart(df: pd.DataFrame, *, title: str = "Categories per sen
     sentences = list(dict.fromkeys(long[sentence_col].astype(str)))
     long[sentence_col] = long[sentence_col].astype(str)
     order = _category_scale(long["category"].unique().tolist()).domain
-    return alt.Chart(long, width=max(320, 40 * len(order) * max(1, len(sentences))), height=280,
-                     title=title_params(title), autosize=PAD).mark_bar().encode(
+    what = "share" if normalize else "number"
+    description = (f"Grouped bar chart: {title}. The {what} of strong connections in each category "
+                   f"({', '.join(order)}) for {len(sentences)} sentences")
+    if len(long) and long["value"].max() > 0:
+        parts = []
+        for s_name in sentences:
+            rows = long[long[sentence_col] == s_name]
+            best = rows.loc[rows["value"].idxmax()]
+            amount = f"{best['value']:.0%}" if normalize else f"{best['value']:.0f}"
+            parts.append(f"{s_name}: {best['category']} {amount}")
+        description += "; largest category per sentence: " + "; ".join(parts)
+    return alt.Chart(long, width=NARROW_PX, height=280, title=title_params(title), autosize=FIT_X,
+                     description=description + ".").mark_bar().encode(
         x=alt.X("category:N", title="Category", sort=order, axis=alt.Axis(labelAngle=0, labelFontSize=12,
                                                                           titleFontSize=14)),
         xOffset=alt.XOffset(f"{sentence_col}:N", sort=sentences),
@@ -109,7 +135,7 @@ def category_compare_chart(df: pd.DataFrame, *, title: str = "Categories per sen
                 axis=alt.Axis(format=".0%" if normalize else "d", labelFontSize=12, titleFontSize=14)),
         color=alt.Color(f"{sentence_col}:N", title="Sentence", sort=sentences,
                         scale=alt.Scale(scheme="tableau10"),
-                        legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=400,
+                        legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=NARROW_PX - 40,
                                           titleFontSize=13, labelFontSize=12)),
         tooltip=[alt.Tooltip(f"{sentence_col}:N", title="Sentence"), alt.Tooltip("category:N", title="Category"),
                  alt.Tooltip("count:Q", title="Count"),
@@ -154,4 +180,14 @@ def bar_chart_for_tokens(values: np.ndarray, tokens: Sequence[str], title: str, 
         layers.append(alt.Chart(rule_df).mark_rule(strokeDash=[5, 4], color="#e45756", size=2).encode(
             y=alt.Y("ref:Q"), tooltip=[alt.Tooltip("ref_label:N", title="Line"),
                                 alt.Tooltip("ref:Q", title="Value", format=f".{int(decimals)}f")]))
-    return alt.layer(*layers, data=df, width=max(240, bar_px * n), height=260, title=title_params(title), autosize=PAD)
+    top = int(np.nanargmax(v)) if np.isfinite(v).any() else None
+    description = f"Bar chart: {title}. {value_label} for each of {n} tokens in sentence order"
+    if top is not None:
+        description += f"; highest: '{labels[top].split(' · ', 1)[-1]}' (position {top}) {v[top]:.{int(decimals)}f}"
+    if highlight is not None and 0 <= int(highlight) < n:
+        description += f"; the orange bar is '{labels[int(highlight)].split(' · ', 1)[-1]}'"
+    if reference is not None:
+        description += f"; the dashed line is {reference_label or 'a reference'} ({float(reference):.{int(decimals)}f})"
+    # fit-x: drawn with width="stretch" (Streamlit sets width = the column), axes included it fits.
+    return alt.layer(*layers, data=df, width=max(240, min(bar_px * n, 900)), height=260, title=title_params(title),
+                     autosize=FIT_X, description=description + ".")
