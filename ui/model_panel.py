@@ -47,8 +47,7 @@ def _progress(model_id: str) -> None:
         fraction = getattr(p, "fraction", 0.0)
         done, total = getattr(p, "done", 0), getattr(p, "total", 0) or job.plan.total_bytes  # type: ignore[attr-defined]
         st.progress(fraction, text=f"{_mb(done)} of {_mb(total)}" + (f" · {p.file}" if p is not None else ""))
-        if st.button("Cancel", key=f"_cancel_{model_id}", icon=":material/close:"):
-            job.cancel.set()
+        st.button("Cancel", key=f"_cancel_{model_id}", icon=":material/close:", on_click=job.cancel.set)
         return
     st.rerun(scope="app")  # finished, failed or cancelled: the whole sidebar shows the outcome
 
@@ -81,9 +80,8 @@ def download_box() -> None:
         st.caption(f"Download {plan.size_text} from the Hugging Face Hub into its local cache? "
                    "Afterwards it works offline. The current model stays in use meanwhile.")
         c1, c2 = st.columns(2)
-        if c1.button(f"Download {_mb(plan.total_bytes)}", key="_start_download", icon=":material/download:"):
-            cache.start_download(plan)
-            st.rerun()
+        c1.button(f"Download {_mb(plan.total_bytes)}", key="_start_download", icon=":material/download:",
+                  on_click=cache.start_download, args=(plan,))
         c2.button("Not now", key="_close_download", on_click=_close, args=(model_id,))
 
 
