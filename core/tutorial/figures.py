@@ -1,0 +1,121 @@
+"""The charts each tutorial step shows, built (not drawn) from core.tutorial.views with the app's
+own chart builders (core.render), so the page and the printable handout show the same view.
+
+No Streamlit. `cell_px(n, annotate=..., share=...)` lets the caller size heatmap cells (presenter
+mode fills the screen); it returns None for the builders' own sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.analysis import compare, patterns, statistics
+from core.render import bars, heatmaps, matrix
+from core.render.matrix import DrawMatrix
+from core.tutorial import notices, views
+from core.tutorial.views import StepContext
+
+CellPx = Callable[..., "int | None"]  # cell_px(n, annotate=bool, share=float) -> pixels or None
+
+
+def builder_sizes(n: int, annotate: bool = False, share: float = 1.0) -> int | None:
+    """The default CellPx: the chart builders choose."""
+    return None
+
+
+@dataclass
+class Figure:
+    """A step's charts (the first is its main view; every one goes on the handout), a caption for
+    the main one, and lines of text for the handout (a top-5 list, the tokens)."""
+
+    charts: list[Any] = field(default_factory=list)
+    caption: str = ""
+    lines: list[str] = field(default_factory=list)
+
+
+def heatmap(ctx: StepContext, values: np.ndarray, title: str, *, value_label: str = "Attention weight",
+            focus: int | None = None, cell_px: CellPx = builder_sizes) -> Any:
+    """One [n, n] matrix of the result as a heatmap (block-averaged past the cell budget); masked
+    cells for a causal model; `focus` outlines that query's row."""
+    r = ctx.result
+    allowed = r.allowed_mask() if r.causal else None
+    dm = matrix.prepare(DrawMatrix.of(values, r.display_tokens, allowed=allowed, special=r.special_mask))
+    return heatmaps.heatmap(dm, title=title, value_label=value_label, selected_query=focus, selectable=False,
+                            cell_size=cell_px(dm.n, annotate=dm.n <= heatmaps.ANNOTATE_MAX_N, share=1.0))
+
+
+def grid(ctx: StepContext, stack: np.ndarray, *, cell_px: CellPx = builder_sizes, **kwargs: Any) -> Any:
+    """Panels [p, n, n] on one colour scale, at most three a row (core.render.heatmaps.head_grid)."""
+    r = ctx.result
+    columns = max(1, min(3, len(stack)))
+    size = cell_px(r.n_tokens, annotate=r.n_tokens <= heatmaps.ANNOTATE_MAX_N, share=1 / columns)
+    return heatmaps.head_grid(stack, list(r.display_tokens), allowed_mask=r.allowed_mask() if r.causal else None,
+                              columns=columns, cell_size=size, selectable=False, **kwargs)
+
+
+def top5_lines(res: Any, layer: int, head: int) -> list[str]:
+    """The notebook's "Top 5 attention connections" of one sentence, as lines."""
+    top = views.top_connections(res.head(layer, head), res)
+    return [f"{int(rank)}. {views.token_label(res, a)} → {views.token_label(res, b)}: {w:.3f}"
+            for rank, a, b, w in zip(top["rank"], top["from"], top["to"], top["weight"])]
+
+
+def figure(step: str, ctx: StepContext, *, cell_px: CellPx = builder_sizes) -> Figure:
+    """The charts of `step` (a core.tutorial.steps id) for this context."""
+    r = ctx.result
+    where = f"layer {ctx.layer}, head {ctx.head}"
+    if step == "model":
+        return Figure(lines=[n.text for n in notices.model_notices(ctx)])
+    if step == "tokens":
+        return Figure(lines=["Tokens: " + " · ".join(r.display_tokens)])
+    if step in ("head", "bertviz", "yours"):
+        focus = views.tutorial_query(r) if step == "head" else None
+        return Figure([heatmap(ctx, r.head(ctx.layer, ctx.head), f"Raw attention · {where}", focus=focus,
+                               cell_px=cell_px)],
+                      caption=f"Rows: the token looking (query). Columns: the token looked at (key). {where}.")
+    if step == "layer":
+        layers = views.panel_layers(r.num_layers)
+        names = {0: "first", r.num_layers - 1: "last"}
+        titles = [f"Layer {ly} ({names.get(ly, 'middle')})" for ly in layers]
+        return Figure([
+            heatmap(ctx, r.layer_mean(ctx.layer), f"Layer {ctx.layer}: the average of its {r.num_heads} heads",
+                    value_label="Mean weight", cell_px=cell_px),
+            grid(ctx, views.layer_panel(r), titles=titles, value_label="Mean weight", cell_px=cell_px,
+                 title="The notebook's panel: first, middle and last layer averages"),
+        ], caption=f"The average of every head of layer {ctx.layer}.")
+    if step == "sentences":
+        best = views.strongest_by_sentence(ctx.examples, ctx.layer, ctx.head)
+        lines: list[str] = []
+        for name, res in ctx.examples.items():
+            lines.append(f"{name}: “{res.text}”")
+            lines.extend("    " + line for line in top5_lines(res, ctx.layer, ctx.head))
+        chart = bars.bar_chart_for_tokens(np.array(list(best.values()), dtype=np.float64), list(best),
+                                          f"Strongest connection per sentence · {where}",
+                                          value_label="Strongest weight")
+        return Figure([chart], caption="Each bar: the sentence's strongest weight from one token to another.",
+                      lines=lines)
+    if step == "across":
+        stack = views.head_across_layers(r, ctx.head)
+        return Figure([grid(ctx, stack, titles=[f"Layer {i} · head {ctx.head}" for i in range(r.num_layers)],
+                            title=f"Head {ctx.head} in every layer", cell_px=cell_px)],
+                      caption=heatmaps.HEAD_ORDER_NOTE)
+    if step == "patterns":
+        _, counts = compare.category_breakdown(r, notices.PATTERN_THRESHOLD, notices.PATTERN_MODE)
+        stats = ctx.stats if ctx.stats is not None else statistics.head_statistics_for(r)
+        summary = patterns.pattern_summary(stats)
+        return Figure([
+            bars.category_chart(counts, title=f"Strong connections (> {notices.PATTERN_THRESHOLD:g}× uniform) "
+                                              "by category"),
+            heatmaps.overview_grid(summary.codes, title="Pattern class of every head", value_label="class",
+                                   selected=(ctx.layer, ctx.head), categories=list(patterns.PATTERN_CLASSES),
+                                   cell_size=cell_px(r.num_heads, annotate=False, share=0.5)),
+        ], caption="Strong connections of each layer's average, by the notebook's categories.")
+    if step == "extensions":
+        return Figure([heatmap(ctx, views.rollout_last(ctx), f"Rollout through all {r.num_layers} layers",
+                               value_label="Rollout attribution", focus=views.tutorial_query(r), cell_px=cell_px)],
+                      caption="Row i: how much each input token contributes to token i after the last layer.")
+    raise KeyError(step)

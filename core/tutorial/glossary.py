@@ -1,0 +1,290 @@
+"""Plain words: every term the app uses, in a sentence or three, with one small example each.
+
+The examples are computed here, by the app's own functions (core.analysis), on tiny fixed
+inputs, so an example can never disagree with what a page computes. The formulas are kept
+apart (`Term.how`, shown in a "how it is computed" expander) and written out in full in
+docs/methods.md (`Term.methods`, the section's anchor there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from core.analysis import lenses, patterns, statistics, tokens
+
+
+@dataclass(frozen=True)
+class Term:
+    id: str  # also the glossary page's anchor: /glossary#<id>
+    name: str
+    plain: str  # plain language, no formula
+    example: Callable[[], str]  # one small example, computed when called
+    how: str = ""  # the formula, for "how it is computed"
+    methods: str = ""  # the docs/methods.md section anchor
+
+    @property
+    def anchor(self) -> str:
+        return self.id.replace("_", "-")
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+TOY_TOKENS = ("[CLS]", "the", "cat", "sat", "[SEP]")
+_TOY_SCORES = np.array([0.5, 0.2, 2.0, 1.0, 1.4])  # what the query 'sat' scores each key
+
+
+def _attention_example() -> str:
+    w = _softmax(_TOY_SCORES)
+    parts = ", ".join(f"‘{t}’ {v:.2f}" for t, v in zip(TOY_TOKENS, w))
+    return f"The query ‘sat’ spreads its attention as {parts}; together that is {w.sum():.2f}."
+
+
+def _query_example() -> str:
+    w = _softmax(_TOY_SCORES)
+    best = int(np.argmax(w))
+    return (f"In the row of ‘sat’ (the query), the biggest share, {w[best]:.2f}, goes to the key "
+            f"‘{TOY_TOKENS[best]}’.")
+
+
+def _key_example() -> str:
+    w = _softmax(_TOY_SCORES)
+    return (f"The key ‘cat’ matches the query ‘sat’ best (score {_TOY_SCORES[2]:.1f} of at most "
+            f"{_TOY_SCORES.max():.1f}), so it gets {w[2]:.0%} of ‘sat’’s attention.")
+
+
+TWO_HEADS = np.array([[[0.9, 0.1], [0.8, 0.2]],   # head 0: both tokens look at token 0
+                      [[0.1, 0.9], [0.2, 0.8]]],  # head 1: both look at token 1
+                     dtype=np.float32)
+
+
+def _head_example() -> str:
+    h0, h1 = TWO_HEADS
+    return (f"Two heads of one layer on the same two tokens: head 0 gives token 0 {h0[0, 0]:.1f} of the first row, "
+            f"head 1 gives it {h1[0, 0]:.1f}. Same input, different habits.")
+
+
+def _head_average_example() -> str:
+    avg = lenses.head_average(TWO_HEADS[None])[0]
+    return (f"Averaging those two heads gives the first row {avg[0, 0]:.2f}, {avg[0, 1]:.2f}: the two clear "
+            "habits vanish in the average.")
+
+
+def _layer_example() -> str:
+    return ("A 6-layer model with 12 heads per layer has 6 × 12 = 72 heads; layer 0 reads the token pieces, "
+            "layer 5 reads what layer 4 wrote.")
+
+
+def _token_example() -> str:
+    return ("‘unbelievably’ becomes ‘un’ + ‘##believ’ + ‘##ably’ in a WordPiece vocabulary; ‘cat’ stays one "
+            "token.")
+
+
+def _special_example() -> str:
+    return f"‘The cat sat’ becomes {' '.join(TOY_TOKENS)}: five tokens, two of them special."
+
+
+def _word_merge_example() -> str:
+    pieces = ["[CLS]", "un", "##believ", "##able", "[SEP]"]
+    m = np.array([[0.2, 0.2, 0.2, 0.2, 0.2],
+                  [0.1, 0.3, 0.3, 0.2, 0.1],
+                  [0.1, 0.4, 0.2, 0.2, 0.1],
+                  [0.1, 0.2, 0.4, 0.2, 0.1],
+                  [0.2, 0.2, 0.2, 0.2, 0.2]], dtype=np.float32)
+    keys = tokens.word_keys([None, 0, 0, 0, None], [0] * 5)
+    merged, labels, _ = tokens.merge_words(m, keys, pieces)
+    return (f"‘[CLS]’ gives the three pieces 0.20 each; as one word ‘{labels[1]}’ it gets their sum, "
+            f"{merged[0, 1]:.2f}. The word's own row is the mean of its pieces' rows, so it still sums to "
+            f"{merged[1].sum():.2f}.")
+
+
+def _entropy_example() -> str:
+    n = 4
+    flat = np.full((1, 1, n, n), 1 / n, dtype=np.float32)
+    sharp = np.tile(np.array([0.97, 0.01, 0.01, 0.01], dtype=np.float32), (1, 1, n, 1))
+    none = np.zeros(n, dtype=bool)
+    e_flat = float(statistics.head_statistics(flat, none, none)["entropy_norm"].iloc[0])
+    e_sharp = float(statistics.head_statistics(sharp, none, none)["entropy_norm"].iloc[0])
+    return (f"Rows spread evenly over 4 tokens have entropy {e_flat:.2f} (as spread as possible); rows putting 0.97 "
+            f"on one token have {e_sharp:.2f}.")
+
+
+def _sink_example() -> str:
+    n = 4
+    causal = np.array([[1.0, 0.0, 0.0, 0.0],
+                       [0.9, 0.1, 0.0, 0.0],
+                       [0.8, 0.1, 0.1, 0.0],
+                       [0.7, 0.1, 0.1, 0.1]], dtype=np.float32)[None, None]
+    none = np.zeros(n, dtype=bool)
+    row = statistics.head_statistics(causal, none, none, causal=True).iloc[0]
+    return (f"A causal head whose rows give the first token 0.9, 0.8, 0.7: a first-token share of "
+            f"{row['first_token_share']:.2f}, {row['sink_ratio']:.1f} times what even attention would give.")
+
+
+def _rollout_example() -> str:
+    att = np.array([[[[0.0, 1.0], [0.0, 1.0]]],    # layer 0: both tokens look at token 1
+                    [[[1.0, 0.0], [1.0, 0.0]]]],   # layer 1: both look at token 0
+                   dtype=np.float32)
+    r = lenses.rollout(att)[-1]
+    return (f"Layer 0 sends everything to token 1, layer 1 everything to token 0. With the residual path, rollout "
+            f"says token 0 ends up with {r[0, 0]:.2f} from input 0 and {r[0, 1]:.2f} from input 1: not the 1.00 "
+            "the last layer alone suggests.")
+
+
+def _flow_example() -> str:
+    att = np.array([[[[0.0, 1.0], [0.0, 1.0]]],
+                    [[[1.0, 0.0], [1.0, 0.0]]]], dtype=np.float32)
+    f = lenses.attention_flow(att, 0)
+    return (f"On the same two layers, flow from token 0 at the top reaches input 0 with {f[0]:.2f} and input 1 "
+            f"with {f[1]:.2f}: it follows the widest paths instead of multiplying every path.")
+
+
+def _norm_example() -> str:
+    weights = np.array([0.6, 0.4])
+    norms = np.array([0.5, 2.0])
+    moved = weights * norms
+    share = moved / moved.sum()
+    return (f"[SEP] gets weight {weights[0]:.1f} but its vector is short ({norms[0]:.1f}); ‘cat’ gets "
+            f"{weights[1]:.1f} with a long one ({norms[1]:.1f}). Weight × length: [SEP] {share[0]:.0%}, ‘cat’ "
+            f"{share[1]:.0%} of what actually moves.")
+
+
+def _categories_example() -> str:
+    toks = ["[CLS]", "the", "cat", "sat", "[SEP]"]
+    avg = np.array([[0.2, 0.2, 0.2, 0.2, 0.2],
+                    [0.1, 0.1, 0.6, 0.1, 0.1],
+                    [0.1, 0.6, 0.1, 0.1, 0.1],
+                    [0.1, 0.1, 0.1, 0.1, 0.6],
+                    [0.6, 0.1, 0.1, 0.1, 0.1]], dtype=np.float32)
+    special = np.array([True, False, False, False, True])
+    conns = patterns.categorise_connections(avg, toks, special, threshold=0.5, mode="absolute")
+    parts = "; ".join(f"‘{r.from_token}’ → ‘{r.to_token}’ {r.category}" for r in conns.itertuples())
+    return f"Connections above 0.5 in a toy layer: {parts}."
+
+
+def _classes_example() -> str:
+    stats = pd.DataFrame({"vertical_score": [0.8, 0.1, 0.2], "diagonal_score": [0.1, 0.7, 0.2],
+                          "block_score": [np.nan, np.nan, np.nan]})
+    labels = patterns.classify_patterns(stats).tolist()
+    return (f"A head with 0.8 of its attention on [CLS]/[SEP] is ‘{labels[0]}’; one with 0.7 on its neighbours is "
+            f"‘{labels[1]}’; one with neither is ‘{labels[2]}’.")
+
+
+def _template_example() -> str:
+    att = np.array([[1.0, 0.0, 0.0], [0.8, 0.2, 0.0], [0.1, 0.7, 0.2]], dtype=np.float32)[None, None]
+    previous = patterns.make_templates(3)["previous"]
+    score = float(patterns.template_scores(att, {"previous": previous})["previous"].iloc[0])
+    return (f"A head whose rows give the previous token 0.8 and 0.7 (and row 0 has no previous token) scores "
+            f"{score:.2f} on the ‘previous token’ template: {score:.0%} of all its attention is on that pattern.")
+
+
+def _causal_example() -> str:
+    return "In ‘the cat sat’ a causal model lets ‘cat’ look at ‘the’ and itself, but not at ‘sat’ (still unseen)."
+
+
+def _probing_example() -> str:
+    followed, words = 3, 4
+    return (f"If, for {followed} of {words} words, a head's strongest attention lands on the word's parent in the "
+            f"parse, it follows that relation {followed / words:.0%} of the time.")
+
+
+def _js_example() -> str:
+    p = np.array([[1.0, 0.0]])
+    q = np.array([[0.0, 1.0]])
+    return (f"Two rows looking at the same token differ by {float(statistics.jensen_shannon(p, p)[0]):.2f}; two "
+            f"rows looking at different tokens by {float(statistics.jensen_shannon(p, q)[0]):.2f}, the most "
+            "possible (ln 2).")
+
+
+TERMS: tuple[Term, ...] = (
+    Term("attention", "Attention (weight)",
+         "How much one token looks at another when the model builds its next picture of the sentence. For each "
+         "token, the weights over all tokens add up to 1.", _attention_example,
+         "softmax(Q Kᵀ / √d) for one head: scores are turned into shares that sum to 1.", "attention-weights"),
+    Term("token", "Token",
+         "A piece of text the model knows: a whole word, part of a word, or punctuation.", _token_example,
+         "The model's tokenizer splits the text; rare words become several pieces.", "conventions"),
+    Term("special_tokens", "Special tokens",
+         "Markers the tokenizer adds that are not in your text, such as [CLS] at the start and [SEP] at the end "
+         "(<s> and </s> in other models).", _special_example,
+         "Marked by the tokenizer's special-tokens mask.", "token-sets"),
+    Term("query", "Query",
+         "The token that is looking: one row of a heatmap. ‘Attending from’.", _query_example,
+         "Row i of A[l, h]: how query i spreads its attention.", "conventions"),
+    Term("key", "Key",
+         "A token being looked at: one column of a heatmap. ‘Attending to’.", _key_example,
+         "Column j of A[l, h]; the query's vector is compared with each key's vector.", "conventions"),
+    Term("head", "Head",
+         "One attention pattern. Each layer has several heads working side by side, each with its own habits. "
+         "Head numbers are only positions in their layer: ‘head 5’ of two layers are unrelated.", _head_example,
+         "A[l, h] is an n × n table per layer l and head h.", "conventions"),
+    Term("layer", "Layer",
+         "One round of reading the sentence. Each layer's heads look at what the layer below produced, so higher "
+         "layers see already-mixed tokens.", _layer_example,
+         "Layers and heads are numbered from 0 here; papers often count from 1.", "conventions"),
+    Term("head_average", "Layer average",
+         "The mean of all heads of one layer: a summary in which a special head can disappear.",
+         _head_average_example, "mean over h of A[l, h].", "head-average"),
+    Term("causal", "Causal model (masking)",
+         "A model that writes text left to right (such as GPT-2): each token may only look at itself and earlier "
+         "tokens. The hidden cells are masked, not zero attention.", _causal_example,
+         "allowed[i, j] = (j ≤ i).", "causal-masking"),
+    Term("entropy", "Entropy",
+         "How spread out a token's attention is: 1 means evenly over every token, 0 means all on one token.",
+         _entropy_example, "−Σ A ln A per row, divided by ln(number of keys the row may see).", "entropy"),
+    Term("sink", "Attention sink",
+         "A token that collects far more attention than its meaning would suggest, often the first token or [SEP]; "
+         "heads with nothing to do park their attention there.", _sink_example,
+         "First-token share against what uniform attention would give (Xiao et al. 2024).", "first-token-share"),
+    Term("rollout", "Attention rollout",
+         "Follows attention back through all layers (with the shortcut each layer keeps to its own input) to "
+         "estimate how much each input token contributes to a token higher up.", _rollout_example,
+         "Â = 0.5·(layer average) + 0.5·I per layer, multiplied through the layers (Abnar & Zuidema 2020).",
+         "rollout"),
+    Term("flow", "Attention flow",
+         "Like rollout, but treats the layers as pipes and asks how much can flow from a token at the top to each "
+         "input token.", _flow_example, "Maximum flow through the layered graph of Â (Abnar & Zuidema 2020).",
+         "attention-flow"),
+    Term("norm_based", "Norm-based attention",
+         "Weight alone ignores how much a token actually passes on. Multiplying the weight by the size of what "
+         "the token sends shows that [CLS], [SEP] and punctuation often pass on very little.", _norm_example,
+         "A[i, j] · ‖f(x_j)‖ with f the value and output projection (Kobayashi et al. 2020).", "norm-based-attention"),
+    Term("pattern_categories", "Pattern categories (the notebook's)",
+         "The notebook's four bins for strong connections: positional (next to each other), special token, "
+         "syntactic (from ‘the’, ‘a’, ‘an’) and semantic (whatever is left).", _categories_example,
+         "Checked in that order; ‘strong’ means above a threshold (the app prefers a multiple of uniform 1/n).",
+         "tutorial-categories"),
+    Term("pattern_classes", "Pattern classes",
+         "Five shapes a whole head can have (Kovaleva et al. 2019): vertical (stripes on [CLS]/[SEP]), diagonal "
+         "(neighbours), both, block (within one sentence of a pair) and heterogeneous (none of these).",
+         _classes_example, "A transparent rule on the share to [CLS]/[SEP] (V) and to |i − j| ≤ 1 (D).",
+         "pattern-classes"),
+    Term("template_score", "Template score",
+         "How much of a head's attention falls on a fixed pattern, such as ‘the previous token’ or ‘[SEP]’.",
+         _template_example, "Σ(A · P) / Σ A for a 0/1 template P (TransformerLens' head detector).",
+         "template-scores"),
+    Term("word_merge", "Word merge",
+         "Joins a word's pieces back into one word: attention to the word is the sum over its pieces, attention "
+         "from it the mean, so rows still add up to 1.", _word_merge_example,
+         "Columns: sum over pieces; rows: mean over pieces (Clark et al. 2019, §4.1).", "word-merge"),
+    Term("jensen_shannon", "Jensen-Shannon divergence",
+         "How different two attention rows are: 0 when identical, 0.69 when they look at completely different "
+         "tokens.", _js_example, "JS(p, q) = ½ KL(p ‖ m) + ½ KL(q ‖ m), m = (p + q)/2, in nats.",
+         "jensen-shannon-divergence"),
+    Term("probing", "Probing (syntax)",
+         "Checks a head against a parser: does its strongest attention from a word land on the word the parser "
+         "links it to (its parent)?", _probing_example,
+         "Accuracy per relation, against the best fixed offset as a baseline (Clark et al. 2019)."),
+)
+
+BY_ID: dict[str, Term] = {t.id: t for t in TERMS}
+
+
+def term(term_id: str) -> Term:
+    return BY_ID[term_id]
