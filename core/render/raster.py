@@ -131,22 +131,35 @@ def png_data_url(rgba: np.ndarray) -> str:
 # --------------------------------------------------------------------------- tooltip text
 
 
+def _thousandths(x: np.ndarray) -> np.ndarray:
+    """round-half-up(|x| * 1000) of float64 values, exactly (JavaScript's toFixed(3) digits).
+
+    float64 gets it right except within a hair of a ...5 boundary, where |x|*1000 itself rounds;
+    those few cells are redone in 80-bit long double, where |x|*1000 is exact (53 + 10 bits) and
+    so is the tie rule; on platforms without it, with Decimal.
+    """
+    a = np.abs(x)
+    scaled = a * 1000.0
+    k = np.floor(scaled + 0.5)
+    frac = scaled - np.floor(scaled)
+    near = np.isfinite(scaled) & (np.abs(frac - 0.5) < 1e-6)
+    if near.any():
+        if np.finfo(np.longdouble).nmant >= 63:
+            k[near] = np.floor(a[near].astype(np.longdouble) * 1000 + np.longdouble(0.5)).astype(np.float64)
+        else:  # pragma: no cover - exact but slow
+            from decimal import ROUND_HALF_UP, Decimal
+            k[near] = [float(Decimal(v).quantize(Decimal(1) / 1000, ROUND_HALF_UP) * 1000) for v in a[near].tolist()]
+    return np.where(np.isfinite(k), k, 0).astype(np.int64)
+
+
 def fixed3(values: np.ndarray) -> np.ndarray:
     """Vega's ``format(x, '.3f')`` of each value as float32, as a str array of the same shape.
 
     d3-format: JavaScript's ``toFixed(3)`` of |x| (the nearest 3-decimal number to the exact
-    binary value, ties up), a minus sign U+2212 unless it rounds to zero, "NaN" for NaN. |x|*1000
-    is exact in 80-bit long double (53 + 10 bits), so rounding there is exact; other platforms
-    fall back to Decimal.
+    binary value, ties up), a minus sign U+2212 unless it rounds to zero, "NaN" for NaN.
     """
     x = np.asarray(values, dtype=np.float32).astype(np.float64)
-    if np.finfo(np.longdouble).nmant >= 63:
-        k = np.floor(np.abs(x).astype(np.longdouble) * 1000 + np.longdouble(0.5))
-        k = np.where(np.isfinite(k), k, 0).astype(np.int64)
-    else:  # pragma: no cover - exact but slow
-        from decimal import ROUND_HALF_UP, Decimal
-        k = np.array([int(Decimal(abs(v)).quantize(Decimal(1) / 1000, ROUND_HALF_UP) * 1000) if math.isfinite(v)
-                      else 0 for v in x.reshape(-1).tolist()], dtype=np.int64).reshape(x.shape)
+    k = _thousandths(x)
     neg = (x < 0) & (k > 0)
     whole = (k // 1000).astype(str)
     frac = np.char.zfill((k % 1000).astype(str), 3)
@@ -161,9 +174,7 @@ def _fast_rows_01(x: np.ndarray, allowed: np.ndarray | None) -> tuple[list[str],
     flat = x.reshape(-1, x.shape[-1])
     if flat.size == 0 or not np.isfinite(flat).all() or flat.min() < 0 or flat.max() > 1:
         return None
-    if np.finfo(np.longdouble).nmant < 63:  # pragma: no cover
-        return None
-    k = np.floor(flat.astype(np.longdouble) * 1000 + np.longdouble(0.5)).astype(np.int64)
+    k = _thousandths(flat)
     ch = np.empty(flat.shape + (5,), dtype=np.uint8)
     ch[..., 0] = 48 + k // 1000
     ch[..., 1] = 46
@@ -340,9 +351,10 @@ def raster_heatmap(values: np.ndarray, labels: Sequence[str], positions: Sequenc
                              click=("cell", ["query_pos", "key_pos"]) if selectable else None,
                              image_url=url, focus_filter=focus, names=("rows", "cells"))
     extra = {"description": description} if description else {}
-    return alt.LayerChart(layer=charts, params=params, data=df, width=width, height=width,
-                          title=title_params(title, subtitle), autosize=PAD,
-                          usermeta={"embedOptions": {"renderer": "canvas"}}, **extra)
+    chart = alt.LayerChart(layer=charts, data=df, width=width, height=width, title=title_params(title, subtitle),
+                           autosize=PAD, usermeta={"embedOptions": {"renderer": "canvas"}}, **extra)
+    chart.params = params  # after construction: the constructor would validate each to compare them
+    return chart
 
 
 @no_init_validation
@@ -397,7 +409,8 @@ def raster_facet(values: np.ndarray, labels: Sequence[str], positions: Sequence[
         extra["spacing"] = spacing
     if title is not None:
         extra["title"] = title
-    return alt.FacetChart(spec=inner, data=df, params=params, autosize=PAD,
-                          usermeta={"embedOptions": {"renderer": "canvas"}},
-                          resolve=alt.Resolve(scale=alt.ScaleResolveMap(x="shared", y="shared", color="shared")),
-                          **facet, **extra)
+    chart = alt.FacetChart(spec=inner, data=df, autosize=PAD, usermeta={"embedOptions": {"renderer": "canvas"}},
+                           resolve=alt.Resolve(scale=alt.ScaleResolveMap(x="shared", y="shared", color="shared")),
+                           **facet, **extra)
+    chart.params = params  # after construction: the constructor would validate each to compare them
+    return chart
