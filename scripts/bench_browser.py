@@ -13,11 +13,13 @@ scripts/bench_common.py), three interactions, each timed from the user's input e
     sidebar's Text box and committed with Ctrl+Enter;
   - head changed (layer changed on pages that show a whole layer: LAYER_PAGES): a new value
     picked in the sidebar's Head (Layer) box.
-The pages are visited in table order, `repeats` times over (so each page is opened from the page
-before it); the figure is the median. At 512 tokens `large_repeats` rounds (default 1, to keep
-the run near 10 minutes on 2 cores); a figure whose first time is more than
-CLEAR_FAIL_FACTOR x its goal is not repeated either (it fails whatever the rest would be). Every
-table row says how many times it was measured.
+A round commits a text of the size (not timed), then visits the pages in table order (so each
+page is opened from the page before it) and does the three interactions there; the figure is the
+median over rounds. Round one runs at every size, then the repeats: `repeats` rounds in all below
+512 tokens, `large_repeats` at 512 (default 1, to keep the run near 10 minutes on 2 cores). A
+figure whose first time is more than CLEAR_FAIL_FACTOR x its goal is not repeated (it fails
+whatever the rest would be), and after `budget` seconds of interactions the remaining rounds are
+skipped (said in the output). Every table row says how many times it was measured.
 
 Plus, reused from scripts/bench_startup.py (its `_cold_once`, its definition of "first chart
 drawn"): the cold first start (`streamlit run` spawned, empty result store, shipped seed, to
@@ -65,7 +67,7 @@ CLEAR_FAIL_FACTOR = 2.0
 SETTLE_S = 0.4         # "drawn" must hold, with no DOM change, this long before it is accepted
 ACTION_TIMEOUT_S = 120.0
 RUN_START_TIMEOUT_S = 30.0
-BUDGET_S = 720.0       # interactions stop (rest reported "not measured") after this long
+BUDGET_S = 600.0       # interactions stop (rest reported "not measured") after this long
 # Pages whose picture follows the layer, not the head: the interaction there is a layer change.
 LAYER_PAGES = {"layer_average", "rollout_flow"}
 HEADS, LAYERS = 12, 6  # all-MiniLM-L6-v2
@@ -253,7 +255,7 @@ VARIANT_WORDS = ("one two three four five six seven eight nine ten red blue gree
 
 def variant(tok: Any, n: int, k: int) -> str:
     """The n-token text of bench_common with its first two words swapped for the k-th pair of
-    VARIANT_WORDS: a text of exactly n tokens this server has not seen (k < 400)."""
+    VARIANT_WORDS: a text of exactly n tokens this server has not seen (k < 400; k >= 390 for set-ups)."""
     base = text_with_tokens(tok, n).split()
     a, b = VARIANT_WORDS[(k // len(VARIANT_WORDS)) % len(VARIANT_WORDS)], VARIANT_WORDS[k % len(VARIANT_WORDS)]
     words = ([a, b] + base[2:]) if len(base) > 2 else [a]
@@ -309,6 +311,9 @@ class Failed(RuntimeError):
     pass
 
 
+NA = "n/a: "  # a result that is not a failure: the interaction does not exist on that page
+
+
 def measure(page: Any, action: Any, *, settle: float = SETTLE_S, timeout: float = ACTION_TIMEOUT_S) -> dict:
     """Do `action()` and wait until DRAWN; returns {"drawn": s, "run_end": s} from the input event."""
     from tests.browser.harness import runs
@@ -342,9 +347,11 @@ def measure(page: Any, action: Any, *, settle: float = SETTLE_S, timeout: float 
 
 
 def click_nav(page: Any, title: str) -> None:
-    """Click the sidebar navigation link whose label is `title`."""
-    links = page.locator('[data-testid="stSidebarNav"] a')
-    find = """([title]) => Array.from(document.querySelectorAll('[data-testid="stSidebarNav"] a'))
+    """Click the sidebar link to the page whose title is `title`."""
+    # Streamlit's own menu (stSidebarNav) or st.page_link links in the sidebar: the label is the
+    # link text's last line (the icon's ligature comes first).
+    links = page.locator('[data-testid="stSidebar"] a')
+    find = """([title]) => Array.from(document.querySelectorAll('[data-testid="stSidebar"] a'))
         .findIndex(a => (a.innerText.trim().split('\\n').pop() || '').trim() === title)"""
     i = page.evaluate(find, [title])
     if i < 0:  # a collapsed navigation: "View more"
@@ -414,58 +421,65 @@ def interactions(browser: Any, pages: list[Page], table: list[Page], sizes: list
             go(p)
         _server_idle(srv)
         t_start = time.perf_counter()
-        for n in sizes:
-            rounds = large_repeats if n >= LARGE_N else repeats
+        # Round 0 at every size first, then the repeats: a budget cut costs repeats, not sizes.
+        schedule = [(n, r) for r in range(max(repeats, large_repeats)) for n in sizes
+                    if r < (large_repeats if n >= LARGE_N else repeats)]
+        for n, r in schedule:
+            if time.perf_counter() - t_start > budget:
+                notes["skipped_budget"] += len(pages)
+                continue
             # The text of this size, committed on the page we are on (not measured).
             try:
-                measure(page, lambda n=n: set_text(page, variant(tok, n, 398)), timeout=300)
+                measure(page, lambda n=n, r=r: set_text(page, variant(tok, n, 390 + r)), timeout=300)
             except Failed:
                 reload(state["on"])
             _server_idle(srv)
-            for r in range(rounds):
-                for p in pages:
-                    which = "Layer" if p.name in LAYER_PAGES else "Head"
-                    change = f"{which.lower()} changed"
-                    plan = {}
-                    for what in ("page opened", "text committed", change):
-                        got = results.get((p.name, what, n), [])
-                        first = got[0] if got else None
-                        clear_fail = isinstance(first, dict) and \
-                            first["drawn"] > CLEAR_FAIL_FACTOR * goal_s(what, n)
-                        plan[what] = r == 0 or not (clear_fail or isinstance(first, str))
-                    if not any(plan.values()):
+            for p in pages:
+                which = "Layer" if p.name in LAYER_PAGES else "Head"
+                change = f"{which.lower()} changed"
+                plan = {}
+                for what in ("page opened", "text committed", change):
+                    got = results.get((p.name, what, n), [])
+                    first = got[0] if got else None
+                    clear_fail = isinstance(first, dict) and \
+                        first["drawn"] > CLEAR_FAIL_FACTOR * goal_s(what, n)
+                    plan[what] = r == 0 or not (clear_fail or isinstance(first, str))
+                if not any(plan.values()):
+                    continue
+                if time.perf_counter() - t_start > budget:
+                    notes["skipped_budget"] += 1
+                    continue
+                k += 1
+                text = variant(tok, n, k)
+                with contextlib.suppress(Exception):  # the app keeps layer and head in the URL
+                    current[which] = int(query_params(page).get(which.lower(), current[which]))
+                new = (current[which] + 1 + 2 * (k % 3)) % (HEADS if which == "Head" else LAYERS)
+                steps = [("page opened", None),
+                         ("text committed", lambda t=text: set_text(page, t)),
+                         (change, lambda w=which, v=new: choose(page, w, str(v)))]
+                for what, act in steps:
+                    if what == "page opened":
+                        got = go(p)  # always: it has to get there
+                    elif not plan[what]:
                         continue
-                    if time.perf_counter() - t_start > budget:
-                        notes["skipped_budget"] += 1
-                        continue
-                    k += 1
-                    text = variant(tok, n, k)
-                    with contextlib.suppress(Exception):  # the app keeps layer and head in the URL
-                        current[which] = int(query_params(page).get(which.lower(), current[which]))
-                    new = (current[which] + 1 + 2 * (k % 3)) % (HEADS if which == "Head" else LAYERS)
-                    steps = [("page opened", None),
-                             ("text committed", lambda t=text: set_text(page, t)),
-                             (change, lambda w=which, v=new: choose(page, w, str(v)))]
-                    for what, act in steps:
-                        if what == "page opened":
-                            got = go(p)  # always: it has to get there
-                        elif not plan[what]:
-                            continue
-                        else:
-                            try:
-                                got = measure(page, act)
-                            except Failed as err:
-                                got = str(err)
-                                reload(p.name)
-                        results.setdefault((p.name, what, n), []).append(got)
-                        if what == change and isinstance(got, dict):
-                            current[which] = new
-                        shown = f"{got['drawn']:.2f} s (script run ended {got['run_end']:.2f} s)" \
-                            if isinstance(got, dict) else f"FAILED: {got}"
-                        notes.setdefault("loads", []).append(os.getloadavg()[0])
-                        print(f"  n={n:<4} {p.name:<18} {what:<15} {shown}  [load {os.getloadavg()[0]:.1f}]",
-                              file=log, flush=True)
-                        _server_idle(srv)
+                    elif what == change and not page.locator(
+                            f'[data-testid="stSidebar"] input[role="combobox"][aria-label="{which}"]').count():
+                        got = f"{NA}no {which} box on this page"
+                    else:
+                        try:
+                            got = measure(page, act)
+                        except Failed as err:
+                            got = str(err)
+                            reload(p.name)
+                    results.setdefault((p.name, what, n), []).append(got)
+                    if what == change and isinstance(got, dict):
+                        current[which] = new
+                    shown = f"{got['drawn']:.2f} s (script run ended {got['run_end']:.2f} s)" \
+                        if isinstance(got, dict) else got if got.startswith(NA) else f"FAILED: {got}"
+                    notes.setdefault("loads", []).append(os.getloadavg()[0])
+                    print(f"  n={n:<4} {p.name:<18} {what:<15} {shown}  [load {os.getloadavg()[0]:.1f}]",
+                          file=log, flush=True)
+                    _server_idle(srv)
         notes["outside"] = len(outside)
         notes["interaction_s"] = time.perf_counter() - t_start
         context.close()
@@ -550,10 +564,11 @@ def run(pages: list[str] | None = None, sizes: list[int] | None = None, repeats:
             for n in sizes:
                 got = results.get((p.name, what, n), [])
                 ok = [g for g in got if isinstance(g, dict)]
-                errors = [g for g in got if isinstance(g, str)]
+                errors = [g for g in got if isinstance(g, str) and not g.startswith(NA)]
+                absent = [g[len(NA):] for g in got if isinstance(g, str) and g.startswith(NA)]
                 goal = goal_s(what, n)
                 if not ok:
-                    why = errors[0] if errors else "not measured (time budget)"
+                    why = errors[0] if errors else absent[0] if absent else "not measured (time budget)"
                     rows.append(_row(what, p.name, n, float("nan"), f"<= {goal:g} s",
                                      False if errors else None, why, interaction=what, runs=0))
                     continue
