@@ -491,3 +491,9 @@ def forget_download(model_id: str) -> None:
     job = _download_jobs().get(model_id)
     if job is not None and not job.running:
         _download_jobs().pop(model_id, None)
+
+
+def compare_chart(a: AttentionResult, b: AttentionResult, params: tuple, build: Callable[[], object]) -> object:
+    """A Compare chart built once per (A, B, params) and shared by reruns (a copy is returned):
+    a head change rebuilds only the charts whose inputs changed."""
+    return copy.copy(get_engine().memo(a, "compare_chart", (_identity(b), params), build))

@@ -13,6 +13,7 @@ import pandas as pd
 from core.compare.match import HeadMatching
 from core.compare.words import WordMatrix, is_rtl
 from core.render.matrix import DrawMatrix
+from core.render.vega import no_init_validation
 
 DIFF_MARK = "✱"
 LRI, PDI = "\u2066", "\u2069"  # left-to-right isolate: "3 · שלום" keeps its number on the left
@@ -44,6 +45,7 @@ def _grid_frame(matching: HeadMatching) -> pd.DataFrame:
     return best
 
 
+@no_init_validation
 def match_grid(matching: HeadMatching, *, title: str, selected: tuple[int, int] | None = None,
                cell: int | None = None) -> alt.LayerChart:
     """One cell per head of A (rows = layer, columns = head), coloured by the Jensen-Shannon
@@ -78,6 +80,7 @@ def match_grid(matching: HeadMatching, *, title: str, selected: tuple[int, int] 
                                  "head of B; lower is more similar.")
 
 
+@no_init_validation
 def layer_map_chart(matching: HeadMatching, *, title: str) -> alt.Chart:
     """[layers of A, layers of B]: the mean over A's heads in a layer of the divergence to their
     best match among B's heads in the other layer (darker = the layers share heads)."""

