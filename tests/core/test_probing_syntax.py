@@ -127,6 +127,11 @@ def test_frame_round_trip(tmp_path):
         np.testing.assert_array_equal(getattr(back, name), getattr(counts, name))
     assert (back.sentences, back.skipped, back.unmatched_words) == \
            (counts.sentences, counts.skipped, counts.unmatched_words)
+    pytest.importorskip("pyarrow", reason="Parquet needs pyarrow")
+    frame.to_parquet(tmp_path / "counts.parquet")
+    again = syntax.SyntaxCounts.from_frame(pd.read_parquet(tmp_path / "counts.parquet"))
+    np.testing.assert_array_equal(again.correct, counts.correct)
+    assert again.relations == counts.relations
 
 
 def test_best_heads_held_out_and_map():
