@@ -196,7 +196,7 @@ if shown is not None and shown.counts is not None and shown.counts.arcs:
     else:
         def best_chart() -> None:
             chart = syntax_charts.best_head_chart(best, held_out=held)
-            st.altair_chart(vega.unvalidated(chart), width="content", key="probe_best_chart")
+            st.altair_chart(vega.unvalidated(chart), width="stretch", key="probe_best_chart")
         page.guard(best_chart, "best-head chart")
         table = best.assign(head_name=[syntax_charts.head_label(a, b) for a, b in zip(best["layer"], best["head"])])
         st.dataframe(table[["relation", "count", "head_name", "layer", "head", "direction", "accuracy", "offset",
@@ -223,7 +223,7 @@ if shown is not None and shown.counts is not None and shown.counts.arcs:
         def heat() -> None:
             chart = syntax_charts.head_relation_heatmap(hmap, counts.layers, counts.heads, value=value,
                                                         selected=(sel.layer, sel.head))
-            st.altair_chart(vega.unvalidated(chart), width="content", key="probe_map",
+            st.altair_chart(vega.unvalidated(chart), width="stretch", key="probe_map",
                             on_select=state.select_from_chart("probe_map"))
         page.guard(heat, "head x relation map")
     page.downloads(None, {"csv": (lambda: syntax.accuracy_frame(counts).to_csv(index=False).encode(), "text/csv")},
@@ -280,7 +280,7 @@ def arcs() -> None:
         att = att[:ARC_WORDS, :ARC_WORDS]
     chart = syntax_charts.arc_chart(words, arcs_, att, direction=view_dir,
                                     subtitle=f"{sel.model_id} · layer {sel.layer}, head {sel.head}")
-    st.altair_chart(vega.unvalidated(chart), width="content", key="probe_arcs")
+    st.altair_chart(vega.unvalidated(chart), width="stretch", key="probe_arcs")
     table = syntax_charts.arc_table(words, arcs_, att, view_dir)
     agree = table["agrees"].dropna()
     if len(agree):

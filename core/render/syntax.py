@@ -1,7 +1,7 @@
 """Charts for syntax probing (core.probing): the head x relation accuracy map, the best head per
 relation against its fixed-offset baseline, and one sentence's dependency arcs (above the words)
 drawn against one head's strongest attention (below the words), agreeing arcs in green.
-No Streamlit here; every chart has a fixed size that fits a ~700 px column.
+No Streamlit here; every chart fits the width it is given (`FIT_X`), a narrow column included.
 """
 
 from __future__ import annotations
@@ -13,9 +13,13 @@ import numpy as np
 import pandas as pd
 
 from core.probing.syntax import DIRECTIONS
-from core.render.vega import HIGHLIGHT, PAD, no_init_validation, selection_outline, title_params
+from core.render.vega import HIGHLIGHT, no_init_validation, selection_outline, title_params
 
-MAX_WIDTH = 640  # plot area; with axis labels and legend the chart stays within a wide column
+MAX_WIDTH = 640  # whole chart (axes and legend included) when drawn at its own width
+FIT_X = alt.AutoSizeParams(type="fit-x", contains="padding")
+"""Every chart here is `width` wide in all (axes and legend included): drawn with
+``st.altair_chart(width="stretch")`` Streamlit sets width = its column, so it never runs past it
+(a 420 px window included); heights stay the plot's."""
 AGREE = "#2ca02c"  # green: the head's strongest attention is a parse arc
 PARSE_ONLY = "#8c8c8c"  # grey: a parse arc the head does not follow
 ATTENTION_ONLY = HIGHLIGHT  # orange: the head's strongest attention is not a parse arc
@@ -79,23 +83,29 @@ def head_relation_heatmap(table: pd.DataFrame, layers: int, heads: int, *, value
     layers_: list[alt.Chart] = [rect]
     if layers > 1:  # thin rules between layers
         bounds = pd.DataFrame({"column": [lay * heads for lay in range(1, layers)]})
-        layers_.append(alt.Chart(bounds).mark_rule(color="#ffffff", strokeWidth=1.5, xOffset=-cell_w / 2).encode(
-            x=alt.X("column:O", scale=alt.Scale(domain=list(range(columns))))))
+        layers_.append(alt.Chart(bounds).mark_rule(color="#ffffff", strokeWidth=1.5).encode(
+            x=alt.X("column:O", scale=alt.Scale(domain=list(range(columns))), bandPosition=0)))
     if selected is not None:
         sl, sh = selected
         sel = pd.DataFrame({"column": [int(sl) * heads + int(sh)]})
         layers_.append(alt.Chart(sel).mark_rule(color=HIGHLIGHT, strokeWidth=1.5, strokeDash=[3, 2]).encode(
             x=alt.X("column:O", scale=alt.Scale(domain=list(range(columns))))))
-    return alt.LayerChart(data=df, layer=layers_, width=cell_w * columns, height=cell_h * len(relations),
-                          autosize=PAD, title=title_params(title, "Click a cell to show that head on the "
-                                                                  "sentence below."))
+    top = df.sort_values("value", ascending=False).head(1)
+    description = (f"Heatmap: {title}. {legend_title} of each of {columns} heads (columns, grouped by layer) for "
+                   f"{len(relations)} dependency relations (rows)")
+    if len(top):
+        description += (f"; highest: {top['head_label'].iloc[0]} on {top['relation'].iloc[0]} "
+                        f"({top['value_text'].iloc[0]})")
+    return alt.LayerChart(data=df, layer=layers_, width=min(max_width, cell_w * columns + 120),
+                          height=cell_h * len(relations), autosize=FIT_X, description=description + ".",
+                          title=title_params(title, "Click a cell to show that head on the sentence below."))
 
 
 # --- best head per relation vs the baseline ------------------------------------------------------
 
 @no_init_validation
 def best_head_chart(best: pd.DataFrame, *, max_relations: int = 20, held_out: bool = False,
-                    title: str = "Best head per relation against the best fixed offset") -> alt.Chart:
+                    title: str = "Best head vs best offset, per relation") -> alt.Chart:
     """Horizontal bars, two per relation: the best head's accuracy (labelled with the head) and
     the best fixed-offset baseline's (labelled with its offset). best: `syntax.best_heads`.
     held_out=True draws the held-out accuracies instead (head and offset chosen on the other
@@ -125,9 +135,14 @@ def best_head_chart(best: pd.DataFrame, *, max_relations: int = 20, held_out: bo
     base = alt.Chart().encode(y=y, yOffset=alt.YOffset("bar:N", sort=["best head", "best offset"]), tooltip=tooltip)
     bars = base.mark_bar(height={"band": 0.9}).encode(x=x, color=color)
     text = base.mark_text(align="left", dx=3, fontSize=11).encode(x=x, text=alt.Text("label:N"))
-    return alt.LayerChart(data=df, layer=[bars, text], width=min(MAX_WIDTH - 180, 460),
+    description = f"Bar chart: {title}, for {len(order)} relations"
+    if len(b):
+        r0 = b.iloc[0]
+        description += (f"; the most frequent, {r0['relation']}: best head {head_label(r0['layer'], r0['head'])} "
+                        f"{float(r0[acc_col]):.0%}, best offset {int(r0['offset']):+d} {float(r0[base_col]):.0%}")
+    return alt.LayerChart(data=df, layer=[bars, text], width=MAX_WIDTH,
                           height=alt.Step(11) if len(order) > 12 else alt.Step(14),
-                          autosize=PAD, title=title_params(title))
+                          autosize=FIT_X, title=title_params(title), description=description + ".")
 
 
 # --- one sentence: parse arcs over one head's attention ------------------------------------------
@@ -185,8 +200,7 @@ def arc_chart(words: Sequence[str], arcs: Sequence[tuple[int, int, str]], attent
     orange = attention that is not the word's parse head."""
     n = len(words)
     table = arc_table(words, arcs, attention, direction)
-    step = max(34.0, min(70.0, max_width / max(n, 1)))
-    width = int(step * max(n, 1))
+    width = int(min(max_width, max(320, 60 * max(n, 1))))
     agree_dep = {int(r.position) for r in table.itertuples() if r.agrees}
     span_max = max([abs(d - h) for d, h, _ in arcs]
                    + [abs(int(p) - int(s)) for p, s in zip(table["position"], table["strongest_position"]) if s >= 0]
@@ -236,13 +250,18 @@ def arc_chart(words: Sequence[str], arcs: Sequence[tuple[int, int, str]], attent
         tooltip=[alt.Tooltip("what:N", title="Arc")])
     label_layer = alt.Chart(label_df).mark_text(fontSize=11, baseline="bottom").encode(
         x=X, y=Y, text="text:N", tooltip=[alt.Tooltip("what:N", title="Arc")])
-    angle = 0 if step >= 48 else 330
-    word_layer = alt.Chart(word_df).mark_text(fontSize=13, fontWeight="bold", angle=angle).encode(
+    angle = 0 if n <= 10 else 330  # slanted from 11 words on, so neighbours do not overlap in a narrow column
+    word_layer = alt.Chart(word_df).mark_text(fontSize=13 if n <= 16 else 11, fontWeight="bold", angle=angle,
+                                              align="center" if angle == 0 else "right").encode(
         x=X, y=Y, text="word:N")
-    sub = [subtitle] if subtitle else []
-    sub.append("Above: the parse (arrowhead dot on the dependent). Below: "
-               + ("each word's most-attended other word (dot on it)." if direction == DIRECTIONS[0]
-                  else "for each word, the word that attends to it most (dot on it)."))
+    sub = [subtitle] if subtitle else []  # short lines: a title never runs past a narrow column
+    sub += ["Above: the parse (a dot on each dependent).",
+            "Below: each word's most-attended word (dot on it)." if direction == DIRECTIONS[0]
+            else "Below: who attends most to each word (dot on it)."]
+    agree = int(table["agrees"].fillna(False).astype(bool).sum())
+    probed = int(table["agrees"].notna().sum())
+    description = (f"Arc diagram: {title}. {n} words; above them {len(arcs)} arcs of the parse, below them each "
+                   f"word's strongest attention in this head; {agree} of {probed} words agree")
     return alt.LayerChart(layer=[arcs_layer, dot_layer, label_layer, word_layer], width=width, height=260,
-                          autosize=PAD, title=title_params(title, sub))
+                          autosize=FIT_X, title=title_params(title, sub), description=description + ".")
 

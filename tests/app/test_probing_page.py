@@ -30,7 +30,7 @@ def test_six_sentences_draw_every_chart():
     at = make_app(PAGE)
     assert not exceptions_of(at) and not errors_of(at), (exceptions_of(at), errors_of(at))
     titles = chart_titles(at)
-    assert "Best head per relation against the best fixed offset" in titles
+    assert "Best head vs best offset, per relation" in titles
     assert "Every head against every relation" in titles
     assert "The parse against one head" in titles
     text = " ".join(texts_of(at))
@@ -48,10 +48,10 @@ def test_pasted_lines_run_on_click_and_count_blank_lines():
                                               "The cat sat on the mat.").run()
     assert any("2 blank lines skipped" in t for t in texts_of(at))
     assert any("Press Run" in i.value for i in at.info)
-    assert "Best head per relation against the best fixed offset" not in chart_titles(at)
+    assert "Best head vs best offset, per relation" not in chart_titles(at)
     at.button(key="probe_run").click().run()
     assert not exceptions_of(at) and not errors_of(at), (exceptions_of(at), errors_of(at))
-    assert "Best head per relation against the best fixed offset" in chart_titles(at)
+    assert "Best head vs best offset, per relation" in chart_titles(at)
     assert any("**3** sentences" in t for t in texts_of(at))
     # the finished run is kept: a rerun draws it without Run
     at.run()
