@@ -1,54 +1,277 @@
-"""Compare: two heads, or one head on two texts, side by side."""
+"""Compare: A and B, each a model, a text, a layer and a head (or the layer's average), side by
+side at word level on one colour scale, the difference under them; then which head of B is most
+like each head of A, and for a fine-tuned model against its base, which heads changed most.
+
+A is the sidebar's selection (model, text, layer, head); B is chosen here. Every choice is in the
+link. Words: both sides are mapped onto the words of their text by character offsets (a word's
+key pieces summed, its query pieces averaged: Clark et al. 2019), so different tokenizers and
+minimal pairs ("...because she was lying." / "...because he was lying.") compare cell by cell.
+"""
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
-from core.analysis import compare
-from core.render.matrix import CELL_BUDGET, DrawMatrix
+from core.analysis.statistics import jensen_shannon
+from core.compare import align, charts
+from core.compare.align import MINIMAL_PAIRS
+from core.examples import EXAMPLES
+from core.models.config import grid_shape
+from core.models.registry import registry, related_model
+from core.render import heatmaps, matrix, vega
 from ui import cache, page, state
-from ui.heatmap_panel import heatmap_panel
+
+AVERAGE = -1  # B's "head" value for the layer's head average
+SIDE_PX = 380  # plot side of each of A and B (two columns at 1400 px with axes and legends)
+SPECIALS = {"hidden": "Hidden", "own": "Their own rows"}
+WORD_MODES = {"text": "From the text", "tokenizer": "A's tokenizer's words"}
+MATCH_OVER = {"text": "This text", "six": "The tutorial's six sentences"}
 
 sel = page.header(
     "Compare",
-    "A is the current selection; for B pick another layer and head, and optionally another text. "
-    "With the same tokens in both, the difference B − A (red: B looks less, blue: B looks more) shows what changed.",
+    "A is the sidebar's model, text, layer and head; choose B below (another model, text, layer or head). Both are "
+    "drawn at word level on one colour scale, so different tokenizers and minimal pairs (she / he) meet word by "
+    "word; B − A is under them (red: B looks less, blue: B looks more).",
 )
-result = page.result_or_stop(sel)
+result_a = page.result_or_stop(sel)
 
-BUDGET = CELL_BUDGET // 3  # three heatmaps share one page's budget
+statuses = {mid: avail for mid, _, avail, _ in cache.model_statuses()}
+ready = [mid for mid in registry() if statuses.get(mid) == "ready" or cache.model_is_loaded(mid)]
+if sel.model_id not in ready:
+    ready.insert(0, sel.model_id)
 
-c1, c2, c3 = st.columns([1, 1, 3])
-layer_b = state.control("cl", min(sel.layer + 1, sel.num_layers - 1), state.parse_int(0, sel.num_layers - 1),
-                        label="layer B")
-c1.selectbox("Layer B", list(range(sel.num_layers)), key="cl")
-head_b = state.control("ch", sel.head, state.parse_int(0, sel.num_heads - 1), label="head B")
-c2.selectbox("Head B", list(range(sel.num_heads)), key="ch")
-state.control("ctext", "", state.parse_text, state.text_for_link, label="text B")
-text_b = c3.text_input("Text B (empty = same text)", key="ctext").strip() or sel.text
+
+def _default_b_model() -> str:
+    """A first visit shows something worth seeing: A's base or fine-tuned relative, else another
+    ready model, else A's model itself (then B is the next layer)."""
+    related = related_model(sel.model_id)
+    if related in ready and related != sel.model_id:
+        return related
+    others = [m for m in ready if m != sel.model_id]
+    return others[0] if others else sel.model_id
+
+
+# --- B's choices (each in the link) ----------------------------------------------------------------
+with st.container(border=True):
+    st.markdown(f"**A** · {sel.model_id} · layer {sel.layer} · head {sel.head} (from the sidebar)")
+    a1, a2, a3 = st.columns([2, 2, 3])
+    avg_a = state.control("cavg", False, state.parse_bool, state.bool_text, label="A: layer average")
+    a1.toggle("A: average of the layer's heads", key="cavg")
+    specials = state.control("cspec", "hidden", state.parse_choice(list(SPECIALS)), label="special tokens")
+    a2.selectbox("Special tokens ([CLS], [SEP], <s>, </s>)", list(SPECIALS), key="cspec", format_func=SPECIALS.get,
+                 help="Hidden: their rows and columns are left out and each word's row is renormalised over the "
+                      "words. Their own rows: the special tokens between the same two words share one row.")
+    word_mode = state.control("cwords", "text", state.parse_choice(list(WORD_MODES)), label="words")
+    a3.selectbox("Words", list(WORD_MODES), key="cwords", format_func=WORD_MODES.get,
+                 help="From the text: runs of letters, each punctuation mark, each character of Chinese or Japanese. "
+                      "Tokens that span two of them join them, for both models.")
+
+    st.markdown("**B**")
+    b1, b2, b3, b4 = st.columns([3, 1, 1, 4])
+    model_b = state.control("cmodel", _default_b_model(), state.parse_choice(ready), label="model B")
+    b1.selectbox("Model B", ready, key="cmodel", help="Models ready on this machine (download others from the "
+                                                      "sidebar's model picker).")
+    layers_b, heads_b = grid_shape(model_b) or (sel.num_layers, sel.num_heads)
+    same_model = model_b == sel.model_id
+    default_layer = (min(sel.layer + 1, layers_b - 1) if sel.layer + 1 < layers_b else max(sel.layer - 1, 0)) \
+        if same_model else min(sel.layer, layers_b - 1)
+    layer_b = state.control("cl", default_layer, state.parse_int(0, layers_b - 1), label="layer B")
+    b2.selectbox("Layer B", list(range(layers_b)), key="cl")
+    head_b = state.control("ch", min(sel.head, heads_b - 1), state.parse_int(AVERAGE, heads_b - 1), label="head B")
+    b3.selectbox("Head B", [AVERAGE, *range(heads_b)], key="ch",
+                 format_func=lambda h: "average" if h == AVERAGE else str(h))
+    state.control("ctext", "", state.parse_text, state.text_for_link, label="text B")
+    b4.text_input("Text B (empty = A's text)", key="ctext",
+                  placeholder=f"e.g. {MINIMAL_PAIRS[0][1]}",
+                  help=f"A minimal pair compares word by word: try A = “{MINIMAL_PAIRS[0][0]}” and "
+                       f"B = “{MINIMAL_PAIRS[0][1]}”.")
+text_b = (state.kept("ctext") or "").strip() or sel.text
+pair_b = sel.text_pair if text_b == sel.text else None
+head_a = None if avg_a else sel.head
+head_b_or_avg = None if head_b == AVERAGE else int(head_b)
+
+
+def _name(model_id: str, layer: int, head: int | None) -> str:
+    return f"{model_id} · layer {layer} · " + ("average of heads" if head is None else f"head {head}")
+
+
+def _cell(m: int) -> int:
+    return int(max(6, min(28, SIDE_PX // max(m, 1))))
+
+
+def _draw(dm: matrix.DrawMatrix, *, title: str, key: str, subtitle: str, params: tuple, scheme: str = "blues",
+          domain: list[float] | None = None, value_label: str = "Weight") -> None:
+    """One word-level heatmap; the chart is built once per `params` (cache.compare_chart)."""
+    prepared = matrix.prepare(dm, "auto", max_cells=matrix.CELL_BUDGET // 3)
+    cell = None if prepared.block > 1 else _cell(prepared.n)
+    annotate = prepared.n <= 12 and (cell or 0) >= 24
+
+    def make() -> object:
+        return heatmaps.heatmap(prepared, title=title, subtitle=subtitle, value_label=value_label, scheme=scheme,
+                                color_domain=domain, annotate=annotate, cell_size=cell, selectable=False)
+    chart = cache.compare_chart(result_a, result_b_now(), (key, title, subtitle, scheme, tuple(domain or ()))
+                                + params, make)
+    st.altair_chart(vega.unvalidated(chart), key=f"{key}_chart", width="content")
+    from core.render import export
+
+    page.downloads(make, {"csv": (lambda: export.matrix_to_csv(prepared), "text/csv")},
+                   f"{page.slug(sel)}_{key}", key=key)
+
+
+def result_b_now():
+    return cache.result(model_b, text_b, pair_b)
+
+
+def _scale_top(*values: np.ndarray) -> float:
+    """The shared colour scale's top: the larger maximum, rounded up to 0.05 (so a head change on
+    one side rarely redraws the other)."""
+    top = max(float(np.max(v, initial=0.0)) for v in values)
+    return min(1.0, float(np.ceil(top * 20 - 1e-9) / 20)) or 1.0
 
 
 def sides() -> None:
-    other = cache.result(sel.model_id, text_b, sel.text_pair if text_b == sel.text else None)
-    a = result.head(sel.layer, sel.head)
-    # Stacked, not side by side: two heatmaps with legends do not fit one screen width.
-    heatmap_panel(DrawMatrix.of(a, result.display_tokens, special=result.special_mask),
-                  title=f"A · layer {sel.layer}, head {sel.head}", key="cmp_a", stem=f"{page.slug(sel)}_A",
-                  max_cells=BUDGET)
-    heatmap_panel(DrawMatrix.of(other.head(layer_b, head_b), other.display_tokens, special=other.special_mask),
-                  title=f"B · layer {layer_b}, head {head_b}", key="cmp_b", stem=f"{page.slug(sel)}_B",
-                  max_cells=BUDGET, fixed_head=(other, layer_b, head_b))
-    if other.tokens != result.tokens:
-        st.caption("The texts tokenize differently, so no cell-by-cell difference is drawn.")
+    result_b = cache.result(model_b, text_b, pair_b)
+    if result_b.truncated_tokens:
+        st.warning(f"B's text was truncated: {result_b.truncated_tokens:,} tokens at the end were dropped.",
+                   icon=":material/content_cut:")
+    _, _, alignment = cache.compare_words(result_a, result_b, word_mode)
+    wa = cache.compare_word_head(result_a, result_b, "a", sel.layer, head_a, mode=word_mode, specials=specials)
+    wb = cache.compare_word_head(result_a, result_b, "b", int(layer_b), head_b_or_avg, mode=word_mode,
+                                 specials=specials)
+    top = _scale_top(wa.values, wb.values)
+    differing = alignment.differing if alignment.kind == align.MINIMAL_PAIR else ()
+    shown = "hidden; each row renormalised over the words" if specials == "hidden" else "their own rows"
+    st.caption(f":material/info: Word level: a word's key pieces are summed and its query pieces averaged "
+               f"(Clark et al. 2019). Special tokens: {shown}. One colour scale, 0 to {top:.2f}, for A and B."
+               + (f" {charts.DIFF_MARK} marks the words that differ." if differing else ""))
+    col_a, col_b = st.columns(2)
+    side = (word_mode, specials, tuple(differing))
+    with col_a:
+        _draw(charts.word_draw_matrix(wa.values, wa, differing=differing), key="cmp_a",
+              title="A · " + _name(sel.model_id, sel.layer, head_a), subtitle=_short(sel.text), domain=[0.0, top],
+              params=side)
+    with col_b:
+        _draw(charts.word_draw_matrix(wb.values, wb, differing=differing), key="cmp_b",
+              title="B · " + _name(model_b, int(layer_b), head_b_or_avg), subtitle=_short(text_b),
+              domain=[0.0, top], params=side)
+    why_not = alignment.reason if not alignment.lines_up else align.rows_line_up(wa, wb)
+    if why_not:
+        st.info(why_not + " A and B are shown side by side without a difference.", icon=":material/compare_arrows:")
         return
+    diff = align.difference(wa, wb, alignment)
     st.subheader("Difference (B − A)")
-    found = compare.compare_heads(a, other.head(layer_b, head_b))
-    heatmap_panel(DrawMatrix.of(found.difference, result.display_tokens, special=result.special_mask),
-                  title="B − A", key="cmp_d", value_label="Difference", stem=f"{page.slug(sel)}_diff",
-                  max_cells=BUDGET, scheme="redblue", symmetric=True)
-    st.caption(f"Mean Jensen–Shannon divergence between the heads' rows: {found.mean_divergence:.3f} nats "
-               "(0 = identical, ln 2 ≈ 0.693 = no overlap).")
+    if alignment.kind == align.MINIMAL_PAIR:
+        st.caption(f":material/difference: {alignment.reason}")
+    _draw(charts.word_draw_matrix(diff.values, wa, differing=differing, labels=diff.labels), key="cmp_d",
+          title="B − A", subtitle=f"{_name(sel.model_id, sel.layer, head_a)} against "
+                                  f"{_name(model_b, int(layer_b), head_b_or_avg)}", scheme="redblue",
+          value_label="Difference", domain=list(matrix.symmetric_domain(diff.values)), params=side)
+    usable = (wa.values.sum(-1) > 0) & (wb.values.sum(-1) > 0)
+    js = jensen_shannon(wa.values, wb.values)[usable]
+    if js.size:
+        st.caption(f"Mean Jensen–Shannon divergence between A's and B's word rows: {float(js.mean()):.3f} nats "
+                   "(0 = identical, ln 2 ≈ 0.693 = no overlap).")
+
+
+def _short(text: str, n: int = 70) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 page.guard(sides, "comparison")
+
+
+# --- which head is which -----------------------------------------------------------------------------
+def _open_pair(a_layer: int, a_head: int, b_layer: int, b_head: int) -> None:
+    """Open a matched pair: A's head becomes the selection, B's the page's B (from a callback)."""
+    state.set_control("cavg", False)
+    state.set_control("cl", int(b_layer))
+    state.set_control("ch", int(b_head))
+    state.select(layer=int(a_layer), head=int(a_head))
+
+
+def _on_grid(key: str, matching: object) -> None:
+    event = st.session_state.get(key)
+    try:
+        point = event["selection"]["head"][0]  # type: ignore[index]
+    except (KeyError, TypeError, IndexError):
+        return
+    lb, hb, _ = matching.best_of(int(point["layer"]), int(point["head"]))  # type: ignore[attr-defined]
+    _open_pair(int(point["layer"]), int(point["head"]), lb, hb)
+
+
+def _on_layers(key: str, matching: object) -> None:
+    event = st.session_state.get(key)
+    try:
+        point = event["selection"]["layers"][0]  # type: ignore[index]
+    except (KeyError, TypeError, IndexError):
+        return
+    la, lb = int(point["layer_a"]), int(point["layer_b"])
+    block = matching.divergence[la, :, lb, :]  # type: ignore[attr-defined]
+    ha, hb = np.unravel_index(int(np.nanargmin(np.where(np.isnan(block), np.inf, block))), block.shape)
+    _open_pair(la, int(ha), lb, int(hb))
+
+
+def _on_ranking(key: str, table: pd.DataFrame) -> None:
+    event = st.session_state.get(key)
+    try:
+        row = table.iloc[int(event["selection"]["rows"][0])]  # type: ignore[index]
+    except (KeyError, TypeError, IndexError):
+        return
+    _open_pair(int(row["layer"]), int(row["head"]), int(row["layer"]), int(row["head"]))
+
+
+def matching_section() -> None:
+    st.subheader("Which head is which")
+    st.caption("For every head of A, the most similar head of B: the Jensen–Shannon divergence between their "
+               "word-level rows, averaged over every word of every text (Clark et al. 2019, §6). Head numbers are "
+               "an arbitrary order inside a layer, so the same number in two models is not the same head.")
+    over = state.control("cmatch", "text", state.parse_choice(list(MATCH_OVER)), label="match over")
+    st.radio("Over", list(MATCH_OVER), key="cmatch", format_func=MATCH_OVER.get, horizontal=True)
+    if over == "six":
+        texts = list(dict.fromkeys(EXAMPLES.values()))
+        pairs = [(cache.result(sel.model_id, t), cache.result(model_b, t)) for t in texts]
+    else:
+        pairs = [(result_a, cache.result(model_b, text_b, pair_b))]
+    matching, used, skipped = cache.head_matching(pairs, mode=word_mode, specials=specials)
+    if matching is None:
+        st.info("The words of A's and B's texts do not line up, so their heads cannot be matched here. "
+                "Use the same text, a minimal pair, or the tutorial's six sentences.", icon=":material/info:")
+        return
+    if skipped:
+        st.caption(f":material/info: {skipped} of {used + skipped} texts were left out: their words do not line up.")
+    grid_key, layers_key = "cmp_match", "cmp_layers"
+    c1, c2 = st.columns([3, 2])
+    with c1:
+        title = f"A's heads and their closest head in B ({used} text{'s' if used != 1 else ''})"
+        ident = (over, word_mode, specials, model_b, text_b)
+        chart = cache.compare_chart(result_a, pairs[0][1], ("match_grid", title) + ident,
+                                    lambda: charts.match_grid(matching, title=title))
+        st.altair_chart(vega.unvalidated(chart), key=grid_key, on_select=lambda: _on_grid(grid_key, matching),
+                        selection_mode="head", width="content")
+    with c2:
+        chart = cache.compare_chart(result_a, pairs[0][1], ("layer_map",) + ident,
+                                    lambda: charts.layer_map_chart(matching, title="Layer by layer"))
+        st.altair_chart(vega.unvalidated(chart), key=layers_key, on_select=lambda: _on_layers(layers_key, matching),
+                        selection_mode="layers", width="content")
+    lb, hb, div = matching.best_of(sel.layer, sel.head)
+    st.caption(f"A's layer {sel.layer}, head {sel.head} is closest to B's layer {lb}, head {hb} "
+               f"(divergence {div:.3f} nats).")
+    if matching.grid_a == matching.grid_b and model_b != sel.model_id:
+        from core.compare import match
+
+        st.markdown("**Which heads changed most?**")
+        relation = registry().get(model_b)
+        base = relation.base_model if relation is not None else None
+        st.caption("Each head of B against the same head of A, largest divergence first"
+                   + (f" ({model_b} is fine-tuned from {base})." if base == sel.model_id else ".")
+                   + " A head that only moved has a close match elsewhere (last columns). Click a row to open it.")
+        table = match.changed_heads(matching).head(12)
+        rank_key = "cmp_rank"
+        st.dataframe(table.round(4), key=rank_key, on_select=lambda: _on_ranking(rank_key, table),
+                     selection_mode="single-row", hide_index=True, width="stretch")
+
+
+page.guard(matching_section, "head matching")
 page.caveat()

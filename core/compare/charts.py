@@ -11,28 +11,22 @@ import numpy as np
 import pandas as pd
 
 from core.compare.match import HeadMatching
-from core.compare.words import WordMatrix, is_rtl
+from core.compare.words import WordMatrix
 from core.render.matrix import DrawMatrix
-from core.render.vega import no_init_validation
+from core.render.vega import PAD, no_init_validation
 
 DIFF_MARK = "✱"
-LRI, PDI = "\u2066", "\u2069"  # left-to-right isolate: "3 · שלום" keeps its number on the left
-
-
-def word_label(text: str) -> str:
-    """A word's axis label: right-to-left words isolated so the "position · word" label keeps its
-    order in a left-to-right axis (the word itself still reads right to left)."""
-    return f"\u2067{text}{PDI}" if is_rtl(text) else text
 
 
 def word_draw_matrix(values: np.ndarray, wm: WordMatrix, *, differing: Sequence[int] = (),
                      labels: Sequence[str] | None = None, notes: Sequence[str] = ()) -> DrawMatrix:
     """A word-level [m, m] matrix ready to draw: rows/columns are the word positions 0..m-1, labels
-    the words (right-to-left words isolated), words that differ in a minimal pair marked ✱."""
+    the words as typed (a right-to-left word keeps its logical order; the browser's bidi algorithm
+    draws "3 · שלום" with the number on the left), words that differ in a minimal pair marked ✱."""
     marked = set(int(i) for i in differing)
     names = []
     for row, (label, wi) in enumerate(zip(labels or wm.labels, wm.word_index)):
-        text = word_label(label)
+        text = label
         names.append(f"{text} {DIFF_MARK}" if wi >= 0 and wi in marked else text)
     return DrawMatrix.of(np.asarray(values, dtype=np.float32), names, positions=np.arange(len(names)),
                          special=np.asarray(wm.special, dtype=bool), notes=tuple(notes))
@@ -63,18 +57,18 @@ def match_grid(matching: HeadMatching, *, title: str, selected: tuple[int, int] 
     hi = float(np.nanmax(df["divergence"])) if np.isfinite(df["divergence"]).any() else 1.0
     rect = alt.Chart().mark_rect(stroke="white", strokeWidth=0.5).encode(
         x=x, y=y, tooltip=tooltip,
-        color=alt.Color("divergence:Q", title="JS to best match",
+        color=alt.Color("divergence:Q", title="JS (nats)",
                         scale=alt.Scale(scheme="purples", reverse=True, domain=[0, max(hi, 1e-6)], clamp=True)),
     ).add_params(param)
     layers: list[alt.Chart] = [rect]
-    if la * ha <= 144 and size >= 30:
+    if la * ha <= 144 and size >= 36:
         layers.append(alt.Chart().mark_text(fontSize=10).encode(
             x=x, y=y, text="value_text:N", tooltip=tooltip,
             color=alt.condition(f"datum.divergence < {0.45 * hi!r}", alt.value("white"), alt.value("black"))))
     if selected is not None:
         layers.append(alt.Chart().mark_rect(fill=None, stroke="#ff7f0e", strokeWidth=3).encode(x=x, y=y)
                       .transform_filter(f"datum.layer == {int(selected[0])} && datum.head == {int(selected[1])}"))
-    return alt.layer(*layers, data=df, width=size * ha, height=size * la,
+    return alt.layer(*layers, data=df, width=size * ha, height=size * la, autosize=PAD,
                      title=alt.Title(title, subtitle="Click a head to open it beside its match (double-click clears)."),
                      description=f"{title}: for each of A's {la} x {ha} heads, the divergence to its most similar "
                                  "head of B; lower is more similar.")
@@ -101,7 +95,6 @@ def layer_map_chart(matching: HeadMatching, *, title: str) -> alt.Chart:
         color=alt.Color("divergence:Q", title="Mean JS", scale=alt.Scale(scheme="purples", reverse=True,
                                                                         domain=[0, max(hi, 1e-6)], clamp=True)),
         tooltip=tooltip,
-    ).add_params(param).properties(width=size * lb, height=size * la, title=alt.Title(
-        title, subtitle="Dark = A's heads in that layer have close counterparts in B's layer. Click to open the "
-                        "closest pair of those two layers."),
+    ).add_params(param).properties(width=size * lb, height=size * la, autosize=PAD, title=alt.Title(
+        title, subtitle=["Dark: A's heads in that layer have close", "counterparts in B's layer. Click to open them."]),
         description=f"{title}: {la} layers of A against {lb} layers of B, mean divergence to the best match.")
