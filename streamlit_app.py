@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import page_table, sidebar, state
+from ui import page_table, presenter, sidebar, state
 
 HERE = Path(__file__).parent
 
@@ -37,6 +37,7 @@ sections[page_table.DEFAULT.section].append(
             visibility="hidden"))
 
 page = st.navigation(sections)
+presenter.apply(st.session_state[state.SELECTION])  # presenter mode: its switch, style and bar
 target = state.pending_page()  # a click asked for another page (state.select(..., page=...))
 if target is not None and pages[target].title != page.title:
     st.switch_page(pages[target], query_params=dict(st.query_params))  # keep the link's view

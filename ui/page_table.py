@@ -36,6 +36,7 @@ class PageRow:
 
 
 PAGES: tuple[PageRow, ...] = (
+    PageRow("Tutorial", "pages/tutorial.py", ":material/route:", "Start", "tutorial", charts=False),
     PageRow("Single head", "pages/single_head.py", ":material/grid_on:", "Start", "start", default=True),
     PageRow("Model and tokens", "pages/model_tokens.py", ":material/token:", "Start", "model_tokens", charts=False),
     PageRow("Layer average", "pages/layer_average.py", ":material/layers:", "One head or layer", "layer_average"),
@@ -49,6 +50,7 @@ PAGES: tuple[PageRow, ...] = (
     PageRow("Syntax probing", "pages/probing.py", ":material/device_hub:", "Corpus", "probing"),
     PageRow("BertViz", "pages/bertviz_views.py", ":material/hub:", "Interactive", "bertviz_views", charts=False),
     PageRow("Read this first", "pages/about.py", ":material/school:", "About", "about", charts=False),
+    PageRow("Glossary", "pages/glossary.py", ":material/menu_book:", "About", "glossary", charts=False),
 )
 
 DEFAULT: PageRow = next(p for p in PAGES if p.default)

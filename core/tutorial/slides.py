@@ -86,3 +86,13 @@ def cell_px(n: int, plot_px: int = SCREEN_PLOT_PX, annotate: bool = False) -> in
     least MIN_ANNOTATED_CELL_PX, so an 18 px number fits)."""
     cell = max(3, min(MAX_CELL_PX, int(plot_px) // max(int(n), 1)))
     return max(cell, MIN_ANNOTATED_CELL_PX) if annotate else cell
+
+
+def for_projector(spec: dict[str, Any], min_px: int = MIN_PX) -> dict[str, Any]:
+    """`enlarge_fonts`, drawn as SVG (Streamlit's `usermeta.embedOptions.renderer`): text stays sharp
+    at any projector scaling, and every label is an element a browser test can measure."""
+    out = enlarge_fonts(spec, min_px)
+    usermeta = dict(out.get("usermeta") or {})
+    usermeta["embedOptions"] = {**dict(usermeta.get("embedOptions") or {}), "renderer": "svg"}
+    out["usermeta"] = usermeta
+    return out

@@ -1,0 +1,266 @@
+"""Tutorial: the notebook's steps in order, on the sidebar's model and sentence.
+
+Each step: a few plain sentences, a question to answer before the chart is shown (predict,
+then reveal), the live view, what to notice (computed from the data shown, core.tutorial),
+doors to the pages that go further, and a printable handout. The step is in the link
+(?step=head); ←/→ move between steps (PageUp/PageDown too in presenter mode).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from core.analysis import tables
+from core.examples import EXAMPLES
+from core.tutorial import figures, handout, notices, questions, steps, views
+from core.tutorial.figures import Figure
+from core.tutorial.questions import Question
+from core.tutorial.views import StepContext
+from ui import cache, page, page_table, presenter, state
+from ui.glossary_links import escape, markdown_link, term_help
+
+sel = page.header(
+    "Tutorial",
+    "The attention notebook's steps in order, on the model and sentence of the sidebar. Guess first, then "
+    "reveal: every number below is computed from your sentence.",
+)
+result = page.result_or_stop(sel)
+
+
+# --- which step ---------------------------------------------------------------------------------
+
+def _go(target: str | None) -> None:
+    if target is not None:
+        state.set_control("step", target)
+
+
+step_id = state.control("step", steps.IDS[0], state.parse_choice(list(steps.IDS)), label="tutorial step")
+before, after = steps.neighbours(step_id)
+nav = st.columns([1.2, 4, 1.2], vertical_alignment="bottom")
+nav[0].button("Previous", key="tut_prev", on_click=_go, args=(before,), disabled=before is None, shortcut="Left",
+              icon=":material/arrow_back:", width="stretch")
+nav[1].selectbox("Step", list(steps.IDS), key="step", format_func=lambda s: f"{steps.number(s)}. {steps.by_id(s).title}",
+                 help="Each step follows a section of the attention notebook. The step is part of the link.")
+nav[2].button("Next", key="tut_next", on_click=_go, args=(after,), disabled=after is None, shortcut="Right",
+              icon=":material/arrow_forward:", icon_position="right", width="stretch", type="primary")
+presenter.step_keys(lambda: _go(before), lambda: _go(after), disabled_previous=before is None,
+                    disabled_next=after is None)
+step = steps.by_id(step_id)
+
+st.header(f"{steps.number(step_id)}. {step.title}", anchor=False)
+words = " · ".join(markdown_link(t) for t in step.terms)
+st.caption(f"Notebook section {escape(step.notebook)} · Words: {words}")
+for sentence in step.intro:
+    st.markdown(sentence)
+
+
+# --- the data the step shows --------------------------------------------------------------------
+
+def _examples() -> dict[str, Any]:
+    return {name: cache.result(sel.model_id, text) for name, text in EXAMPLES.items()}
+
+
+ctx = StepContext(
+    result=result, layer=sel.layer, head=sel.head,
+    examples=_examples() if step_id == "sentences" else {},
+    rollout=cache.rollout(result) if step_id == "extensions" else None,
+    stats=cache.head_statistics(result) if step_id == "patterns" else None,
+)
+fig = figures.figure(step_id, ctx, cell_px=presenter.cell_px)
+
+
+# --- predict, then reveal -----------------------------------------------------------------------
+
+def _tag() -> str:
+    key = (step_id, sel.model_id, sel.text, sel.text_pair, sel.layer, sel.head)
+    return hashlib.sha1(repr(key).encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+def _reveal(key: str) -> None:
+    st.session_state[key] = True
+
+
+def predict(question: Question) -> bool:
+    """Ask; return True once the answer is revealed (then the chart is drawn)."""
+    tag = _tag()
+    revealed_key, guess_key = f"_tut_revealed_{tag}", f"_tut_guess_{tag}"
+    with st.container(border=True):
+        st.markdown(f"**Predict, then reveal.** {escape(question.prompt)}")
+        if len(question.options) <= 14:
+            guess = st.radio("Your guess", question.options, index=None, key=guess_key, horizontal=True)
+        else:
+            guess = st.selectbox("Your guess", question.options, index=None, key=guess_key,
+                                 placeholder="Pick one…")
+        if not st.session_state.get(revealed_key):
+            st.button("Reveal the answer and the chart", key=f"_tut_reveal_{tag}", on_click=_reveal,
+                      args=(revealed_key,), type="primary", icon=":material/visibility:", shortcut="Down",
+                      help=term_help("attention", "Guess first: the chart and the answer appear together."))
+            return False
+        (st.success if guess == question.answer_label else st.info)(
+            f"{escape(question.verdict(guess))} {escape(question.why)}", icon=":material/lightbulb:")
+    return True
+
+
+# --- drawing a step -------------------------------------------------------------------------------
+
+def _draw_charts(fig: Figure) -> None:
+    for i, chart in enumerate(fig.charts):
+        on_select: Callable[[], None] | str = "ignore"
+        key = f"tut_{step_id}_{i}"
+        if step_id == "patterns" and i == 1:  # the class grid: a click selects that head everywhere
+            on_select = state.select_from_chart(key)
+        presenter.chart(chart, key=key, on_select=on_select)
+    if fig.caption:
+        st.caption(escape(fig.caption))
+
+
+def draw_model() -> None:
+    info = result.info
+    cols = st.columns(4)
+    cols[0].metric("Layers", info.num_layers, help=term_help("layer"))
+    cols[1].metric("Heads per layer", info.num_heads, help=term_help("head"))
+    cols[2].metric("Tokens in your text", result.n_tokens, help=term_help("token"))
+    cols[3].metric("Parameters", f"{info.num_parameters / 1e6:.1f} M")
+    st.caption(f"{escape(info.display_name)} · architecture {escape(info.model_type)} · "
+               f"{'causal' if info.causal else 'encoder (bidirectional)'}")
+
+
+def draw_tokens() -> None:
+    table = tables.token_table(result)[["position", "token", "word", "segment", "special"]]
+    if result.n_tokens <= 40:
+        st.table(table, hide_index=True)
+    else:
+        st.dataframe(table, hide_index=True, width="stretch", height=320)
+
+
+def draw_bertviz() -> None:
+    from core.render.bertviz import BertvizOptions
+    from ui.bertviz_component import active_theme, bertviz_view, follow_theme
+
+    theme = active_theme()
+    options = BertvizOptions(layers=(sel.layer,), heads=(sel.head,), display_mode=theme)
+    clicked = bertviz_view(cache.bertviz_view(result, "head", options), key="tut_bv", plain=True)
+    if clicked is not None:
+        state.select(layer=clicked["layer"], head=clicked.get("head"))
+    follow_theme(theme, key="tut_bv_theme")
+
+
+def draw_sentences() -> None:
+    cols = st.columns(2)
+    for i, (name, res) in enumerate(ctx.examples.items()):
+        top = views.top_connections(res.head(sel.layer, sel.head), res)
+        shown = top.assign(**{"from": [views.token_label(res, p) for p in top["from"]],
+                              "to": [views.token_label(res, p) for p in top["to"]]})
+        with cols[i % 2]:
+            st.markdown(f"**{escape(name)}**: {escape(res.text)}")
+            st.table(shown[["rank", "from", "to", "weight"]].round({"weight": 3}), hide_index=True)
+
+
+def _take_text(key: str) -> None:
+    text = st.session_state.get(key)
+    if isinstance(text, str) and text.strip():
+        state.set_control("text", text[:state.MAX_TEXT_CHARS])
+
+
+def draw_yours_input() -> None:
+    key = f"_tut_text_{hashlib.sha1(sel.text.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}"
+    st.text_input("Your sentence (press Enter)", value=sel.text[:2000], key=key, on_change=_take_text, args=(key,),
+                  help=term_help("token", "Any sentence: every step of the tutorial will use it."))
+
+
+def notebook_head_button() -> None:
+    layer, head = views.NOTEBOOK_LAYER, views.NOTEBOOK_HEAD
+    if layer < result.num_layers and head < result.num_heads and (sel.layer, sel.head) != (layer, head):
+        st.button(f"Use the notebook's example head: layer {layer}, head {head}", key="tut_notebook_head",
+                  on_click=state.select, kwargs={"layer": layer, "head": head}, icon=":material/menu_book:")
+
+
+def doors() -> None:
+    names = {row.name for row in page_table.PAGES}
+    shown = [d for d in step.doors if d.page in names]
+    if not shown:
+        return
+    st.markdown("**Go further**")
+    cols = st.columns(min(3, len(shown)))
+    for i, door in enumerate(shown):
+        row = page_table.by_name(door.page)
+        cols[i % len(cols)].page_link(row.file, label=door.label, icon=row.icon)
+
+
+if step_id == "yours":
+    draw_yours_input()
+if step_id == "head":
+    notebook_head_button()
+
+question = questions.question_for(step_id, ctx)
+revealed = question is None or predict(question)
+found = notices.notices_for(step_id, ctx)
+
+
+def body() -> None:
+    {"model": draw_model, "tokens": draw_tokens, "bertviz": draw_bertviz,
+     "sentences": lambda: None}.get(step_id, lambda: None)()
+    _draw_charts(fig)
+    if step_id == "sentences":
+        draw_sentences()
+    if found:
+        with st.container(border=True):
+            st.markdown("**What to notice** (computed from your sentence)")
+            for notice in found:
+                st.markdown(f"- {escape(notice.text)}")
+
+
+if revealed:
+    page.guard(body, "tutorial step")
+else:
+    st.caption(":material/visibility_off: The chart and what to notice appear once you reveal the answer.")
+
+doors()
+page.caveat()
+
+
+# --- the handout ----------------------------------------------------------------------------------
+
+def _section(sid: str, fig_: Figure, found_: list, question_: Question | None) -> handout.HandoutSection:
+    from core.render import export
+
+    s = steps.by_id(sid)
+    return handout.HandoutSection(title=f"{steps.number(sid)}. {s.title}", notebook=s.notebook, intro=s.intro,
+                                  figures=tuple(export.chart_to_svg(c) for c in fig_.charts), question=question_,
+                                  notices=tuple(found_), caption=fig_.caption, extra=tuple(fig_.lines))
+
+
+def _view() -> handout.HandoutView:
+    return handout.HandoutView(model=result.info.display_name, text=result.text, layer=sel.layer, head=sel.head,
+                               text_pair=result.text_pair)
+
+
+def handout_step() -> bytes:
+    return handout.build(_view(), [_section(step_id, fig, found, question)]).encode("utf-8")
+
+
+def handout_all() -> bytes:
+    """Every step on the current sentence, layer and head: a worksheet for a class."""
+    full = StepContext(result=result, layer=sel.layer, head=sel.head, examples=_examples(),
+                       rollout=cache.rollout(result), stats=cache.head_statistics(result))
+    sections = [_section(sid, figures.figure(sid, full), notices.notices_for(sid, full),
+                         questions.question_for(sid, full)) for sid in steps.IDS]
+    return handout.build(_view(), sections).encode("utf-8")
+
+
+HANDOUT_HELP = ("A self-contained page to print (open it, then print): the charts titled with model, text, layer and "
+                "head, the questions, space for answers, and the answers on a last page of their own.")
+cols = st.columns(3)
+cols[0].download_button("Handout: this step", data=handout_step, help=HANDOUT_HELP, mime="text/html",
+                        file_name=f"{page.slug(sel)}_step{steps.number(step_id)}_{step_id}.html", key="tut_handout",
+                        on_click="ignore", icon=":material/print:")
+cols[1].download_button("Worksheet: every step", data=handout_all, help=HANDOUT_HELP, mime="text/html",
+                        file_name=f"{page.slug(sel)}_tutorial.html", key="tut_worksheet", on_click="ignore",
+                        icon=":material/assignment:")
+if not presenter.is_on():
+    with cols[2]:
+        presenter.start_button("tut_present")

@@ -1,0 +1,167 @@
+"""Presenter mode: large type, heatmaps at the screen's width, the sidebar folded into a compact
+bar of the few controls a presenter needs, and step keys in the tutorial.
+
+On with the switch at the foot of the sidebar or the link parameter `present=1` (a control of
+ui.state: kept across pages and written into the link while on). What it changes, for this
+session only:
+
+- `STYLE` (CSS injected with st.html, only while on, scoped to Streamlit's own test ids): the
+  root font size becomes 24 px. Streamlit sizes its text in rem, so its smallest size
+  (0.75 rem) becomes 18 px and everything else grows with it. Captions are drawn in the full
+  text colour instead of 60 % of it, and so are the charts' titles, axes and legends (contrast
+  in the light and the dark theme alike); the sidebar is hidden and the main column takes the
+  whole width.
+- `bar(sel)`: sentence, example, layer, head and "exit" in one row at the top of every page.
+- `chart(...)`: a chart drawn with core.tutorial.slides.enlarge_fonts (no chart font under
+  18 px); `cell_px(n)`: heatmap cells that fill a 1920 px screen. Pages that draw through
+  `chart` get both (the tutorial does; other pages may adopt it).
+
+The router calls `apply(selection)` once per run, after the sidebar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import streamlit as st
+
+from core.examples import EXAMPLES
+from core.tutorial import slides
+from ui import state
+
+KEY = "present"  # the control's widget key and the link parameter (?present=1)
+HIDDEN_KEYS = "present_keys"  # a container of key-only buttons (PageUp / PageDown), not shown
+
+STYLE = """<style>
+/* Presenter mode (ui/presenter.py). Streamlit's text sizes are rem: 24 px makes its smallest 18 px. */
+html { font-size: 24px; }
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"],
+[data-testid="stSidebarCollapseButton"] { display: none !important; }
+[data-testid="stMainBlockContainer"] { max-width: 100% !important; padding: 1.5rem 2rem 3rem !important; }
+/* Captions: the full text colour, not 60 % of it, for contrast from the back of a room. */
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] * { color: inherit !important;
+  opacity: 1 !important; }
+/* Chart titles, axes, legends and headers in the full text colour (Vega draws them grey); the
+   cells' own numbers keep their black-or-white. Presenter charts are SVG (core.tutorial.slides). */
+[data-testid="stVegaLiteChart"] :is([class*="role-axis"], [class*="role-legend"], [class*="role-title"],
+  [class*="header"]) text { fill: currentColor; }
+/* Inline code is 0.75 em of its line: never below 18 px. */
+[data-testid="stMain"] code { font-size: max(0.75em, 18px); }
+.st-key-present_keys { display: none; }
+</style>"""
+
+
+def _control() -> bool:
+    return bool(state.control(KEY, False, state.parse_bool, lambda v: "1" if v else None, label="presenter mode"))
+
+
+def is_on() -> bool:
+    """Whether this session is in presenter mode (the value `apply` read on this run)."""
+    return bool(state.kept(KEY, False))
+
+
+def _set(on: bool) -> None:
+    state.set_control(KEY, on)
+
+
+def switch() -> bool:
+    """The presenter-mode switch (in the sidebar). Returns whether presenter mode is on."""
+    on = _control()
+    with st.sidebar:
+        st.toggle("Presenter mode", key=KEY, help="Large type, wide charts, a compact bar of controls instead of "
+                  "this sidebar, and ←/→ to move between tutorial steps. Also in a link: add ?present=1.")
+    return on
+
+
+def apply(sel: state.Selection) -> None:
+    """The router's hook: the switch, and while on the style and the compact bar."""
+    if switch():
+        st.html(STYLE)
+        bar(sel)
+
+
+# --- the compact bar ----------------------------------------------------------------------------
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha1("\x1f".join(map(str, parts)).encode("utf-8", "surrogatepass")).hexdigest()[:10]
+
+
+def _take_text(key: str) -> None:
+    text = st.session_state.get(key)
+    if isinstance(text, str) and text.strip():
+        state.set_control("text", text[:state.MAX_TEXT_CHARS])
+
+
+def _take_example() -> None:
+    choice = st.session_state.get("_pb_example")
+    if choice in EXAMPLES:
+        state.set_control("text", EXAMPLES[choice])
+    st.session_state["_pb_example"] = None
+
+
+def _take(what: str, key: str) -> None:
+    value = st.session_state.get(key)
+    if value is not None:
+        state.select(**{what: int(value)})
+
+
+def bar(sel: state.Selection) -> None:
+    """Sentence, example, layer, head and exit, in one row (the sidebar is hidden meanwhile).
+    Each widget's key carries the value it shows, so a change made elsewhere (a click on a chart,
+    the tutorial's own box) draws a fresh widget with the new value."""
+    cols = st.columns([5, 2.4, 1.1, 1.1, 1.6], vertical_alignment="bottom")
+    text_key = f"_pb_text_{_digest(sel.text)}"
+    cols[0].text_input("Sentence", value=sel.text, key=text_key, on_change=_take_text, args=(text_key,),
+                       help="Press Enter to use it on every page.")
+    cols[1].selectbox("Example", list(EXAMPLES), index=None, key="_pb_example", on_change=_take_example,
+                      placeholder="The six sentence types…")
+    layer_key, head_key = f"_pb_layer_{sel.layer}", f"_pb_head_{sel.head}"
+    cols[2].selectbox("Layer", list(range(sel.num_layers)), index=min(sel.layer, sel.num_layers - 1), key=layer_key,
+                      on_change=_take, args=("layer", layer_key))
+    cols[3].selectbox("Head", list(range(sel.num_heads)), index=min(sel.head, sel.num_heads - 1), key=head_key,
+                      on_change=_take, args=("head", head_key))
+    cols[4].button("Exit presenter", key="_pb_exit", on_click=_set, args=(False,), icon=":material/close:",
+                   width="stretch")
+
+
+def start_button(key: str) -> None:
+    """A button that turns presenter mode on (for a page that invites presenters)."""
+    st.button("Present this (large type)", key=key, on_click=_set, args=(True,), icon=":material/slideshow:",
+              help="Presenter mode: large type, wide charts, ←/→ between steps. Exit with the button at the top.")
+
+
+# --- charts ---------------------------------------------------------------------------------------
+
+def cell_px(n: int, *, annotate: bool = False, share: float = 1.0) -> int | None:
+    """Heatmap cell size for n tokens: None (the builder's own) normally; in presenter mode the
+    size that fills the screen (`share` of a single heatmap's width, e.g. 1/3 for a grid panel)."""
+    if not is_on():
+        return None
+    plot = slides.SCREEN_GRID_PX * share if share < 1 else slides.SCREEN_PLOT_PX
+    return slides.cell_px(n, int(plot), annotate=annotate)
+
+
+def chart(chart: Any, *, key: str | None = None, on_select: Any = "ignore",
+          selection_mode: str | None = None) -> Any:
+    """Draw an Altair chart; in presenter mode with every font at least 18 px."""
+    from core.render import vega
+
+    if not is_on():
+        return st.altair_chart(vega.unvalidated(chart), key=key, on_select=on_select, selection_mode=selection_mode,
+                               width="content")
+    spec = slides.for_projector(vega.chart_spec(chart))
+    return st.vega_lite_chart(spec, key=key, on_select=on_select, selection_mode=selection_mode, width="content")
+
+
+def step_keys(previous: Any, following: Any, *, disabled_previous: bool, disabled_next: bool) -> None:
+    """Key-only twins of the tutorial's Previous / Next buttons for a presentation clicker
+    (PageUp / PageDown), in a container that is not shown. `previous` / `following` are
+    the buttons' on_click callbacks."""
+    if not is_on():
+        return
+    with st.container(key=HIDDEN_KEYS):
+        st.button("Previous step (PageUp)", key="_pk_prev", on_click=previous, shortcut="PageUp",
+                  disabled=disabled_previous)
+        st.button("Next step (PageDown)", key="_pk_next", on_click=following, shortcut="PageDown",
+                  disabled=disabled_next)
