@@ -26,6 +26,8 @@ MAX_LINES = 500
 MAX_LINE_CHARS = 300
 MAX_TOKENS = 128  # per sentence; longer sentences are cut and their last words left out
 ARC_WORDS = 40  # the arc view draws at most this many words
+SKIPPED = {"merged": "split differently by parser and model", "unmatched": "past the token limit",
+           "space": "on whitespace", "same unit": "inside one model word"}
 SOURCES = {"six": "The tutorial's six sentences", "sample": "Sample corpus (assets/corpus/sample_en.txt)",
            "paste": "Sentences I paste"}
 
@@ -160,8 +162,8 @@ def summary(run) -> None:  # noqa: ANN001
     parts = [f"**{run.done}** sentences, **{counts.arcs}** words checked against their parse head "
              f"({len(counts.relations)} relations)"]
     if skipped:
-        why = ", ".join(f"{v} {k}" for k, v in counts.skipped.items() if v)
-        parts.append(f"{skipped} left out because parser and model split them differently ({why})")
+        why = ", ".join(f"{v} {SKIPPED.get(k, k)}" for k, v in counts.skipped.items() if v)
+        parts.append(f"{skipped} left out ({why})")
     if counts.unmatched_words:
         parts.append(f"{counts.unmatched_words} words past the token limit")
     if run.failed:
