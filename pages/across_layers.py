@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.render import heatmaps, vega
 from ui import cache, page, state
+from ui.heatmap_panel import chart_scroll_box
 
 sel = page.header(
     "Across layers",
@@ -13,6 +14,7 @@ sel = page.header(
     "layer × head as a thumbnail; click one to select that layer and head on every page.",
 )
 result = page.result_or_stop(sel)
+chart_scroll_box()  # a grid wider than a narrow window scrolls in its own box
 
 st.subheader(f"Head {sel.head} in every layer")
 
@@ -20,7 +22,7 @@ st.subheader(f"Head {sel.head} in every layer")
 def grid() -> None:
     def make():
         return heatmaps.head_grid(result.attention[:, sel.head], list(result.display_tokens), head=sel.head,
-                                  columns=3)
+                                  allowed_mask=result.allowed_mask() if result.causal else None)
     st.altair_chart(vega.unvalidated(make()), width="content")
     page.downloads(make, {}, f"{page.slug(sel)}_head{sel.head}_layers", key="al_grid")
 

@@ -1,11 +1,14 @@
 """The heatmap panel: one matrix as a heatmap (block-averaged or windowed past the cell budget),
-the focused query (a row picked in a list or by clicking a cell), and its downloads.
+the focused query (a row picked in a list or by clicking a cell), a switch for the cell numbers,
+the same numbers as a table, and its downloads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
 from core.attention.result import AttentionResult
@@ -14,6 +17,18 @@ from core.render.matrix import DrawMatrix
 from ui import cache, page, state
 
 WINDOW = 64  # tokens in the "a window of tokens" mode
+
+# A chart wider than its column scrolls in a box of its own instead of pushing the page sideways
+# (issue 11: at 420 px a heatmap made the whole page scroll). The box is the chart's own wrapper
+# inside its element container; `max-width` makes it as wide as the column at most.
+CHART_SCROLL_CSS = """<style>
+div:has(> [data-testid="stVegaLiteChart"]) { max-width: 100%; overflow-x: auto; overflow-y: hidden; }
+</style>"""
+
+
+def chart_scroll_box() -> None:
+    """Let every chart on this page scroll sideways in its own box (a style only: no element)."""
+    st.html(CHART_SCROLL_CSS)
 
 
 def _focus_query(chart_key: str) -> Callable[[], None]:
@@ -53,16 +68,77 @@ def _large_input_mode(n: int, key: str, max_cells: int) -> tuple[str, int]:
     return "window", int(start)
 
 
+def _numbers_optional(n: int) -> bool:
+    """Cell numbers are on by default up to ANNOTATE_MAX_N rows; a switch offers them up to NUMBERS_MAX_N."""
+    return heatmaps.ANNOTATE_MAX_N < n <= heatmaps.NUMBERS_MAX_N
+
+
+def _numbers_value(n: int, key: str) -> bool:
+    """Whether the cells show their numbers (the switch's value is kept and linked as `<key>_nums`)."""
+    optional = _numbers_optional(n)
+    on = state.control(f"{key}_nums", False, state.parse_bool, lambda v: "1" if v else None,
+                       label="cell numbers", draw=optional, link=optional)
+    return bool(on) if optional else n <= heatmaps.ANNOTATE_MAX_N
+
+
+def _numbers_switch(n: int, key: str, on: bool) -> None:
+    """Under the chart: say why cell numbers are hidden, and offer them while they are readable."""
+    lo, hi = heatmaps.ANNOTATE_MAX_N, heatmaps.NUMBERS_MAX_N
+    if n <= lo:
+        return
+    if _numbers_optional(n):
+        st.toggle("Show cell numbers", key=f"{key}_nums",
+                  help=f"Each cell's weight to 2 decimals. Off by default above {lo} tokens, where the cells are "
+                       f"small; offered up to {hi} tokens (the chart gets wider and may scroll).")
+        if not on:
+            st.caption(f":material/info: Cell numbers are hidden above {lo} tokens ({n} here): switch them on "
+                       "above, hover a cell for its exact value, or open the table below.")
+    else:
+        st.caption(f":material/info: Cell numbers are hidden above {hi} tokens ({n} here): they would not fit in "
+                   "the cells. Hover a cell for its exact value, or open the table below.")
+
+
+def matrix_frame(dm: DrawMatrix) -> pd.DataFrame:
+    """The drawn matrix as a table: one row per query, one column per key (axis labels), the
+    weights as drawn (float32, like the chart); masked cells empty."""
+    values = np.asarray(dm.matrix, dtype=np.float32).astype(np.float64)
+    if dm.allowed is not None:
+        values = np.where(dm.allowed, values, np.nan)
+    labels = list(dm.axis_labels)
+    frame = pd.DataFrame(values, index=pd.Index(labels, name="Query (from) \\ key (to)"), columns=labels)
+    return frame
+
+
+def table_view(dm: DrawMatrix, key: str, value_label: str) -> None:
+    """The numbers the chart draws, as a table, in an expander that builds it only when open.
+    Open or closed is part of the link (`<key>_table`)."""
+    box_key = f"{key}_table"
+    state.control(box_key, False, state.parse_bool, lambda v: "1" if v else None, label="table view")
+    with st.expander("The numbers as a table", key=box_key, on_change="rerun",
+                     icon=":material/table_view:") as box:
+        if not box.open:
+            return
+        masked = dm.allowed is not None and not np.asarray(dm.allowed).all()
+        st.caption(f"{value_label}: one row per query (attending from), one column per key (attending to), "
+                   "3 decimals as in the tooltips" + ("; empty cells are masked (a key after its query)."
+                                                      if masked else "."))
+        frame = matrix_frame(dm)
+        config = {label: st.column_config.NumberColumn(label, format="%.3f") for label in frame.columns}
+        st.dataframe(frame, column_config=config, width="stretch", height=min(420, 38 + 35 * dm.n))
+
+
 def heatmap_panel(dm: DrawMatrix, *, title: str, key: str, value_label: str = "Attention weight",
                   focus: int = -1, stem: str = "attention", result: AttentionResult | None = None,
                   max_cells: int = matrix.CELL_BUDGET, scheme: str = "blues", symmetric: bool = False,
                   fixed_head: tuple[AttentionResult, int, int] | None = None) -> None:
-    """Draw `dm` as a heatmap with its notes and a Download popover (chart PNG/SVG, the drawn data
-    as CSV, and with `result` the whole attention tensor as NPZ).
+    """Draw `dm` as a heatmap with its notes, the cell-number switch, the table view and a
+    Download popover (chart PNG/SVG, the drawn data as CSV, and with `result` the whole
+    attention tensor as NPZ).
 
     fixed_head=(result, layer, head): `dm` is that head and does not follow the shared
     selection, so its chart comes from the facade (built once per choice).
     """
+    chart_scroll_box()
     for note in dm.notes:
         st.caption(f":material/info: {note}")
     mode, start = _large_input_mode(dm.n, key, max_cells)
@@ -71,18 +147,21 @@ def heatmap_panel(dm: DrawMatrix, *, title: str, key: str, value_label: str = "A
         st.info(note, icon=":material/compress:")
     selected = focus if focus >= 0 and focus in set(dm.positions.tolist()) else None
     domain = matrix.symmetric_domain(prepared.matrix) if symmetric else None  # differences: centred on 0
+    numbers = _numbers_value(prepared.n, key)
 
     def make() -> object:
-        if fixed_head is not None:
+        if fixed_head is not None and numbers == (prepared.n <= heatmaps.ANNOTATE_MAX_N):
             owner, layer, head = fixed_head
             return cache.head_chart(owner, layer, head, title=title, mode=mode, start=start, size=WINDOW,
                                     max_cells=max_cells, scheme=scheme)
         return heatmaps.heatmap(prepared, title=title, value_label=value_label, selected_query=selected,
-                                scheme=scheme, color_domain=domain)
+                                scheme=scheme, color_domain=domain, annotate=numbers)
 
     chart_key = f"{key}_chart"
     st.altair_chart(vega.unvalidated(make()), key=chart_key, on_select=_focus_query(chart_key),
                     selection_mode="cell", width="content")
+    _numbers_switch(prepared.n, key, numbers)
+    table_view(prepared, key, value_label)
     from core.render import export
 
     files = {"csv": (lambda: export.matrix_to_csv(dm), "text/csv")}  # every position, before block/window
