@@ -422,13 +422,11 @@ def model_events(since: int = 0) -> list:
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=32)
 def download_plan(model_id: str, endpoint_key: str = "") -> object:
-    """core.models.download.DownloadPlan (files and sizes from the Hub), or the error sentence."""
+    """core.models.download.DownloadPlan (files and sizes from the Hub). Raises DownloadError
+    (one sentence; not cached, so the next try asks the Hub again)."""
     from core.models import download
 
-    try:
-        return download.plan_download(model_id, timeout=5.0)
-    except download.DownloadError as err:
-        return str(err)
+    return download.plan_download(model_id, timeout=5.0)
 
 
 class DownloadJob:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.models.availability import hub_endpoint
+from core.models.download import DownloadError
 from ui import cache, state
 
 _OFFER = "_download_offer"  # model id whose download the box offers
@@ -71,9 +72,10 @@ def download_box() -> None:
             st.error(job.error, icon=":material/error:")
             st.button("Close", key="_close_download", on_click=_close, args=(model_id,))
             return
-        plan = cache.download_plan(model_id, hub_endpoint())
-        if isinstance(plan, str):
-            st.warning(plan, icon=":material/cloud_off:")
+        try:
+            plan = cache.download_plan(model_id, hub_endpoint())
+        except DownloadError as err:
+            st.warning(str(err), icon=":material/cloud_off:")
             st.button("Close", key="_close_download", on_click=_close, args=(model_id,))
             return
         st.markdown(f"**{model_id}** is not on this machine.")
