@@ -22,6 +22,7 @@ from core.models.config import grid_shape
 from core.models.registry import registry, related_model
 from core.render import heatmaps, matrix, vega
 from ui import cache, page, state
+from ui.heatmap_panel import chart_scroll_box
 
 AVERAGE = -1  # B's "head" value for the layer's head average
 SIDE_PX = 380  # plot side of each of A and B (two columns at 1400 px with axes and legends)
@@ -36,6 +37,7 @@ sel = page.header(
     "word; B − A is under them (red: B looks less, blue: B looks more).",
 )
 result_a = page.result_or_stop(sel)
+chart_scroll_box()
 
 statuses = {mid: avail for mid, _, avail, _ in cache.model_statuses()}
 ready = [mid for mid in registry() if statuses.get(mid) == "ready" or cache.model_is_loaded(mid)]
