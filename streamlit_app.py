@@ -18,11 +18,12 @@ HERE = Path(__file__).parent
 
 state.ensure_router()
 # A local file: a ':material/...:' or emoji tab icon is fetched from a font/CDN host.
+# The "About" item makes Streamlit show its menu (top right) in "minimal" toolbar mode, and that
+# menu carries Streamlit's own theme switch: System / Light / Dark (.streamlit/config.toml).
 st.set_page_config(page_title="Attention dashboard", page_icon=str(HERE / "assets" / "icon.png"), layout="wide",
-                   initial_sidebar_state="expanded")
+                   initial_sidebar_state="expanded", menu_items={"About": sidebar.ABOUT})
 
 state.begin_run()
-st.session_state[state.SELECTION] = sidebar.sidebar()
 
 pages: dict[str, st.Page] = {}  # page_table name -> its page
 sections: dict[str, list[st.Page]] = {}
@@ -31,12 +32,18 @@ for section, rows in page_table.sections().items():
         pages[row.name] = st.Page(row.path, title=row.title, icon=row.icon, url_path=row.address,
                                   default=row.default)
         sections.setdefault(section, []).append(pages[row.name])
+links = {section: list(listed) for section, listed in sections.items()}  # what the sidebar lists
 # The default page is also served at its file's name (/single_head), like every other page.
 sections[page_table.DEFAULT.section].append(
     st.Page(page_table.DEFAULT.path, title=page_table.DEFAULT.title, url_path=page_table.DEFAULT.name,
             visibility="hidden"))
 
-page = st.navigation(sections)
+# Streamlit's own menu would sit above everything else in the sidebar (eleven links and more
+# push Text, Layer and Head below the fold at 1400x900): it is hidden, and the sidebar lists the
+# same pages as links below the controls. Every page keeps its address.
+page = st.navigation(sections, position="hidden")
+st.session_state[state.SELECTION] = sidebar.sidebar()
+sidebar.page_links(links)
 presenter.apply(st.session_state[state.SELECTION])  # presenter mode: its switch, style and bar
 target = state.pending_page()  # a click asked for another page (state.select(..., page=...))
 if target is not None and pages[target].title != page.title:

@@ -1,7 +1,8 @@
-"""The shared sidebar: model, text, examples, sentence pair, layer and head.
+"""The shared sidebar: model, text, examples, sentence pair, layer and head; below them, the pages.
 
 Drawn by the router before every page, with explicit keys; every value is a control of
 ui.state (kept across pages, bound to the link). Returns the `Selection` pages read.
+`page_links` lists the pages under the controls, so what a student types into comes first.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from core.models.registry import registry
 from ui import cache, model_panel, state
 
 _BADGE = {"ready": "✓", "downloadable": "↓", "unavailable": "✗"}
+
+ABOUT = ("**Attention dashboard**: what the attention heads of a transformer look at, for any sentence you "
+         "type. Start with *Read this first* in the sidebar. Light or dark: choose above "
+         "(*System* follows your computer's setting).")
+PAGE_LINKS_KEY = "page_links"  # the links' container carries the CSS class st-key-page_links
 
 
 def _status_map() -> dict[str, tuple[str, str, str]]:
@@ -115,3 +121,16 @@ def warm_up_current() -> None:
     selection = st.session_state.get(state.SELECTION)
     if isinstance(selection, state.Selection):
         cache.warm_up(selection.model_id, EXAMPLES.values())
+
+
+def page_links(sections: dict[str, list[st.Page]]) -> None:
+    """The app's pages as links, by section, below the controls (the navigation menu itself is
+    hidden by the router). A click opens the page in this session; each page keeps its address."""
+    with st.sidebar:
+        st.divider()
+        with st.container(key=PAGE_LINKS_KEY, gap="xsmall"):
+            for section, pages in sections.items():
+                st.caption(f"**{section}**")
+                for target in pages:
+                    st.page_link(target)
+        st.caption(":material/contrast: Light or dark: the **⋮** menu, top right.")
