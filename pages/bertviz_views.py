@@ -1,11 +1,21 @@
-"""BertViz: the interactive head view and model view, offline, escaped and size-bounded."""
+"""BertViz: the interactive head view and model view, offline, escaped and size-bounded, in the
+viewer's light or dark theme."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import streamlit as st
 
 from ui import cache, page, state
-from ui.bertviz_component import bertviz_view, plain_view_toggle, selection_text, subset_controls
+from ui.bertviz_component import (
+    active_theme,
+    bertviz_view,
+    follow_theme,
+    plain_view_toggle,
+    selection_text,
+    subset_controls,
+)
 
 sel = page.header(
     "BertViz",
@@ -22,17 +32,20 @@ with c1:
     kind = st.segmented_control("View", list(KINDS), key="bv_view", format_func=KINDS.get) or chosen
 with c2:
     plain = plain_view_toggle("bv_plain")
+theme = active_theme()
 
 
 def draw() -> None:
     options = subset_controls(kind, result.n_tokens, result.num_layers, result.num_heads, key=f"bv_{kind}_subset")
-    view = cache.bertviz_view(result, kind, options)
-    st.caption(f"{view.nbytes / 1e6:.2f} MB of HTML, {view.lines:,} attention lines; every script is served "
-               "by this app (no CDN), and every token is escaped.")
+    view = cache.bertviz_view(result, kind, dataclasses.replace(options, display_mode=theme))
     clicked = bertviz_view(view, key=f"bv_{kind}", plain=plain)
+    with st.expander("Technical details", icon=":material/info:"):
+        st.caption(f"{view.nbytes / 1e6:.2f} MB of HTML, {view.lines:,} attention lines, {theme} theme. Every "
+                   "script is served by this app (no CDN), and every token is escaped.")
     if clicked is not None:
         state.select(layer=clicked["layer"], head=clicked.get("head"))  # head None: a layer-only pick
 
 
 page.guard(draw, "BertViz view")
 st.caption(selection_text(sel.layer, sel.head) + " (shared by every page).")
+follow_theme(theme)  # the menu's theme switch does not rerun the app: this rebuilds the view

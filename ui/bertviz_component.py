@@ -17,6 +17,12 @@ with head None in that case.
 Falls back to the plain view (`st.iframe` with the same self-contained HTML: the view draws,
 clicks are not reported) when the component's build folder is missing or `plain=True` (see
 `plain_view_toggle`).
+
+Theme. The view's HTML is built on the server in the viewer's theme (`active_theme`, from
+`st.context.theme`, which the browser sends with every rerun). Switching the theme in the app's
+menu does not rerun the app, so `follow_theme` mounts a tiny, invisible `st.components.v2`
+component that reads the theme the browser shows (Streamlit's documented `--st-background-color`
+property) and asks for one rerun when it differs from the theme the view was built in.
 """
 
 from __future__ import annotations
@@ -37,6 +43,43 @@ from core.render.bertviz import (
 
 COMPONENT_NAME = "bertviz_view"
 _LAST_NONCE = "_bertviz_last_nonce__"
+Theme = Literal["light", "dark"]
+
+# Reads the theme the browser shows from the --st-background-color property Streamlit puts on a
+# v2 component's wrapper (it follows the menu's theme switch at once), and triggers "theme" when
+# that is not the theme the view was built in. Checked twice a second; nothing is drawn.
+_THEME_WATCH_JS = """
+export default function (component) {
+  const { data, parentElement, setTriggerValue } = component;
+  const host = parentElement.host || parentElement;
+  function rgb(text) {
+    const t = (text || "").trim();
+    let m = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(t);
+    if (m) {
+      const h = m[1].length === 3 ? m[1].replace(/./g, "$&$&") : m[1];
+      return [0, 2, 4].map((i) => parseInt(h.slice(i, i + 2), 16));
+    }
+    m = /^rgba?\\(([^)]+)\\)$/i.exec(t);
+    return m ? m[1].split(",").slice(0, 3).map((v) => parseFloat(v)) : null;
+  }
+  function shown() {
+    const c = rgb(getComputedStyle(host).getPropertyValue("--st-background-color"));
+    if (!c) return null;
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2] < 128 ? "dark" : "light";
+  }
+  let asked = null;
+  function check() {
+    const theme = shown();
+    if (theme && theme !== data.built && theme !== asked) {
+      asked = theme;
+      setTriggerValue("theme", theme);
+    }
+  }
+  check();
+  const timer = setInterval(check, 500);
+  return () => clearInterval(timer);
+}
+"""
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,6 +89,34 @@ def _component() -> Any | None:
     import streamlit.components.v1 as components
 
     return components.declare_component(COMPONENT_NAME, path=str(FRONTEND_BUILD))
+
+
+def active_theme() -> Theme:
+    """The viewer's theme on this run: "dark" or "light" (light when the browser did not say, e.g.
+    under AppTest)."""
+    try:
+        kind = st.context.theme.type
+    except Exception:  # noqa: BLE001 - no browser context (bare mode): the light default
+        kind = None
+    return "dark" if kind == "dark" else "light"
+
+
+@functools.lru_cache(maxsize=1)
+def _theme_watch() -> Any:
+    import streamlit.components.v2 as components_v2
+
+    return components_v2.component("attention_dashboard.theme_watch", js=_THEME_WATCH_JS)
+
+
+def follow_theme(built: Theme, key: str = "bv_theme") -> None:
+    """Rerun once when the browser shows another theme than `built` (the menu's theme switch does
+    not rerun the app), so a view built on the server follows the switch. Draws nothing."""
+    try:
+        watch = _theme_watch()
+    except Exception:  # noqa: BLE001 - no v2 components here: the view follows on the next rerun
+        return
+    # One instance per built theme: the watcher that mounts after a rebuild knows the new theme.
+    watch(key=f"{key}_{built}", data={"built": built}, height=0, on_theme_change=lambda: None)
 
 
 def component_available() -> bool:
@@ -161,9 +232,13 @@ def subset_controls(kind: Literal["head", "model"], n_tokens: int, num_layers: i
             window = st.slider("Token window", 0, n_tokens, key=f"{key}_window")
         else:
             window = (0, n_tokens)
-    return BertvizOptions(layers=tuple(layers or auto.layers), heads=tuple(heads or auto.heads),
-                          window=(int(window[0]), int(window[1])), budget_bytes=budget_bytes,
-                          max_lines=max_lines)
+    # What the app chose is passed as None, so the notes say why (the budget), never "you chose".
+    chosen_layers, chosen_heads = tuple(layers or auto.layers), tuple(heads or auto.heads)
+    chosen_window = (int(window[0]), int(window[1]))
+    return BertvizOptions(layers=None if chosen_layers == auto.layers else chosen_layers,
+                          heads=None if chosen_heads == auto.heads else chosen_heads,
+                          window=None if chosen_window == tuple(auto.window) else chosen_window,
+                          budget_bytes=budget_bytes, max_lines=max_lines)
 
 
 def selection_text(layer: int | None, head: int | None) -> str:
@@ -174,6 +249,6 @@ def selection_text(layer: int | None, head: int | None) -> str:
 
 
 __all__: Sequence[str] = (
-    "COMPONENT_NAME", "bertviz_view", "component_available", "plain_view_toggle", "selection_text",
-    "show_notes", "subset_controls",
+    "COMPONENT_NAME", "active_theme", "bertviz_view", "component_available", "follow_theme", "plain_view_toggle",
+    "selection_text", "show_notes", "subset_controls",
 )

@@ -12,6 +12,8 @@ is then post-processed:
 * Safe: every JSON embedded in a script block is escaped (``<``, ``>``, ``&``, U+2028, U+2029
   become ``\\u003c``-style escapes), so no token, label or name can end the script or start
   markup. The sentence names that BertViz writes into ``<option>`` elements are HTML-escaped.
+* Themed: ``BertvizOptions.display_mode`` "dark" uses BertViz's own dark mode (model view) and
+  dark page colours with light text (both views; the head view has no dark mode of its own).
 * Bounded: weights are rounded to 3 decimals and embedded once, as integers in thousandths
   (``123`` means 0.123; a tiny decoder divides by 1000 before BertViz's code runs). BertViz
   itself embeds the payload twice (its template marker also sits in a JS comment) and prints
@@ -95,10 +97,27 @@ _FIT_JS = """
 })();
 """
 
-_PAGE_STYLE = (
-    "html,body{margin:0;padding:0;background:#fff;color:#222}"
-    "body{padding:4px 2px}select{font-size:14px}"
-)
+# (background, text) per display mode: Streamlit 1.67's light and dark theme backgrounds (the app's
+# .streamlit/config.toml keeps them) and its text colours, so the view sits in the page without a
+# white or black box around it.
+PAGE_COLOURS = {"light": ("#ffffff", "#111111"), "dark": ("#171614", "#edebe8")}
+
+
+def page_style(display_mode: str = "light") -> str:
+    """The view's page CSS for "light" or "dark" (anything else: light).
+
+    The model view has BertViz's own dark mode (``display_mode``), but draws its axis labels in
+    black; the head view has no dark mode and leaves token text at SVG's default black. In dark
+    mode both become the page's text colour (a CSS rule outranks an SVG ``fill`` attribute), and
+    ``color-scheme`` gives the layer and filter menus dark native controls.
+    """
+    mode = "dark" if display_mode == "dark" else "light"
+    bg, fg = PAGE_COLOURS[mode]
+    css = (f"html{{color-scheme:{mode}}}html,body{{margin:0;padding:0;background:{bg};color:{fg}}}"
+           "body{padding:4px 2px}select{font-size:14px}")
+    if mode == "dark":
+        css += f'svg text:not([fill]),svg text[fill="black"]{{fill:{fg}}}'
+    return css
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,7 +163,7 @@ class BertvizOptions:
     auto_fit: bool = True  # False: build exactly what was asked, only note the excess
     labels: tuple[str, ...] | None = None  # custom token labels (default: display_tokens)
     sentence_names: tuple[str, str] = ("Sentence A", "Sentence B")
-    display_mode: Literal["light", "dark"] = "light"
+    display_mode: Literal["light", "dark"] = "light"  # the app's theme: BertViz's dark mode, page colours
 
 
 @dataclass(frozen=True)
@@ -509,7 +528,7 @@ def _postprocess(kind: ViewKind, raw: str, data: np.ndarray, labels: list[str], 
 
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"referrer\" content=\"no-referrer\">"
-            f"<title>BertViz {kind} view</title><style>{_PAGE_STYLE}</style></head><body>\n"
+            f"<title>BertViz {kind} view</title><style>{page_style(o.display_mode)}</style></head><body>\n"
             "<script>\n" + vendor_js() + "\n</script>\n"
             "<script>" + _DECODER_JS + "</script>\n"
             + vis_html.strip() + "\n"
