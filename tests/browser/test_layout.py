@@ -54,7 +54,6 @@ KNOWN: dict[str, str] = {
     "1400x900-rollout_flow-flow": "issue 11 item 3: the flow bar chart runs past its column to the window's edge",
     "420px-single_head": _NARROW.format("the heatmap is"),
     "420px-layer_average": _NARROW.format("the heatmap is"),
-    "420px-compare": _NARROW.format("the A, B and B - A heatmaps are"),
     "420px-across_layers": _NARROW.format("the thumbnail grid and the overview are"),
     "420px-head_atlas": _NARROW.format("the atlas is"),
     "420px-rollout_flow": _NARROW.format("the rollout heatmap is"),
