@@ -30,22 +30,40 @@ with st.container(border=True):
 
 st.subheader("Models")
 statuses = pd.DataFrame(cache.model_statuses(), columns=["id", "name", "availability", "why"])
-st.dataframe(statuses, hide_index=True, width="stretch")
+st.dataframe(statuses, hide_index=True, width="stretch",
+             column_config={"id": "Model id", "name": "Name", "availability": "Availability", "why": "Why"})
 model_id, reason = cache.default_model()
 st.caption(f"Default here: **{model_id}**. {reason}")
 st.caption("Offline: set `ATTENTION_DASHBOARD_OFFLINE=1` (or `HF_HUB_OFFLINE=1`). Allow more Hub ids or local "
            "folders with `ATTENTION_DASHBOARD_MODELS=\"id1,/path/to/folder\"`. Remote code is never run.")
+st.caption(":material/contrast: Light or dark: the **⋮** menu at the top right (*System* follows your computer).")
 
 st.subheader("Definitions")
 st.markdown(
-    "- **Attention** A[l,h][i,j]: how much query i (row, attending from) looks at key j (column, attending to); "
-    "rows sum to 1.\n"
-    "- **Head average**: mean over a layer's heads.\n"
-    "- **Rollout** (Abnar & Zuidema 2020): Â = 0.5·Ā + 0.5·I per layer, R[l] = Â[l]·R[l−1].\n"
-    "- **Flow** (same paper): max-flow through the layered graph with capacities Â, row-normalised.\n"
-    "- **Norm-based** (Kobayashi et al. 2020): A[i,j]·‖f(x_j)‖ with f(x) = (x W_V + b_V) W_O per head.\n"
-    "- **Entropy** (Clark et al. 2019): −Σ A ln A per row, normalised by ln(keys visible).\n"
-    "- **Mean distance**: Σ A_ij |i−j| per row, against the uniform baseline (n²−1)/(3n).\n"
+    "- **Attention**: how much a query token (a row, attending from) looks at each key token (a column, "
+    "attending to); each row shares out 1.\n"
+    "- **Head average**: all heads of a layer together, averaged.\n"
+    "- **Rollout** (Abnar & Zuidema 2020): attention followed back through the layers to the input words, "
+    "counting the skip connection as half of each layer.\n"
+    "- **Flow** (same paper): how much of a token can be traced back to each input word, treating attention as "
+    "pipes with a capacity.\n"
+    "- **Norm-based** (Kobayashi et al. 2020): each weight times the size of what the key passes on.\n"
+    "- **Entropy** (Clark et al. 2019): how spread out a row is; 1 = evenly over every key, 0 = one key.\n"
+    "- **Mean distance**: how far a head looks, against spreading evenly.\n"
     "- **Pattern classes** (Kovaleva et al. 2019): vertical, diagonal, both, block, heterogeneous.\n"
-    "- **Word level** (Clark et al. 2019): sum over a word's pieces for attention to it, mean for attention from it."
+    "- **Word level** (Clark et al. 2019): a word's pieces taken together (attention to a word adds up its "
+    "pieces; attention from a word averages them)."
+)
+page.how_computed(
+    "conventions",
+    intro="- **Attention** A[l,h][i,j]: query i (row) to key j (column) in layer l, head h; rows sum to 1.\n"
+          "- **Head average**: mean over a layer's heads.\n"
+          "- **Rollout**: Â = 0.5·Ā + 0.5·I per layer, R[l] = Â[l]·R[l−1].\n"
+          "- **Flow**: max-flow through the layered graph with capacities Â, row-normalised.\n"
+          "- **Norm-based**: A[i,j]·‖f(x_j)‖ with f(x) = (x W_V + b_V) W_O per head.\n"
+          "- **Entropy**: −Σ A ln A per row, normalised by ln(keys visible).\n"
+          "- **Mean distance**: Σ A_ij |i−j| per row, against the uniform baseline (n²−1)/(3n).\n"
+          "- **Word level**: sum over a word's pieces for attention to it, mean for attention from it.\n\n"
+          "Every number in the app, with its paper and where our convention differs, is in the method notes "
+          "(`docs/methods.md` in the app's repository).",
 )

@@ -6,21 +6,31 @@ import streamlit as st
 
 from core.render import heatmaps, vega
 from ui import cache, page, state
+from ui.tables import readable
 
+# statistic -> (label, what it says in plain words, the method notes' section). Formulas are in
+# "How it is computed" (docs/methods.md).
 STATS = {
-    "entropy_norm": ("Normalised entropy", "H_i / ln(m_i), mean over rows: 1 = uniform, 0 = one key "
-                     "(Clark et al. 2019; normalised because raw entropy grows with length)."),
-    "distance_ratio": ("Mean distance ÷ uniform", "Σ_j A_ij |i−j| over rows, divided by the uniform "
-                       "baseline (n²−1)/(3n): < 1 local, > 1 long-range (Clark et al. 2019)."),
-    "cls_share": ("Share to [CLS]", "(1/n) Σ_i A_i,CLS (Clark et al. 2019)."),
-    "sep_share": ("Share to [SEP]", "(1/n) Σ_i Σ_{j∈SEP} A_ij — Clark et al. read heavy [SEP] attention as a no-op."),
-    "punct_share": ("Share to punctuation", "(1/n) Σ_i Σ_{j∈punct} A_ij (Clark et al. 2019)."),
-    "prev_score": ("Previous-token score", "mean_{i≥1} A_{i,i−1} (Clark et al. 2019)."),
-    "next_score": ("Next-token score", "mean_{i≤n−2} A_{i,i+1} (Clark et al. 2019)."),
-    "self_score": ("Self score", "mean_i A_ii."),
-    "confidence": ("Confidence", "mean over rows of max_j A_ij, special-token keys excluded (Voita et al. 2019)."),
-    "first_token_share": ("First-token (sink) share", "mean share of the first key; an attention sink in "
-                          "causal models (Xiao et al. 2024)."),
+    "entropy_norm": ("Normalised entropy", "How spread out a head's attention is: 1 = spread evenly over every "
+                     "token it can see, 0 = all on one token (Clark et al. 2019).", "entropy"),
+    "distance_ratio": ("Mean distance ÷ uniform", "How far a head looks, compared with spreading evenly: below 1 "
+                       "it looks at nearby tokens, above 1 at distant ones.", "mean-distance"),
+    "cls_share": ("Share to [CLS]", "How much of its attention goes to the [CLS] token, on average over the "
+                  "tokens (Clark et al. 2019).", "token-set-shares"),
+    "sep_share": ("Share to [SEP]", "How much of its attention goes to [SEP]. Clark et al. read heavy [SEP] "
+                  "attention as a head with nothing to do.", "token-set-shares"),
+    "punct_share": ("Share to punctuation", "How much of its attention goes to punctuation (Clark et al. 2019).",
+                    "token-set-shares"),
+    "prev_score": ("Previous-token score", "How much each token looks at the token just before it "
+                   "(Clark et al. 2019).", "positional-scores"),
+    "next_score": ("Next-token score", "How much each token looks at the token just after it "
+                   "(Clark et al. 2019).", "positional-scores"),
+    "self_score": ("Self score", "How much each token looks at itself.", "positional-scores"),
+    "confidence": ("Confidence", "How strongly a head picks one real word: its largest weight to a word, "
+                   "special tokens left out (Voita et al. 2019).", "confidence"),
+    "sink_ratio": ("Attention sink (first token)", "How many times more attention the first token gets than "
+                   "it would if each token spread its attention evenly: 1 = no preference, large = an attention "
+                   "sink (Xiao et al. 2024).", "first-token-share"),
 }
 
 sel = page.header(
@@ -31,10 +41,12 @@ sel = page.header(
 )
 result = page.result_or_stop(sel)
 stats = cache.head_statistics(result)
+page.describe(where="every layer × head")
 
 state.control("stat", "entropy_norm", state.parse_choice(list(STATS)), label="statistic")
 stat = st.selectbox("Colour by", list(STATS), key="stat", format_func=lambda s: STATS[s][0], width=360)
 st.caption(f"**{STATS[stat][0]}**: {STATS[stat][1]}")
+page.how_computed(STATS[stat][2])
 
 
 def atlas() -> None:
@@ -49,10 +61,12 @@ page.guard(atlas, "atlas")
 
 st.subheader("Every head's statistics")
 st.dataframe(stats, hide_index=True, width="stretch", height=360, key="atlas_table", selection_mode="single-row",
-             on_select=state.select_from_table("atlas_table", stats, page="single_head"))
+             on_select=state.select_from_table("atlas_table", stats, page="single_head"),
+             column_config=readable(stats.columns))
 page.downloads(None, {"csv": (lambda: stats.to_csv(index=False).encode(), "text/csv")},
                f"{page.slug(sel)}_head_statistics", key="atlas_dl")
 if result.causal:
-    st.caption("Causal model: entropy is normalised by each row's receptive field (i+1 keys), and the "
-               "distance baseline is the per-row uniform expectation.")
+    st.caption("Causal model: each token sees only the tokens before it, so evenness and distance are measured "
+               "against what that token can see, and the attention sink leaves out the first row (the first "
+               "token can only look at itself).")
 page.caveat()

@@ -7,6 +7,7 @@ import streamlit as st
 from core.analysis import tables
 from core.render import export
 from ui import page
+from ui.tables import readable
 
 sel = page.header(
     "Model and tokens",
@@ -25,19 +26,30 @@ cols = st.columns(4)
 cols[0].metric("Max positions", info.max_positions)
 cols[1].metric("Parameters", f"{info.num_parameters / 1e6:.1f} M")
 cols[2].metric("Tokens in this text", result.n_tokens)
-cols[3].metric("Device", info.device)
+# info.device is e.g. "cpu", or "cpu (precomputed)" for a result read from the store: the metric
+# shows the device, the caption says where the numbers came from.
+device, _, origin = info.device.partition(" (")
+cols[3].metric("Device", device, help="Where the model runs: cpu, cuda (a GPU) or mps (Apple).")
+computed = ("computed earlier and shipped with the app (precomputed)" if "precomputed" in origin
+            else f"computed on {device}")
 st.caption(
     f"**{info.display_name}** · architecture `{info.model_type}` · "
     f"{'causal (each token sees only earlier tokens)' if info.causal else 'bidirectional encoder'} · "
-    f"attention tensor shape [layers, heads, query, key] = {list(result.attention.shape)}"
+    f"attention weights {computed}: {result.num_layers} layers × {result.num_heads} heads × "
+    f"{result.n_tokens} × {result.n_tokens} tokens."
 )
 
 st.subheader("Tokenization")
+# One row per token; "word" numbers the words of each sentence, and is empty for special tokens
+# ([CLS], [SEP], <s>...) that belong to no word (the data's -1), here and in the CSV.
 token_table = tables.token_table(result)
+token_table["word"] = token_table["word"].where(token_table["word"] >= 0).astype("Int64")
 st.dataframe(token_table, hide_index=True, width="stretch",
-             column_config={"id": st.column_config.NumberColumn(format="%d")})
+             column_config=readable(token_table.columns,
+                                    id=st.column_config.NumberColumn("Vocabulary id", format="%d"),
+                                    word=st.column_config.NumberColumn("Word", format="%d")))
 if result.text_pair:
-    st.caption("Segment 0 is the first sentence, segment 1 the second "
+    st.caption("In the Sentence column, 0 is the first sentence and 1 the second "
                "(token type ids where the model has them, else derived from the separator).")
 
 with st.expander("Raw tokens (as the tokenizer writes them)"):

@@ -9,6 +9,18 @@ import streamlit as st
 from core.analysis import patterns, tokens
 from core.render import heatmaps, vega
 from ui import cache, page, state
+from ui.tables import readable
+
+# The thresholds' fields, in words (the rule itself is in "How it is computed").
+THRESHOLD_LABELS = {
+    "vertical_min_v": "Vertical: share to [CLS]/[SEP] at least",
+    "vertical_max_d": "Vertical: near-diagonal share below",
+    "diagonal_min_d": "Diagonal: near-diagonal share at least",
+    "diagonal_max_v": "Diagonal: share to [CLS]/[SEP] below",
+    "both_min_sum": "Both: the two shares together at least",
+    "both_min_each": "Both: each share at least",
+    "block_min": "Block: within-sentence excess at least",
+}
 
 sel = page.header(
     "Pattern classes",
@@ -26,24 +38,28 @@ with st.expander("Thresholds (edit to re-label)", expanded=False, icon=":materia
     for i, field in enumerate(dataclasses.fields(defaults)):
         key = f"pc_{field.name}"
         state.control(key, float(getattr(defaults, field.name)), state.parse_float(0.0, 1.0), label=field.name)
-        values[field.name] = cols[i % 3].number_input(field.name.replace("_", " "), 0.0, 1.0, step=0.05, key=key)
-    st.caption("V = share of attention to [CLS] and [SEP]; D = mass on |i−j| ≤ 1. Vertical if V ≥ v_min and "
-               "D < d_max_for_vertical; diagonal if D ≥ d_min and V < v_max_for_diagonal; both if V + D ≥ "
-               "sum_min with each ≥ each_min; block if within-segment share minus its uniform expectation ≥ "
-               "block_min (sentence pairs only); else heterogeneous. The paper used a small CNN; this rule is "
-               "its transparent stand-in.")
+        values[field.name] = cols[i % 3].number_input(
+            THRESHOLD_LABELS.get(field.name, field.name.replace("_", " ")), 0.0, 1.0, step=0.05, key=key)
+    st.caption("Two shares decide most labels: how much attention goes to [CLS] and [SEP] (vertical stripes) and "
+               "how much stays on or next to the diagonal (diagonal). The first rule that fits wins; 'block' "
+               "needs a sentence pair. The paper used a small neural network; this rule is its transparent "
+               "stand-in.")
 thresholds = dataclasses.replace(defaults, **{k: type(getattr(defaults, k))(v) for k, v in values.items()})
+page.how_computed("pattern-classes")
+page.describe(where="every layer × head")
 
 
 def classes() -> None:
     summary = patterns.pattern_summary(stats, thresholds)
-    st.dataframe(summary.counts, hide_index=True, width="content")  # stacked: the grid's legend needs the width
+    st.dataframe(summary.counts, hide_index=True, width="content",  # stacked: the grid's legend needs the width
+                 column_config=readable(summary.counts.columns))
     st.caption("Kovaleva et al. report 32–61% of BERT-base heads heterogeneous, depending on the task.")
     grid = heatmaps.overview_grid(summary.codes, title="Pattern class per head", value_label="class",
                                   selected=(sel.layer, sel.head), categories=list(patterns.PATTERN_CLASSES))
     st.altair_chart(vega.unvalidated(grid), key="pc_grid", on_select=state.select_from_chart("pc_grid"),
                     width="content")
-    st.dataframe(summary.labelled, hide_index=True, width="stretch", height=300)
+    st.dataframe(summary.labelled, hide_index=True, width="stretch", height=300,
+                 column_config=readable(summary.labelled.columns))
     page.downloads(None, {"csv": (lambda: summary.labelled.to_csv(index=False).encode(), "text/csv")},
                    f"{page.slug(sel)}_pattern_classes", key="pc_dl")
 
@@ -51,8 +67,10 @@ def classes() -> None:
 page.guard(classes, "pattern classes")
 
 st.subheader("Template scores")
-st.caption("For a 0/1 template P, score = Σ(A·P) / Σ(A), as TransformerLens' head detector ('mul'): the share "
-           "of a head's attention that falls on the template.")
+st.caption("How much of each head's attention falls on a simple pattern: itself, the previous or next token, "
+           "[CLS], [SEP], punctuation, or its own sentence. 1 = all of it, 0 = none (as TransformerLens' head "
+           "detector).")
+page.how_computed("template-scores")
 c1, c2 = st.columns(2)
 state.control("pc_nofirst", False, state.parse_bool, state.bool_text)
 no_first = c1.toggle("Leave out the first token", key="pc_nofirst")
@@ -68,7 +86,7 @@ def templates() -> None:
         punct=tokens.punctuation_mask(list(result.display_tokens)), segment_ids=result.segment_ids,
         causal=result.causal)
     scores = patterns.template_scores(result.attention, masks, exclude_first=no_first, exclude_diagonal=no_diagonal)
-    st.dataframe(scores, hide_index=True, width="stretch", height=300)
+    st.dataframe(scores, hide_index=True, width="stretch", height=300, column_config=readable(scores.columns))
 
 
 page.guard(templates, "template scores")

@@ -6,10 +6,12 @@ import streamlit as st
 
 from ui import lenses, page
 
+lens = lenses.chosen_lens("lens", per_head=True)
 sel = page.header(
     "Single head",
     "Each row is a query token and shows how it spreads its attention over the keys (columns); "
-    "every row sums to 1. Darker means more attention; click a cell to focus that query.",
+    f"under the {lenses.LENSES[lens]} lens {lenses.ROW_SUMS[lens]}. "
+    "Darker means more; click a cell to focus that query.",
 )
 result = page.result_or_stop(sel)
 lenses.lens_page(sel, result, per_head=True)

@@ -8,6 +8,7 @@ from core.analysis import lenses, tables
 from core.attention.result import AttentionResult
 from core.render import bars, vega
 from ui import cache
+from ui.tables import readable
 
 
 def flow_panel(result: AttentionResult, layer: int, query: int) -> None:
@@ -36,5 +37,5 @@ def flow_panel(result: AttentionResult, layer: int, query: int) -> None:
     tokens = list(result.display_tokens)
     chart = bars.bar_chart_for_tokens(flow, tokens, f"Flow from '{tokens[query]}' at layer {layer}")
     st.altair_chart(vega.unvalidated(chart), width="stretch")
-    st.dataframe(tables.flow_table(flow, cache.rollout(result)[layer, query], tokens),
-                 hide_index=True, width="stretch")
+    table = tables.flow_table(flow, cache.rollout(result)[layer, query], tokens)
+    st.dataframe(table, hide_index=True, width="stretch", column_config=readable(table.columns))

@@ -1,13 +1,19 @@
-"""The page template: a title, two sentences on how to read the page, guards, downloads.
+"""The page template: a title, two sentences on how to read the page, guards, downloads, and
+"How it is computed" (the method notes of docs/methods.md, behind a click).
 
 Every page reads like a short story: how to read it, controls, chart, table, export. When
 input is missing or bad the page says so and stops; a traceback never reaches the screen.
+Plain words come first; formulas live in the method notes.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
@@ -18,12 +24,93 @@ from ui import cache, state
 
 log = logging.getLogger("attention_dashboard")
 
+METHODS = Path(__file__).resolve().parent.parent / "docs" / "methods.md"
+_VIEW = "_page_view"  # what this run's charts show (for the titles of downloaded images)
+TEXT_IN_TITLE = 60  # characters of the text a downloaded image's title keeps
+
 
 def header(title: str, how_to_read: str) -> state.Selection:
     st.title(title)
     st.caption(how_to_read)
     state.show_notes()
+    st.session_state[_VIEW] = {"page": title}
     return state.current()
+
+
+def describe(*, where: str | None = None, lens: str | None = None) -> None:
+    """Say what the page's charts show (e.g. where="layer 2, head 5", lens="raw attention"), for
+    the title that downloaded images carry. A page that does not call it gets model and text."""
+    view: dict[str, Any] = st.session_state.setdefault(_VIEW, {})
+    view.update({k: v for k, v in (("where", where), ("lens", lens)) if v is not None})
+
+
+def _shorten(text: str, limit: int = TEXT_IN_TITLE) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def title_lines(sel: state.Selection | None = None) -> list[str]:
+    """The title block of a downloaded image: model, what is shown (layer, head, lens), the text."""
+    if sel is None:  # the router's selection for this run (state.current() is for the page's start)
+        found = st.session_state.get(state.SELECTION)
+        sel = found if isinstance(found, state.Selection) else None
+    view: dict[str, Any] = st.session_state.get(_VIEW, {})
+    if sel is None:
+        return [view.get("page", "Attention dashboard")]
+    first = [sel.model_id]
+    if view.get("where"):
+        first.append(str(view["where"]))
+    if view.get("lens"):
+        first.append(f"lens: {view['lens']}")
+    text = f"“{_shorten(sel.text)}”"
+    if sel.text_pair:
+        text += f" + “{_shorten(sel.text_pair, TEXT_IN_TITLE // 2)}”"
+    return [" · ".join(first), text]
+
+
+# --- "How it is computed": the method notes, one section at a time ----------------------------
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@functools.lru_cache(maxsize=1)
+def method_notes() -> dict[str, str]:
+    """docs/methods.md by section: anchor -> the section's text up to the next heading."""
+    try:
+        text = METHODS.read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    sections: dict[str, str] = {}
+    anchor, body, in_code = None, [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        heading = None if in_code else re.match(r"^#{2,4}\s+(.*\S)\s*$", line)
+        if heading:
+            if anchor:
+                sections[anchor] = "\n".join(body).strip()
+            anchor, body = _anchor(heading.group(1)), []
+        elif anchor:
+            body.append(line)
+    if anchor:
+        sections[anchor] = "\n".join(body).strip()
+    return sections
+
+
+def how_computed(*anchors: str, intro: str | None = None) -> None:
+    """A closed "How it is computed" expander: `intro` (if any), then each named section of the
+    method notes (anchors as listed at the top of docs/methods.md), with where to read more."""
+    notes = method_notes()
+    with st.expander("How it is computed", icon=":material/functions:"):
+        if intro:
+            st.markdown(intro)
+        for anchor in anchors:
+            note = notes.get(anchor)
+            if note:  # in-page links of the notes become plain words here
+                st.markdown(re.sub(r"\[([^\]]+)\]\(#[^)]*\)", r"\1", note))
+        st.caption("From the method notes: " + ", ".join(f"`docs/methods.md#{a}`" for a in anchors) + ".")
 
 
 def result_or_stop(sel: state.Selection | None = None) -> AttentionResult:
@@ -70,15 +157,23 @@ def downloads(chart_factory: Callable[[], object] | None, data: dict[str, tuple[
               stem: str, key: str) -> None:
     """One "Download" popover: the chart as PNG/SVG (rendered offline, only when clicked) and
     the data files (made only when clicked). The buttons are sent with the page but the browser
-    mounts them only when the popover opens, which keeps a page's first paint light."""
+    mounts them only when the popover opens, which keeps a page's first paint light.
+
+    A downloaded image carries a title block (`title_lines`: model, layer, head, lens, the text),
+    so a slide or a report says what it shows."""
     from core.render import export
+
+    lines = title_lines()  # now: the files are made later, outside this run
+
+    def titled_chart() -> object:
+        return export.titled(chart_factory(), lines)  # type: ignore[misc]
 
     with st.popover("Download", icon=":material/download:"):
         if chart_factory is not None:
-            st.download_button("Chart (PNG)", data=lambda: export.chart_to_png(chart_factory()),
+            st.download_button("Chart (PNG)", data=lambda: export.chart_to_png(titled_chart()),
                                file_name=f"{stem}.png", mime="image/png", key=f"{key}_png",
                                icon=":material/image:", on_click="ignore", width="stretch")
-            st.download_button("Chart (SVG)", data=lambda: export.chart_to_svg(chart_factory()),
+            st.download_button("Chart (SVG)", data=lambda: export.chart_to_svg(titled_chart()),
                                file_name=f"{stem}.svg", mime="image/svg+xml", key=f"{key}_svg",
                                icon=":material/draw:", on_click="ignore", width="stretch")
         for suffix, (make, mime) in data.items():

@@ -1,12 +1,61 @@
-"""The strongest-connections table: a lazy expander that lists one matrix's largest weights."""
+"""Tables as students read them: readable column labels for the machine-friendly names the
+data (and its CSV) keeps, and the strongest-connections table (a lazy expander that lists one
+matrix's largest weights)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
 
 import streamlit as st
 
 from core.analysis import tokens
 from core.render.matrix import DrawMatrix
 from ui import state
+
+# Column name (as in the data and its CSV) -> the label a table shows. Names not listed are shown
+# with their underscores as spaces and a capital first letter.
+LABELS: dict[str, str] = {
+    # the token table
+    "position": "Position", "token": "Token", "raw": "As the tokenizer writes it", "id": "Vocabulary id",
+    "word": "Word", "segment": "Sentence", "special": "Special token",
+    # head statistics and pattern classes
+    "layer": "Layer", "head": "Head", "entropy": "Entropy (nats)", "entropy_norm": "Normalised entropy",
+    "mean_distance": "Mean distance (tokens)", "distance_ratio": "Distance ÷ uniform",
+    "cls_share": "Share to [CLS]", "sep_share": "Share to [SEP]", "special_share": "Share to special tokens",
+    "punct_share": "Share to punctuation", "self_score": "Self score", "prev_score": "Previous-token score",
+    "next_score": "Next-token score", "confidence": "Confidence", "first_token_share": "Share to the first token",
+    "sink_ratio": "Attention sink (× uniform)", "vertical_score": "Vertical score (V)",
+    "diagonal_score": "Diagonal score (D)", "block_score": "Block score (B)", "pattern": "Pattern class",
+    "broad": "Broad", "attends_previous": "Attends to previous", "attends_next": "Attends to next",
+    "attends_special": "Attends to special tokens", "clark_label": "Clark et al. label",
+    "heads": "Heads", "share": "Share of heads",
+    # template scores
+    "self": "Self", "previous": "Previous token", "next": "Next token", "cls": "[CLS]", "sep": "[SEP]",
+    "punctuation": "Punctuation", "same_segment": "Same sentence",
+    # connections (pattern breakdown, strongest connections)
+    "rank": "Rank", "from": "From (position)", "to": "To (position)", "from_token": "From token",
+    "to_token": "To token", "weight": "Weight", "category": "Category", "positional": "Positional", "syntactic": "Syntactic",
+    "semantic": "Semantic", "total": "Total", "sentence": "Sentence",
+    # flow and rollout
+    "flow": "Flow", "rollout": "Rollout", "input token": "Input token",
+}
+
+
+def label(name: str) -> str:
+    """The readable label of a column name."""
+    if name in LABELS:
+        return LABELS[name]
+    text = str(name).replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
+def readable(columns: Iterable[Any], **overrides: Any) -> dict[str, Any]:
+    """`column_config` for st.dataframe: every column under its readable label (the data and any
+    CSV keep the machine-friendly names). `overrides` replace a column's config."""
+    config: dict[str, Any] = {str(c): st.column_config.Column(label(str(c))) for c in columns}
+    config.update(overrides)
+    return config
 
 
 def strongest_table(dm: DrawMatrix, key: str) -> None:
@@ -25,4 +74,4 @@ def strongest_table(dm: DrawMatrix, key: str) -> None:
         k = st.number_input("Strongest connections to list (self excluded)", 1, 100, key=topk)
         table = tokens.strongest_connections(dm.matrix, list(dm.tokens), int(k), exclude_self=True,
                                              allowed=dm.allowed, positions=dm.positions)
-        st.dataframe(table, hide_index=True, width="stretch")
+        st.dataframe(table, hide_index=True, width="stretch", column_config=readable(table.columns))

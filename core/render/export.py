@@ -210,7 +210,7 @@ def titled(chart: alt.TopLevelMixin | dict[str, Any], lines: Sequence[str]) -> d
         text, wanted = wanted[:1], wanted[1:]
     subtitle = [line for line in wanted if line not in text] + _title_lines(title.get("subtitle"))
     title.update({"text": text[0] if len(text) == 1 else text, "anchor": title.get("anchor", "start"),
-                  "color": TITLE_COLOR})
+                  "color": TITLE_COLOR, "offset": max(int(title.get("offset", 0)), 10)})
     if subtitle:
         title.update({"subtitle": subtitle, "subtitleColor": SUBTITLE_COLOR,
                       "subtitleFontSize": title.get("subtitleFontSize", 12)})
