@@ -102,9 +102,14 @@ DRAWN = (
 MONITOR_JS = r"""
 (() => {
   if (window.__bb) return;
+  // `active`: the frame loop runs from an input (or page load) until the bench has its answer, and
+  // sleeps in between, so it costs no CPU while nothing is measured.
   const bb = window.__bb = {input: 0, lastMut: 0, st: 0, candAt: 0, drawnAt: null, runEnd: null,
-                             reason: 'not started', sig: ''};
-  const mark = () => { bb.input = bb.lastMut = performance.now(); bb.sentAt = null; bb.answers = 0; };
+                             reason: 'not started', sig: '', active: true, looping: false};
+  bb.wake = () => { bb.active = true; if (!bb.looping) { bb.looping = true; requestAnimationFrame(tick); } };
+  const mark = () => {
+    bb.input = bb.lastMut = performance.now(); bb.sentAt = null; bb.answers = 0; bb.wake();
+  };
   addEventListener('keydown', mark, true);
   addEventListener('click', mark, true);
   // The server's answer to the input: a message on Streamlit's websocket after the first message the
@@ -174,6 +179,7 @@ MONITOR_JS = r"""
   });
   let stateTarget = null;
   function tick() {
+    if (!bb.active) { bb.looping = false; return; }
     const now = performance.now();
     const main = document.querySelector('[data-testid="stMain"]');
     if (main !== observed) {
@@ -198,7 +204,7 @@ MONITOR_JS = r"""
     else if (bb.st === 1) { bb.st = 2; bb.drawnAt = now; }
     requestAnimationFrame(tick);
   }
-  requestAnimationFrame(tick);
+  bb.wake();
 })();
 """
 
@@ -206,9 +212,10 @@ MONITOR_JS = r"""
 READY_JS = """() => !!window.__bb && (window.__runs || 0) >= 1 && window.__bb.st === 2
   && !!document.querySelector('[data-testid="stSidebar"] textarea[aria-label="Text"]')"""
 
-STATE_JS = """() => ({runs: window.__runs || 0, answers: window.__bb.answers, st: window.__bb.st, drawnAt: window.__bb.drawnAt,
-  lastMut: window.__bb.lastMut, now: performance.now(), input: window.__bb.input, runEnd: window.__bb.runEnd,
-  reason: window.__bb.reason, exc: !!document.querySelector('[data-testid="stException"]')})"""
+STATE_JS = """() => ({runs: window.__runs || 0, answers: window.__bb.answers, st: window.__bb.st,
+  drawnAt: window.__bb.drawnAt, lastMut: window.__bb.lastMut, now: performance.now(), input: window.__bb.input,
+  runEnd: window.__bb.runEnd, reason: window.__bb.reason,
+  exc: !!document.querySelector('[data-testid="stException"]')})"""
 
 
 @dataclass(frozen=True)
@@ -314,12 +321,16 @@ class Failed(RuntimeError):
 NA = "n/a: "  # a result that is not a failure: the interaction does not exist on that page
 
 
-def measure(page: Any, action: Any, *, settle: float = SETTLE_S, timeout: float = ACTION_TIMEOUT_S) -> dict:
-    """Do `action()` and wait until DRAWN; returns {"drawn": s, "run_end": s} from the input event."""
+def measure(page: Any, action: Any, *, settle: float = SETTLE_S, timeout: float = ACTION_TIMEOUT_S,
+            cpu: Any = None) -> dict:
+    """Do `action()` and wait until DRAWN; returns {"drawn": s, "run_end": s, "cpu": s}: seconds from
+    the input event, and (given `cpu`, a callable) the CPU seconds it counts over the whole step."""
     from tests.browser.harness import runs
 
     before = runs(page)
-    page.evaluate("() => { Object.assign(window.__bb, {input: 0, runEnd: null, sentAt: null, answers: 0}); }")
+    cpu0 = cpu() if cpu else float("nan")
+    page.evaluate("() => { Object.assign(window.__bb, {input: 0, runEnd: null, sentAt: null, answers: 0}); "
+                  "window.__bb.wake(); }")
     t0 = time.perf_counter()
     try:
         action()
@@ -328,6 +339,7 @@ def measure(page: Any, action: Any, *, settle: float = SETTLE_S, timeout: float 
     page.mouse.move(700, 3)  # off the charts: no hover highlight or toolbar changes the DOM
     t1 = time.perf_counter()  # the input is in: a run must start within RUN_START_TIMEOUT_S of this
     started = False
+    seen_at, cpu_then = None, cpu0  # the candidate "drawn" frame we last saw, and the CPU count then
     while True:
         s = page.evaluate(STATE_JS)
         waited = time.perf_counter() - t0
@@ -337,13 +349,17 @@ def measure(page: Any, action: Any, *, settle: float = SETTLE_S, timeout: float 
             started = True
         elif time.perf_counter() - t1 > RUN_START_TIMEOUT_S:
             raise Failed(f"no script run started within {RUN_START_TIMEOUT_S:.0f} s")
+        if started and s["st"] == 2 and s["drawnAt"] is not None and s["drawnAt"] != seen_at:
+            seen_at = s["drawnAt"]  # CPU counted to here: the settle time below is not the step's
+            cpu_then = cpu() if cpu else float("nan")
         if (started and s["st"] == 2 and s["drawnAt"] is not None and s["lastMut"] <= s["drawnAt"]
                 and s["now"] - s["drawnAt"] >= settle * 1000 and s["input"]):
             run_end = (s["runEnd"] - s["input"]) / 1000 if s["runEnd"] else float("nan")
-            return {"drawn": (s["drawnAt"] - s["input"]) / 1000, "run_end": run_end}
+            page.evaluate("() => { window.__bb.active = false; }")  # the frame loop sleeps till the next input
+            return {"drawn": (s["drawnAt"] - s["input"]) / 1000, "run_end": run_end, "cpu": cpu_then - cpu0}
         if waited > timeout:
             raise Failed(f"not drawn after {timeout:.0f} s (last reason: {s['reason'] or 'DOM still changing'})")
-        time.sleep(0.03)
+        time.sleep(0.1)  # the times are the page's own; polling less often only costs less CPU
 
 
 def click_nav(page: Any, title: str) -> None:
@@ -373,7 +389,8 @@ def _server_idle(srv: Any) -> None:
 
 
 def interactions(browser: Any, pages: list[Page], table: list[Page], sizes: list[int], repeats: int,
-                 large_repeats: int, budget: float, log: Any) -> tuple[dict, dict]:
+                 large_repeats: int, budget: float, log: Any,
+                 action_timeout: float = ACTION_TIMEOUT_S) -> tuple[dict, dict]:
     """All timings: {(page, interaction, n): [{drawn, run_end} | error text]}, and notes."""
     from tests.browser.harness import (RUN_COUNTER_JS, cached_context, choose, query_params, set_text,
                                       streamlit_server)
@@ -390,6 +407,14 @@ def interactions(browser: Any, pages: list[Page], table: list[Page], sizes: list
         page = context.new_page()
         page.set_default_timeout(60_000)
         state = {"on": pages[0].name}
+        cdp = browser.new_browser_cdp_session()
+
+        def cpu() -> float:
+            """CPU seconds used so far by the server process and every process of the browser."""
+            from bench_startup import _cpu_seconds
+
+            procs = cdp.send("SystemInfo.getProcessInfo")["processInfo"]
+            return _cpu_seconds(srv.pid) + sum(float(p.get("cpuTime", 0.0)) for p in procs)
 
         def reload(name: str) -> None:
             page.goto(srv.page_url(name), wait_until="commit")
@@ -407,7 +432,8 @@ def interactions(browser: Any, pages: list[Page], table: list[Page], sizes: list
                 except Failed:
                     reload(hop.name)
             try:
-                got: dict | str = measure(page, lambda: click_nav(page, p.title))
+                got: dict | str = measure(page, lambda: click_nav(page, p.title), cpu=cpu,
+                                          timeout=action_timeout)
             except Failed as err:
                 got = str(err)
                 reload(p.name)
@@ -467,14 +493,15 @@ def interactions(browser: Any, pages: list[Page], table: list[Page], sizes: list
                         got = f"{NA}no {which} box on this page"
                     else:
                         try:
-                            got = measure(page, act)
+                            got = measure(page, act, cpu=cpu, timeout=action_timeout)
                         except Failed as err:
                             got = str(err)
                             reload(p.name)
                     results.setdefault((p.name, what, n), []).append(got)
                     if what == change and isinstance(got, dict):
                         current[which] = new
-                    shown = f"{got['drawn']:.2f} s (script run ended {got['run_end']:.2f} s)" \
+                    shown = f"{got['drawn']:.2f} s (script run ended {got['run_end']:.2f} s, " \
+                        f"CPU {got['cpu']:.2f} s)" \
                         if isinstance(got, dict) else got if got.startswith(NA) else f"FAILED: {got}"
                     notes.setdefault("loads", []).append(os.getloadavg()[0])
                     print(f"  n={n:<4} {p.name:<18} {what:<15} {shown}  [load {os.getloadavg()[0]:.1f}]",
@@ -523,7 +550,7 @@ def _row(metric: str, page: str | None, n: int | None, value: float, goal: str =
 def run(pages: list[str] | None = None, sizes: list[int] | None = None, repeats: int = REPEATS,
         large_repeats: int = LARGE_REPEATS, cold: int = 3, warm: int = 3, root: str | None = None,
         ref: str | None = None, budget: float = BUDGET_S, quiet: float = 0.0, quiet_limit: float = 600.0,
-        log: Any = None) -> list[dict]:
+        action_timeout: float = ACTION_TIMEOUT_S, log: Any = None) -> list[dict]:
     from playwright.sync_api import sync_playwright
 
     from tests.browser.harness import launch_browser
@@ -555,7 +582,8 @@ def run(pages: list[str] | None = None, sizes: list[int] | None = None, repeats:
                     print("start-up (bench_startup._cold_once) ...", file=log, flush=True)
                     rows += startup(browser, cold, warm)
                 print(f"interactions: {len(chosen)} pages x {sizes} tokens ...", file=log, flush=True)
-                results, notes = interactions(browser, chosen, table, sizes, repeats, large_repeats, budget, log)
+                results, notes = interactions(browser, chosen, table, sizes, repeats, large_repeats, budget, log,
+                                              action_timeout)
             finally:
                 browser.close()
     for p in chosen:
@@ -580,9 +608,11 @@ def run(pages: list[str] | None = None, sizes: list[int] | None = None, repeats:
                     detail += f" s; script run ended at {statistics.median(ends):.2f} s"
                 if errors:
                     detail += f"; {len(errors)} failed: {errors[0][:120]}"
+                cpus = [g["cpu"] for g in ok if g.get("cpu", float("nan")) == g.get("cpu", float("nan"))]
                 rows.append(_row(what, p.name, n, med, f"<= {goal:g} s", med <= goal and not errors, detail,
                                  interaction=what, runs=len(drawn),
-                                 run_end=round(statistics.median(ends), 3) if ends else None))
+                                 run_end=round(statistics.median(ends), 3) if ends else None,
+                                 cpu=round(statistics.median(cpus), 3) if cpus else None))
     rows.append(_row("_info", None, None, float("nan"), detail=json.dumps({
         "drawn": DRAWN, "commit": commit, "tree": str(where), "load_before": round(load, 2),
         "load_after": round(os.getloadavg()[0], 2), "repeats": repeats, "large_repeats": large_repeats,
@@ -590,7 +620,8 @@ def run(pages: list[str] | None = None, sizes: list[int] | None = None, repeats:
         "sizes": sizes, "pages": [p.name for p in chosen], "seconds": round(time.perf_counter() - t_all, 1),
         "interaction_seconds": round(notes.get("interaction_s", 0.0), 1),
         "outside_requests": notes.get("outside"),
-        "load_during": [round(min(notes.get("loads") or [load]), 2), round(max(notes.get("loads") or [load]), 2)], "skipped_for_budget": notes.get("skipped_budget", 0),
+        "load_during": [round(min(notes.get("loads") or [load]), 2), round(max(notes.get("loads") or [load]), 2)],
+        "skipped_for_budget": notes.get("skipped_budget", 0),
         "cores": os.cpu_count()})))
     return rows
 
@@ -623,19 +654,25 @@ def markdown(rows: list[dict]) -> str:
                   f"{info.get('clear_fail_factor'):g}x its goal was not repeated (the runs column says how many). "
                   "Text committed: a new text of exactly n tokens, never seen by the server. Page opened: a "
                   "click on its sidebar link (the attention already cached). Head (layer) changed: a new value "
-                  "in the sidebar's Head (Layer) box.", "",
+                  "in the sidebar's Head (Layer) box. Script run ended: when stApp last turned notRunning "
+                  "(from the same input event; '-' when React never showed the run). CPU s: CPU seconds "
+                  "the server process and all of the browser's processes used over the step (from just "
+                  "before the input gestures until the bench saw the drawn frame, up to 0.1 s after it): "
+                  "on a busy machine the wall times stretch, this much less; on an idle 2-core machine "
+                  "the wall time is roughly this (server then browser, mostly one after the other).", "",
                   info.get("drawn", ""), ""]
         if info.get("skipped_for_budget"):
             lines += [f"**{info['skipped_for_budget']} page visits were skipped: the time budget ran out.**", ""]
-    lines += ["| page | interaction | tokens | median | goal | result | runs | script run ended | detail |",
-              "|---|---|---:|---:|---|---|---:|---:|---|"]
+    lines += ["| page | interaction | tokens | median | goal | result | runs | script run ended | CPU s | detail |",
+              "|---|---|---:|---:|---|---|---:|---:|---:|---|"]
     for r in rows:
         if r["metric"] == "_info" or r.get("page") is None:
             continue
         verdict = "-" if r["passed"] is None else ("pass" if r["passed"] else "**FAIL**")
-        end = r.get("run_end")
+        end, cpu = r.get("run_end"), r.get("cpu")
         lines.append(f"| {r['page']} | {r['interaction']} | {r['n_tokens']} | {_fmt(r)} | {r['goal']} | {verdict} "
-                     f"| {r.get('runs', 0)} | {'-' if end is None else f'{end:.2f} s'} | {r['detail']} |")
+                     f"| {r.get('runs', 0)} | {'-' if end is None else f'{end:.2f} s'} "
+                     f"| {'-' if cpu is None else f'{cpu:.2f}'} | {r['detail']} |")
     other = [r for r in rows if r.get("page") is None and r["metric"] != "_info"]
     if other:
         lines += ["", "| start-up | value | goal | result | detail |", "|---|---:|---|---|---|"]
@@ -654,6 +691,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--startup", type=int, default=3, help="cold starts (bench_startup); 0 skips start-up")
     p.add_argument("--warm", type=int, default=3, help="warm new-tab / new-profile loads per cold start")
     p.add_argument("--budget", type=float, default=BUDGET_S, help="seconds of interactions before the rest is skipped")
+    p.add_argument("--action-timeout", type=float, default=ACTION_TIMEOUT_S,
+                   help="seconds one interaction may take before it counts as failed")
     p.add_argument("--wait-quiet", type=float, default=0.0, metavar="LOAD",
                    help="first wait (at most --wait-limit s) until the 1-min load average is <= LOAD")
     p.add_argument("--wait-limit", type=float, default=600.0)
@@ -665,7 +704,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = run(pages=[s.strip() for s in args.pages.split(",") if s.strip()] or None,
                sizes=[int(s) for s in args.sizes.split(",") if s.strip()], repeats=args.repeats,
                large_repeats=args.large_repeats, cold=args.startup, warm=args.warm, root=args.root, ref=args.ref,
-               budget=args.budget, quiet=args.wait_quiet, quiet_limit=args.wait_limit)
+               budget=args.budget, quiet=args.wait_quiet, quiet_limit=args.wait_limit,
+               action_timeout=args.action_timeout)
     print(json.dumps(rows, indent=1) if args.json else markdown(rows))
     return 0
 
