@@ -47,18 +47,7 @@ EXTRA_VIEWS: dict[str, tuple[str, dict[str, str], int]] = {
 _NARROW = ("issue 11 item 3: at 420 px the page scrolls sideways: {} wider than its column and not in "
            "a box that scrolls on its own")
 KNOWN: dict[str, str] = {
-    "1400x900-across_layers": "issue 11 item 3: Across layers' colour legends are cut off from 12 tokens on (the "
-                              "thumbnail grid's), and so is the every-layer x head overview's legend",
-    "1400x900-pattern_breakdown": "issue 11 item 3: the six-sentence chart ('Categories per sentence') runs past "
-                                  "its column to the window's edge",
-    "1400x900-rollout_flow-flow": "issue 11 item 3: the flow bar chart runs past its column to the window's edge",
-    "420px-single_head": _NARROW.format("the heatmap is"),
-    "420px-layer_average": _NARROW.format("the heatmap is"),
-    "420px-across_layers": _NARROW.format("the thumbnail grid and the overview are"),
     "420px-head_atlas": _NARROW.format("the atlas is"),
-    "420px-rollout_flow": _NARROW.format("the rollout heatmap is"),
-    "420px-rollout_flow-flow": _NARROW.format("the rollout heatmap and the flow bar chart are"),
-    "420px-pattern_breakdown": _NARROW.format("the category chart and the six-sentence chart are"),
     "420px-pattern_classes": _NARROW.format("the pattern-class chart is"),
 }
 
