@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from core.analysis.statistics import jensen_shannon
-from core.compare import align, charts
+from core.compare import align, charts, match
 from core.compare.align import MINIMAL_PAIRS
 from core.examples import EXAMPLES
 from core.models.config import grid_shape
@@ -238,11 +238,13 @@ def matching_section() -> None:
         pairs = [(result_a, cache.result(model_b, text_b, pair_b))]
     matching, used, skipped = cache.head_matching(pairs, mode=word_mode, specials=specials)
     if matching is None:
-        st.info("The words of A's and B's texts do not line up, so their heads cannot be matched here. "
-                "Use the same text, a minimal pair, or the tutorial's six sentences.", icon=":material/info:")
+        st.info("The words of A's and B's texts do not line up (or the text is longer than "
+                f"{match.MATCH_MAX_WORDS} words), so their heads cannot be matched here. Use the same text, a "
+                "minimal pair, or the tutorial's six sentences.", icon=":material/info:")
         return
     if skipped:
-        st.caption(f":material/info: {skipped} of {used + skipped} texts were left out: their words do not line up.")
+        st.caption(f":material/info: {skipped} of {used + skipped} texts were left out: their words do not line up "
+                   f"or they are longer than {match.MATCH_MAX_WORDS} words.")
     grid_key, layers_key = "cmp_match", "cmp_layers"
     c1, c2 = st.columns([3, 2])
     with c1:
@@ -261,8 +263,6 @@ def matching_section() -> None:
     st.caption(f"A's layer {sel.layer}, head {sel.head} is closest to B's layer {lb}, head {hb} "
                f"(divergence {div:.3f} nats).")
     if matching.grid_a == matching.grid_b and model_b != sel.model_id:
-        from core.compare import match
-
         st.markdown("**Which heads changed most?**")
         relation = registry().get(model_b)
         base = relation.base_model if relation is not None else None

@@ -390,16 +390,20 @@ def compare_word_head(a: AttentionResult, b: AttentionResult, side: Literal["a",
 def head_matching(pairs: list[tuple[AttentionResult, AttentionResult]], *, mode: str = "text",
                   specials: str = "hidden") -> tuple:
     """(core.compare.match.HeadMatching or None, texts used, texts skipped because their words do
-    not line up) for (A, B) result pairs, pooled over the pairs."""
+    not line up or they are longer than core.compare.match.MATCH_MAX_WORDS) for (A, B) result
+    pairs, pooled over the pairs."""
     from core.compare import align, match, words
 
     def compute() -> tuple:
         used, skipped, stacks = 0, 0, []
         for ra, rb in pairs:
             map_a, map_b, alignment = compare_words(ra, rb, mode)
+            if not alignment.lines_up or len(map_a.words) > match.MATCH_MAX_WORDS:
+                skipped += 1  # checked first: word-level heads of a long text cost seconds
+                continue
             ha = words.word_heads(ra, map_a, specials=specials)
             hb = words.word_heads(rb, map_b, specials=specials)
-            if not alignment.lines_up or align.rows_line_up(ha, hb) is not None:
+            if align.rows_line_up(ha, hb) is not None:
                 skipped += 1
                 continue
             stacks.append((ha.values, hb.values))

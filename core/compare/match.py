@@ -26,6 +26,11 @@ import pandas as pd
 
 from core.analysis.statistics import jensen_shannon
 
+MATCH_MAX_WORDS = 96
+"""Texts longer than this (words) are left out of head matching: every pair of heads costs
+m x m, so a 12 x 12 model against another at 96 words is already ~190 M cell divergences."""
+_CHUNK = 2_000_000  # B heads compared at once: at most this many cells in flight (~16 MB float64)
+
 
 def _row_divergences(head_a: np.ndarray, heads_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """head_a [m, m], heads_b [k, m, m] -> (sum over usable rows of JS per head of B [k],
@@ -47,9 +52,11 @@ def divergence_sums(heads_a: np.ndarray, heads_b: np.ndarray) -> tuple[np.ndarra
     flat_b = np.asarray(heads_b).reshape(lb * hb, m, m)
     sums = np.zeros((la, ha, lb * hb))
     counts = np.zeros((la, ha, lb * hb))
+    step = max(1, _CHUNK // max(m * m, 1))
     for i in range(la):
         for j in range(ha):
-            sums[i, j], counts[i, j] = _row_divergences(heads_a[i, j], flat_b)
+            for k in range(0, lb * hb, step):
+                sums[i, j, k:k + step], counts[i, j, k:k + step] = _row_divergences(heads_a[i, j], flat_b[k:k + step])
     return sums.reshape(la, ha, lb, hb), counts.reshape(la, ha, lb, hb)
 
 
