@@ -11,7 +11,8 @@ How padding is kept out of every number:
   dropped before anything is computed from them, and `verify` checks that every real row still
   sums to 1 over the real keys alone.
 
-Bucketing: sentences are read in pools of `pool_batches * batch_size`, tokenized in one call,
+Bucketing: sentences are read in pools of `pool_batches * batch_size` (at least
+POOL_MIN_SENTENCES), tokenized in one call,
 sorted by token count (and by punctuation positions, so sentences with identical token masks
 sit together for the statistics), then cut into batches of similar length. A batch is also cut
 short when its attention would pass `ATTENTION_BUDGET_BYTES` (long sentences at a large batch
@@ -38,6 +39,7 @@ DEFAULT_BATCH_SIZE = 32
 DEFAULT_CORPUS_MAX_TOKENS = 128  # sentences, not documents; the page states it
 ATTENTION_BUDGET_BYTES = 256 * 2**20  # float32 attention of one batch, all layers
 POOL_BATCHES = 16  # sentences are sorted by length within pools of this many batches
+POOL_MIN_SENTENCES = 4096  # ... and of at least this many sentences (bigger groups of equal masks, less padding)
 
 
 @dataclass(frozen=True, eq=False)
@@ -227,7 +229,7 @@ def iter_batches(loaded: LoadedModel, texts: Sequence[str], batch_size: int = DE
         raise ValueError("indices and texts differ in length")
     items = [(int(i), t) for i, t in zip(idx, texts) if isinstance(t, str) and t.strip()]
     per_token2 = 4 * max(1, info.num_layers) * max(1, info.num_heads)
-    pool = max(1, pool_batches) * batch_size
+    pool = max(max(1, pool_batches) * batch_size, POOL_MIN_SENTENCES)
     for start in range(0, len(items), pool):
         encoded = _encode_pool(loaded, items[start:start + pool], limit)
         encoded.sort(key=lambda e: (len(e.ids), e.punct_key, e.index))

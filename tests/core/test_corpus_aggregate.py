@@ -85,6 +85,7 @@ def test_merge_and_state_round_trip_equal_one_pass(bert_records) -> None:
     first = bert_records[0].result
     one = CorpusAggregate(first.num_layers, first.num_heads)
     one.add(bert_records)
+    one.flush()  # the last group of sentences waits for more until a result is asked for
     a = CorpusAggregate(first.num_layers, first.num_heads)
     b = CorpusAggregate(first.num_layers, first.num_heads)
     a.add(bert_records[:20])
