@@ -171,9 +171,11 @@ _CODE_FILES = ("attention/result.py", "attention/extract.py", "models/tokens.py"
 _CORE = Path(__file__).resolve().parents[1]
 
 
-def _code_version() -> str:
+def code_version(files: tuple[str, ...] = _CODE_FILES) -> str:
+    """A short hash of this app's own source files (paths relative to core/) that decide what
+    a stored result holds: a change to any of them makes older stored results stale."""
     digest = hashlib.sha256()
-    for name in _CODE_FILES:
+    for name in files:
         try:
             digest.update((_CORE / name).read_bytes())
         except OSError:
@@ -188,7 +190,7 @@ def library_versions() -> dict[str, str]:
     if not _VERSIONS:
         _VERSIONS.update({p: _version(p) for p in ("torch", "transformers", "tokenizers")})
         _VERSIONS["format"] = str(FORMAT_VERSION)
-        _VERSIONS["code"] = _code_version()
+        _VERSIONS["code"] = code_version()
     return dict(_VERSIONS)
 
 

@@ -48,7 +48,6 @@ SUBDIR = "corpus"
 MAX_STORED_RUNS = 64  # least recently used runs past this are deleted
 _CODE_FILES = ("corpus/batch.py", "corpus/aggregate.py", "analysis/statistics.py", "analysis/patterns.py",
                "analysis/tokens.py")
-_CORE = Path(__file__).resolve().parents[1]
 
 Progress = Callable[[int, int, float, float], None]  # (done, total, sentences per second, seconds left)
 
@@ -226,13 +225,9 @@ def corpus_dir() -> Path | None:
 
 
 def _code_version() -> str:
-    digest = hashlib.sha256()
-    for name in _CODE_FILES:
-        try:
-            digest.update((_CORE / name).read_bytes())
-        except OSError:
-            digest.update(name.encode())
-    return digest.hexdigest()[:16]
+    from core.attention.store import code_version
+
+    return code_version(_CODE_FILES)
 
 
 def run_key(model_id: str, corpus_digest: str, max_tokens: int | None, half: bool = False) -> dict[str, Any] | None:
