@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.render import heatmaps, vega
 from ui import cache, page, state
+from ui.heatmap_panel import chart_scroll_box
 from ui.tables import readable
 
 # statistic -> (label, what it says in plain words, the method notes' section). Formulas are in
@@ -40,6 +41,7 @@ sel = page.header(
     "every statistic.",
 )
 result = page.result_or_stop(sel)
+chart_scroll_box()  # a grid wider than a narrow window scrolls in its own box
 stats = cache.head_statistics(result)
 page.describe(where="every layer × head")
 

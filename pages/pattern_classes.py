@@ -9,6 +9,7 @@ import streamlit as st
 from core.analysis import patterns, tokens
 from core.render import heatmaps, vega
 from ui import cache, page, state
+from ui.heatmap_panel import chart_scroll_box
 from ui.tables import readable
 
 # The thresholds' fields, in words (the rule itself is in "How it is computed").
@@ -29,6 +30,7 @@ sel = page.header(
     "are shown and editable; the scores behind every label are in the table.",
 )
 result = page.result_or_stop(sel)
+chart_scroll_box()  # a grid wider than a narrow window scrolls in its own box
 stats = cache.head_statistics(result)
 
 defaults = patterns.PatternThresholds()

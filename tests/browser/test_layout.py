@@ -47,8 +47,6 @@ EXTRA_VIEWS: dict[str, tuple[str, dict[str, str], int]] = {
 _NARROW = ("issue 11 item 3: at 420 px the page scrolls sideways: {} wider than its column and not in "
            "a box that scrolls on its own")
 KNOWN: dict[str, str] = {
-    "420px-head_atlas": _NARROW.format("the atlas is"),
-    "420px-pattern_classes": _NARROW.format("the pattern-class chart is"),
 }
 
 MEASURE_JS = """() => {
