@@ -22,6 +22,7 @@ from core.tutorial.questions import Question
 from core.tutorial.views import StepContext
 from ui import cache, page, page_table, presenter, state
 from ui.glossary_links import escape, markdown_link, term_help
+from ui.heatmap_panel import chart_scroll_box
 
 sel = page.header(
     "Tutorial",
@@ -108,6 +109,7 @@ def predict(question: Question) -> bool:
 # --- drawing a step -------------------------------------------------------------------------------
 
 def _draw_charts(fig: Figure) -> None:
+    chart_scroll_box()  # a chart wider than a narrow window scrolls in its own box
     for i, chart in enumerate(fig.charts):
         on_select: Callable[[], None] | str = "ignore"
         key = f"tut_{step_id}_{i}"

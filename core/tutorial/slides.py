@@ -16,7 +16,7 @@ from typing import Any
 MIN_PX = 18  # the smallest label a presenter shows (issue 15: "no label under 18 px")
 TITLE_PX = 24
 SCREEN_PLOT_PX = 900  # a single heatmap's plot side on a 1920 x 1080 screen (fits beside its labels)
-SCREEN_GRID_PX = 1500  # what a grid's panels share across a 1920 px screen
+SCREEN_GRID_PX = 1300  # what a grid's panels share across a 1920 px screen (with labels and legend: ~1750 px)
 MAX_CELL_PX = 110
 MIN_ANNOTATED_CELL_PX = 48  # an 18 px "0.12" needs about 40 px
 
