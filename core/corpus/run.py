@@ -395,39 +395,57 @@ class JobStatus:
     sentences_per_s: float
     eta_s: float
     running: bool
+    phase: str  # "loading the model" | "running" | "finished" | "cancelled" | "failed"
     run: CorpusRun | None  # the finished (or cancelled, partial) run
     error: str | None  # a sentence for the user when the run failed
 
 
 class CorpusJob:
     """`run_corpus` on a daemon thread: `status()` to poll, `cancel()` to stop after the batch in
-    flight (the partial run is kept). Holds nothing shared: the model's lock serialises its use."""
+    flight (the partial run is kept). Holds nothing shared: the model's lock serialises its use.
 
-    def __init__(self, model: str | LoadedModel, corpus: Corpus, batch_size: int = DEFAULT_BATCH_SIZE, **kwargs: Any):
+    `model`: an id, a LoadedModel, or a function returning one (called on the thread, so a page
+    that starts the job does not wait for the model to load). `on_done(run)` is called on the
+    thread with the finished or cancelled run.
+    """
+
+    def __init__(self, model: str | LoadedModel | Callable[[], LoadedModel], corpus: Corpus,
+                 batch_size: int = DEFAULT_BATCH_SIZE, *, on_done: Callable[[CorpusRun], None] | None = None,
+                 **kwargs: Any):
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._progress = (0, len(corpus), 0.0, float("inf"))
+        self._phase = "loading the model"
         self._run: CorpusRun | None = None
         self._error: str | None = None
         self.corpus = corpus
-        self.model_id = model if isinstance(model, str) else model.info.model_id
+        self.batch_size = batch_size
+        self.started = time.time()
 
         def progress(done: int, total: int, rate: float, eta: float) -> None:
             with self._lock:
                 self._progress = (done, total, rate, eta)
+                self._phase = "running"
 
         def work() -> None:
             try:
-                run = run_corpus(model, corpus, batch_size, progress=progress, cancel=self._cancel, **kwargs)
+                target = model() if callable(model) and not isinstance(model, (str, LoadedModel)) else model
+                with self._lock:
+                    self._phase = "running"
+                run = run_corpus(target, corpus, batch_size, progress=progress, cancel=self._cancel, **kwargs)
                 with self._lock:
                     self._run = run
+                    self._phase = "finished" if run.complete else "cancelled"
+                if on_done is not None:
+                    on_done(run)
             except AttentionDashboardError as err:
                 with self._lock:
-                    self._error = str(err)
+                    self._error, self._phase = str(err), "failed"
             except Exception:  # noqa: BLE001 - never a traceback on screen; the log has it
                 log.exception("corpus run failed")
                 with self._lock:
                     self._error = "The corpus run failed. Try a smaller batch size or a shorter corpus."
+                    self._phase = "failed"
 
         self._thread = threading.Thread(target=work, name="corpus-run", daemon=True)
         self._thread.start()
@@ -435,11 +453,15 @@ class CorpusJob:
     def cancel(self) -> None:
         self._cancel.set()
 
+    @property
+    def cancelling(self) -> bool:
+        return self._cancel.is_set()
+
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
 
     def status(self) -> JobStatus:
         with self._lock:
             done, total, rate, eta = self._progress
-            return JobStatus(done, total, rate, eta, self._thread.is_alive() and self._run is None and self._error is None,
-                             self._run, self._error)
+            running = self._thread.is_alive() and self._run is None and self._error is None
+            return JobStatus(done, total, rate, eta, running, self._phase, self._run, self._error)
