@@ -499,3 +499,92 @@ def compare_chart(a: AttentionResult, b: AttentionResult, params: tuple, build: 
     """A Compare chart built once per (A, B, params) and shared by reruns (a copy is returned):
     a head change rebuilds only the charts whose inputs changed."""
     return copy.copy(get_engine().memo(a, "compare_chart", (_identity(b), params), build))
+
+
+# === corpus atlas (core.corpus; pages/corpus.py) =============================================
+# Finished corpus runs live on disk (core.corpus.run files them under the result store's folder)
+# and, for this server, in a small bounded cache (so they reopen at once even with the store
+# off). A small corpus runs in the script run; a larger one on a background job that the page
+# keeps in its session (progress, cancel, partial results). Nothing here runs unless the Corpus
+# atlas page asks.
+
+if TYPE_CHECKING:
+    from core.corpus.run import CorpusJob, CorpusRun
+    from core.corpus.sources import Corpus
+
+
+@st.cache_resource(show_spinner=False)
+def _corpus_runs() -> BoundedCache:
+    return BoundedCache(max_entries=16, max_bytes=64 * 2**20)
+
+
+def _corpus_key(model_id: str, corpus: Corpus, max_tokens: int | None) -> tuple:
+    return ("corpus", model_id, corpus.digest, max_tokens)
+
+
+def stored_corpus_run(model_id: str, corpus: Corpus, max_tokens: int | None) -> CorpusRun | None:
+    """A finished run of exactly this corpus with this model: memory, then disk. Never loads a model."""
+    from core.corpus import run as corpus_run
+
+    key = _corpus_key(model_id, corpus, max_tokens)
+    found = _corpus_runs().get(key)
+    if found is None:
+        found = corpus_run.stored_run(model_id, corpus, max_tokens)
+        if found is not None:
+            _corpus_runs().put(key, found)
+    return found
+
+
+def _keep_corpus_run(model_id: str, corpus: Corpus, max_tokens: int | None, run: CorpusRun) -> None:
+    if run.complete:
+        _corpus_runs().put(_corpus_key(model_id, corpus, max_tokens), run)
+
+
+def run_corpus_now(model_id: str, corpus: Corpus, batch_size: int, max_tokens: int | None) -> CorpusRun:
+    """Run a small corpus in this script run (the tutorial's six sentences take well under a
+    second once the model is loaded; the model loads first, with a spinner)."""
+    from core.corpus import run as corpus_run
+
+    found = stored_corpus_run(model_id, corpus, max_tokens)
+    if found is not None:
+        return found
+    engine = get_engine()
+    if engine.is_loaded(model_id):
+        loaded = engine.model(model_id)
+    else:
+        with st.spinner(f"Loading {model_id}… (first use only)"):
+            loaded = engine.model(model_id)
+    run = corpus_run.run_corpus(loaded, corpus, batch_size, max_tokens=max_tokens)
+    _keep_corpus_run(model_id, corpus, max_tokens, run)
+    return run
+
+
+def start_corpus_run(model_id: str, corpus: Corpus, batch_size: int, max_tokens: int | None) -> CorpusJob:
+    """Start a run on a background thread with the engine's shared model (loaded on that thread if
+    needed); the caller keeps the job (pages/corpus.py: in its session) to poll and cancel it."""
+    from core.corpus import run as corpus_run
+
+    engine = get_engine()
+    return corpus_run.CorpusJob(lambda: engine.model(model_id), corpus, batch_size, max_tokens=max_tokens,
+                                on_done=lambda run: _keep_corpus_run(model_id, corpus, max_tokens, run))
+
+
+def hub_dataset_status() -> tuple[bool, str]:
+    """(usable, why) for Hugging Face datasets: the optional `datasets` package, the offline
+    switches, one short probe of the Hub (core.corpus.sources.hub_dataset_status)."""
+    return _hub_dataset_status(_config_key())
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _hub_dataset_status(config_key: tuple[str, ...]) -> tuple[bool, str]:
+    from core.corpus import sources
+
+    return sources.hub_dataset_status()
+
+
+@st.cache_data(ttl=3600, max_entries=8, show_spinner="Reading the dataset from the Hugging Face Hub…")
+def hub_corpus(dataset: str, config: str, split: str, column: str) -> Corpus:
+    """The first sentences of a Hub dataset's column (streamed; core.corpus.sources.from_hub)."""
+    from core.corpus import sources
+
+    return sources.from_hub(dataset, config or None, split, column)

@@ -47,6 +47,7 @@ PAGES: tuple[PageRow, ...] = (
     PageRow("Pattern breakdown", "pages/pattern_breakdown.py", ":material/category:", "Patterns",
             "pattern_breakdown"),
     PageRow("Pattern classes", "pages/pattern_classes.py", ":material/label:", "Patterns", "pattern_classes"),
+    PageRow("Corpus atlas", "pages/corpus.py", ":material/dataset:", "Corpus", "corpus"),
     PageRow("Syntax probing", "pages/probing.py", ":material/device_hub:", "Corpus", "probing"),
     PageRow("BertViz", "pages/bertviz_views.py", ":material/hub:", "Interactive", "bertviz_views", charts=False),
     PageRow("Read this first", "pages/about.py", ":material/school:", "About", "about", charts=False),

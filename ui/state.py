@@ -38,6 +38,7 @@ _DRAWN = "_drawn"  # control key -> number of the run that last drew its widget
 _RUN_NO = "_run_no"
 _RUN_KEYS = "_url_run_keys"  # control key -> serializer, for the controls drawn on this run
 _PENDING = "_pending_select"  # {"layer", "head", "page"} from select(), applied by the router
+_PENDING_TEXT = "_pending_text"  # a sentence from open_sentence() called in a page body, applied by the router
 SELECTION = "_selection"
 
 
@@ -128,6 +129,10 @@ def begin_run() -> None:
     for key in ("layer", "head"):
         if key in pending:
             set_control(key, pending[key])
+    sentence = ss.pop(_PENDING_TEXT, None)  # open_sentence() from a page body
+    if sentence is not None:
+        set_control("text", sentence)
+        set_control("pair", "")
     if pending:
         ss[_PENDING] = {"page": pending["page"]} if "page" in pending else {}
 
@@ -258,6 +263,24 @@ def select(layer: int | None = None, head: int | None = None, page: str | None =
     st.session_state[_PENDING] = pending
     if not _in_callback():
         st.rerun()
+
+
+def open_sentence(text: str, layer: int, head: int, page: str = "single_head") -> None:
+    """Open `text` at (layer, head) on `page` (a page_table name): the one action that REPLACES
+    the user's text, and clears the second sentence, because the user picked that sentence
+    (a most or least typical sentence of a corpus, pages/corpus.py). Model and every other
+    control stay. Works from a callback and from a page body, like `select`."""
+    text = str(text)[:MAX_TEXT_CHARS]
+    if _in_callback():
+        set_control("text", text)
+        set_control("pair", "")
+        select(layer=layer, head=head, page=page)
+        return
+    st.session_state[_PENDING_TEXT] = text  # the text widget exists on this run: the router applies it
+    pending: dict[str, Any] = dict(st.session_state.get(_PENDING) or {})
+    pending.update(layer=int(layer), head=int(head), page=page_table.by_name(page).name)
+    st.session_state[_PENDING] = pending
+    st.rerun()
 
 
 def select_from_chart(chart_key: str, param: str = "head", page: str | None = None) -> Callable[[], None]:
