@@ -16,6 +16,7 @@ from core.errors import AttentionDashboardError
 from core.examples import EXAMPLES
 from core.render import heatmaps, vega
 from ui import cache, page, state
+from ui.heatmap_panel import chart_scroll_box
 from ui.tables import LABELS, readable
 
 MAX_TOKENS = DEFAULT_CORPUS_MAX_TOKENS
@@ -45,6 +46,8 @@ sel = page.header(
     "with how much it varies from sentence to sentence. Pick a head to see the sentences it treats most "
     "and least typically, and open one in Single head.",
 )
+
+chart_scroll_box()  # a grid wider than a narrow window scrolls in its own box
 
 # --- 1. the corpus ------------------------------------------------------------------------------
 
