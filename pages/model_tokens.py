@@ -43,11 +43,11 @@ st.subheader("Tokenization")
 # One row per token; "word" numbers the words of each sentence, and is empty for special tokens
 # ([CLS], [SEP], <s>...) that belong to no word (the data's -1), here and in the CSV.
 token_table = tables.token_table(result)
-token_table["word"] = token_table["word"].where(token_table["word"] >= 0).astype("Int64")
+# (Text, not a nullable number: a table shows a missing number as "None".)
+token_table["word"] = [str(w) if w >= 0 else "" for w in token_table["word"]]
 st.dataframe(token_table, hide_index=True, width="stretch",
              column_config=readable(token_table.columns,
-                                    id=st.column_config.NumberColumn("Vocabulary id", format="%d"),
-                                    word=st.column_config.NumberColumn("Word", format="%d")))
+                                    id=st.column_config.NumberColumn("Vocabulary id", format="%d")))
 if result.text_pair:
     st.caption("In the Sentence column, 0 is the first sentence and 1 the second "
                "(token type ids where the model has them, else derived from the separator).")

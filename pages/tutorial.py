@@ -115,9 +115,9 @@ def _draw_charts(fig: Figure) -> None:
         key = f"tut_{step_id}_{i}"
         if step_id == "patterns" and i == 1:  # the class grid: a click selects that head everywhere
             on_select = state.select_from_chart(key)
-        presenter.chart(chart, key=key, on_select=on_select)
-    if fig.caption:
-        st.caption(escape(fig.caption))
+        presenter.chart(chart, key=key, on_select=on_select, width="stretch" if i in fig.stretch else "content")
+        if i == 0 and fig.caption:
+            st.caption(escape(fig.caption))
 
 
 def draw_model() -> None:
@@ -159,7 +159,8 @@ def draw_sentences() -> None:
                               "to": [views.token_label(res, p) for p in top["to"]]})
         with cols[i % 2]:
             st.markdown(f"**{escape(name)}**: {escape(res.text)}")
-            st.table(shown[["rank", "from", "to", "weight"]].round({"weight": 3}), hide_index=True)
+            shown = shown.assign(weight=[f"{w:.3f}" for w in shown["weight"]])
+            st.table(shown[["rank", "from", "to", "weight"]], hide_index=True)
 
 
 def _take_text(key: str) -> None:

@@ -38,7 +38,10 @@ STYLE = """<style>
 html { font-size: 24px; }
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"],
 [data-testid="stSidebarCollapseButton"] { display: none !important; }
-[data-testid="stMainBlockContainer"] { max-width: 100% !important; padding: 1.5rem 2rem 3rem !important; }
+/* The whole width; the top clear of Streamlit's header (its menu keeps the theme switch). */
+[data-testid="stMainBlockContainer"] { max-width: 100% !important; padding: 3.5rem 2rem 3rem !important; }
+/* A page title one step smaller: the slide's own heading is what the room reads. */
+[data-testid="stMain"] h1 { font-size: 2rem !important; padding-top: 0.5rem !important; }
 /* Captions: the full text colour, not 60 % of it, for contrast from the back of a room. */
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] * { color: inherit !important;
   opacity: 1 !important; }
@@ -143,15 +146,16 @@ def cell_px(n: int, *, annotate: bool = False, share: float = 1.0) -> int | None
 
 
 def chart(chart: Any, *, key: str | None = None, on_select: Any = "ignore",
-          selection_mode: str | None = None) -> Any:
-    """Draw an Altair chart; in presenter mode with every font at least 18 px."""
+          selection_mode: str | None = None, width: str = "content") -> Any:
+    """Draw an Altair chart; in presenter mode with every font at least 18 px. `width`: "content"
+    (the chart's own size) or "stretch" (a fit-x chart fills its column), as st.altair_chart."""
     from core.render import vega
 
     if not is_on():
         return st.altair_chart(vega.unvalidated(chart), key=key, on_select=on_select, selection_mode=selection_mode,
-                               width="content")
+                               width=width)
     spec = slides.for_projector(vega.chart_spec(chart))
-    return st.vega_lite_chart(spec, key=key, on_select=on_select, selection_mode=selection_mode, width="content")
+    return st.vega_lite_chart(spec, key=key, on_select=on_select, selection_mode=selection_mode, width=width)
 
 
 def step_keys(previous: Any, following: Any, *, disabled_previous: bool, disabled_next: bool) -> None:

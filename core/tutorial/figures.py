@@ -35,6 +35,7 @@ class Figure:
     charts: list[Any] = field(default_factory=list)
     caption: str = ""
     lines: list[str] = field(default_factory=list)
+    stretch: frozenset[int] = frozenset()  # charts (by index) that fit their column's width (autosize fit-x)
 
 
 def heatmap(ctx: StepContext, values: np.ndarray, title: str, *, value_label: str = "Attention weight",
@@ -97,7 +98,7 @@ def figure(step: str, ctx: StepContext, *, cell_px: CellPx = builder_sizes) -> F
                                           f"Strongest connection per sentence · {where}",
                                           value_label="Strongest weight")
         return Figure([chart], caption="Each bar: the sentence's strongest weight from one token to another.",
-                      lines=lines)
+                      lines=lines, stretch=frozenset({0}))
     if step == "across":
         stack = views.head_across_layers(r, ctx.head)
         return Figure([grid(ctx, stack, titles=[f"Layer {i} · head {ctx.head}" for i in range(r.num_layers)],

@@ -82,8 +82,8 @@ def _layer_example() -> str:
 
 
 def _token_example() -> str:
-    return ("‘unbelievably’ becomes ‘un’ + ‘##believ’ + ‘##ably’ in a WordPiece vocabulary; ‘cat’ stays one "
-            "token.")
+    return ("BERT's WordPiece vocabulary cuts ‘tokenization’ into ‘token’ + ‘##ization’ (## marks a piece that "
+            "continues a word); ‘cat’ stays one token.")
 
 
 def _special_example() -> str:
@@ -99,7 +99,7 @@ def _word_merge_example() -> str:
                   [0.2, 0.2, 0.2, 0.2, 0.2]], dtype=np.float32)
     keys = tokens.word_keys([None, 0, 0, 0, None], [0] * 5)
     merged, labels, _ = tokens.merge_words(m, keys, pieces)
-    return (f"‘[CLS]’ gives the three pieces 0.20 each; as one word ‘{labels[1]}’ it gets their sum, "
+    return (f"A toy word in three pieces: ‘[CLS]’ gives each piece 0.20; as one word ‘{labels[1]}’ it gets their sum, "
             f"{merged[0, 1]:.2f}. The word's own row is the mean of its pieces' rows, so it still sums to "
             f"{merged[1].sum():.2f}.")
 

@@ -106,7 +106,7 @@ def token_notices(ctx: StepContext) -> list[Notice]:
                                    "pieces that are in its vocabulary.", count))
     else:
         out.append(Notice("split", "Every word here is a single token; rarer or longer words are cut into "
-                                   "pieces (try ‘unbelievably’)."))
+                                   "pieces (try a rare word such as ‘xylophonist’)."))
     if r.text_pair is not None:
         start = int(np.flatnonzero(np.asarray(r.segment_ids) == 1)[0]) if (np.asarray(r.segment_ids) == 1).any() else -1
         if start >= 0:

@@ -174,7 +174,7 @@ class StreamlitServer:
             time.sleep(interval)
         raise TimeoutError(f"streamlit did not answer /_stcore/health in {timeout} s:\n{self.log_text()[-3000:]}")
 
-    def healthy(self, timeout: float = 2.0) -> bool:
+    def healthy(self, timeout: float = 10.0) -> bool:
         try:
             with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=timeout) as r:
                 return r.status == 200
@@ -314,10 +314,12 @@ RUN_COUNTER_JS = """
 """
 
 
-def cached_context(browser: Any) -> tuple[Any, list[str]]:
+def cached_context(browser: Any, viewport: dict[str, int] | None = None,
+                   run_counter: bool = False) -> tuple[Any, list[str]]:
     """A browser context WITHOUT request routing, so the HTTP cache works as in a user's browser
     (Playwright turns the cache off for a context or page with a route handler). Outside hosts
-    still cannot be reached (CHROMIUM_ARGS' resolver rule); the list records any such request."""
+    still cannot be reached (CHROMIUM_ARGS' resolver rule); the list records any such request.
+    `run_counter`: count script runs (window.__runs) as new_context does."""
     outside: list[str] = []
 
     def record(request: Any) -> None:
@@ -326,8 +328,10 @@ def cached_context(browser: Any) -> tuple[Any, list[str]]:
         if not url.startswith(("data:", "blob:", "about:")) and host not in LOCAL_HOSTS and not _is_favicon(url):
             outside.append(url)
 
-    context = browser.new_context(viewport=VIEWPORT, service_workers="block")
+    context = browser.new_context(viewport=viewport or VIEWPORT, service_workers="block")
     context.on("request", record)
+    if run_counter:
+        context.add_init_script(RUN_COUNTER_JS)
     return context, outside
 
 
@@ -546,17 +550,40 @@ def choose(page: Any, label: str, option: str) -> None:
     page.get_by_role("listbox").get_by_role("option", name=option, exact=True).first.click()
 
 
+SEL_NAV_MORE = '[data-testid="stSidebarNavViewButton"]'
+# The page links: the app lists them below the sidebar's controls (st.page_link in a container
+# keyed "page_links"; Streamlit's own menu is hidden), or Streamlit's menu where it is shown.
+SEL_NAV_LINKS = ('[data-testid="stSidebar"] .st-key-page_links a[href], '
+                 '[data-testid="stSidebarNav"] a[href]')
+
+
+def expand_nav(page: Any, timeout: float = 10.0) -> None:
+    """Show every page link: with many pages Streamlit lists the first few and a "View N more"
+    button; click it (if it is there and says "more") and wait until it says "View less"."""
+    button = page.locator(SEL_NAV_MORE)
+    if button.count() and "more" in button.first.inner_text().lower():
+        button.first.click()
+        page.wait_for_function("(sel) => /less/i.test((document.querySelector(sel) || {}).innerText || '')",
+                               arg=SEL_NAV_MORE, timeout=timeout * 1000)
+
+
 def open_page(page: Any, name: str) -> None:
     """Switch page through the sidebar navigation (same session, like a user). `name` is a file
     stem from the page table; its link points at the row's address ("/" for the default page)."""
-    page.locator(f'[data-testid="stSidebarNav"] a[href$="/{PAGE_PATHS.get(name, name)}"]').first.click()
+    path = PAGE_PATHS.get(name, name)
+    expand_nav(page)
+    found = [i for i, (href, _) in enumerate(nav_links(page, expand=False)) if href == path]
+    assert found, f"no page link to /{path} in the sidebar: {nav_links(page, expand=False)}"
+    page.locator(SEL_NAV_LINKS).nth(found[0]).click()
 
 
-def nav_links(page: Any) -> list[tuple[str, str]]:
-    """The sidebar navigation as (URL path without slashes, title) in order (the icon's ligature
-    text, which Streamlit puts in the link, is left out)."""
-    links = page.evaluate("""() => Array.from(document.querySelectorAll('[data-testid="stSidebarNav"] a'))
-        .map(a => [a.getAttribute('href') || '', a.innerText])""")
+def nav_links(page: Any, expand: bool = True) -> list[tuple[str, str]]:
+    """The sidebar navigation as (URL path without slashes, title) in order, every link shown (the
+    icon's ligature text, which Streamlit puts in the link, is left out)."""
+    if expand:
+        expand_nav(page)
+    links = page.evaluate("""(sel) => Array.from(document.querySelectorAll(sel))
+        .map(a => [a.href, a.innerText])""", SEL_NAV_LINKS)  # a.href: resolved (the app writes relative links)
     out = []
     for href, text in links:
         path = urllib.parse.urlsplit(href).path.strip("/")

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.browser.harness import (  # noqa: F401 - fixtures are used by name
-    PAGES, ROW, Offline, browser, goto, min_charts, new_context, no_exceptions, playwright_instance,
+    PAGES, ROW, browser, cached_context, goto, min_charts, no_exceptions, playwright_instance,
     requires_chromium, screenshot, server, wait_for_stable_layout,
 )
 
@@ -84,19 +84,18 @@ MEASURE_JS = """() => {
 
 
 @pytest.fixture(scope="module")
-def contexts(browser) -> Iterator[Callable[[str], tuple[Any, Offline]]]:
-    """One browser context (and tab) per window size, opened on first use."""
+def contexts(browser) -> Iterator[Callable[[str], tuple[Any, list[str]]]]:
+    """One browser context (and tab) per window size, opened on first use. Without request
+    routing, so the HTTP cache keeps Streamlit's scripts between pages (outside hosts are still
+    unreachable, and every request to one is recorded)."""
     made: dict[str, Any] = {}
 
-    def tab(viewport: str) -> tuple[Any, Offline]:
+    def tab(viewport: str) -> tuple[Any, list[str]]:
         if viewport not in made:
-            offline = Offline()
-            context, _ = new_context(browser, offline)
-            page = context.new_page()
-            page.set_viewport_size(VIEWPORTS[viewport])
-            made[viewport] = (context, page, offline)
-        _, page, offline = made[viewport]
-        return page, offline
+            context, outside = cached_context(browser, viewport=VIEWPORTS[viewport], run_counter=True)
+            made[viewport] = (context, context.new_page(), outside)
+        _, page, outside = made[viewport]
+        return page, outside
 
     yield tab
     for context, _, _ in made.values():
@@ -181,7 +180,7 @@ def test_the_check_sees_what_is_cut_off(browser, wide, want):
 def test_nothing_is_cut_off(viewport, name, params, charts, server, contexts):
     """The page does not scroll sideways, and every chart ends inside its container (or scrolls
     in a box of its own)."""
-    page, offline = contexts(viewport)
+    page, outside = contexts(viewport)
     goto(page, server.page_url(name, text=SENTENCE, **params), min_charts=charts, timeout=COLD_TIMEOUT)
     no_exceptions(page)
     wait_for_stable_layout(page)
@@ -193,4 +192,4 @@ def test_nothing_is_cut_off(viewport, name, params, charts, server, contexts):
     if problems:
         screenshot(page, f"layout_{name}_{viewport}")
     assert not problems, f"{where}: " + "; ".join(problems)
-    assert offline.needed() == [], offline.needed()[:5]
+    assert outside == [], outside[:5]

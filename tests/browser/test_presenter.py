@@ -40,7 +40,7 @@ CHART_STEPS = [s for s in steps.IDS if s not in ("model", "tokens")]
 KNOWN_CHART_FONTS = {
     name: "issue 15: the page's charts are not drawn through ui.presenter.chart yet (its owner's change)"
     for name in ("single_head", "layer_average", "compare", "across_layers", "head_atlas", "rollout_flow",
-                 "pattern_breakdown", "pattern_classes", "probing")
+                 "pattern_breakdown", "pattern_classes", "probing", "corpus")
 }
 
 _TEXTS_JS = """() => {
@@ -110,13 +110,13 @@ def _open(page: Any, server: Any, name: str, **params: Any) -> None:
     """Open a page in presenter mode and wait until the bar is drawn and the run is over (a first
     run in Streamlit's v1 mode draws before the router's rerun: waiting for the bar skips it)."""
     goto(page, server.page_url(name, present=1, text=SENTENCE, **params), timeout=TIMEOUT)
-    page.locator("button:has-text('Exit presenter')").first.wait_for(timeout=TIMEOUT * 1000)
+    page.locator("button:visible:has-text('Exit presenter')").first.wait_for(timeout=TIMEOUT * 1000)
     wait_for_app_idle(page, min_charts=min_charts(name), timeout=TIMEOUT)
     wait_for_stable_layout(page)
 
 
 def _reveal(page: Any) -> None:
-    button = page.locator("button:has-text('Reveal the answer')")
+    button = page.locator("button:visible:has-text('Reveal the answer')")
     if button.count():
         rerun_and_wait(page, lambda: button.first.click(), min_charts=1, timeout=TIMEOUT)
     wait_for_stable_layout(page)
@@ -225,3 +225,37 @@ def test_keys_move_between_steps(screen: Any, server: Any) -> None:  # noqa: F81
         assert re.match(r"4\. The layer average", heading), heading
     finally:
         page.close()
+
+
+def test_the_handout_prints_on_paper_without_the_network(browser: Any, bundled_model: Any) -> None:  # noqa: F811
+    """The handout of a step, opened from a file in Chromium and printed to PDF: its title and chart
+    are there, the chart fits the paper's width, and nothing is fetched."""
+    from core.attention.extract import extract
+    from core.render import export
+    from core.tutorial import figures, handout, notices, questions
+    from core.tutorial.views import StepContext
+
+    res = extract(bundled_model, "The cat sat on the mat.")
+    ctx = StepContext(res, 2, 5)
+    fig = figures.figure("head", ctx)
+    step = steps.by_id("head")
+    section = handout.HandoutSection(step.title, step.notebook, step.intro,
+                                     tuple(export.chart_to_svg(c) for c in fig.charts),
+                                     questions.question_for("head", ctx), tuple(notices.notices_for("head", ctx)),
+                                     fig.caption)
+    view = handout.HandoutView(model=res.info.display_name, text=res.text, layer=2, head=5)
+    document = handout.build(view, [section])
+    context, offline = _context(browser)
+    try:
+        page = context.new_page()
+        page.set_content(document, wait_until="load")
+        page.emulate_media(media="print")
+        assert handout.title_of(view) in page.inner_text("body")
+        fits = page.evaluate("""() => { const s = document.querySelector('figure svg').getBoundingClientRect();
+            const b = document.body.getBoundingClientRect(); return s.width > 100 && s.right <= b.right + 1; }""")
+        assert fits
+        pdf = page.pdf(format="A4")
+        assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
+    finally:
+        context.close()
+    assert not offline.blocked, offline.blocked
