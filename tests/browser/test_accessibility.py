@@ -101,15 +101,9 @@ class Known:
     why: str
 
 
-CAPTION = Known("color-contrast", '[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] *',
-                "st.caption text is the theme's text colour at 60% opacity; the theme's text colours now give "
-                "4.95:1 (.streamlit/config.toml), but a link in a caption keeps its link colour at 60%: "
-                "#7c95d2 on white 2.96:1 (4.5:1 needed)")
 SVG_ALT = Known("svg-img-alt", '[data-testid="stVegaLiteChart"] svg g.role-mark',
                 "an SVG chart's empty mark layer (no data: e.g. the selection overlay) is a graphics-symbol "
                 "with no text alternative")
-# Pages whose captions hold links (the only caption text that still fails, in the light theme).
-_LINKS_IN_CAPTIONS = {"tutorial"}
 # Pages whose charts draw as SVG (axe sees no marks inside a canvas).
 _SVG_CHARTS = {"head_atlas", "pattern_classes"}
 
@@ -117,8 +111,6 @@ KNOWN: dict[tuple[str, str, str], tuple[Known, ...]] = {}
 for _row in PAGES:
     for _theme, _vw in CASES:
         _known = []
-        if _theme == "light" and _row.name in _LINKS_IN_CAPTIONS:
-            _known.append(CAPTION)
         if _row.name in _SVG_CHARTS:
             _known.append(SVG_ALT)
         if _known:
