@@ -1,6 +1,8 @@
 """Benchmark the Compare page with two real models loaded (issue 13).
 
-    .venv/bin/python scripts/bench_compare.py [--repeats 7] [--sizes 16,64]
+    .venv/bin/python scripts/bench_compare.py [--repeats 7] [--sizes 16,64] [--quick]
+
+--quick: 2 repeats at 16 tokens only (about a minute; checks the script works, its figures are rough).
 
 Two models: the bundled all-MiniLM-L6-v2 and a copy of its folder registered as a local model
 (ATTENTION_DASHBOARD_MODELS), so both are real 6 x 12 BERTs with their own engine entries (the
@@ -16,8 +18,8 @@ bound); the rerun of the text-only About page is reported as the floor.
 - server memory: resident set size of the process with both models loaded and the page drawn,
   and the engine's parameter bytes per model.
 
-Importable: `run() -> list[dict]` (benchmark, metric, n_tokens, value, unit, goal, passed) and
-`markdown(rows)`.
+Importable: `run(repeats, sizes, quick=False) -> list[dict]` (benchmark, metric, n_tokens, value,
+unit, goal, passed) and `markdown(rows)`; scripts/run_benchmarks.py runs it as its "compare" section.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from bench_common import ROOT, text_with_tokens  # noqa: E402,F401 - sets the of
 
 RERUN_GOAL_MS = 100.0
 SIZES = (16, 64)
+QUICK = {"repeats": 2, "sizes": (16,)}
 
 
 def _row(metric: str, n: int | None, value: float, unit: str, goal: str = "", passed: bool | None = None) -> dict:
@@ -56,8 +59,11 @@ def _timed_run(at) -> float:
     return (time.perf_counter() - t) * 1000
 
 
-def run(repeats: int = 7, sizes: tuple[int, ...] = SIZES) -> list[dict]:
+def run(repeats: int = 7, sizes: tuple[int, ...] = SIZES, quick: bool = False) -> list[dict]:
     from core.models.registry import BUNDLED_MODEL_ID, bundled_model_path
+
+    if quick:
+        repeats, sizes = int(QUICK["repeats"]), tuple(QUICK["sizes"])  # type: ignore[arg-type]
 
     bundled = bundled_model_path()
     if bundled is None:
@@ -131,6 +137,9 @@ def run(repeats: int = 7, sizes: tuple[int, ...] = SIZES) -> list[dict]:
         rows.append(_row("server RSS, three models loaded", sizes[0], _rss_mb(), "MB"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if quick:
+        for r in rows:
+            r["metric"] += f" (quick: {repeats} repeats)"
     return rows
 
 
@@ -147,8 +156,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument("--quick", action="store_true", help="2 repeats at 16 tokens (a check that it runs)")
     args = parser.parse_args(argv)
-    print(markdown(run(args.repeats, tuple(int(s) for s in args.sizes.split(",")))))
+    print(markdown(run(args.repeats, tuple(int(s) for s in args.sizes.split(",")), quick=args.quick)))
 
 
 if __name__ == "__main__":

@@ -1,16 +1,25 @@
 """Run every benchmark and write docs/benchmarks.md (the machine, then a table per section).
 
-    .venv/bin/python scripts/run_benchmarks.py [--only startup,engine,...] [--out docs/benchmarks.md]
+    .venv/bin/python scripts/run_benchmarks.py [--only startup,engine,...] [--out docs/benchmarks.md] [--quick]
 
-Sections: start-up (scripts/bench_startup.py), engine (bench_engine.py), analysis
-(bench_analysis.py), charts (bench_charts.py), BertViz (bench_bertviz.py), pages
-(bench_pages.py), browser (bench_browser.py: what a user waits for in headless Chromium, every
-page x interaction x size, each figure beside its goal). Each runs in its own fresh Python
-process (so a first model load is really a first load, and one benchmark's caches cannot
-flatter another), one after the other; a failure is written into the report and the others
-still run. Each section's table comes from its script's
-`markdown(rows)` (or `to_markdown`); the summary at the top lists every figure that has a goal,
-with pass/fail. Takes about 20-25 minutes on 2 cores (the browser section about 10).
+Sections (keys for --only): startup (scripts/bench_startup.py), engine (bench_engine.py),
+analysis (bench_analysis.py), charts (bench_charts.py), bertviz (bench_bertviz.py), pages
+(bench_pages.py), compare (bench_compare.py: the Compare page's rerun after a head change with
+two models loaded, goal <= 100 ms server side; first and repeat model switch; server RSS with two
+models loaded), corpus (bench_corpus.py: run_corpus in sentences/s at batch 1, 8 and 64 against a
+bare batched loop, goal >= 0.9x at batch 64; peak memory growth from 1,000 to 10,000 sentences,
+goal < 50 MB), browser (bench_browser.py: what a user waits for in headless Chromium, every page x
+interaction x size, each figure beside its goal). Each runs in its own fresh Python process (so a
+first model load is really a first load, and one benchmark's caches cannot flatter another), one
+after the other; a failure is written into the report and the others still run. Each section's
+table comes from its script's `markdown(rows)` (or `to_markdown`); the summary at the top lists
+every figure that has a goal, with pass/fail. Takes about 25-30 minutes on 2 cores (browser about
+10, corpus about 3, compare about 1-2).
+
+--quick passes quick=True to every section whose `run()` takes it (compare: 2 repeats at 16
+tokens; corpus: 64 sentences, 1 repeat, memory 200 vs 1,000 sentences, no verdicts), a check that
+they work, marked "quick" in the report; the other sections run in full. Do not publish a quick
+report.
 """
 
 from __future__ import annotations
@@ -50,6 +59,14 @@ SECTIONS = [
      "BertViz HTML size and time to the first attention line in Chromium, ours vs stock."),
     ("pages", "Pages", "bench_pages",
      "Server-side rerun after changing only the head, per page and n; bytes each page sends at n = 512."),
+    ("compare", "Compare", "bench_compare",
+     "The Compare page in AppTest with two real models loaded (the bundled all-MiniLM-L6-v2 and a registered "
+     "copy): rerun after A's or B's head change (goal <= 100 ms server side), first and repeat switch of B's "
+     "model, server RSS with two (then three) models loaded."),
+    ("corpus", "Corpus", "bench_corpus",
+     "Corpus mode on the bundled model (CPU): run_corpus in sentences/s at batch 1, 8 and 64 against a bare "
+     "batched loop written in the benchmark (goal >= 0.9x at batch 64), by wall clock and CPU time; peak RSS "
+     "of 1,000 and 10,000 sentences in fresh processes (goal: growth < 50 MB)."),
     ("browser", "Browser", "bench_browser",
      "What a user waits for in headless Chromium against `streamlit run`: text committed, page opened by its "
      "link, head (layer) changed, on every page at 16, 64, 256 and 512 tokens, until drawn; plus the cold "
@@ -63,7 +80,9 @@ os.chdir({root!r})
 import {module} as m
 t = time.perf_counter()
 if hasattr(m, "run"):
-    rows = m.run()
+    import inspect
+    quick = {quick!r} and "quick" in inspect.signature(m.run).parameters
+    rows = m.run(quick=True) if quick else m.run()
 else:  # a script with only main(): keep what it prints
     import contextlib, io
     buf = io.StringIO()
@@ -113,11 +132,11 @@ def machine() -> dict[str, str]:
     return info
 
 
-def run_section(module: str, timeout: float) -> tuple[list[dict] | None, float, str | None]:
-    """Run `module.run()` in a fresh Python; returns (rows, seconds, error)."""
+def run_section(module: str, timeout: float, quick: bool = False) -> tuple[list[dict] | None, float, str | None]:
+    """Run `module.run()` (or `run(quick=True)`) in a fresh Python; returns (rows, seconds, error)."""
     with tempfile.TemporaryDirectory(prefix="bench_") as tmp:
         out = Path(tmp) / "rows.json"
-        code = CHILD.format(root=str(ROOT), scripts=str(SCRIPTS), module=module, out=str(out))
+        code = CHILD.format(root=str(ROOT), scripts=str(SCRIPTS), module=module, out=str(out), quick=quick)
         env = dict(os.environ, HF_HUB_OFFLINE="1", ATTENTION_DASHBOARD_OFFLINE="1",
                    HF_HUB_DISABLE_PROGRESS_BARS="1", TOKENIZERS_PARALLELISM="false")
         t0 = time.perf_counter()
@@ -196,11 +215,16 @@ def summary(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_report(results: dict[str, dict[str, Any]], info: dict[str, str], out: Path, total_s: float) -> None:
+def write_report(results: dict[str, dict[str, Any]], info: dict[str, str], out: Path, total_s: float,
+                 quick: bool = False) -> None:
     parts = ["# Benchmarks", "",
              "Written by `.venv/bin/python scripts/run_benchmarks.py` (every benchmark, each in a fresh "
              "process, one after the other). Goals come from the project's issues; each figure has its goal "
-             "beside it.", "", "## Machine", "", "| | |", "|---|---|"]
+             "beside it.", ""]
+    if quick:
+        parts += ["**Quick run (`--quick`): the compare and corpus sections ran with fewer sentences and repeats; "
+                  "their figures are rough.**", ""]
+    parts += ["## Machine", "", "| | |", "|---|---|"]
     parts += [f"| {k} | {v} |" for k, v in info.items()]
     parts += [f"| total run time | {total_s / 60:.1f} min |", "", "## Every figure with a goal", "",
               summary(results), ""]
@@ -222,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="", help="comma-separated section keys: " + ",".join(k for k, *_ in SECTIONS))
     p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     p.add_argument("--timeout", type=float, default=1200.0, help="seconds per benchmark")
+    p.add_argument("--quick", action="store_true",
+                   help="sections that have a quick mode (compare, corpus) run it: a check, not a report")
     args = p.parse_args(argv)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     info = machine()
@@ -234,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (SCRIPTS / f"{module}.py").exists():
             results[key] = {"rows": None, "seconds": 0.0, "error": f"scripts/{module}.py is missing", "table": ""}
             continue
-        rows, took, error = run_section(module, args.timeout)
+        rows, took, error = run_section(module, args.timeout, args.quick)
         table = ""
         if rows is not None:
             try:
@@ -245,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
         results[key] = {"rows": rows, "seconds": took, "error": error, "table": table}
         print(f"   {took:.0f} s" + (f"  ERROR: {error}" if error else ""), file=sys.stderr, flush=True)
-    write_report(results, info, Path(args.out), time.perf_counter() - t0)
+    write_report(results, info, Path(args.out), time.perf_counter() - t0, args.quick)
     buf = io.StringIO()
     with redirect_stdout(buf):
         print(summary(results))
