@@ -4,12 +4,21 @@
         --device cpu --out run.parquet
     python -m core.corpus --model all-MiniLM-L6-v2 --input reviews.csv --column text --out run.parquet
     python -m core.corpus --model all-MiniLM-L6-v2 --builtin sample_en --out sample.parquet
+    python -m core.corpus --model all-MiniLM-L6-v2 --builtin sample_en --out sample.parquet --probe
+    python -m core.corpus --model all-MiniLM-L6-v2 --input corpus.txt --probe-only --probe-out probe.parquet
 
 Input: .txt (one sentence per line), .csv (--column), .jsonl (--column is the field), or a
 built-in set. No upload or sentence limit here (--max-sentences sets one). Ctrl-C stops after
 the batch in flight and still writes what is done (marked incomplete). The run is also filed in
 the result store's folder (ATTENTION_DASHBOARD_CACHE_DIR), so the app reopens it at once for the
 same corpus and model. Exit status: 0 done, 1 stopped early (partial run written), 2 bad input.
+
+--probe also runs syntax probing (core.probing: spaCy's parse of every sentence against every
+head, both directions, fixed-offset baselines; needs spaCy and its English model) and writes the
+probing run (`core.probing.run.ProbeRun`, Parquet) to --probe-out (default: the corpus run's file
+name with .probe.parquet); --probe-only skips the corpus statistics. A complete probing run is
+filed in the result store's folder too (`core.probing.run.stored_probe` finds it for the same
+sentences, model, --max-tokens and parser). Probing runs in full precision (--half is ignored there).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from core.corpus import sources
 from core.corpus.batch import DEFAULT_CORPUS_MAX_TOKENS
@@ -40,16 +50,37 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 or mps (default: CUDA, then MPS, then CPU)")
     p.add_argument("--half", action="store_true", help="float16 on CUDA / MPS (ignored on the CPU)")
     p.add_argument("--out", type=Path, default=None, help="where to write the run (default: <input>.run.parquet)")
+    p.add_argument("--probe", action="store_true",
+                   help="also probe syntax (spaCy parse against every head) and write the probing run")
+    p.add_argument("--probe-only", action="store_true", help="only the probing run, no corpus statistics")
+    p.add_argument("--probe-out", type=Path, default=None,
+                   help="where to write the probing run (default: the run's name with .probe.parquet)")
     p.add_argument("--no-store", action="store_true", help="do not file the run in the result store's folder")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     return p
 
 
+def _probe_path(args: argparse.Namespace, out: Path) -> Path:
+    if args.probe_out is not None:
+        return args.probe_out
+    name = out.name[: -len(".run.parquet")] if out.name.endswith(".run.parquet") else out.stem
+    return out.with_name(f"{name}.probe.parquet")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    probe = args.probe or args.probe_only
     if args.batch_size < 1:
         print("error: --batch-size must be at least 1", file=sys.stderr)
         return 2
+    status = None
+    if probe:  # decided before any sentence is read or model loaded
+        from core.probing import parser as parsing
+
+        status = parsing.parser_status()
+        if not status.available:
+            print(f"error: {status.message}", file=sys.stderr)
+            return 2
     try:
         if args.builtin:
             corpus = sources.builtin(args.builtin)
@@ -61,8 +92,6 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path(f"{(args.input or Path(args.builtin)).with_suffix('')}.run.parquet")
     for note in corpus.notes():
         print(f"note: {note}", file=sys.stderr)
-
-    from core.corpus.run import run_corpus
 
     cancel = threading.Event()
     previous = signal.getsignal(signal.SIGINT)
@@ -77,33 +106,106 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     last = [0.0]
 
-    def progress(done: int, total: int, rate: float, eta: float) -> None:
+    def progress(done: int, total: int, rate: float, eta: float, what: str = "sentences") -> None:
         now = time.monotonic()
         if args.quiet or (now - last[0] < 0.5 and done < total):
             return
         last[0] = now
         left = f"{eta:,.0f} s left" if eta != float("inf") else "..."
-        print(f"\r{done:,}/{total:,} sentences  {rate:,.1f} sentences/s  {left}   ", end="", file=sys.stderr,
-              flush=True)
+        print(f"\r{done:,}/{total:,} {what}  {rate:,.1f} sentences/s  {left}   ", end="", file=sys.stderr, flush=True)
+
+    complete = True
+    loaded: list[Any] = []
+
+    def model() -> Any:
+        """The model, loaded once for both runs."""
+        if not loaded:
+            from core.models.loading import load_model
+
+            loaded.append(load_model(args.model, device=args.device))
+        return loaded[0]
 
     try:
-        run = run_corpus(args.model, corpus, args.batch_size, progress=progress, cancel=cancel,
-                         max_tokens=args.max_tokens, device=args.device, half=args.half, store=not args.no_store)
+        stored = None
+        if probe:
+            from core.probing import run as probing
+
+            stored = probing.stored_probe(args.model, list(corpus.sentences), args.max_tokens, parser=status)
+        if not args.probe_only:
+            from core.corpus.run import run_corpus
+
+            # Probing needs the model anyway: load it once. Otherwise run_corpus loads it only when
+            # the store does not hold this run already.
+            target = model() if probe and stored is None else args.model
+            run = run_corpus(target, corpus, args.batch_size, progress=progress, cancel=cancel,
+                             max_tokens=args.max_tokens, device=args.device, half=args.half, store=not args.no_store)
+            if not args.quiet:
+                print(file=sys.stderr)
+            run = run.save(out)
+            meta = run.meta
+            state = "complete" if run.complete else f"stopped early: {run.done:,} of {run.total:,} sentences"
+            rate = meta.get("sentences_per_s")
+            print(f"wrote {out} ({state}; {meta['model_id']} on {meta['device']}, "
+                  f"{run.num_layers} x {run.num_heads} heads, {meta['seconds']:.1f} s"
+                  f"{f', {rate:,.1f} sentences/s' if rate else ''})")
+            complete = run.complete
+        if probe and not cancel.is_set():
+            complete = _probe(args, corpus, status, stored, model, _probe_path(args, out), cancel,
+                              progress) and complete
     except AttentionDashboardError as err:
         print(f"\nerror: {err}", file=sys.stderr)
         return 2
     finally:
         signal.signal(signal.SIGINT, previous)
+    if probe and cancel.is_set() and not args.probe_only:
+        print("note: stopped before probing; no probing run written", file=sys.stderr)
+    return 0 if complete else 1
+
+
+def _probe(args: argparse.Namespace, corpus: sources.Corpus, status: Any, found: Any, model: Any, path: Path,
+           cancel: threading.Event, progress: Any) -> bool:
+    """The probing run: the stored one (`found`) when there is one, else parse + extract + count.
+    Returns whether it is complete."""
+    from core.probing import run as probing
+
+    texts = list(corpus.sentences)
+    if found is not None:
+        found.save(path)
+        print(f"wrote {path} (probing, from the store: {found.done:,} sentences, {found.counts.arcs:,} words "
+              f"checked, {len(found.counts.relations)} relations; {found.parser})")
+        return True
+    from core.probing import parser as parsing
+
+    loaded = model()
+    nlp = parsing.load_parser(status.name)
+
+    def tick(run: probing.ProbeRun) -> None:
+        rate = run.rate
+        left = (run.total - run.done - run.failed) / rate if rate > 0 else float("inf")
+        progress(run.done + run.failed, run.total, rate, left, "sentences probed")
+
+    result = probing.probe_corpus(loaded, texts, nlp, max_tokens=args.max_tokens, batch_size=args.batch_size,
+                                  progress=tick, cancel=cancel.is_set)
     if not args.quiet:
         print(file=sys.stderr)
-    run = run.save(out)
-    meta = run.meta
-    state = "complete" if run.complete else f"stopped early: {run.done:,} of {run.total:,} sentences"
-    rate = meta.get("sentences_per_s")
-    print(f"wrote {out} ({state}; {meta['model_id']} on {meta['device']}, "
-          f"{run.num_layers} x {run.num_heads} heads, {meta['seconds']:.1f} s"
-          f"{f', {rate:,.1f} sentences/s' if rate else ''})")
-    return 0 if run.complete else 1
+    result.meta.update({"corpus_name": corpus.name, "corpus_kind": corpus.kind, "corpus_digest": corpus.digest,
+                        "max_tokens": args.max_tokens, "batch_size": args.batch_size,
+                        "device": loaded.info.device, "parser_name": status.name, "parser_version": status.version,
+                        "created": time.time()})
+    if result.counts is None:
+        print(f"note: no sentence could be probed ({result.failed:,} failed); no probing run written",
+              file=sys.stderr)
+        for index, why in result.failures[:5]:
+            print(f"  sentence {index + 1}: {why}", file=sys.stderr)
+        return False
+    result.save(path)
+    if not args.no_store:
+        probing.file_probe(result, texts, args.max_tokens, parser=status)
+    state = "complete" if result.complete else f"stopped early: {result.done:,} of {result.total:,} sentences"
+    failed = f", {result.failed:,} failed" if result.failed else ""
+    print(f"wrote {path} (probing, {state}{failed}; {result.counts.arcs:,} words checked against their parse "
+          f"head, {len(result.counts.relations)} relations; {result.parser}; {result.seconds:.1f} s)")
+    return result.complete
 
 
 if __name__ == "__main__":

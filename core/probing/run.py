@@ -4,26 +4,54 @@ The per-sentence inputs are plain data (`SentenceInput`: attention [L, H, n, n],
 special-token mask and word ids per token), so the same counting runs on one-sentence extraction
 (`sentence_input`, here) or on the corpus module's batched records (`from_record`), and a batch of
 them is one call (`probe_batch`) that returns mergeable counts (for a worker process or a Ray task).
+
+A finished run is a file: `ProbeRun.save` writes Parquet (the counts' long table,
+`SyntaxCounts.to_frame`, plus a JSON header in the schema metadata) and `ProbeRun.load` reads it.
+`python -m core.corpus --probe` writes one, and files complete runs in the result store's folder
+(`<store>/probing/<40 hex>.parquet`, keyed by model files, sentences, token limit, parser, library
+versions and this package's code), where `stored_probe` finds them without loading a model or spaCy.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from core.attention.extract import effective_max_tokens, extract
 from core.attention.result import AttentionResult
+from core.errors import AttentionDashboardError
 from core.models.loading import LoadedModel
 from core.probing import parser as parsing
 from core.probing.align import AlignmentError
 from core.probing.syntax import DEFAULT_OFFSETS, SentenceProbe, SyntaxCounts, probe_sentence
 
+log = logging.getLogger("attention_dashboard")
+
 DEFAULT_MAX_TOKENS = 128  # probing sentences are short; longer texts are cut (their words reported)
 MAX_FAILURES_KEPT = 50
+FORMAT_VERSION = 1
+META_KEY = b"attention_dashboard.probe_run"
+SUBDIR = "probing"
+MAX_STORED_RUNS = 64  # least recently used runs past this are deleted
+_CODE_FILES = ("probing/align.py", "probing/syntax.py", "probing/run.py", "probing/parser.py", "analysis/tokens.py",
+               "corpus/batch.py")
+
+
+class ProbeRunError(AttentionDashboardError, ValueError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"This file is not a probing run this app can open: {detail}.")
 
 
 @dataclass(frozen=True)
@@ -136,10 +164,197 @@ class ProbeRun:
     failed: int = 0
     truncated: int = 0  # texts cut by the token limit
     seconds: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)  # what it was computed from (set by save / the CLI)
+    path: Path | None = None  # the file it was read from or written to
 
     @property
     def rate(self) -> float:
         return self.done / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def complete(self) -> bool:
+        """Every text was tried (a text that failed to align is counted in `failed`, not missing)."""
+        return not self.cancelled and self.done + self.failed >= self.total
+
+    # -- files ------------------------------------------------------------------------------------
+    def header(self) -> dict[str, Any]:
+        return {**self.meta, "format": FORMAT_VERSION, "kind": "probe_run", "model_id": self.model_id,
+                "parser": self.parser, "total": self.total, "done": self.done, "cancelled": self.cancelled,
+                "complete": self.complete, "blank": self.blank, "failed": self.failed,
+                "failures": [[int(i), str(m)] for i, m in self.failures], "truncated": self.truncated,
+                "seconds": round(float(self.seconds), 3)}
+
+    def to_bytes(self) -> bytes:
+        """Parquet: the counts' long table (`SyntaxCounts.to_frame`), the header in its metadata."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self.counts is None:
+            raise ValueError("this probing run counted no sentence: there is nothing to write")
+        table = pa.Table.from_pandas(self.counts.to_frame(), preserve_index=False)
+        meta = dict(table.schema.metadata or {})
+        meta[META_KEY] = json.dumps(self.header(), sort_keys=True, ensure_ascii=True).encode()
+        buf = io.BytesIO()
+        pq.write_table(table.replace_schema_metadata(meta), buf, compression="zstd")
+        return buf.getvalue()
+
+    def save(self, path: str | Path) -> ProbeRun:
+        """Write atomically (temporary file + rename); returns the run with its `path` set."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = self.to_bytes()
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self.path = target
+        return self
+
+    @classmethod
+    def load(cls, source: str | Path | bytes) -> ProbeRun:
+        """Open a run written by `save` / `python -m core.corpus --probe` (a path or the file's bytes)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            if isinstance(source, (bytes, bytearray)):
+                table, path = pq.read_table(pa.BufferReader(bytes(source))), None
+            else:
+                path = Path(source)
+                table = pq.read_table(path)
+        except (OSError, pa.ArrowException) as err:
+            raise ProbeRunError(f"it is not a Parquet file ({type(err).__name__})") from None
+        raw = (table.schema.metadata or {}).get(META_KEY)
+        if raw is None:
+            raise ProbeRunError("it has no probing-run header")
+        try:
+            meta = json.loads(raw.decode("utf-8"))
+        except ValueError:
+            raise ProbeRunError("its header is damaged") from None
+        if meta.get("format") != FORMAT_VERSION:
+            raise ProbeRunError(f"it is format {meta.get('format')!r}, this app reads {FORMAT_VERSION}")
+        try:
+            counts = SyntaxCounts.from_frame(table.to_pandas())
+        except (KeyError, ValueError, IndexError, TypeError) as err:
+            raise ProbeRunError(f"its counts do not match its header ({type(err).__name__})") from None
+        extra = {k: v for k, v in meta.items() if k not in _HEADER_FIELDS}
+        return cls(counts, str(meta.get("model_id", "")), str(meta.get("parser", "")), int(meta.get("total", 0)),
+                   done=int(meta.get("done", 0)), cancelled=bool(meta.get("cancelled", False)),
+                   blank=int(meta.get("blank", 0)), failures=[(int(i), str(m)) for i, m in meta.get("failures", [])],
+                   failed=int(meta.get("failed", 0)), truncated=int(meta.get("truncated", 0)),
+                   seconds=float(meta.get("seconds", 0.0)), meta=extra, path=path)
+
+
+_HEADER_FIELDS = frozenset(("format", "kind", "model_id", "parser", "total", "done", "cancelled", "complete", "blank",
+                            "failed", "failures", "truncated", "seconds"))
+
+
+# --- the disk store (what `python -m core.corpus --probe` files and the app can reopen) -------------
+
+def probe_dir() -> Path | None:
+    """`<result store folder>/probing`, or None when the store is off."""
+    from core.attention.store import default_dir
+
+    base = default_dir()
+    return None if base is None else base / SUBDIR
+
+
+def texts_digest(texts: Sequence[str]) -> str:
+    """sha256 of the texts, as `core.corpus.sources.Corpus.digest` computes it (each text + a newline)."""
+    h = hashlib.sha256()
+    for t in texts:
+        h.update(t.encode("utf-8", "surrogatepass"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def probe_key(model_id: str, digest: str, max_tokens: int | None, parser_name: str | None,
+              parser_version: str | None, offsets: Sequence[int] = DEFAULT_OFFSETS) -> dict[str, Any] | None:
+    """What a stored probing run depends on, or None when the model's files are not on this machine.
+    The parser is named as `parser.parser_status()` names it (package and version). Not the device
+    or the batch size: batched counts equal one-by-one counts."""
+    from core.attention.store import code_version, library_versions, model_fingerprint
+
+    try:
+        fp = model_fingerprint(model_id)
+    except Exception:  # noqa: BLE001 - an unregistered model has no stored runs
+        fp = None
+    if fp is None or not parser_name:
+        return None
+    return {"kind": "probe_run", "model_id": model_id, "texts": digest,
+            "max_tokens": None if max_tokens is None else int(max_tokens), "parser": parser_name,
+            "parser_version": parser_version, "offsets": [int(k) for k in offsets], "model": fp,
+            "versions": library_versions(), "code": code_version(_CODE_FILES), "format": FORMAT_VERSION}
+
+
+def _key_path(folder: Path, key: dict[str, Any]) -> Path:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
+    return folder / f"{digest[:40]}.parquet"
+
+
+def _parser_identity(parser: parsing.ParserStatus | None) -> tuple[str | None, str | None]:
+    status = parser if parser is not None else parsing.parser_status()
+    return (status.name, status.version) if status.available else (None, None)
+
+
+def stored_probe(model_id: str, texts: Sequence[str], max_tokens: int | None = DEFAULT_MAX_TOKENS, *,
+                 parser: parsing.ParserStatus | None = None, offsets: Sequence[int] = DEFAULT_OFFSETS,
+                 folder: Path | None = None) -> ProbeRun | None:
+    """The complete stored probing run of exactly these texts with this model, token limit and
+    parser (default: the one `parser_status()` would load), or None. Never loads a model or spaCy."""
+    folder = folder or probe_dir()
+    key = probe_key(model_id, texts_digest(texts), max_tokens, *_parser_identity(parser), offsets)
+    if folder is None or key is None:
+        return None
+    path = _key_path(folder, key)
+    if not path.is_file():
+        return None
+    try:
+        run = ProbeRun.load(path)
+        if run.meta.get("key") != key or not run.complete:
+            raise ProbeRunError("its key does not match")
+    except Exception as err:  # noqa: BLE001 - damaged or stale: a miss, and the file goes
+        log.info("probing store: dropping %s (%s)", path.name, err)
+        path.unlink(missing_ok=True)
+        return None
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+    return run
+
+
+def file_probe(run: ProbeRun, texts: Sequence[str], max_tokens: int | None = DEFAULT_MAX_TOKENS, *,
+               parser: parsing.ParserStatus | None = None, folder: Path | None = None) -> Path | None:
+    """File a complete run in the store (where `stored_probe` finds it); returns its path, or None
+    when the store is off, the model is not registered here, or the run is incomplete."""
+    folder = folder or probe_dir()
+    if folder is None or run.counts is None or not run.complete:
+        return None
+    key = probe_key(run.model_id, texts_digest(texts), max_tokens, *_parser_identity(parser), run.counts.offsets)
+    if key is None:
+        return None
+    stored = dataclasses.replace(run, failures=list(run.failures), path=None,
+                                 meta={**run.meta, "key": key, "max_tokens": max_tokens})
+    try:
+        path = stored.save(_key_path(folder, key)).path
+    except OSError as err:  # a read-only or full disk must not lose the run
+        log.info("probing store: could not write (%s)", err)
+        return None
+    try:
+        files = sorted((q for q in folder.glob("*.parquet") if len(q.stem) == 40), key=lambda q: q.stat().st_mtime)
+        for old in files[:-MAX_STORED_RUNS] if len(files) > MAX_STORED_RUNS else []:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass
+    return path
 
 
 def _resolve(model: Any, model_id: str | None) -> LoadedModel:
