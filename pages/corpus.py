@@ -14,8 +14,8 @@ from core.corpus.batch import DEFAULT_CORPUS_MAX_TOKENS
 from core.corpus.run import CorpusRun, CorpusRunError
 from core.errors import AttentionDashboardError
 from core.examples import EXAMPLES
-from core.render import heatmaps, vega
-from ui import cache, page, state
+from core.render import heatmaps
+from ui import cache, page, presenter, state
 from ui.heatmap_panel import chart_scroll_box
 from ui.tables import LABELS, readable
 
@@ -218,7 +218,7 @@ def atlas() -> None:
     label = f"{LABELS.get(stat, stat)}{' (sd)' if spread == 'sd' else ''}"
     chart = heatmaps.overview_grid(run.grid(stat, spread), title=f"{label}, over {run.done:,} sentences",
                                    value_label=label, selected=(layer, head))
-    st.altair_chart(vega.unvalidated(chart), key="corpus_chart", width="content",
+    presenter.chart(chart, key="corpus_chart",
                     on_select=state.select_from_chart("corpus_chart"))
 
 
@@ -253,7 +253,7 @@ def classes() -> None:
     codes = np.asarray([PATTERN_CLASSES.index(c) for c in shares["commonest"]], dtype=float)
     chart = heatmaps.overview_grid(codes.reshape(run.num_layers, run.num_heads), title="Commonest pattern class",
                                    value_label="Pattern class", selected=(layer, head), categories=PATTERN_CLASSES)
-    st.altair_chart(vega.unvalidated(chart), key="corpus_patterns", width="content",
+    presenter.chart(chart, key="corpus_patterns",
                     on_select=state.select_from_chart("corpus_patterns"))
 
 
@@ -306,7 +306,7 @@ if run.model_id == sel.model_id:
         chart = heatmaps.overview_grid(z, title=f"{LABELS.get(stat, stat)}: your sentence vs the corpus",
                                        value_label="Standard deviations from the mean", selected=(layer, head),
                                        scheme="redblue", color_domain=(-max(reach, 1.0), max(reach, 1.0)))
-        st.altair_chart(vega.unvalidated(chart), key="corpus_against", width="content",
+        presenter.chart(chart, key="corpus_against",
                         on_select=state.select_from_chart("corpus_against"))
         st.caption(f"Layer {layer}, head {head}: {values[layer, head]:.3f} on your sentence against a corpus mean "
                    f"of {mean[layer, head]:.3f} (sd {sd[layer, head]:.3f}).")

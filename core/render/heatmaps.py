@@ -583,10 +583,12 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
     if param is not None and not annotate:
         rect = _with_selection(rect, param)
     # NaN values are null in the data; Vega-Lite filters them from the coloured layer, so a
-    # separate grey layer draws them.
-    layers: list[alt.Chart] = [
-        alt.Chart().mark_rect(color=MASKED_FILL).encode(x=x, y=y, tooltip=tooltip).transform_filter("!datum.valid"),
-        rect]
+    # separate grey layer draws them, only when there are some: an empty mark layer is an SVG
+    # image with no text alternative to a screen reader (axe-core's svg-img-alt).
+    layers: list[alt.Chart] = [rect]
+    if not finite.all():
+        layers.insert(0, alt.Chart().mark_rect(color=MASKED_FILL).encode(x=x, y=y, tooltip=tooltip)
+                      .transform_filter("!datum.valid"))
     if annotate:
         threshold = lo + 0.55 * (hi - lo)
         text = alt.Chart().mark_text(fontSize=11).encode(
@@ -596,7 +598,8 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
         if param is not None:
             layers.append(_hit_layer(x, y, tooltip, param))
     if selected is not None:
-        layers.append(alt.Chart().mark_rect(fill=None, stroke=HIGHLIGHT, strokeWidth=3).encode(x=x, y=y)
+        # The outline is decoration (hidden from screen readers; empty when `selected` is off the grid).
+        layers.append(alt.Chart().mark_rect(fill=None, stroke=HIGHLIGHT, strokeWidth=3, aria=False).encode(x=x, y=y)
                       .transform_filter(f"datum.layer == {int(selected[0])} && datum.head == {int(selected[1])}"))
     fmt = f".{int(decimals)}f"
     text_expr = ("datum.valid ? datum.category : 'n/a'" if categories is not None

@@ -101,20 +101,9 @@ class Known:
     why: str
 
 
-SVG_ALT = Known("svg-img-alt", '[data-testid="stVegaLiteChart"] svg g.role-mark',
-                "an SVG chart's empty mark layer (no data: e.g. the selection overlay) is a graphics-symbol "
-                "with no text alternative")
-# Pages whose charts draw as SVG (axe sees no marks inside a canvas).
-_SVG_CHARTS = {"head_atlas", "pattern_classes"}
-
+# Nothing of ours is known to fail today (the caption links and the overview grids' empty mark layers
+# were fixed); a new entry: KNOWN[(page, theme, viewport)] = (Known(rule, selector, why), ...).
 KNOWN: dict[tuple[str, str, str], tuple[Known, ...]] = {}
-for _row in PAGES:
-    for _theme, _vw in CASES:
-        _known = []
-        if _row.name in _SVG_CHARTS:
-            _known.append(SVG_ALT)
-        if _known:
-            KNOWN[(_row.name, _theme, _vw)] = tuple(_known)
 
 
 def _cases() -> list[Any]:

@@ -40,7 +40,7 @@ CHART_STEPS = [s for s in steps.IDS if s not in ("model", "tokens")]
 KNOWN_CHART_FONTS = {
     name: "issue 15: the page's charts are not drawn through ui.presenter.chart yet (its owner's change)"
     for name in ("single_head", "layer_average", "compare", "across_layers", "head_atlas", "rollout_flow",
-                 "pattern_breakdown", "pattern_classes", "probing", "corpus")
+                 "pattern_breakdown", "pattern_classes", "probing")
 }
 
 _TEXTS_JS = """() => {
