@@ -276,4 +276,5 @@ def matching_section() -> None:
 
 
 page.guard(matching_section, "head matching")
+page.how_computed("words-across-tokenizers", "head-matching", "jensen-shannon-divergence")
 page.caveat()

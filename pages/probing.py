@@ -294,4 +294,5 @@ def arcs() -> None:
 
 
 page.guard(arcs, "arc view")
+page.how_computed("syntax-probing")
 page.caveat()

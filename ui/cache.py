@@ -301,8 +301,17 @@ def _probe_key(model_id: str, texts: tuple[str, ...], max_tokens: int | None) ->
 
 
 def finished_probe(model_id: str, texts: tuple[str, ...], max_tokens: int | None) -> ProbeRun | None:
-    """A finished probing run of exactly these texts, if one was kept (never computes)."""
-    return _probe_runs().get(_probe_key(model_id, texts, max_tokens))
+    """A finished probing run of exactly these texts, if one was kept in memory or filed in the
+    store (by this app or by `python -m core.corpus --probe`); never computes, never loads a model."""
+    from core.probing import run as probing_run
+
+    key = _probe_key(model_id, texts, max_tokens)
+    done = _probe_runs().get(key)
+    if done is None:
+        done = probing_run.stored_probe(model_id, list(texts), max_tokens, parser=parser_status())
+        if done is not None:
+            _probe_runs().put(key, done)
+    return done
 
 
 def probe_corpus(model_id: str, texts: tuple[str, ...], max_tokens: int | None,
@@ -327,6 +336,7 @@ def probe_corpus(model_id: str, texts: tuple[str, ...], max_tokens: int | None,
                                    batch_size=batch_size)
     if not out.cancelled and out.counts is not None:
         _probe_runs().put(_probe_key(model_id, texts, max_tokens), out)
+        probing_run.file_probe(out, list(texts), max_tokens, parser=parser_status())  # reopens after a restart
     return out
 
 
