@@ -12,7 +12,7 @@ import pandas as pd
 
 from core.analysis.patterns import CATEGORIES
 from core.render.matrix import CELL_BUDGET, CellBudgetError, token_labels
-from core.render.vega import HIGHLIGHT, label_font, no_init_validation, title_params, value_if
+from core.render.vega import CATEGORY_COLOURS, HIGHLIGHT, label_font, no_init_validation, title_params, value_if
 
 FIT_X = alt.AutoSizeParams(type="fit-x", contains="padding")
 """Bar charts: `width` is the whole chart's (axes and legend included), so a chart drawn with
@@ -21,7 +21,7 @@ fits a narrow column never runs past it; heights stay the plot's (as vega.PAD)."
 NARROW_PX = 380
 """Total width of the category charts: fits a 420 px window's column (about 388 px)."""
 
-CATEGORY_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#b279a2")  # one per CATEGORIES entry, same order
+CATEGORY_COLORS = CATEGORY_COLOURS[:4]  # one per CATEGORIES entry, same order (Okabe-Ito: colour-blind safe)
 
 
 def _category_long(counts_df: pd.DataFrame, group: str, drop: Sequence[str] = ()) -> pd.DataFrame:
@@ -54,7 +54,7 @@ def _category_scale(cats: Sequence[str]) -> alt.Scale:
     known = [c for c in CATEGORIES if c in cats]
     other = sorted(c for c in set(cats) if c not in CATEGORIES)
     domain = known + other
-    palette = list(CATEGORY_COLORS) + ["#9d755d", "#e45756", "#72b7b2", "#eeca3b"]
+    palette = list(CATEGORY_COLOURS)
     rng = [palette[CATEGORIES.index(c)] if c in CATEGORIES else palette[4 + i % 4]
            for i, c in enumerate(other)]
     rng = [palette[CATEGORIES.index(c)] for c in known] + rng
@@ -134,7 +134,7 @@ def category_compare_chart(df: pd.DataFrame, *, title: str = "Categories per sen
         y=alt.Y("value:Q", title="Share of strong connections" if normalize else "Strong connections",
                 axis=alt.Axis(format=".0%" if normalize else "d", labelFontSize=12, titleFontSize=14)),
         color=alt.Color(f"{sentence_col}:N", title="Sentence", sort=sentences,
-                        scale=alt.Scale(scheme="tableau10"),
+                        scale=alt.Scale(range=list(CATEGORY_COLOURS)),
                         legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=NARROW_PX - 40,
                                           titleFontSize=13, labelFontSize=12)),
         tooltip=[alt.Tooltip(f"{sentence_col}:N", title="Sentence"), alt.Tooltip("category:N", title="Category"),

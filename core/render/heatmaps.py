@@ -13,6 +13,7 @@ switches between dark and white on the cell value so it stays readable on the fi
 
 from __future__ import annotations
 
+import json
 from typing import Any, Sequence
 
 import altair as alt
@@ -31,18 +32,21 @@ from core.render.matrix import (
     token_labels,
 )
 from core.render.vega import (
+    CATEGORY_COLOURS,
     HIGHLIGHT,
     MASKED_FILL,
     PAD,
     TEXT_DARK,
     TEXT_LIGHT,
     calculate,
+    category_letters,
     check_scheme,
     compact_frame,
     label_font,
     masked_weight_fill,
     no_init_validation,
     selection_outline,
+    text_on,
     title_params,
     value_if,
 )
@@ -58,6 +62,8 @@ X_TITLE = _raster.X_TITLE
 Y_TITLE = _raster.Y_TITLE
 THUMBS_WIDTH = 620
 """Pixels a row of thumbnails may take (with headers, spacing and the legend it fits about 940 px)."""
+MASKED_NOTE = "Grey cells: masked (a key after its query), not zero."
+"""The subtitle line of every heatmap with masked cells, so they are told by words, not by grey alone."""
 HEAD_ORDER_NOTE = "Head numbers are arbitrary within a layer: the same number in two layers is not the same head."
 
 
@@ -190,6 +196,17 @@ def _token_text(label: str) -> str:
     return str(label).split(" · ", 1)[-1]
 
 
+def _has_masked(mask: np.ndarray | None) -> bool:
+    return mask is not None and not np.asarray(mask, dtype=bool).all()
+
+
+def _with_masked_note(subtitle: str | Sequence[str] | None, mask: np.ndarray | None) -> str | list[str] | None:
+    if not _has_masked(mask):
+        return subtitle
+    lines = [] if subtitle is None else [subtitle] if isinstance(subtitle, str) else list(subtitle)
+    return [*lines, MASKED_NOTE] if MASKED_NOTE not in lines else lines
+
+
 def _number(v: float) -> str:
     return f"{v:.2f}" if abs(v) >= 0.005 or v == 0 else f"{v:.3g}"
 
@@ -262,6 +279,7 @@ def heatmap(dm: DrawMatrix, *, title: str, value_label: str = "Attention weight"
     order = list(dm.axis_labels)
     if description is None:
         description = matrix_description(title, value_label, order, m, mask, block=dm.block, diverging=lo < 0 < hi)
+    subtitle = _with_masked_note(subtitle, mask)
     if use_raster(n, annotate, scheme, raster):
         plot = cell * n if cell_size else min(cell * n, PLOT_PX)  # many tokens: fractional cells, PLOT_PX
         return _raster.raster_heatmap(m, order, dm.positions, title=title, value_label=value_label, lo=lo, hi=hi,
@@ -374,6 +392,7 @@ def head_grid(att: np.ndarray | Sequence[np.ndarray], tokens: Sequence[str], *,
     k = small.shape[-1]
     if across:
         notes.append(HEAD_ORDER_NOTE)
+    notes = _with_masked_note(notes, small_mask) or []
     lo, hi = _domain(small, None if small_mask is None else np.broadcast_to(small_mask, small.shape), color_domain)
     if columns is None:  # 3, or 2 when that is what makes the cell numbers fit
         columns = 3 if (GRID_PX // 3) // k >= NUMBER_CELL_PX or k > ANNOTATE_MAX_N else 2
@@ -480,6 +499,7 @@ def thumbnail_grid(att: np.ndarray, tokens: Sequence[str], *, max_cells: int = C
     if b > 1:
         notes.insert(0, f"Each thumbnail shows blocks of {b} tokens ({k} x {k}) to stay under "
                         f"{max_cells:,} cells.")
+    notes = _with_masked_note(notes, small_mask) or []
     if description is None:
         description = thumbnail_description(title, L, H, labels, small, small_mask, block=b, selectable=selectable)
     legend = {"format": ".2f", "titleFontSize": 13, "labelFontSize": 12, "gradientLength": 120}
@@ -563,11 +583,17 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
     if annotate is None:
         annotate = categories is None and L * H <= 144 and cell >= 30
     if categories is not None:
+        # Okabe-Ito colours, and each class's letter in its cells and in the legend (never colour alone).
+        letters = category_letters(cats)
+        fills = [CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)] for i in range(len(cats))]
         df["category"] = np.where(finite, np.asarray(cats + ["n/a"], dtype=object)[np.where(finite, codes, -1)],
                                   None)
+        df["letter"] = np.asarray(letters + ["–"], dtype=object)[np.where(finite, codes, -1)]
+        legend_labels = " : ".join(f"datum.label == {json.dumps(c)} ? {json.dumps(f'{k}  {c}')}"
+                                   for c, k in zip(cats, letters)) + " : datum.label"
         color = alt.Color("category:N", title=value_label, sort=cats,
-                          scale=alt.Scale(domain=cats, scheme="tableau10"),
-                          legend=alt.Legend(titleFontSize=13, labelFontSize=12))
+                          scale=alt.Scale(domain=cats, range=fills),
+                          legend=alt.Legend(titleFontSize=13, labelFontSize=12, labelExpr=legend_labels))
     else:
         check_scheme(scheme)
         color = alt.Color("value:Q", title=value_label,
@@ -580,7 +606,8 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
     rect = alt.Chart().mark_rect().encode(x=x, y=y, color=color, tooltip=tooltip)
     param = alt.selection_point(name="head", fields=["layer", "head"], on="click", clear="dblclick",
                                 empty=False) if selectable else None
-    if param is not None and not annotate:
+    lettered = categories is not None
+    if param is not None and not (annotate or lettered):
         rect = _with_selection(rect, param)
     # NaN values are null in the data; Vega-Lite filters them from the coloured layer, so a
     # separate grey layer draws them, only when there are some: an empty mark layer is an SVG
@@ -595,8 +622,13 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
             x=x, y=y, text=alt.Text("value_short:N"), tooltip=tooltip,
             color=value_if(f"datum.valid && datum.value > {threshold!r}", TEXT_LIGHT, TEXT_DARK))
         layers.append(text)
-        if param is not None:
-            layers.append(_hit_layer(x, y, tooltip, param))
+    elif lettered:
+        light = json.dumps([c for c, f in zip(cats, fills) if text_on(f) == TEXT_LIGHT])
+        layers.append(alt.Chart().mark_text(fontSize=11 if cell >= 30 else 10, fontWeight="bold").encode(
+            x=x, y=y, text=alt.Text("letter:N"), tooltip=tooltip,
+            color=value_if(f"indexof({light}, datum.category) >= 0", TEXT_LIGHT, TEXT_DARK)))
+    if (annotate or lettered) and param is not None:
+        layers.append(_hit_layer(x, y, tooltip, param))
     if selected is not None:
         # The outline is decoration (hidden from screen readers; empty when `selected` is off the grid).
         layers.append(alt.Chart().mark_rect(fill=None, stroke=HIGHLIGHT, strokeWidth=3, aria=False).encode(x=x, y=y)

@@ -28,6 +28,12 @@ HIGHLIGHT = "#ff7f0e"  # orange: visible on blues, on grey and on both themes
 SUBTITLE_GREY = "#808495"  # contrast about 3.9:1 on white and 5:1 on Streamlit's dark background
 TEXT_DARK = "#1b1b1b"  # cell text on light fills (fill colour is fixed, not the theme's)
 TEXT_LIGHT = "#ffffff"  # cell text on dark fills
+CATEGORY_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#56b4e9", "#cc79a7", "#f0e442", "#000000")
+"""Okabe & Ito's colour-blind-safe palette ("Color Universal Design", 2008), in the order categories
+take it: the pattern classes (vertical blue, diagonal orange, vertical+diagonal green, block
+vermilion, heterogeneous sky blue) and the tutorial's connection categories. Vermilion comes before
+reddish purple because, simulated for deuteranopia, #cc79a7 falls within 7 CIEDE2000 units of the
+grey of cells without a value (tests/core/test_colour_vision.py checks every pair above 10)."""
 PAD = alt.AutoSizeParams(type="pad", contains="padding")
 """Every chart sets autosize "pad": width/height are the plot area, so cells stay square. Without
 it Streamlit injects autosize "fit", which squeezes title + axes into `height` (a 4-token heatmap
@@ -127,6 +133,30 @@ def masked_weight_fill(value_label: str, scheme: str, lo: float, hi: float,
         test=alt.Predicate("datum.allowed"), field=alt.FieldName("weight"), legend=alt.Legend(**legend),
         scale=alt.Scale(scheme=scheme_cls(scheme) if scheme_cls else scheme, domain=[lo, hi], clamp=True),
         title=alt.schema.core.Text(value_label), type=alt.StandardType("quantitative")))
+
+
+def _luminance(colour: str) -> float:
+    """WCAG relative luminance of "#rrggbb"."""
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+           for c in (int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5))]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def text_on(fill: str) -> str:
+    """TEXT_DARK or TEXT_LIGHT, whichever has the higher contrast on ``fill`` ("#rrggbb")."""
+    lum = _luminance(fill)
+    return TEXT_LIGHT if (1.05 / (lum + 0.05)) > (lum + 0.05) / (_luminance(TEXT_DARK) + 0.05) else TEXT_DARK
+
+
+def category_letters(categories: Sequence[str]) -> list[str]:
+    """A short code per category, drawn in each cell and in the legend so that no category is told
+    by colour alone: the initial ("vertical" -> "V"), initials joined for a compound
+    ("vertical+diagonal" -> "V+D"), two letters where initials clash ("block", "broad" -> "Bl", "Br")."""
+    def code(name: str, n: int) -> str:
+        return "+".join(part[:n].capitalize() for part in str(name).split("+") if part) or "?"
+
+    codes = [code(c, 1) for c in categories]
+    return [code(c, 2) if codes.count(k) > 1 else k for c, k in zip(categories, codes)]
 
 
 def calculate(**exprs: str) -> list[alt.CalculateTransform]:
