@@ -38,6 +38,10 @@ button[data-testid^="stBaseButton-primary"]:not(:disabled):hover {{ background-c
 [data-testid="stSidebar"] a:focus-visible, [data-testid="stMain"] a:focus-visible, button:focus-visible,
 [role="tab"]:focus-visible, [role="switch"]:focus-visible, [role="radio"]:focus-visible,
 summary:focus-visible {{ outline: 3px solid {FOCUS} !important; outline-offset: 2px; }}
+/* Select boxes and text fields show focus only by a 1 px border turning blue: the same outline around them. */
+[data-testid="stSelectbox"] div:has(> input:focus), [data-testid="stMultiSelect"] div:has(> input:focus),
+[data-testid="stTextAreaRootElement"]:focus-within, [data-testid="stTextInputRootElement"]:focus-within,
+[data-testid="stNumberInputContainer"]:focus-within {{ outline: 3px solid {FOCUS}; outline-offset: 1px; }}
 </style>"""
 
 
