@@ -19,6 +19,7 @@ scripts/bench_startup.py / scripts/bench_pages.py. Import the fixtures into a te
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import os
@@ -258,6 +259,14 @@ class Offline:
         """Blocked requests other than the tab's favicon (which nothing on the page needs to draw)."""
         return [u for u in self.blocked if not _is_favicon(u)]
 
+    def record(self, request: Any) -> None:
+        """Request listener (contexts without routing, which keep the HTTP cache: outside hosts
+        are unreachable at the resolver, CHROMIUM_ARGS): record any request to one."""
+        url = request.url
+        host = urllib.parse.urlsplit(url).hostname or ""
+        if not (url.startswith(("data:", "blob:", "about:")) or host in LOCAL_HOSTS or f"[{host}]" in LOCAL_HOSTS):
+            self.blocked.append(url)
+
     def handle(self, route: Any) -> None:
         url = route.request.url
         host = urllib.parse.urlsplit(url).hostname or ""
@@ -336,10 +345,13 @@ def cached_context(browser: Any, viewport: dict[str, int] | None = None,
 
 
 def new_context(browser: Any, offline: Offline | None = None) -> tuple[Any, Offline]:
-    """A fresh browser context (own cookies/storage = own Streamlit session) with outside hosts blocked."""
+    """A fresh browser context (own cookies/storage = own Streamlit session). Outside hosts are
+    unreachable (CHROMIUM_ARGS' resolver rule) and every request to one is recorded in `offline`;
+    no request routing, so the HTTP cache works between the context's page loads as in a user's
+    browser (Playwright turns it off for a context with a route handler)."""
     offline = offline or Offline()
     context = browser.new_context(viewport=VIEWPORT, service_workers="block")
-    context.route("**/*", offline.handle)
+    context.on("request", offline.record)
     context.add_init_script(RUN_COUNTER_JS)
     return context, offline
 
@@ -651,13 +663,30 @@ def screenshot(page: Any, name: str, directory: Path | None = None) -> Path:
 
 # --- pytest fixtures (import them into a test module) -------------------------------------------
 
+_SHARED: list[StreamlitServer] = []
+
+
+def _stop_shared() -> None:
+    for srv in _SHARED:
+        srv.stop()
+    _SHARED.clear()
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[StreamlitServer]:
-    """A fresh `streamlit run` shared by one test module."""
+    """One `streamlit run` shared by every browser test module of the run, as many users share one
+    deployed app (each test's browser context or tab is its own session). Started on first use,
+    and again if an earlier module left it dead; stopped when the run ends. A start costs a cold
+    import of torch and transformers plus the first model load: once per run, not per module."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed")
-    with streamlit_server() as srv:
-        yield srv
+    if _SHARED and not _SHARED[0].alive():
+        _stop_shared()
+    if not _SHARED:
+        _SHARED.append(StreamlitServer().start())
+        if len(_SHARED) == 1:
+            atexit.register(_stop_shared)
+    yield _SHARED[0]
 
 
 @pytest.fixture(scope="module")
@@ -684,22 +713,38 @@ def offline() -> Offline:
     return Offline()
 
 
+@pytest.fixture(scope="module")
+def tabs_context(browser: Any) -> Iterator[Any]:
+    """One browser context per module whose tabs the tests open (see new_page): its HTTP cache
+    keeps Streamlit's scripts between tabs, as a user's browser does."""
+    context = browser.new_context(viewport=VIEWPORT, service_workers="block")
+    context.add_init_script(RUN_COUNTER_JS)
+    try:
+        yield context
+    finally:
+        with contextlib.suppress(Exception):
+            context.close()
+
+
 @pytest.fixture()
-def new_page(browser: Any, offline: Offline) -> Iterator[Any]:
-    """Factory: new_page() -> a Page in its own fresh context (= its own Streamlit session)."""
-    contexts: list[Any] = []
+def new_page(tabs_context: Any, offline: Offline) -> Iterator[Any]:
+    """Factory: new_page() -> a new tab, i.e. its own Streamlit session (a session is one
+    websocket), in the module's browser context; its requests to outside hosts go to `offline`.
+    The tabs are closed when the test ends."""
+    pages: list[Any] = []
 
     def make() -> Any:
-        context, _ = new_context(browser, offline)
-        contexts.append(context)
-        return context.new_page()
+        page = tabs_context.new_page()
+        page.on("request", offline.record)
+        pages.append(page)
+        return page
 
     try:
         yield make
     finally:
-        for c in contexts:
+        for p in pages:
             with contextlib.suppress(Exception):
-                c.close()
+                p.close()
 
 
 def main() -> None:  # manual check: python -m tests.browser.harness [page]

@@ -28,7 +28,7 @@ from tests.browser.harness import (  # noqa: F401 - fixtures are used by name
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
-DURATION = 30.0  # seconds of concurrent head switching (plus the concurrent first load)
+DURATION = 10.0  # seconds of concurrent head switching (plus the concurrent first load)
 SESSIONS = 8
 MIN_VIEWS = 3  # each session: its first view and at least two head switches, however slow the machine
 LAYER = 2
