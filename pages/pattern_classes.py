@@ -55,7 +55,9 @@ def classes() -> None:
     summary = patterns.pattern_summary(stats, thresholds)
     st.dataframe(summary.counts, hide_index=True, width="content",  # stacked: the grid's legend needs the width
                  column_config=readable(summary.counts.columns))
-    st.caption("Kovaleva et al. report 32–61% of BERT-base heads heterogeneous, depending on the task.")
+    st.caption("Kovaleva et al. report 32–61% of BERT-base heads heterogeneous, depending on the task. "
+               "Each cell of the grid carries its class's letter, as the legend does: V vertical, D diagonal, "
+               "V+D vertical+diagonal, B block, H heterogeneous.")
     grid = heatmaps.overview_grid(summary.codes, title="Pattern class per head", value_label="class",
                                   selected=(sel.layer, sel.head), categories=list(patterns.PATTERN_CLASSES))
     st.altair_chart(vega.unvalidated(grid), key="pc_grid", on_select=state.select_from_chart("pc_grid"),
