@@ -6,7 +6,8 @@ import streamlit as st
 
 from core.render import heatmaps, vega
 from ui import cache, page, state
-from ui.heatmap_panel import chart_scroll_box
+from ui.heatmap_panel import chart_scroll_box, layers_table_view
+from ui.tables import readable
 
 sel = page.header(
     "Across layers",
@@ -25,6 +26,7 @@ def grid() -> None:
                                   allowed_mask=result.allowed_mask() if result.causal else None)
     st.altair_chart(vega.unvalidated(make()), width="content")
     page.downloads(make, {}, f"{page.slug(sel)}_head{sel.head}_layers", key="al_grid")
+    layers_table_view(result, sel.head, "al_grid")
 
 
 page.guard(grid, "layer grid")
@@ -40,3 +42,17 @@ def overview() -> None:
 
 page.guard(overview, "overview")
 st.caption(f"Selected: layer {sel.layer}, head {sel.head}.")
+
+
+def overview_table() -> None:
+    with st.expander("The overview as a table", icon=":material/table_view:"):
+        table = cache.head_overview(result)
+        st.caption("One row per head: its strongest connection to another token (position in brackets) and how "
+                   "evenly it spreads (1 = evenly over every token, 0 = on one token).")
+        st.dataframe(table, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(table)),
+                     column_config=readable(table.columns,
+                                            strongest_weight=st.column_config.NumberColumn("Weight", format="%.3f"),
+                                            entropy_norm=st.column_config.NumberColumn("Evenness", format="%.2f")))
+
+
+page.guard(overview_table, "overview table")

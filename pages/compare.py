@@ -22,7 +22,7 @@ from core.models.config import grid_shape
 from core.models.registry import registry, related_model
 from core.render import heatmaps, matrix, vega
 from ui import cache, page, state
-from ui.heatmap_panel import chart_scroll_box
+from ui.heatmap_panel import chart_scroll_box, table_view
 
 AVERAGE = -1  # B's "head" value for the layer's head average
 SIDE_PX = 380  # plot side of each of A and B (two columns at 1400 px with axes and legends)
@@ -120,6 +120,7 @@ def _draw(dm: matrix.DrawMatrix, *, title: str, key: str, subtitle: str, params:
 
     page.downloads(make, {"csv": (lambda: export.matrix_to_csv(prepared), "text/csv")},
                    f"{page.slug(sel)}_{key}", key=key)
+    table_view(prepared, key, value_label)
 
 
 def result_b_now():

@@ -202,6 +202,13 @@ def bertviz_view(res: AttentionResult, kind: Literal["head", "model"],
     return get_engine().memo(res, f"bertviz_{kind}_view", opts, lambda: build(res, options=opts))
 
 
+def head_overview(res: AttentionResult) -> pd.DataFrame:
+    """The layer x head overview as a table (core.analysis.tables.head_overview), once per text."""
+    from core.analysis import tables
+
+    return get_engine().memo(res, "head_overview", None, lambda: tables.head_overview(res, head_statistics(res)))
+
+
 def thumbnail_chart(res: AttentionResult) -> alt.FacetChart:
     """Every layer x head as a clickable thumbnail (core.render.heatmaps.thumbnail_grid). It does
     not depend on the selected head: built once per text (a copy is returned)."""

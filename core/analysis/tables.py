@@ -45,3 +45,29 @@ def flow_table(flow: np.ndarray, rollout_row: np.ndarray, tokens: Sequence[str],
     return pd.DataFrame({"position": np.arange(len(tokens)), "token": list(tokens),
                          "flow": np.round(np.asarray(flow), decimals),
                          "rollout": np.round(np.asarray(rollout_row), decimals)})
+
+
+def head_overview(result: AttentionResult, statistics: pd.DataFrame) -> pd.DataFrame:
+    """What each thumbnail of the layer x head overview shows, as a table: one row per head with
+    its strongest connection to another token (from, to, weight; masked cells of causal models left
+    out) and how evenly it spreads (`entropy_norm`, from `statistics`: one row per head, as
+    core.analysis.statistics.head_statistics_for returns)."""
+    from core.analysis.tokens import strongest_connections
+
+    att = np.asarray(result.attention)
+    allowed = result.allowed_mask() if result.causal else None
+    tokens = list(result.display_tokens)
+    rows = []
+    for layer in range(att.shape[0]):
+        for head in range(att.shape[1]):
+            top = strongest_connections(att[layer, head], tokens, k=1, allowed=allowed)
+            if len(top):
+                row = top.iloc[0]
+                rows.append((layer, head, f"{row['from_token']} ({int(row['from'])})",
+                             f"{row['to_token']} ({int(row['to'])})", float(row["weight"])))
+            else:
+                rows.append((layer, head, "", "", float("nan")))
+    out = pd.DataFrame(rows, columns=["layer", "head", "strongest_from", "strongest_to", "strongest_weight"])
+    spread = statistics.set_index(["layer", "head"])["entropy_norm"]
+    out["entropy_norm"] = [float(spread.get((r.layer, r.head), np.nan)) for r in out.itertuples()]
+    return out

@@ -94,3 +94,33 @@ def test_table_view_is_built_only_when_opened_and_holds_the_drawn_numbers() -> N
     spec, _ = chart_frames(charts_of(at)[0])
     assert spec["description"].startswith("Heatmap: Raw attention · layer 0, head 0.")
     assert json.dumps(spec).count("description") >= 1
+
+
+def test_across_layers_tables_hold_each_layers_weights_and_each_heads_strongest_connection() -> None:
+    """Issue 16 item 2: the grids of Across layers have their numbers one click away: the chosen
+    layer's matrix of the selected head, and the overview's heads as rows."""
+    from core.attention.extract import extract
+    from ui import cache
+
+    text = "the cat sat on the mat."
+    at = make_app("pages/across_layers.py", text=text, head=4, al_grid_table="1")
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.query_params["al_grid_table"] == "1"
+    at.selectbox(key="al_grid_table_layer").set_value(2).run()
+    grid_table = next(d.value for d in at.dataframe if d.value.shape[0] == d.value.shape[1])
+    res = extract(cache.get_engine().model("all-MiniLM-L6-v2"), text)
+    np.testing.assert_allclose(grid_table.to_numpy(), res.attention[2, 4].astype(np.float64), atol=1e-6)
+    overview = next(d.value for d in at.dataframe if "strongest_weight" in d.value.columns)
+    assert len(overview) == res.num_layers * res.num_heads
+    row = overview[(overview["layer"] == 2) & (overview["head"] == 4)].iloc[0]
+    weights = res.attention[2, 4].astype(np.float64).copy()
+    np.fill_diagonal(weights, -1)
+    assert abs(row["strongest_weight"] - weights.max()) < 1e-6
+
+
+def test_compare_has_a_table_view_for_a_b_and_the_difference() -> None:
+    at = make_app("pages/compare.py", cmp_d_table="1")
+    assert not at.exception, [e.value for e in at.exception]
+    labels = [e.label for e in at.expander if "as a table" in e.label]
+    assert labels.count("The numbers as a table") == 3, labels
+    assert any(d.value.shape[0] == d.value.shape[1] for d in at.dataframe)
