@@ -23,6 +23,7 @@ from core.models.registry import registry, related_model
 from core.render import heatmaps, matrix, vega
 from ui import cache, page, state
 from ui.heatmap_panel import chart_scroll_box, table_view
+from ui.glossary_links import term_help
 
 AVERAGE = -1  # B's "head" value for the layer's head average
 SIDE_PX = 380  # plot side of each of A and B (two columns at 1400 px with axes and legends)
@@ -63,12 +64,13 @@ with st.container(border=True):
     a1.toggle("A: average of the layer's heads", key="cavg")
     specials = state.control("cspec", "hidden", state.parse_choice(list(SPECIALS)), label="special tokens")
     a2.selectbox("Special tokens ([CLS], [SEP], <s>, </s>)", list(SPECIALS), key="cspec", format_func=SPECIALS.get,
-                 help="Hidden: their rows and columns are left out and each word's row is renormalised over the "
-                      "words. Their own rows: the special tokens between the same two words share one row.")
+                 help=term_help("special_tokens", "Hidden: their rows and columns are left out and each word's row "
+                                "is renormalised over the words. Their own rows: the special tokens between the same "
+                                "two words share one row."))
     word_mode = state.control("cwords", "text", state.parse_choice(list(WORD_MODES)), label="words")
     a3.selectbox("Words", list(WORD_MODES), key="cwords", format_func=WORD_MODES.get,
-                 help="From the text: runs of letters, each punctuation mark, each character of Chinese or Japanese. "
-                      "Tokens that span two of them join them, for both models.")
+                 help=term_help("word_merge", "From the text: runs of letters, each punctuation mark, each character "
+                                "of Chinese or Japanese. Tokens that span two of them join them, for both models."))
 
     st.markdown("**B**")
     b1, b2, b3, b4 = st.columns([3, 1, 1, 4])
@@ -80,10 +82,10 @@ with st.container(border=True):
     default_layer = (min(sel.layer + 1, layers_b - 1) if sel.layer + 1 < layers_b else max(sel.layer - 1, 0)) \
         if same_model else min(sel.layer, layers_b - 1)
     layer_b = state.control("cl", default_layer, state.parse_int(0, layers_b - 1), label="layer B")
-    b2.selectbox("Layer B", list(range(layers_b)), key="cl")
+    b2.selectbox("Layer B", list(range(layers_b)), key="cl", help=term_help("layer"))
     head_b = state.control("ch", min(sel.head, heads_b - 1), state.parse_int(AVERAGE, heads_b - 1), label="head B")
     b3.selectbox("Head B", [AVERAGE, *range(heads_b)], key="ch",
-                 format_func=lambda h: "average" if h == AVERAGE else str(h))
+                 format_func=lambda h: "average" if h == AVERAGE else str(h), help=term_help("head"))
     state.control("ctext", "", state.parse_text, state.text_for_link, label="text B")
     b4.text_input("Text B (empty = A's text)", key="ctext",
                   placeholder=f"e.g. {MINIMAL_PAIRS[0][1]}",

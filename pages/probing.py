@@ -18,6 +18,7 @@ from core.probing import syntax
 from core.render import syntax as syntax_charts
 from core.render import vega
 from ui import cache, page, state
+from ui.glossary_links import term_help
 
 log = logging.getLogger("attention_dashboard")
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,12 +181,13 @@ if shown is not None and shown.counts is not None and shown.counts.arcs:
     state.control("probe_min", 3, state.parse_int(1, 1000), label="minimum words")
     c1, c2 = st.columns([1, 1])
     min_count = c1.number_input("Relations with at least this many words", min_value=1, max_value=1000,
-                                key="probe_min", help="Rare relations give accuracies from one or two words.")
+                                key="probe_min", help=term_help("probing", "Rare relations give accuracies from one or two words."))
     state.control("probe_held", False, state.parse_bool, state.bool_text, label="held out")
     held = c2.toggle("Held-out scores", key="probe_held",
-                     help="Choose each relation's best head (and offset) on half of the sentences and score it "
-                          "on the other half, both ways. Picking the best of every head on the same sentences "
-                          "that score it flatters the winner, most with few sentences.")
+                     help=term_help("probing", "Choose each relation's best head (and offset) on half of the "
+                                    "sentences and score it on the other half, both ways. Picking the best of every "
+                                    "head on the same sentences that score it flatters the winner, most with few "
+                                    "sentences."))
     best = syntax.best_heads(counts, min_count=int(min_count))
 
     st.subheader("Best head per relation")

@@ -8,6 +8,7 @@ from core.analysis import tables
 from core.render.matrix import DrawMatrix
 from ui import cache, page, state
 from ui.flow_panel import flow_panel
+from ui.glossary_links import term_help
 from ui.heatmap_panel import heatmap_panel, query_picker
 from ui.tables import readable
 
@@ -25,7 +26,8 @@ with c1:  # its own layer: a first visit shows the whole stack, whatever layer t
     layer = int(state.control("rf_layer", last, state.parse_int(0, last), label="rollout layer"))
     st.selectbox("Through layer", list(range(sel.num_layers)), key="rf_layer", width=200,
                  format_func=lambda i: f"{i} (the last)" if i == last else str(i),
-                 help="Rollout multiplies the layers from 0 up to this one; the last layer is the whole model.")
+                 help=term_help("rollout", "Rollout multiplies the layers from 0 up to this one; the last layer is "
+                                "the whole model."))
 with c2:
     query = query_picker(result)
 page.how_computed("rollout", "attention-flow")

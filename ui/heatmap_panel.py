@@ -15,6 +15,7 @@ from core.attention.result import AttentionResult
 from core.render import heatmaps, matrix, vega
 from core.render.matrix import DrawMatrix
 from ui import cache, page, state
+from ui.glossary_links import term_help
 
 WINDOW = 64  # tokens in the "a window of tokens" mode
 
@@ -50,7 +51,7 @@ def query_picker(result: AttentionResult) -> int:
     state.control("q", -1, state.parse_int(-1, max(n - 1, 0)), label="focused query")
     return int(st.selectbox("Focus a query (row)", [-1] + list(range(n)), key="q", width=320,
                             format_func=lambda i: "none" if i == -1 else f"{i} · {result.display_tokens[i]}",
-                            help="Or click a cell in the heatmap."))
+                            help=term_help("query", "The row of the token attending from. Or click a cell in the heatmap.")))
 
 
 def _large_input_mode(n: int, key: str, max_cells: int) -> tuple[str, int]:

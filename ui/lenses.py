@@ -9,8 +9,10 @@ import streamlit as st
 
 from core.analysis import compare, tokens
 from core.attention.result import AttentionResult
+from core.tutorial import glossary
 from ui import cache, page, state
 from ui.flow_panel import flow_panel
+from ui.glossary_links import markdown_link
 from ui.heatmap_panel import heatmap_panel, query_picker
 from ui.tables import strongest_table
 from ui.token_controls import token_controls
@@ -69,7 +71,9 @@ def lens_picker(key: str, *, per_head: bool) -> str:
     options = lens_options(per_head)
     lens = state.control(key, options[0], state.parse_choice(options), label="lens")
     st.segmented_control("Lens", options, key=key, format_func=LENSES.get,
-                         help=" · ".join(f"{LENSES[k]}: {LENS_HELP[k]}" for k in options))
+                         help=" · ".join(f"{LENSES[k]}: {LENS_HELP[k]}" for k in options)
+                         + " In plain words: " + ", ".join(markdown_link(t, glossary.term(t).name)
+                                                           for t in ("attention", "rollout", "norm_based")) + ".")
     return str(st.session_state.get(key) or lens)
 
 

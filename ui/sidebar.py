@@ -14,6 +14,7 @@ from core.examples import DEFAULT_TEXT, EXAMPLES
 from core.models.config import grid_shape
 from core.models.registry import registry
 from ui import cache, model_panel, state
+from ui.glossary_links import term_help
 
 _BADGE = {"ready": "✓", "downloadable": "↓", "unavailable": "✗"}
 
@@ -113,14 +114,16 @@ def sidebar() -> state.Selection:
 
         text = state.control("text", DEFAULT_TEXT, state.parse_text, state.text_for_link, label="text")
         st.text_area("Text", key="text", height=100, on_change=_clip_text,
-                     help="Any sentence. Past the model's limit (512 tokens) the text is truncated and the page says so.")
+                     help=term_help("token", "Any sentence; the model cuts it into tokens. Past the model's limit (512 tokens) "
+                                    "the text is truncated and the page says so."))
         st.selectbox("Load an example", list(EXAMPLES), index=None, key="_example",
                      placeholder="The tutorial's six sentence types…", on_change=_load_example)
         pair = state.control("pair", "", state.parse_text, state.text_for_link, label="second sentence")
         # A constant `expanded`: changing it re-creates the expander and collapses it mid-edit.
         with st.expander("Sentence pair", expanded=False):
             st.text_area("Second sentence (optional)", key="pair", height=68,
-                         help="Encoded as a pair ([SEP] between them); segments show in the tables.")
+                         help=term_help("special_tokens", "Encoded as a pair ([SEP] between them); segments show in "
+                                           "the tables."))
 
         if normalise_pair(pair) is not None:
             st.caption(":material/join: A second sentence is set (see *Sentence pair*).")
@@ -128,9 +131,9 @@ def sidebar() -> state.Selection:
         layer = state.control("layer", 0, state.parse_int(0, layers - 1), label="layer")
         head = state.control("head", 0, state.parse_int(0, heads - 1), label="head")
         col1, col2 = st.columns(2)
-        col1.selectbox("Layer", list(range(layers)), key="layer", help="0-indexed (papers often write 1-indexed).")
+        col1.selectbox("Layer", list(range(layers)), key="layer", help=term_help("layer", "0-indexed (papers often write 1-indexed)."))
         col2.selectbox("Head", list(range(heads)), key="head",
-                       help="Head numbers are an arbitrary order inside each layer.")
+                       help=term_help("head", "Head numbers are an arbitrary order inside each layer."))
 
     text = text or ""
     if not cache.is_stored(model_id, text, pair):

@@ -11,6 +11,7 @@ import streamlit as st
 
 from core.analysis.tokens import TokenControls
 from ui import state
+from ui.glossary_links import term_help
 
 PRUNE_LABELS = {"none": "Keep all", "top_k": "Top k per row", "cumulative": "Cumulative share per row"}
 
@@ -23,12 +24,13 @@ def token_controls(prefix: str) -> TokenControls:
         st.toggle("Hide special tokens ([CLS], [SEP], <s>…)", key=f"{prefix}hide")
         renorm = state.control(f"{prefix}renorm", True, flag, state.bool_text)
         st.toggle("Renormalise the remaining keys", key=f"{prefix}renorm", disabled=not hide,
-                  help="Dropping special-token columns leaves rows that no longer sum to 1. On: rows are "
-                       "rescaled to 1 again. Off: the weights are shown as they were (exBERT's choice).")
+                  help=term_help("special_tokens", "Dropping special-token columns leaves rows that no longer sum to "
+                                "1. On: rows are rescaled to 1 again. Off: the weights are shown as they were "
+                                "(exBERT's choice)."))
         words = state.control(f"{prefix}words", False, flag, state.bool_text)
         st.toggle("Merge subwords into words", key=f"{prefix}words",
-                  help="Clark et al. 2019, §4.1: attention TO a word is the SUM over its pieces, attention "
-                       "FROM a word the MEAN over its pieces, so rows still sum to 1.")
+                  help=term_help("word_merge", "Clark et al. 2019, §4.1: attention TO a word is the SUM over its "
+                                "pieces, attention FROM a word the MEAN over its pieces, so rows still sum to 1."))
         prune = state.control(f"{prefix}prune", "none", state.parse_choice(list(PRUNE_LABELS)))
         st.radio("Connections per row", list(PRUNE_LABELS), format_func=PRUNE_LABELS.get, key=f"{prefix}prune",
                  horizontal=True)
