@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.render import heatmaps, vega
-from ui import cache, page, state
+from core.render import heatmaps
+from ui import cache, page, presenter, state
 from ui.heatmap_panel import chart_scroll_box, layers_table_view
 from ui.tables import readable
 
@@ -24,7 +24,7 @@ def grid() -> None:
     def make():
         return heatmaps.head_grid(result.attention[:, sel.head], list(result.display_tokens), head=sel.head,
                                   allowed_mask=result.allowed_mask() if result.causal else None)
-    st.altair_chart(vega.unvalidated(make()), width="content")
+    presenter.chart(make(), width="content")
     page.downloads(make, {}, f"{page.slug(sel)}_head{sel.head}_layers", key="al_grid")
     layers_table_view(result, sel.head, "al_grid")
 
@@ -36,7 +36,7 @@ st.caption("Each thumbnail is one head (rows = layers, columns = heads). Click a
 
 
 def overview() -> None:
-    st.altair_chart(vega.unvalidated(cache.thumbnail_chart(result)), key="al_thumbs", width="content",
+    presenter.chart(cache.thumbnail_chart(result), key="al_thumbs", width="content",
                     on_select=state.select_from_chart("al_thumbs"))
 
 

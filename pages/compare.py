@@ -20,8 +20,8 @@ from core.compare.align import MINIMAL_PAIRS
 from core.examples import EXAMPLES
 from core.models.config import grid_shape
 from core.models.registry import registry, related_model
-from core.render import heatmaps, matrix, vega
-from ui import cache, page, state
+from core.render import heatmaps, matrix
+from ui import cache, page, presenter, state
 from ui.heatmap_panel import chart_scroll_box, table_view
 from ui.glossary_links import term_help
 
@@ -117,7 +117,7 @@ def _draw(dm: matrix.DrawMatrix, *, title: str, key: str, subtitle: str, params:
                                 color_domain=domain, annotate=annotate, cell_size=cell, selectable=False)
     chart = cache.compare_chart(result_a, result_b_now(), (key, title, subtitle, scheme, tuple(domain or ()))
                                 + params, make)
-    st.altair_chart(vega.unvalidated(chart), key=f"{key}_chart", width="content")
+    presenter.chart(chart, key=f"{key}_chart", width="content")
     from core.render import export
 
     page.downloads(make, {"csv": (lambda: export.matrix_to_csv(prepared), "text/csv")},
@@ -255,12 +255,12 @@ def matching_section() -> None:
         ident = (over, word_mode, specials, model_b, text_b)
         chart = cache.compare_chart(result_a, pairs[0][1], ("match_grid", title) + ident,
                                     lambda: charts.match_grid(matching, title=title))
-        st.altair_chart(vega.unvalidated(chart), key=grid_key, on_select=lambda: _on_grid(grid_key, matching),
+        presenter.chart(chart, key=grid_key, on_select=lambda: _on_grid(grid_key, matching),
                         selection_mode="head", width="content")
     with c2:
         chart = cache.compare_chart(result_a, pairs[0][1], ("layer_map",) + ident,
                                     lambda: charts.layer_map_chart(matching, title="Layer by layer"))
-        st.altair_chart(vega.unvalidated(chart), key=layers_key, on_select=lambda: _on_layers(layers_key, matching),
+        presenter.chart(chart, key=layers_key, on_select=lambda: _on_layers(layers_key, matching),
                         selection_mode="layers", width="content")
     lb, hb, div = matching.best_of(sel.layer, sel.head)
     st.caption(f"A's layer {sel.layer}, head {sel.head} is closest to B's layer {lb}, head {hb} "

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.render import heatmaps, vega
-from ui import cache, page, state
+from core.render import heatmaps
+from ui import cache, page, presenter, state
 from ui.heatmap_panel import chart_scroll_box
 from ui.tables import readable
 
@@ -55,7 +55,7 @@ def atlas() -> None:
     values = stats.pivot(index="layer", columns="head", values=stat).to_numpy()
     chart = heatmaps.overview_grid(values, title=STATS[stat][0], value_label=STATS[stat][0],
                                    selected=(sel.layer, sel.head))
-    st.altair_chart(vega.unvalidated(chart), key="atlas_chart", width="content",
+    presenter.chart(chart, key="atlas_chart", width="content",
                     on_select=state.select_from_chart("atlas_chart", page="single_head"))
 
 

@@ -6,8 +6,8 @@ import streamlit as st
 
 from core.analysis import compare
 from core.examples import EXAMPLES
-from core.render import bars, vega
-from ui import cache, page, state
+from core.render import bars
+from ui import cache, page, presenter, state
 from ui.tables import readable
 
 DEFAULTS = {"relative": 2.0, "absolute": 0.1, "cumulative": 0.7}
@@ -55,7 +55,7 @@ page.how_computed("tutorial-categories")
 
 def breakdown() -> None:
     conns, counts = compare.category_breakdown(result, float(threshold), mode)
-    st.altair_chart(vega.unvalidated(bars.category_chart(counts)), width="content")
+    presenter.chart(bars.category_chart(counts), width="content")
     if len(conns) > TABLE_ROWS:
         st.caption(f"The {TABLE_ROWS} strongest of {len(conns):,} connections; the CSV has all of them.")
     st.dataframe(conns.sort_values("weight", ascending=False).head(TABLE_ROWS), hide_index=True, width="stretch",
@@ -73,7 +73,7 @@ st.caption("Same model, same threshold rule, the tutorial's six example sentence
 def examples() -> None:
     results = {name: cache.result(sel.model_id, text) for name, text in EXAMPLES.items()}
     table = compare.compare_examples(results, float(threshold), mode)
-    st.altair_chart(vega.unvalidated(bars.category_compare_chart(table)), width="content")
+    presenter.chart(bars.category_compare_chart(table), width="content")
     st.dataframe(table, hide_index=True, width="stretch", column_config=readable(table.columns))
 
 

@@ -7,8 +7,8 @@ import dataclasses
 import streamlit as st
 
 from core.analysis import patterns, tokens
-from core.render import heatmaps, vega
-from ui import cache, page, state
+from core.render import heatmaps
+from ui import cache, page, presenter, state
 from ui.heatmap_panel import chart_scroll_box
 from ui.tables import readable
 
@@ -60,7 +60,7 @@ def classes() -> None:
                "V+D vertical+diagonal, B block, H heterogeneous.")
     grid = heatmaps.overview_grid(summary.codes, title="Pattern class per head", value_label="class",
                                   selected=(sel.layer, sel.head), categories=list(patterns.PATTERN_CLASSES))
-    st.altair_chart(vega.unvalidated(grid), key="pc_grid", on_select=state.select_from_chart("pc_grid"),
+    presenter.chart(grid, key="pc_grid", on_select=state.select_from_chart("pc_grid"),
                     width="content")
     st.dataframe(summary.labelled, hide_index=True, width="stretch", height=300,
                  column_config=readable(summary.labelled.columns))

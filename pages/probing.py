@@ -16,8 +16,7 @@ from core.errors import AttentionDashboardError
 from core.examples import EXAMPLES
 from core.probing import syntax
 from core.render import syntax as syntax_charts
-from core.render import vega
-from ui import cache, page, state
+from ui import cache, page, presenter, state
 from ui.glossary_links import term_help
 
 log = logging.getLogger("attention_dashboard")
@@ -200,7 +199,7 @@ if shown is not None and shown.counts is not None and shown.counts.arcs:
     else:
         def best_chart() -> None:
             chart = syntax_charts.best_head_chart(best, held_out=held)
-            st.altair_chart(vega.unvalidated(chart), width="stretch", key="probe_best_chart")
+            presenter.chart(chart, width="stretch", key="probe_best_chart")
         page.guard(best_chart, "best-head chart")
         table = best.assign(head_name=[syntax_charts.head_label(a, b) for a, b in zip(best["layer"], best["head"])])
         st.dataframe(table[["relation", "count", "head_name", "layer", "head", "direction", "accuracy", "offset",
@@ -227,7 +226,7 @@ if shown is not None and shown.counts is not None and shown.counts.arcs:
         def heat() -> None:
             chart = syntax_charts.head_relation_heatmap(hmap, counts.layers, counts.heads, value=value,
                                                         selected=(sel.layer, sel.head))
-            st.altair_chart(vega.unvalidated(chart), width="stretch", key="probe_map",
+            presenter.chart(chart, width="stretch", key="probe_map",
                             on_select=state.select_from_chart("probe_map"))
         page.guard(heat, "head x relation map")
     page.downloads(None, {"csv": (lambda: syntax.accuracy_frame(counts).to_csv(index=False).encode(), "text/csv")},
@@ -284,7 +283,7 @@ def arcs() -> None:
         att = att[:ARC_WORDS, :ARC_WORDS]
     chart = syntax_charts.arc_chart(words, arcs_, att, direction=view_dir,
                                     subtitle=f"{sel.model_id} · layer {sel.layer}, head {sel.head}")
-    st.altair_chart(vega.unvalidated(chart), width="stretch", key="probe_arcs")
+    presenter.chart(chart, width="stretch", key="probe_arcs")
     table = syntax_charts.arc_table(words, arcs_, att, view_dir)
     agree = table["agrees"].dropna()
     if len(agree):

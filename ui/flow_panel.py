@@ -6,8 +6,8 @@ import streamlit as st
 
 from core.analysis import lenses, tables
 from core.attention.result import AttentionResult
-from core.render import bars, vega
-from ui import cache
+from core.render import bars
+from ui import cache, presenter
 from ui.tables import readable
 
 
@@ -36,6 +36,6 @@ def flow_panel(result: AttentionResult, layer: int, query: int) -> None:
         bar.empty()
     tokens = list(result.display_tokens)
     chart = bars.bar_chart_for_tokens(flow, tokens, f"Flow from '{tokens[query]}' at layer {layer}")
-    st.altair_chart(vega.unvalidated(chart), width="stretch")
+    presenter.chart(chart, width="stretch")
     table = tables.flow_table(flow, cache.rollout(result)[layer, query], tokens)
     st.dataframe(table, hide_index=True, width="stretch", column_config=readable(table.columns))

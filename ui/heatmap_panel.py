@@ -12,9 +12,9 @@ import pandas as pd
 import streamlit as st
 
 from core.attention.result import AttentionResult
-from core.render import heatmaps, matrix, vega
+from core.render import heatmaps, matrix
 from core.render.matrix import DrawMatrix
-from ui import cache, page, state
+from ui import cache, page, presenter, state
 from ui.glossary_links import term_help
 
 WINDOW = 64  # tokens in the "a window of tokens" mode
@@ -181,7 +181,7 @@ def heatmap_panel(dm: DrawMatrix, *, title: str, key: str, value_label: str = "A
                                 scheme=scheme, color_domain=domain, annotate=numbers)
 
     chart_key = f"{key}_chart"
-    st.altair_chart(vega.unvalidated(make()), key=chart_key, on_select=_focus_query(chart_key),
+    presenter.chart(make(), key=chart_key, on_select=_focus_query(chart_key),
                     selection_mode="cell", width="content")
     _numbers_switch(prepared.n, key, numbers)
     table_view(prepared, key, value_label)

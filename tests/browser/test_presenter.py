@@ -35,13 +35,9 @@ MIN_CONTRAST = 7.0
 TIMEOUT = 150.0
 SENTENCE = "The young lawyer questioned the nervous witness."
 CHART_STEPS = [s for s in steps.IDS if s not in ("model", "tokens")]
-# Pages whose charts are drawn by the page's own st.altair_chart at laptop sizes (9-13 px labels): they
-# reach 18 px once they draw through ui.presenter.chart (then their case XPASSes and fails: drop the row).
-KNOWN_CHART_FONTS = {
-    name: "issue 15: the page's charts are not drawn through ui.presenter.chart yet (its owner's change)"
-    for name in ("single_head", "layer_average", "compare", "across_layers", "head_atlas", "rollout_flow",
-                 "pattern_breakdown", "pattern_classes", "probing")
-}
+# Pages whose charts are known to read under 18 px in presenter mode (strict: a page that reaches 18 px
+# fails until its row goes). Empty: every page draws its charts through ui.presenter.chart.
+KNOWN_CHART_FONTS: dict[str, str] = {}
 
 _TEXTS_JS = """() => {
   const out = [];
