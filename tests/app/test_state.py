@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -138,3 +139,22 @@ def test_causal_model_pages_draw_masked_cells(monkeypatch, tiny_models, tiny_mod
         at.switch_page(page).run()
         assert not exceptions_of(at), (page, exceptions_of(at))
         assert not errors_of(at), (page, errors_of(at))
+
+
+_HOSTILE = json.loads((Path(__file__).resolve().parents[1] / "hostile_inputs.json").read_text(encoding="utf-8"))
+_URL_NOTES = [c for c in _HOSTILE["url_cases"] if c["expect"] == "note"]
+
+
+@pytest.mark.parametrize("case", _URL_NOTES, ids=[c["name"] for c in _URL_NOTES])
+def test_every_bad_link_value_of_the_hostile_corpus_opens_with_a_note(case: dict) -> None:
+    """Every URL case of tests/hostile_inputs.json whose value is bad (the browser suite opens
+    the ones a browser must see): the page opens on valid defaults and says what it ignored."""
+    page = None if case["page"] == "single_head" else f"pages/{case['page']}.py"
+    at = make_app(page, **{k: str(v) for k, v in case["params"].items()})
+    assert not exceptions_of(at), exceptions_of(at)
+    assert not errors_of(at), errors_of(at)
+    ss = at.session_state
+    assert 0 <= ss["layer"] < 6 and 0 <= ss["head"] < 12
+    assert ss["model"] == "all-MiniLM-L6-v2"
+    shown = " ".join(texts_of(at)).lower()
+    assert "link" in shown or "not valid here" in shown or "unavailable" in shown, (case["name"], shown[:400])
