@@ -16,12 +16,8 @@ what it finished (it is not filed under the key: it is not the answer to that ke
 from __future__ import annotations
 
 import gc
-import hashlib
-import io
-import json
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core import runfiles
 from core.analysis.patterns import PATTERN_CLASSES
 from core.corpus.aggregate import STAT_NAMES, TYPICAL_K, CorpusAggregate
 from core.corpus.batch import DEFAULT_BATCH_SIZE, DEFAULT_CORPUS_MAX_TOKENS, iter_batches
@@ -152,60 +149,18 @@ class CorpusRun:
 
     # -- files ------------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.Table.from_pandas(self.heads, preserve_index=False)
-        meta = dict(table.schema.metadata or {})
-        meta[META_KEY] = json.dumps(self.meta, sort_keys=True, ensure_ascii=True).encode()
-        table = table.replace_schema_metadata(meta)
-        buf = io.BytesIO()
-        pq.write_table(table, buf, compression="zstd")
-        return buf.getvalue()
+        return runfiles.headed_parquet(self.heads, META_KEY, self.meta)
 
     def save(self, path: str | Path) -> CorpusRun:
         """Write atomically (temporary file + rename); returns the run with its `path`."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        data = self.to_bytes()
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it owner-only; a written run is an ordinary file
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        target = runfiles.write_atomic(path, self.to_bytes())
         return CorpusRun(self.heads, self.meta, target)
 
     @classmethod
     def load(cls, source: str | Path | bytes) -> CorpusRun:
         """Open a run written by `save` / `python -m core.corpus` (a path or the file's bytes)."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        try:
-            if isinstance(source, (bytes, bytearray)):
-                table = pq.read_table(pa.BufferReader(bytes(source)))
-                path = None
-            else:
-                path = Path(source)
-                table = pq.read_table(path)
-        except (OSError, pa.ArrowException) as err:
-            raise CorpusRunError(f"it is not a Parquet file ({type(err).__name__})") from None
-        raw = (table.schema.metadata or {}).get(META_KEY)
-        if raw is None:
-            raise CorpusRunError("it has no corpus-run header")
-        try:
-            meta = json.loads(raw.decode("utf-8"))
-        except ValueError:
-            raise CorpusRunError("its header is damaged") from None
-        if meta.get("format") != FORMAT_VERSION:
-            raise CorpusRunError(f"it is format {meta.get('format')!r}, this app reads {FORMAT_VERSION}")
-        heads = table.to_pandas()
+        heads, meta, path = runfiles.read_headed_parquet(source, META_KEY, FORMAT_VERSION, "corpus-run",
+                                                         CorpusRunError)
         missing = [c for c in ("layer", "head", *(f"{s}__mean" for s in STAT_NAMES), "typical_index")
                    if c not in heads.columns]
         expected = int(meta.get("num_layers", -1)) * int(meta.get("num_heads", -1))
@@ -246,11 +201,6 @@ def run_key(model_id: str, corpus_digest: str, max_tokens: int | None, half: boo
             "versions": library_versions(), "code": _code_version(), "format": FORMAT_VERSION}
 
 
-def _key_path(folder: Path, key: dict[str, Any]) -> Path:
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
-    return folder / f"{digest[:40]}.parquet"
-
-
 def stored_run(model_id: str, corpus: Corpus, max_tokens: int | None = DEFAULT_CORPUS_MAX_TOKENS, *,
                half: bool = False, folder: Path | None = None) -> CorpusRun | None:
     """The complete stored run for this corpus and model, or None. Never loads a model."""
@@ -258,7 +208,7 @@ def stored_run(model_id: str, corpus: Corpus, max_tokens: int | None = DEFAULT_C
     key = run_key(model_id, corpus.digest, max_tokens, half)
     if folder is None or key is None:
         return None
-    path = _key_path(folder, key)
+    path = runfiles.key_path(folder, key)
     if not path.is_file():
         return None
     try:
@@ -338,7 +288,7 @@ def run_corpus(model: str | LoadedModel, texts: Corpus | Sequence[str], batch_si
                      cancelled=cancelled, key=key)
     if store and folder is not None and key is not None and run.complete:
         try:
-            run = run.save(_key_path(folder, key))
+            run = run.save(runfiles.key_path(folder, key))
             _prune(folder)
         except OSError as err:  # a read-only or full disk must not lose the run
             log.info("corpus store: could not write (%s)", err)

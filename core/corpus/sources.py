@@ -10,7 +10,6 @@ Hub dataset is asked for (it is not a requirement).
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import re
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core import runfiles
 from core.errors import AttentionDashboardError
 
 MAX_SENTENCES = 10_000  # sentences per corpus in the app (the command line lifts it)
@@ -117,11 +117,7 @@ class Corpus:
     @property
     def digest(self) -> str:
         """sha256 of the sentences (what the numbers depend on; not the name or the counts)."""
-        h = hashlib.sha256()
-        for s in self.sentences:
-            h.update(s.encode("utf-8"))
-            h.update(b"\n")
-        return h.hexdigest()
+        return runfiles.texts_digest(self.sentences)
 
     def notes(self) -> list[str]:
         """One sentence per thing the reader did to the input, for the page and the command line."""

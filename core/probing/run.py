@@ -15,12 +15,8 @@ versions and this package's code), where `stored_probe` finds them without loadi
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io
-import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +27,7 @@ import numpy as np
 
 from core.attention.extract import effective_max_tokens, extract
 from core.attention.result import AttentionResult
+from core import runfiles
 from core.errors import AttentionDashboardError
 from core.models.loading import LoadedModel
 from core.probing import parser as parsing
@@ -186,62 +183,22 @@ class ProbeRun:
 
     def to_bytes(self) -> bytes:
         """Parquet: the counts' long table (`SyntaxCounts.to_frame`), the header in its metadata."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         if self.counts is None:
             raise ValueError("this probing run counted no sentence: there is nothing to write")
-        table = pa.Table.from_pandas(self.counts.to_frame(), preserve_index=False)
-        meta = dict(table.schema.metadata or {})
-        meta[META_KEY] = json.dumps(self.header(), sort_keys=True, ensure_ascii=True).encode()
-        buf = io.BytesIO()
-        pq.write_table(table.replace_schema_metadata(meta), buf, compression="zstd")
-        return buf.getvalue()
+        return runfiles.headed_parquet(self.counts.to_frame(), META_KEY, self.header())
 
     def save(self, path: str | Path) -> ProbeRun:
         """Write atomically (temporary file + rename); returns the run with its `path` set."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        data = self.to_bytes()
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        self.path = target
+        self.path = runfiles.write_atomic(path, self.to_bytes())
         return self
 
     @classmethod
     def load(cls, source: str | Path | bytes) -> ProbeRun:
         """Open a run written by `save` / `python -m core.corpus --probe` (a path or the file's bytes)."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
+        frame, meta, path = runfiles.read_headed_parquet(source, META_KEY, FORMAT_VERSION, "probing-run",
+                                                         ProbeRunError)
         try:
-            if isinstance(source, (bytes, bytearray)):
-                table, path = pq.read_table(pa.BufferReader(bytes(source))), None
-            else:
-                path = Path(source)
-                table = pq.read_table(path)
-        except (OSError, pa.ArrowException) as err:
-            raise ProbeRunError(f"it is not a Parquet file ({type(err).__name__})") from None
-        raw = (table.schema.metadata or {}).get(META_KEY)
-        if raw is None:
-            raise ProbeRunError("it has no probing-run header")
-        try:
-            meta = json.loads(raw.decode("utf-8"))
-        except ValueError:
-            raise ProbeRunError("its header is damaged") from None
-        if meta.get("format") != FORMAT_VERSION:
-            raise ProbeRunError(f"it is format {meta.get('format')!r}, this app reads {FORMAT_VERSION}")
-        try:
-            counts = SyntaxCounts.from_frame(table.to_pandas())
+            counts = SyntaxCounts.from_frame(frame)
         except (KeyError, ValueError, IndexError, TypeError) as err:
             raise ProbeRunError(f"its counts do not match its header ({type(err).__name__})") from None
         extra = {k: v for k, v in meta.items() if k not in _HEADER_FIELDS}
@@ -268,11 +225,7 @@ def probe_dir() -> Path | None:
 
 def texts_digest(texts: Sequence[str]) -> str:
     """sha256 of the texts, as `core.corpus.sources.Corpus.digest` computes it (each text + a newline)."""
-    h = hashlib.sha256()
-    for t in texts:
-        h.update(t.encode("utf-8", "surrogatepass"))
-        h.update(b"\n")
-    return h.hexdigest()
+    return runfiles.texts_digest(texts)
 
 
 def probe_key(model_id: str, digest: str, max_tokens: int | None, parser_name: str | None,
@@ -294,11 +247,6 @@ def probe_key(model_id: str, digest: str, max_tokens: int | None, parser_name: s
             "versions": library_versions(), "code": code_version(_CODE_FILES), "format": FORMAT_VERSION}
 
 
-def _key_path(folder: Path, key: dict[str, Any]) -> Path:
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
-    return folder / f"{digest[:40]}.parquet"
-
-
 def _parser_identity(parser: parsing.ParserStatus | None) -> tuple[str | None, str | None]:
     status = parser if parser is not None else parsing.parser_status()
     return (status.name, status.version) if status.available else (None, None)
@@ -313,7 +261,7 @@ def stored_probe(model_id: str, texts: Sequence[str], max_tokens: int | None = D
     key = probe_key(model_id, texts_digest(texts), max_tokens, *_parser_identity(parser), offsets)
     if folder is None or key is None:
         return None
-    path = _key_path(folder, key)
+    path = runfiles.key_path(folder, key)
     if not path.is_file():
         return None
     try:
@@ -344,7 +292,7 @@ def file_probe(run: ProbeRun, texts: Sequence[str], max_tokens: int | None = DEF
     stored = dataclasses.replace(run, failures=list(run.failures), path=None,
                                  meta={**run.meta, "key": key, "max_tokens": max_tokens})
     try:
-        path = stored.save(_key_path(folder, key)).path
+        path = stored.save(runfiles.key_path(folder, key)).path
     except OSError as err:  # a read-only or full disk must not lose the run
         log.info("probing store: could not write (%s)", err)
         return None
