@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import altair as alt
 
     from core.analysis.norms import NormResult
+    from core.models.loading import LoadedModel
     from core.probing.parser import ParserStatus
     from core.probing.run import ProbeRun, SentenceView
     from core.render.bertviz import BertvizOptions, EmbeddedView
@@ -174,18 +175,22 @@ def flow(res: AttentionResult, layer: int, query: int,
     return get_engine().memo(res, "flow", (int(layer), int(query)), compute)
 
 
+def _loaded_model(model_id: str, note: str = "first use only") -> LoadedModel:
+    """The engine's model, loaded under a spinner when it is not loaded yet."""
+    engine = get_engine()
+    if engine.is_loaded(model_id):
+        return engine.model(model_id)
+    with st.spinner(f"Loading {model_id}… ({note})"):
+        return engine.model(model_id)
+
+
 def norm_based(res: AttentionResult) -> NormResult:
     """Norm-based attention (Kobayashi et al. 2020) for the result's text: one extra forward pass
     of the model (loaded first, with a spinner, if needed), then cached."""
     from core.analysis import norms
 
     def compute() -> NormResult:
-        engine = get_engine()
-        if engine.is_loaded(res.model_id):
-            loaded = engine.model(res.model_id)
-        else:
-            with st.spinner(f"Loading {res.model_id}… (first use only; the rest of the app keeps working)"):
-                loaded = engine.model(res.model_id)
+        loaded = _loaded_model(res.model_id, "first use only; the rest of the app keeps working")
         with st.spinner("Computing ‖f(x)‖ for every head (one extra forward pass)…"):
             return norms.norm_based(loaded, res.text, res.text_pair, res.max_tokens)
     return get_engine().memo(res, "norm_based", None, compute)
@@ -333,12 +338,7 @@ def probe_corpus(model_id: str, texts: tuple[str, ...], max_tokens: int | None,
     if done is not None:
         return done
     nlp = parser()
-    engine = get_engine()
-    if engine.is_loaded(model_id):
-        loaded = engine.model(model_id)
-    else:
-        with st.spinner(f"Loading {model_id}… (first use only)"):
-            loaded = engine.model(model_id)
+    loaded = _loaded_model(model_id)
     out = probing_run.probe_corpus(loaded, list(texts), nlp, max_tokens=max_tokens, progress=progress,
                                    batch_size=batch_size)
     if not out.cancelled and out.counts is not None:
@@ -357,11 +357,7 @@ def probe_sentence_view(res: AttentionResult, layer: int, head: int) -> Sentence
 
     def inputs() -> tuple:
         nlp = parser()
-        if engine.is_loaded(res.model_id):
-            loaded = engine.model(res.model_id)
-        else:
-            with st.spinner(f"Loading {res.model_id}… (first use only)"):
-                loaded = engine.model(res.model_id)
+        loaded = _loaded_model(res.model_id)
         return probing_run.sentence_input(loaded, res.text, result=res), parsing.from_doc(nlp(res.text))
 
     def view() -> SentenceView:
@@ -565,12 +561,7 @@ def run_corpus_now(model_id: str, corpus: Corpus, batch_size: int, max_tokens: i
     found = stored_corpus_run(model_id, corpus, max_tokens)
     if found is not None:
         return found
-    engine = get_engine()
-    if engine.is_loaded(model_id):
-        loaded = engine.model(model_id)
-    else:
-        with st.spinner(f"Loading {model_id}… (first use only)"):
-            loaded = engine.model(model_id)
+    loaded = _loaded_model(model_id)
     run = corpus_run.run_corpus(loaded, corpus, batch_size, max_tokens=max_tokens)
     _keep_corpus_run(model_id, corpus, max_tokens, run)
     return run

@@ -110,44 +110,45 @@ def matrix_frame(dm: DrawMatrix) -> pd.DataFrame:
     return frame
 
 
+def _table_box(key: str) -> object:
+    """The closed-by-default "The numbers as a table" expander; open or closed is part of the link
+    (`<key>_table`)."""
+    box_key = f"{key}_table"
+    state.control(box_key, False, state.parse_bool, lambda v: "1" if v else None, label="table view")
+    return st.expander("The numbers as a table", key=box_key, on_change="rerun", icon=":material/table_view:")
+
+
+def _matrix_table(dm: DrawMatrix, lead: str) -> None:
+    """`dm` as a table of 3-decimal weights under a caption that starts with `lead`."""
+    masked = dm.allowed is not None and not np.asarray(dm.allowed).all()
+    st.caption(f"{lead}: one row per query (attending from), one column per key (attending to), "
+               "3 decimals as in the tooltips" + ("; empty cells are masked (a key after its query)."
+                                                  if masked else "."))
+    frame = matrix_frame(dm)
+    config = {label: st.column_config.NumberColumn(label, format="%.3f") for label in frame.columns}
+    st.dataframe(frame, column_config=config, width="stretch", height=min(420, 38 + 35 * dm.n))
+
+
 def table_view(dm: DrawMatrix, key: str, value_label: str) -> None:
     """The numbers the chart draws, as a table, in an expander that builds it only when open.
     Open or closed is part of the link (`<key>_table`)."""
-    box_key = f"{key}_table"
-    state.control(box_key, False, state.parse_bool, lambda v: "1" if v else None, label="table view")
-    with st.expander("The numbers as a table", key=box_key, on_change="rerun",
-                     icon=":material/table_view:") as box:
-        if not box.open:
-            return
-        masked = dm.allowed is not None and not np.asarray(dm.allowed).all()
-        st.caption(f"{value_label}: one row per query (attending from), one column per key (attending to), "
-                   "3 decimals as in the tooltips" + ("; empty cells are masked (a key after its query)."
-                                                      if masked else "."))
-        frame = matrix_frame(dm)
-        config = {label: st.column_config.NumberColumn(label, format="%.3f") for label in frame.columns}
-        st.dataframe(frame, column_config=config, width="stretch", height=min(420, 38 + 35 * dm.n))
+    with _table_box(key) as box:
+        if box.open:
+            _matrix_table(dm, value_label)
 
 
 def layers_table_view(result: AttentionResult, head: int, key: str) -> None:
     """The numbers of a head-in-every-layer grid, as a table: one layer at a time (picked with
     a select box, so the keyboard reaches it), one row per query, one column per key. Open or
     closed is part of the link (`<key>_table`)."""
-    box_key = f"{key}_table"
-    state.control(box_key, False, state.parse_bool, lambda v: "1" if v else None, label="table view")
-    with st.expander("The numbers as a table", key=box_key, on_change="rerun",
-                     icon=":material/table_view:") as box:
+    with _table_box(key) as box:
         if not box.open:
             return
         layer = st.selectbox("Layer of the table", range(result.num_layers), key=f"{key}_table_layer",
                              format_func=lambda i: f"Layer {i}")
         allowed = result.allowed_mask() if result.causal else None
-        dm = DrawMatrix.of(result.attention[layer, head], result.display_tokens, allowed=allowed)
-        st.caption(f"Layer {layer}, head {head}: one row per query (attending from), one column per key "
-                   "(attending to), 3 decimals as in the tooltips"
-                   + ("; empty cells are masked (a key after its query)." if allowed is not None else "."))
-        frame = matrix_frame(dm)
-        config = {label: st.column_config.NumberColumn(label, format="%.3f") for label in frame.columns}
-        st.dataframe(frame, column_config=config, width="stretch", height=min(420, 38 + 35 * dm.n))
+        _matrix_table(DrawMatrix.of(result.attention[layer, head], result.display_tokens, allowed=allowed),
+                      f"Layer {layer}, head {head}")
 
 
 def heatmap_panel(dm: DrawMatrix, *, title: str, key: str, value_label: str = "Attention weight",
