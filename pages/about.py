@@ -30,8 +30,8 @@ with st.container(border=True):
 
 st.subheader("Models")
 statuses = pd.DataFrame(cache.model_statuses(), columns=["id", "name", "availability", "why"])
-st.dataframe(statuses, hide_index=True, width="stretch",
-             column_config={"id": "Model id", "name": "Name", "availability": "Availability", "why": "Why"})
+st.table(statuses.rename(columns={"id": "Model id", "name": "Name", "availability": "Availability", "why": "Why"}),
+         hide_index=True)
 model_id, reason = cache.default_model()
 st.caption(f"Default here: **{model_id}**. {reason}")
 st.caption("Offline: set `ATTENTION_DASHBOARD_OFFLINE=1` (or `HF_HUB_OFFLINE=1`). Allow more Hub ids or local "

@@ -7,7 +7,7 @@ import streamlit as st
 from core.render import heatmaps
 from ui import cache, page, presenter, state
 from ui.heatmap_panel import chart_scroll_box
-from ui.tables import readable
+from ui.tables import closed_grid, readable
 
 # statistic -> (label, what it says in plain words, the method notes' section). Formulas are in
 # "How it is computed" (docs/methods.md).
@@ -62,9 +62,10 @@ def atlas() -> None:
 page.guard(atlas, "atlas")
 
 st.subheader("Every head's statistics")
-st.dataframe(stats, hide_index=True, width="stretch", height=360, key="atlas_table", selection_mode="single-row",
-             on_select=state.select_from_table("atlas_table", stats, page="single_head"),
-             column_config=readable(stats.columns))
+closed_grid("Every head's statistics (table: click a row to open that head)", stats, hide_index=True,
+            width="stretch", height=360, key="atlas_table", selection_mode="single-row",
+            on_select=state.select_from_table("atlas_table", stats, page="single_head"),
+            column_config=readable(stats.columns))
 page.downloads(None, {"csv": (lambda: stats.to_csv(index=False).encode(), "text/csv")},
                f"{page.slug(sel)}_head_statistics", key="atlas_dl")
 if result.causal:

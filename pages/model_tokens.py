@@ -7,7 +7,7 @@ import streamlit as st
 from core.analysis import tables
 from core.render import export
 from ui import page
-from ui.tables import readable
+from ui.tables import closed_grid, readable
 
 sel = page.header(
     "Model and tokens",
@@ -45,9 +45,9 @@ st.subheader("Tokenization")
 token_table = tables.token_table(result)
 # (Text, not a nullable number: a table shows a missing number as "None".)
 token_table["word"] = [str(w) if w >= 0 else "" for w in token_table["word"]]
-st.dataframe(token_table, hide_index=True, width="stretch",
-             column_config=readable(token_table.columns,
-                                    id=st.column_config.NumberColumn("Vocabulary id", format="%d")))
+closed_grid(f"Token table ({result.n_tokens} tokens: vocabulary id, word, sentence, special or not)", token_table,
+            hide_index=True, width="stretch",
+            column_config=readable(token_table.columns, id=st.column_config.NumberColumn("Vocabulary id", format="%d")))
 if result.text_pair:
     st.caption("In the Sentence column, 0 is the first sentence and 1 the second "
                "(token type ids where the model has them, else derived from the separator).")

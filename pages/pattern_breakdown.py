@@ -8,7 +8,7 @@ from core.analysis import compare
 from core.examples import EXAMPLES
 from core.render import bars
 from ui import cache, page, presenter, state
-from ui.tables import readable
+from ui.tables import closed_grid, readable
 
 DEFAULTS = {"relative": 2.0, "absolute": 0.1, "cumulative": 0.7}
 TABLE_ROWS = 500  # the chart counts every edge; the table ships only the strongest
@@ -58,8 +58,8 @@ def breakdown() -> None:
     presenter.chart(bars.category_chart(counts), width="content")
     if len(conns) > TABLE_ROWS:
         st.caption(f"The {TABLE_ROWS} strongest of {len(conns):,} connections; the CSV has all of them.")
-    st.dataframe(conns.sort_values("weight", ascending=False).head(TABLE_ROWS), hide_index=True, width="stretch",
-                 height=280, column_config=readable(conns.columns))
+    closed_grid("Connections and their category (table)", conns.sort_values("weight", ascending=False).head(TABLE_ROWS),
+                hide_index=True, width="stretch", height=280, column_config=readable(conns.columns))
     page.downloads(lambda: bars.category_chart(counts), {"csv": (lambda: conns.to_csv(index=False).encode(), "text/csv")},
                    f"{page.slug(sel)}_patterns", key="pb_dl")
 
@@ -74,7 +74,8 @@ def examples() -> None:
     results = {name: cache.result(sel.model_id, text) for name, text in EXAMPLES.items()}
     table = compare.compare_examples(results, float(threshold), mode)
     presenter.chart(bars.category_compare_chart(table), width="content")
-    st.dataframe(table, hide_index=True, width="stretch", column_config=readable(table.columns))
+    closed_grid("The examples' shares (table)", table, hide_index=True, width="stretch",
+                column_config=readable(table.columns))
 
 
 page.guard(examples, "comparison")

@@ -10,7 +10,7 @@ from core.analysis import patterns, tokens
 from core.render import heatmaps
 from ui import cache, page, presenter, state
 from ui.heatmap_panel import chart_scroll_box
-from ui.tables import readable
+from ui.tables import closed_grid, readable, small_table
 
 # The thresholds' fields, in words (the rule itself is in "How it is computed").
 THRESHOLD_LABELS = {
@@ -53,8 +53,7 @@ page.describe(where="every layer × head")
 
 def classes() -> None:
     summary = patterns.pattern_summary(stats, thresholds)
-    st.dataframe(summary.counts, hide_index=True, width="content",  # stacked: the grid's legend needs the width
-                 column_config=readable(summary.counts.columns))
+    small_table(summary.counts)
     st.caption("Kovaleva et al. report 32–61% of BERT-base heads heterogeneous, depending on the task. "
                "Each cell of the grid carries its class's letter, as the legend does: V vertical, D diagonal, "
                "V+D vertical+diagonal, B block, H heterogeneous.")
@@ -62,8 +61,8 @@ def classes() -> None:
                                   selected=(sel.layer, sel.head), categories=list(patterns.PATTERN_CLASSES))
     presenter.chart(grid, key="pc_grid", on_select=state.select_from_chart("pc_grid"),
                     width="content")
-    st.dataframe(summary.labelled, hide_index=True, width="stretch", height=300,
-                 column_config=readable(summary.labelled.columns))
+    closed_grid("Every head's class and scores (table)", summary.labelled, hide_index=True, width="stretch",
+                height=300, column_config=readable(summary.labelled.columns))
     page.downloads(None, {"csv": (lambda: summary.labelled.to_csv(index=False).encode(), "text/csv")},
                    f"{page.slug(sel)}_pattern_classes", key="pc_dl")
 
@@ -90,7 +89,8 @@ def templates() -> None:
         punct=tokens.punctuation_mask(list(result.display_tokens)), segment_ids=result.segment_ids,
         causal=result.causal)
     scores = patterns.template_scores(result.attention, masks, exclude_first=no_first, exclude_diagonal=no_diagonal)
-    st.dataframe(scores, hide_index=True, width="stretch", height=300, column_config=readable(scores.columns))
+    closed_grid("Template scores of every head (table)", scores, hide_index=True, width="stretch", height=300,
+                column_config=readable(scores.columns))
 
 
 page.guard(templates, "template scores")

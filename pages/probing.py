@@ -18,6 +18,7 @@ from core.probing import syntax
 from core.render import syntax as syntax_charts
 from ui import cache, page, presenter, state
 from ui.glossary_links import term_help
+from ui.tables import closed_grid
 
 log = logging.getLogger("attention_dashboard")
 ROOT = Path(__file__).resolve().parent.parent
@@ -202,13 +203,13 @@ if shown is not None and shown.counts is not None and shown.counts.arcs:
             presenter.chart(chart, width="stretch", key="probe_best_chart")
         page.guard(best_chart, "best-head chart")
         table = best.assign(head_name=[syntax_charts.head_label(a, b) for a, b in zip(best["layer"], best["head"])])
-        st.dataframe(table[["relation", "count", "head_name", "layer", "head", "direction", "accuracy", "offset",
-                            "baseline", "margin", "held_out", "held_out_baseline"]],
-                     hide_index=True, width="stretch", key="probe_best_table", selection_mode="single-row",
-                     on_select=state.select_from_table("probe_best_table", table),
-                     column_config={c: st.column_config.NumberColumn(format="percent") for c in
-                                    ("accuracy", "baseline", "margin", "held_out", "held_out_baseline")})
-        st.caption("Pick a row to draw that head on the sentence at the bottom of the page.")
+        closed_grid("Best head per relation (table: pick a row to draw that head on the sentence below)",
+                    table[["relation", "count", "head_name", "layer", "head", "direction", "accuracy", "offset",
+                           "baseline", "margin", "held_out", "held_out_baseline"]],
+                    hide_index=True, width="stretch", key="probe_best_table", selection_mode="single-row",
+                    on_select=state.select_from_table("probe_best_table", table),
+                    column_config={c: st.column_config.NumberColumn(format="percent") for c in
+                                   ("accuracy", "baseline", "margin", "held_out", "held_out_baseline")})
 
     st.subheader("Every head against every relation")
     m1, m2 = st.columns([1, 1])

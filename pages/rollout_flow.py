@@ -10,7 +10,7 @@ from ui import cache, page, state
 from ui.flow_panel import flow_panel
 from ui.glossary_links import term_help
 from ui.heatmap_panel import heatmap_panel, query_picker
-from ui.tables import readable
+from ui.tables import closed_grid, readable
 
 sel = page.header(
     "Rollout and flow",
@@ -43,7 +43,8 @@ def rollout() -> None:
         st.caption(f"How the attribution of query {query} ('{result.display_tokens[query]}') to each input "
                    "token evolves with depth.")
         table = tables.rollout_by_layer(roll, query, result.display_tokens)
-        st.dataframe(table, hide_index=True, width="stretch", column_config=readable(table.columns))
+        closed_grid("Attribution by layer (table)", table, hide_index=True, width="stretch",
+                    column_config=readable(table.columns))
 
 
 page.guard(rollout, "rollout")

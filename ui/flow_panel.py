@@ -8,7 +8,7 @@ from core.analysis import lenses, tables
 from core.attention.result import AttentionResult
 from core.render import bars
 from ui import cache, presenter
-from ui.tables import readable
+from ui.tables import closed_grid, readable
 
 
 def flow_panel(result: AttentionResult, layer: int, query: int) -> None:
@@ -38,4 +38,5 @@ def flow_panel(result: AttentionResult, layer: int, query: int) -> None:
     chart = bars.bar_chart_for_tokens(flow, tokens, f"Flow from '{tokens[query]}' at layer {layer}")
     presenter.chart(chart, width="stretch")
     table = tables.flow_table(flow, cache.rollout(result)[layer, query], tokens)
-    st.dataframe(table, hide_index=True, width="stretch", column_config=readable(table.columns))
+    closed_grid("Flow and rollout per token (table)", table, hide_index=True, width="stretch",
+                column_config=readable(table.columns))
