@@ -46,7 +46,14 @@ VENDOR_JS_PATH = FRONTEND_BUILD / "vendor.js"
 
 SCALE = 1000  # weights are embedded as integers in thousandths: rounded to 3 decimals
 DEFAULT_BUDGET_BYTES = 2_000_000  # HTML bytes sent to the browser for one view
-DEFAULT_MAX_LINES = 300_000  # SVG <line> elements drawn at once (6 x 12 heads at 64 tokens: 294,912)
+# SVG <line> elements drawn at once. Chromium spends about 13 us a line on a 2-core machine, and
+# keeps re-rastering them while the page around changes (a head change on the BertViz page took
+# 2.6 s at 294,912 lines, 0.24 s at 2,000); 20,000 keeps the whole model view of a 16-token
+# sentence (6 x 12 heads x 16 x 16 = 18,432) and paints in under a second (scripts/bench_browser.py).
+DEFAULT_MAX_LINES = 20_000
+# Past the budget the model view (for comparing heads) first narrows to a window of the first
+# tokens, down to this many, before it drops layers or heads.
+MODEL_VIEW_MIN_WINDOW = 16
 
 ViewKind = Literal["head", "model"]
 
@@ -261,9 +268,11 @@ def fit_subset(kind: ViewKind, n_tokens: int, num_layers: int, num_heads: int,
                options: BertvizOptions | None = None) -> Subset:
     """Choose layers, heads and token window within the budget; notes say what was cut.
 
-    Order of cuts: layers (spread evenly, first and last kept), then heads (spread evenly),
-    then a window of the first tokens. The head view draws one layer at a time, so layers only
-    count against its byte budget, and heads and tokens against its line budget.
+    Order of cuts: for the model view, first a window of the first tokens down to
+    MODEL_VIEW_MIN_WINDOW (its point is every layer x head side by side); then layers (spread
+    evenly, first and last kept), then heads (spread evenly), then a (narrower) window of the first
+    tokens. The head view draws one layer at a time, so layers only count against its byte
+    budget, and heads and tokens against its line budget.
     """
     o = options or BertvizOptions()
     layers = _validate_indices(o.layers, num_layers, "layer")
@@ -293,6 +302,12 @@ def fit_subset(kind: ViewKind, n_tokens: int, num_layers: int, num_heads: int,
         return Subset(layers, heads, window, tuple(notes))
 
     orig_layers, orig_heads, orig_window = layers, heads, window
+    # 0. the model view: a window of the first tokens, while every layer and head fits
+    if kind == "model" and window[1] - window[0] > MODEL_VIEW_MIN_WINDOW:
+        m = window[1] - window[0]
+        while m > MODEL_VIEW_MIN_WINDOW and over(layers, heads, (window[0], window[0] + m))[0]:
+            m -= 1
+        window = (window[0], window[0] + m)
     # 1. fewer layers
     k = len(layers)
     while k > 1 and over(_spread(orig_layers, k), heads, window)[0]:

@@ -151,7 +151,7 @@ def test_hostile_text_through_the_real_tokenizer(minilm):
     text = "</script><script>window.__pwned=1</script> <img src=x onerror=alert(1)> ]]> a\u2028b"
     result = extract(minilm, text, "second <!-- sentence -->", max_tokens=64)
     for build, blocks in ((be.build_head_view, 3), (be.build_model_view, 4)):
-        view = build(result)
+        view = build(result, options=BertvizOptions(max_lines=10**9))
         assert len(re.findall(r"</script", view.html, re.IGNORECASE)) == blocks
         assert _parse(view.html).tags.count("script") == blocks
         assert decode_payload(view.html)["params"]["attention"][0]["left_text"] == list(result.display_tokens)
@@ -216,7 +216,8 @@ def test_model_view_at_64_tokens_fits_two_megabytes(minilm):
 
     result = extract(minilm, _text_of(200), max_tokens=64)
     assert result.n_tokens == 64 and result.attention.shape[:2] == (6, 12)
-    view = be.build_model_view(result)
+    # the byte budget holds the whole view (the default line budget narrows it: see below)
+    view = be.build_model_view(result, options=BertvizOptions(max_lines=300_000))
     assert view.notes == () and view.layers == tuple(range(6)) and view.heads == tuple(range(12))
     assert view.nbytes <= 2_000_000, view.nbytes
     assert view.nbytes <= be.estimate_model_view_bytes(64, 6, 12)
@@ -241,16 +242,21 @@ def test_past_the_budget_a_subset_is_built_and_explained():
     tokens = [f"t{i}" for i in range(n)]
     view = build_view("model", att, tokens)
     assert view.lines <= be.DEFAULT_MAX_LINES and view.nbytes <= be.DEFAULT_BUDGET_BYTES
-    assert len(view.layers) < 6 and view.layers[0] == 0
-    assert view.notes and "Showing layers" in view.notes[0] and "freeze" in view.notes[0]
+    # the model view keeps every layer x head and narrows to the first tokens
+    m = be.MODEL_VIEW_MIN_WINDOW
+    assert view.layers == tuple(range(6)) and view.heads == tuple(range(12)) and view.token_range == (0, m)
+    assert view.notes and f"Showing tokens 0-{m - 1} of {n}" in view.notes[0] and "freeze" in view.notes[0]
     decoded = decode_payload(view.html)["params"]
     assert decoded["include_layers"] == list(view.layers) and decoded["include_heads"] == list(view.heads)
     np.testing.assert_array_equal(np.array(decoded["attention"][0]["attn"]),
-                                  np.rint(np.round(att[list(view.layers)].astype(np.float64), 3) * 1000))
+                                  np.rint(np.round(att[list(view.layers)][:, :, :m, :m].astype(np.float64), 3) * 1000))
 
-    # a tighter budget cuts heads, then tokens
-    tight = build_view("model", att, tokens, options=BertvizOptions(max_lines=3 * n * n))
+    # a tighter budget then cuts layers, then heads; the head view cuts heads, then tokens
+    tight = build_view("model", att, tokens, options=BertvizOptions(max_lines=3 * m * m))
     assert tight.layers == (0,) and len(tight.heads) == 3 and tight.heads[0] == 0 and tight.heads[-1] == 11
+    assert tight.token_range == (0, m) and "layers 0 of 6, heads 0, 6, 11 of 12, tokens 0-15 of 128" in tight.notes[0]
+    wide = build_view("model", att, tokens, options=BertvizOptions(max_lines=72 * 40 * 40))
+    assert wide.layers == tuple(range(6)) and wide.token_range == (0, 40)
     tiny = build_view("head", att, tokens, options=BertvizOptions(max_lines=40 * 40))
     assert len(tiny.heads) == 1 and tiny.token_range == (0, 40) and len(tiny.tokens) == 40
     assert "tokens 0-39 of 128" in tiny.notes[-1]
@@ -284,7 +290,8 @@ def test_heights_are_positive_and_grow_with_tokens():
     small = build_view("head", _attention(1, 2, 4), list("abcd"))
     big = build_view("head", _attention(1, 2, 40), [str(i) for i in range(40)])
     assert 0 < small.height < big.height
-    m = build_view("model", _attention(6, 12, 20), [str(i) for i in range(20)])
+    m = build_view("model", _attention(6, 12, 20), [str(i) for i in range(20)],
+                   options=BertvizOptions(max_lines=10**9))
     assert m.height > 6 * 20 * 7
 
 
