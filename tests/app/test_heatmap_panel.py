@@ -103,7 +103,7 @@ def test_across_layers_tables_hold_each_layers_weights_and_each_heads_strongest_
     from ui import cache
 
     text = "the cat sat on the mat."
-    at = make_app("pages/across_layers.py", text=text, head=4, al_grid_table="1")
+    at = make_app("pages/across_layers.py", text=text, head=4, al_grid_table="1", al_thumbs_table="1")
     assert not at.exception, [e.value for e in at.exception]
     assert at.query_params["al_grid_table"] == "1"
     at.selectbox(key="al_grid_table_layer").set_value(2).run()
@@ -116,6 +116,9 @@ def test_across_layers_tables_hold_each_layers_weights_and_each_heads_strongest_
     weights = res.attention[2, 4].astype(np.float64).copy()
     np.fill_diagonal(weights, -1)
     assert abs(row["strongest_weight"] - weights.max()) < 1e-6
+    # closed (the default), the overview's table is not built: no 72-row table on a first visit
+    closed = make_app("pages/across_layers.py", text=text, head=4)
+    assert not any("strongest_weight" in d.value.columns for d in closed.dataframe)
 
 
 def test_compare_has_a_table_view_for_a_b_and_the_difference() -> None:
