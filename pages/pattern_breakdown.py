@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.analysis import compare
-from core.examples import EXAMPLES
 from core.render import bars
 from ui import cache, page, presenter, state
 from ui.tables import closed_grid, readable
@@ -54,7 +52,7 @@ page.how_computed("tutorial-categories")
 
 
 def breakdown() -> None:
-    conns, counts = compare.category_breakdown(result, float(threshold), mode)
+    conns, counts = cache.category_breakdown(result, float(threshold), mode)
     presenter.chart(bars.category_chart(counts), width="content")
     if len(conns) > TABLE_ROWS:
         st.caption(f"The {TABLE_ROWS} strongest of {len(conns):,} connections; the CSV has all of them.")
@@ -71,8 +69,7 @@ st.caption("Same model, same threshold rule, the tutorial's six example sentence
 
 
 def examples() -> None:
-    results = {name: cache.result(sel.model_id, text) for name, text in EXAMPLES.items()}
-    table = compare.compare_examples(results, float(threshold), mode)
+    table = cache.examples_breakdown(sel.model_id, float(threshold), mode)
     presenter.chart(bars.category_compare_chart(table), width="content")
     closed_grid("The examples' shares (table)", table, hide_index=True, width="stretch",
                 column_config=readable(table.columns))

@@ -6,7 +6,7 @@ import dataclasses
 
 import streamlit as st
 
-from core.analysis import patterns, tokens
+from core.analysis import patterns
 from core.render import heatmaps
 from ui import cache, page, presenter, state
 from ui.heatmap_panel import chart_scroll_box
@@ -52,7 +52,7 @@ page.describe(where="every layer × head")
 
 
 def classes() -> None:
-    summary = patterns.pattern_summary(stats, thresholds)
+    summary = cache.pattern_summary(result, thresholds)
     small_table(summary.counts)
     st.caption("Kovaleva et al. report 32–61% of BERT-base heads heterogeneous, depending on the task. "
                "Each cell of the grid carries its class's letter, as the legend does: V vertical, D diagonal, "
@@ -82,13 +82,7 @@ no_diagonal = c2.toggle("Leave out the diagonal", key="pc_nodiag")
 
 
 def templates() -> None:
-    names = list(result.tokens)
-    masks = patterns.make_templates(
-        result.n_tokens, cls=tokens.cls_mask(names, result.special_mask),
-        sep=tokens.sep_mask(names, result.special_mask),
-        punct=tokens.punctuation_mask(list(result.display_tokens)), segment_ids=result.segment_ids,
-        causal=result.causal)
-    scores = patterns.template_scores(result.attention, masks, exclude_first=no_first, exclude_diagonal=no_diagonal)
+    scores = cache.template_scores(result, no_first, no_diagonal)
     closed_grid("Template scores of every head (table)", scores, hide_index=True, width="stretch", height=300,
                 column_config=readable(scores.columns))
 

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import altair as alt
 
     from core.analysis.norms import NormResult
+    from core.analysis.patterns import PatternSummary, PatternThresholds
     from core.models.loading import LoadedModel
     from core.probing.parser import ParserStatus
     from core.probing.run import ProbeRun, SentenceView
@@ -173,6 +174,43 @@ def flow(res: AttentionResult, layer: int, query: int,
         return lenses.attention_flow(res.attention, int(query), int(layer), causal=res.causal,
                                      progress=progress)
     return get_engine().memo(res, "flow", (int(layer), int(query)), compute)
+
+
+def pattern_summary(res: AttentionResult, thresholds: PatternThresholds) -> PatternSummary:
+    """Kovaleva et al.'s class of every head under `thresholds` (core.analysis.patterns.pattern_summary
+    of head_statistics), once per text and thresholds (0.3 s on a 16-token text)."""
+    from core.analysis import patterns
+
+    return get_engine().memo(res, "pattern_summary", thresholds,
+                             lambda: patterns.pattern_summary(head_statistics(res), thresholds))
+
+
+def template_scores(res: AttentionResult, exclude_first: bool = False, exclude_diagonal: bool = False) -> pd.DataFrame:
+    """Every head's template scores (core.analysis.patterns.template_scores_for), once per text and options."""
+    from core.analysis import patterns
+
+    return get_engine().memo(res, "template_scores", (bool(exclude_first), bool(exclude_diagonal)),
+                             lambda: patterns.template_scores_for(res, exclude_first=bool(exclude_first),
+                                                                  exclude_diagonal=bool(exclude_diagonal)))
+
+
+def category_breakdown(res: AttentionResult, threshold: float, mode: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The tutorial's categories of strong connections (core.analysis.compare.category_breakdown),
+    once per text, threshold and mode."""
+    from core.analysis import compare
+
+    return get_engine().memo(res, "category_breakdown", (float(threshold), str(mode)),
+                             lambda: compare.category_breakdown(res, float(threshold), str(mode)))
+
+
+def examples_breakdown(model_id: str, threshold: float, mode: str) -> pd.DataFrame:
+    """category_breakdown's counts for the tutorial's example sentences, in one table
+    (core.analysis.compare.compare_examples), each text's counts cached."""
+    from core.analysis import compare
+    from core.examples import EXAMPLES
+
+    results = {name: result(model_id, text) for name, text in EXAMPLES.items()}
+    return compare.compare_examples(results, float(threshold), str(mode), breakdown=category_breakdown)
 
 
 def _loaded_model(model_id: str, note: str = "first use only") -> LoadedModel:

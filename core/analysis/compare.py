@@ -6,7 +6,7 @@ Pure functions of results and arrays (no Streamlit). Conventions and formulas: d
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,12 +61,14 @@ def category_breakdown(result: AttentionResult, threshold: float, mode: str) -> 
     return connections, patterns.category_counts(connections, result.num_layers)
 
 
-def compare_examples(results: Mapping[str, AttentionResult], threshold: float, mode: str) -> pd.DataFrame:
+def compare_examples(results: Mapping[str, AttentionResult], threshold: float, mode: str,
+                     breakdown: Callable[[AttentionResult, float, str], tuple[pd.DataFrame, pd.DataFrame]]
+                     = category_breakdown) -> pd.DataFrame:
     """category_breakdown's counts for several texts in one table, with a "sentence" column
-    ("name: text") first."""
+    ("name: text") first. `breakdown` computes one text's (a cached category_breakdown, say)."""
     frames = []
     for name, result in results.items():
-        _, counts = category_breakdown(result, threshold, mode)
+        _, counts = breakdown(result, threshold, mode)
         counts = counts.copy()
         counts.insert(0, "sentence", f"{name}: {result.text}")
         frames.append(counts)

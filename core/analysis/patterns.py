@@ -19,6 +19,7 @@ from core.analysis.tokens import keep_cumulative
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from core.analysis.statistics import ClarkThresholds
+    from core.attention.result import AttentionResult
 
 DETERMINERS = frozenset({"the", "a", "an"})  # the tutorial's "syntactic" rule
 CATEGORIES = ("positional", "special", "syntactic", "semantic")  # tutorial order of precedence
@@ -146,7 +147,23 @@ def template_scores(att: np.ndarray, templates: Mapping[str, np.ndarray], *,
         data[name] = np.divide(num, denom, out=np.full_like(num, np.nan), where=denom > 0)
     return pd.DataFrame(data)
 
+
+def template_scores_for(result: AttentionResult, *, exclude_first: bool = False,
+                        exclude_diagonal: bool = False) -> pd.DataFrame:
+    """template_scores of every head of `result` against the templates make_templates builds from
+    its tokens ([CLS], [SEP], punctuation, segments; causal models masked)."""
+    from core.analysis import tokens
+
+    names = list(result.tokens)
+    masks = make_templates(result.n_tokens, cls=tokens.cls_mask(names, result.special_mask),
+                           sep=tokens.sep_mask(names, result.special_mask),
+                           punct=tokens.punctuation_mask(list(result.display_tokens)),
+                           segment_ids=result.segment_ids, causal=result.causal)
+    return template_scores(result.attention, masks, exclude_first=exclude_first, exclude_diagonal=exclude_diagonal)
+
+
 # --- the tutorial's categorisation ----------------------------------------------------------
+
 
 def strong_mask(layer_avg: np.ndarray, threshold: float,
                 mode: Literal["absolute", "relative", "cumulative"] = "absolute",

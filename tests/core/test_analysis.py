@@ -453,3 +453,20 @@ def test_pattern_summary_counts_and_codes_agree_with_the_labels(bundled_model) -
     for row in labelled.itertuples():
         assert patterns.PATTERN_CLASSES[summary.codes[row.layer, row.head]] == row.pattern
     assert (labelled["pattern"] == patterns.classify_patterns(stats).to_numpy()).all()
+
+
+def test_template_scores_for_a_result_read_its_tokens(bundled_model):
+    """The result-level template scores (what Pattern classes shows): 'self' is the mean diagonal
+    weight, 'cls' the mean weight on [CLS], 'previous' the mean weight on the token before."""
+    from core.attention.extract import extract
+
+    result = extract(bundled_model, "The cat sat on the mat, and it slept.")
+    scores = patterns.template_scores_for(result)
+    att = result.attention.astype(np.float64)
+    n = result.n_tokens
+    row = scores[(scores["layer"] == 2) & (scores["head"] == 5)].iloc[0]
+    assert row["self"] == pytest.approx(np.trace(att[2, 5]) / n, abs=1e-6)
+    assert row["cls"] == pytest.approx(att[2, 5][:, 0].mean(), abs=1e-6)
+    assert row["previous"] == pytest.approx(np.diagonal(att[2, 5], -1).sum() / n, abs=1e-6)
+    nodiag = patterns.template_scores_for(result, exclude_diagonal=True)
+    assert (nodiag["self"].fillna(0) == 0).all() and len(nodiag) == result.num_layers * result.num_heads
