@@ -152,3 +152,21 @@ def test_divergence_skips_rows_without_mass():
     b[0, 0] = [[0.0, 1.0], [0.5, 0.5]]
     m = match.match_heads([(a, b)])
     assert m.divergence[0, 0, 0, 0] == pytest.approx(np.log(2))  # one usable row, no overlap
+
+
+def test_divergence_sums_equal_the_row_by_row_jensen_shannon():
+    """The fast path (rows' own x ln x once, one logarithm per pair) gives what
+    core.analysis.statistics.jensen_shannon gives row by row, to 1e-12."""
+    from core.analysis.statistics import jensen_shannon
+
+    rng = np.random.default_rng(3)
+    heads = rng.random((2, 2, 3, 7, 7)) ** 4
+    heads[heads < 0.05] = 0.0  # zeros in rows, as word-level maps have
+    heads /= heads.sum(axis=-1, keepdims=True)
+    heads[:, :, :, 0] = 0.0  # a row without mass (its word's attention went to hidden specials)
+    a, b = heads
+    sums, counts = match.divergence_sums(a, b)
+    for i, j, k, l in [(0, 0, 0, 0), (0, 2, 1, 1), (1, 1, 0, 2)]:
+        js = jensen_shannon(a[i, j, 1:], b[k, l, 1:])
+        assert sums[i, j, k, l] == pytest.approx(js.sum(), abs=1e-12)
+        assert counts[i, j, k, l] == 6
