@@ -75,6 +75,11 @@ GRID_PX = 630
 """The width a head grid's panels share (with axes and legend it fits the same column)."""
 NUMBER_CELL_PX = 22
 """Smallest cell that holds a 2-decimal number ("0.12") at 9 px."""
+# A grid of panels keeps its cell numbers up to this many cells in all (6 layers x 14 tokens:
+# 1,176; the tutorial's sentences are shorter). Past it the panels are images, numbers in the
+# tooltips and the table view: 1,536 numbered cells (6 x 16 tokens) cost Chromium about 0.4 s on
+# every head change (scripts/bench_browser.py, Across layers), an image a few milliseconds.
+GRID_ANNOTATE_CELLS = 1_200
 
 
 def auto_cell_size(n: int, annotate: bool = False) -> int:
@@ -399,7 +404,9 @@ def head_grid(att: np.ndarray | Sequence[np.ndarray], tokens: Sequence[str], *,
     columns = max(1, int(columns))
     cell = int(cell_size) if cell_size else max(3, min(40, (GRID_PX // columns) // max(k, 1)))
     if annotate is None:
-        annotate = k <= ANNOTATE_MAX_N and cell >= NUMBER_CELL_PX - 4
+        annotate = k <= ANNOTATE_MAX_N and cell >= NUMBER_CELL_PX - 4 and p * k * k <= GRID_ANNOTATE_CELLS
+        if not annotate and raster is None:
+            raster = True if _raster.supports(scheme) else None  # no numbers: an image per panel, at any size
     if title is None:
         title = ("Head {h} in every layer".format(h=head) if across else
                  f"Every head of layer {layer}" if layer is not None and head is None else

@@ -385,3 +385,14 @@ def test_raster_charts_export_offline(causal30):
     assert "<svg" in svg and "data:image/png;base64," in svg
     with pytest.raises(export.ExternalDataError):
         export.export_spec({"mark": {"type": "image", "url": "https://example.org/x.png"}, "data": {"values": [{}]}})
+
+
+def test_head_grid_keeps_numbers_only_while_the_grid_is_small():
+    """Six panels of 12 tokens (the tutorial's sentences) keep their numbers; six of 16 become images
+    (1,536 numbered cells cost the browser ~0.4 s a head change), values still in the tooltips."""
+    twelve = chart_spec(heatmaps.head_grid(softmax((6, 12, 12, 12))[:, 1], tokens(12), head=1))
+    assert "text" in [m if isinstance(m, str) else m["type"] for m in walk(twelve, "mark")]
+    sixteen = chart_spec(heatmaps.head_grid(softmax((6, 12, 16, 16))[:, 1], tokens(16), head=1))
+    marks = json.dumps([m for m in walk(sixteen, "mark")])
+    assert "image" in marks and '"text"' not in marks
+    assert sixteen["description"].startswith("Grid of 6 heatmaps: Head 1 in every layer")
