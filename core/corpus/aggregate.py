@@ -1,23 +1,25 @@
 """Streaming aggregation over a corpus: memory stays the same whatever the number of sentences.
 
-Per sentence, the statistics are `core.analysis.statistics.head_statistics` (every column the
-Head atlas shows, vectorised over heads; not reimplemented here). Sentences of a batch whose
-token masks are identical (same length, same special, [CLS], [SEP] and punctuation positions)
-go through one call, stacked along the layer axis: every statistic is computed per (layer,
-head) from that head's own n x n matrix and the shared masks, so stacking changes no number,
-and the per-call pandas cost is paid once per group instead of once per sentence.
+Per sentence, the statistics are those of `core.analysis.statistics.head_statistics` (every
+column the Head atlas shows), computed by `batch_statistics` for a whole padded batch
+(`core.corpus.batch.PaddedBatch`) in one vectorised pass over sentences, layers and heads: the
+same formulas, each mean taken over the sentence's own rows and keys (the pads' rows and
+columns are 0 and their positions masked), equal to one head_statistics call per sentence to
+float rounding (tests/core/test_corpus_aggregate.py holds them together).
 
 What is kept, per head (L x H rows) and per statistic (`STAT_NAMES`):
-- count, mean and M2 (the sum of squared deviations), merged batch by batch with Chan et al.'s
-  parallel update (the same information as sums and sums of squares, without their
-  cancellation); NaN values (a causal model's next-token score) are not counted;
+- count, mean and M2 (the sum of squared deviations), merged with Chan et al.'s parallel
+  update (the same information as sums and sums of squares, without their cancellation); NaN
+  values (a causal model's next-token score) are not counted;
 - how many sentences put the head in each pattern class (`core.analysis.patterns`);
 - a bounded pool of candidate sentences for "most typical" and "least typical": a sentence's
   distance to a head's mean is the root mean square of its z-scores over `TYPICALITY_COLUMNS`.
-  Each batch rescores the pool against the running mean and keeps the `pool_size` closest
+  Each merge rescores the pool against the running mean and keeps the `pool_size` closest
   (and farthest); the final table ranks the pool against the final mean. Exact when the
   corpus has at most `pool_size` sentences, an approximation beyond (a sentence dropped early,
   against an early mean, cannot come back).
+The statistics of small batches wait (a few KB a sentence, never their attention) until
+FLUSH_SENTENCES have come, so the merge's fixed cost is paid once for many sentences.
 Summary per head and statistic: mean, standard deviation (n - 1) and a 95% confidence
 interval of the mean (mean +- t_{0.975, n-1} * sd / sqrt(n)).
 """
@@ -30,9 +32,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from core.analysis.patterns import PATTERN_CLASSES
-from core.analysis.statistics import STAT_COLUMNS, head_statistics
-from core.analysis.tokens import cls_mask, punctuation_mask, sep_mask
+from core.analysis.patterns import PATTERN_CLASSES, PatternThresholds
+from core.analysis.statistics import STAT_COLUMNS, ClarkThresholds
+from core.corpus.batch import PaddedBatch
 
 if TYPE_CHECKING:
     from core.corpus.batch import SentenceAttention
@@ -45,11 +47,12 @@ TYPICALITY_COLUMNS: tuple[str, ...] = (
 )
 TYPICAL_K = 5  # sentences shown per head and kind
 POOL_SIZE = 128  # candidates kept per head and kind while streaming
-# A group of sentences with identical masks waits for more (small batches) up to this many
-# sentences or bytes of attention: head_statistics costs ~5 ms a call plus ~0.4 ms a sentence
-# (6 x 12 heads, 15 tokens), so sharing calls matters.
+# Statistics of this many sentences are merged at once (a merge costs ~5 ms whatever its size at
+# 6 x 12 heads: per batch of one sentence it would cost more than the sentence).
 FLUSH_SENTENCES = 256
-FLUSH_BYTES = 32 * 2**20
+# The entropy's p ln p temporary is made for this many bytes of attention at a time.
+ENTROPY_CHUNK_BYTES = 4 * 2**20
+_TINY = np.float32(1e-30)  # head_statistics' clamp: 0 ln 0 = 0
 _T_IDX = np.array([STAT_NAMES.index(c) for c in TYPICALITY_COLUMNS])
 
 # Student's t, 97.5% quantile, for 1..30 degrees of freedom (beyond: Cornish-Fisher from z).
@@ -72,62 +75,136 @@ def t975(df: np.ndarray) -> np.ndarray:
 
 # --- per-sentence statistics --------------------------------------------------------------------
 
-def _mask_key(rec: SentenceAttention) -> tuple:
-    res = rec.result
-    special = np.asarray(res.special_mask, dtype=bool)
-    punct = punctuation_mask(res.display_tokens, special)
-    cls = cls_mask(res.tokens, special)
-    sep = sep_mask(res.tokens, special)
-    return (res.n_tokens, bool(res.causal), special.tobytes(), punct.tobytes(), cls.tobytes(), sep.tobytes(),
-            np.asarray(res.segment_ids).tobytes()), (special, punct, cls, sep)
+def _masked_mean(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """sum(values * weights) / sum(weights) over the last axis: values [B, LH, N], weights [B, N]
+    float64; NaN where a sentence has no weight."""
+    total = weights.sum(axis=-1)[:, None]
+    sums = (values * weights[:, None, :]).sum(axis=-1)
+    return np.divide(sums, total, out=np.full(sums.shape, np.nan), where=total > 0)
 
 
-def _group(records: Sequence[SentenceAttention]) -> dict[tuple, tuple[tuple, list[SentenceAttention]]]:
-    """Records by mask key: {key: (masks, records)}, in first-seen order."""
-    groups: dict[tuple, tuple[tuple, list[SentenceAttention]]] = {}
-    for rec in records:
-        key, masks = _mask_key(rec)
-        groups.setdefault(key, (masks, []))[1].append(rec)
-    return groups
+def _pattern_codes(v: np.ndarray, d: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """int8 codes into PATTERN_CLASSES: `core.analysis.patterns.classify_patterns`' rule (first
+    match wins) with its default thresholds, on arrays instead of a DataFrame of labels."""
+    t = PatternThresholds()
+    b = np.nan_to_num(b, nan=-np.inf)
+    conditions = [
+        (v >= t.vertical_min_v) & (d < t.vertical_max_d),
+        (d >= t.diagonal_min_d) & (v < t.diagonal_max_v),
+        (v + d >= t.both_min_sum) & (v >= t.both_min_each) & (d >= t.both_min_each),
+        b >= t.block_min,
+    ]
+    return np.select(conditions, [0, 1, 2, 3], default=len(PATTERN_CLASSES) - 1).astype(np.int8)
 
 
-def _group_statistics(groups: Sequence[tuple[tuple, list[SentenceAttention]]]
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One head_statistics call per group of sentences with identical masks (stacked along the
-    layer axis); (indices, stats, codes) concatenated group after group."""
-    all_idx, all_stats, all_codes = [], [], []
-    for (special, punct, cls, sep), members in groups:
-        first = members[0].result
-        layers, heads, n = first.num_layers, first.num_heads, first.n_tokens
-        lh = layers * heads
-        stacked = np.stack([r.result.attention for r in members]).reshape(len(members) * layers, heads, n, n)
-        df = head_statistics(stacked, special, punct, first.segment_ids, first.causal, cls=cls, sep=sep)
-        values = np.column_stack([df[c].to_numpy(dtype=np.float64) for c in STAT_NAMES])
-        names = df["pattern"].to_numpy(dtype=object)
-        pattern = np.full(len(names), len(PATTERN_CLASSES) - 1, dtype=np.int8)
-        for c, name in enumerate(PATTERN_CLASSES[:-1]):
-            pattern[names == name] = c
-        all_idx.append(np.fromiter((r.index for r in members), dtype=np.int64, count=len(members)))
-        all_stats.append(values.reshape(len(members), lh, len(STAT_NAMES)))
-        all_codes.append(pattern.reshape(len(members), lh))
-    if not all_idx:
-        return np.zeros(0, np.int64), np.zeros((0, 0, len(STAT_NAMES))), np.zeros((0, 0), np.int8)
-    return np.concatenate(all_idx), np.concatenate(all_stats), np.concatenate(all_codes)
+def batch_statistics(batch: PaddedBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(corpus indices [B], statistics [B, layers*heads, len(STAT_NAMES)] float64, pattern codes
+    [B, layers*heads] int8 into PATTERN_CLASSES) of every sentence of a padded batch.
 
-
-def sentence_statistics(records: Sequence[SentenceAttention]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(corpus indices [k], statistics [k, layers*heads, len(STAT_NAMES)] float64, pattern codes
-    [k, layers*heads] int8 into PATTERN_CLASSES), in the order of `records`.
-
-    Row h of a sentence is head (h // heads, h % heads): head_statistics' row order. Sentences with
-    identical masks share one head_statistics call (stacked along the layer axis).
+    head_statistics' formulas (see its docstring and docs/methods.md), each mean over the
+    sentence's own rows (n of them; the pads' rows are 0 in `batch.attention` and masked here),
+    with its default pattern and Clark thresholds; one segment per sentence. Row h of a sentence
+    is head (h // heads, h % heads), head_statistics' row order.
     """
-    groups = _group(records)
-    indices, stats, codes = _group_statistics(list(groups.values()))
-    position = {id(r): i for i, r in enumerate(records)}
-    back = np.empty(len(records), dtype=np.int64)  # back[original position] = position in the groups' order
-    back[[position[id(r)] for _, members in groups.values() for r in members]] = np.arange(len(records))
-    return indices[back], stats[back], codes[back]
+    B, L, H, N, _ = batch.attention.shape
+    flat = batch.attention.reshape(B, L * H, N, N)
+    n = batch.lengths.astype(np.float64)[:, None]  # [B, 1]
+    idx = np.arange(N)
+    real = idx[None, :] < batch.lengths[:, None]  # [B, N]
+    causal = batch.causal
+    m = np.broadcast_to(idx + 1 if causal else batch.lengths[:, None], (B, N)).astype(np.float64)  # receptive field
+
+    # entropy: 0 ln 0 = 0 (the clamp makes 0 * ln(tiny) = 0; pad rows are all 0, so their H is 0)
+    row_h = np.empty((B, L * H, N), dtype=np.float64)
+    step = max(1, ENTROPY_CHUNK_BYTES // max(1, flat[0].nbytes))
+    buf = np.empty((min(step, B), *flat.shape[1:]), dtype=np.float32)
+    for s in range(0, B, step):
+        part, out = flat[s:s + step], buf[:min(step, B - s)]
+        np.maximum(part, _TINY, out=out)
+        np.log(out, out=out)
+        out *= part
+        row_h[s:s + len(out)] = out.sum(axis=-1)
+    del buf
+    np.negative(row_h, out=row_h)
+    entropy = row_h.sum(axis=-1) / n
+    norm_rows = real & (m > 1)
+    entropy_norm = _masked_mean(row_h / np.log(np.where(norm_rows, m, 2.0))[:, None, :], norm_rows.astype(np.float64))
+
+    dist = np.abs(idx[:, None] - idx[None, :]).astype(np.float32)  # [N, N]
+    row_d = np.einsum("bkij,ij->bki", flat, dist).astype(np.float64)  # float32 inside, as head_statistics
+    mean_distance = row_d.sum(axis=-1) / n
+    if causal:
+        base = (n - 1) / 4  # mean over rows of i / 2
+    else:
+        base = (n * n - 1) / (3 * n)  # mean over rows of sum_j |i - j| / n
+    distance_ratio = np.divide(mean_distance, base, out=np.full(mean_distance.shape, np.nan),
+                               where=np.broadcast_to(base > 0, mean_distance.shape))
+
+    col_mass = flat.sum(axis=2).astype(np.float64) / n[:, :, None]  # [B, LH, N]: (1/n) sum_i A_ij
+    special, punct, cls, sep = (np.asarray(x, dtype=np.float64)[:, :, None]
+                                for x in (batch.special, batch.punct, batch.cls, batch.sep))
+    cls_share = (col_mass @ cls)[..., 0]
+    sep_share = (col_mass @ sep)[..., 0]
+    special_share = (col_mass @ special)[..., 0]
+    punct_share = (col_mass @ punct)[..., 0]
+    sink_rows = (real & (idx >= 1)) if causal else real
+    first_share = _masked_mean(flat[:, :, :, 0].astype(np.float64), sink_rows.astype(np.float64))
+    uniform_first = _masked_mean((1.0 / m)[:, None, :], sink_rows.astype(np.float64))
+    sink_ratio = first_share / uniform_first
+
+    diag = flat[:, :, idx, idx].astype(np.float64)  # pads' entries are 0
+    prev = flat[:, :, idx[1:], idx[:-1]].astype(np.float64).sum(axis=-1)
+    nxt = flat[:, :, idx[:-1], idx[1:]].astype(np.float64).sum(axis=-1)
+    self_score = diag.sum(axis=-1) / n
+    several = n > 1
+    prev_score = np.divide(prev, n - 1, out=np.full(prev.shape, np.nan), where=np.broadcast_to(several, prev.shape))
+    next_score = (np.full(nxt.shape, np.nan) if causal else
+                  np.divide(nxt, n - 1, out=np.full(nxt.shape, np.nan), where=np.broadcast_to(several, nxt.shape)))
+    diag_score = (diag.sum(axis=-1) + prev + nxt) / n  # one token: prev = nxt = 0, so the self score
+
+    # confidence: row maxima over non-special keys; a pad key is 0, which changes no maximum of
+    # weights (>= 0) as long as the sentence has a non-special token, and without one it is NaN
+    plain = real & ~batch.special
+    row_max = np.max(flat, axis=-1, where=~batch.special[:, None, None, :], initial=-np.inf).astype(np.float64)
+    rows_ok = real & (idx >= np.argmax(plain, axis=1)[:, None]) if causal else real
+    rows_ok = rows_ok & plain.any(axis=1)[:, None]
+    confidence = _masked_mean(np.where(rows_ok[:, None, :], row_max, 0.0), rows_ok.astype(np.float64))
+
+    # block: one segment per sentence, so the within-segment share is the row's weight over the
+    # real keys and its uniform expectation is 1
+    block_score = batch.row_sums.astype(np.float64).sum(axis=-1) / n - 1.0
+
+    vertical_keys = (batch.cls | batch.sep).any(axis=1)[:, None]
+    vertical_score = np.where(vertical_keys | (not causal), cls_share + sep_share, first_share)
+
+    t = ClarkThresholds()
+    columns = {
+        "entropy": entropy, "entropy_norm": entropy_norm, "mean_distance": mean_distance,
+        "distance_ratio": distance_ratio, "cls_share": cls_share, "sep_share": sep_share,
+        "special_share": special_share, "punct_share": punct_share, "self_score": self_score,
+        "prev_score": prev_score, "next_score": next_score, "confidence": confidence,
+        "first_token_share": first_share, "sink_ratio": sink_ratio, "vertical_score": vertical_score,
+        "diagonal_score": diag_score, "block_score": block_score,
+        # clark_labels' rule (NaN compares False)
+        "broad": entropy_norm > t.broad_entropy_norm, "attends_previous": prev_score > t.positional,
+        "attends_next": next_score > t.positional, "attends_special": special_share > t.special_share,
+    }
+    stats = np.stack([np.asarray(columns[name], dtype=np.float64) for name in STAT_NAMES], axis=-1)
+    codes = _pattern_codes(vertical_score, diag_score, block_score)
+    return np.array(batch.indices, dtype=np.int64), stats, codes
+
+
+def sentence_statistics(records: Sequence[SentenceAttention], batch_size: int = 64
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`batch_statistics` for records (padded again, `batch_size` at a time in length order),
+    returned in the order of `records`."""
+    if not records:
+        return np.zeros(0, np.int64), np.zeros((0, 0, len(STAT_NAMES))), np.zeros((0, 0), np.int8)
+    order = sorted(range(len(records)), key=lambda i: records[i].n_tokens)
+    parts = [batch_statistics(PaddedBatch.of_records([records[i] for i in order[s:s + batch_size]]))
+             for s in range(0, len(order), batch_size)]
+    back = np.argsort(np.asarray(order))  # back[position in records] = position in length order
+    return tuple(np.concatenate(x)[back] for x in zip(*parts))  # type: ignore[return-value]
 
 
 # --- the streaming aggregate ---------------------------------------------------------------------
@@ -136,8 +213,9 @@ class CorpusAggregate:
     """Per-head moments, pattern-class counts and bounded typical / least typical pools.
 
     Size: O(layers x heads x (statistics + pool_size x typicality columns)), whatever the corpus.
-    `add` takes a batch of SentenceAttention; `add_statistics` takes what `sentence_statistics`
-    returns (so a worker elsewhere can compute them); `merge` combines two aggregates (Ray).
+    `add` takes a batch (a PaddedBatch, or SentenceAttention records); `add_statistics` takes what
+    `batch_statistics` returns (so a worker elsewhere can compute them); `merge` combines two
+    aggregates (Ray).
     """
 
     def __init__(self, num_layers: int, num_heads: int, *, pool_size: int = POOL_SIZE) -> None:
@@ -157,49 +235,51 @@ class CorpusAggregate:
         self.typical_vec = np.full((lh, self.pool_size, t), np.nan, dtype=np.float64)
         self.atypical_idx = np.full((lh, self.pool_size), -1, dtype=np.int64)
         self.atypical_vec = np.full((lh, self.pool_size, t), np.nan, dtype=np.float64)
-        self._open: dict[tuple, list] = {}  # mask key -> [masks, waiting records, their attention bytes]
-        self.statistics_calls = 0  # head_statistics calls so far (a diagnostic, not part of the state)
+        self._waiting: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # statistics not merged yet
+        self._waiting_sentences = 0
+        self.statistics_calls = 0  # batch_statistics passes so far (a diagnostic, not part of the state)
 
     # -- adding ---------------------------------------------------------------------------------
-    def add(self, records: Sequence[SentenceAttention]) -> None:
-        """Take a batch. Sentences wait in groups of identical masks (batch.py sorts a pool by
-        length and punctuation, so such sentences arrive together); a group's statistics are
-        computed in one head_statistics call once a batch ends with another group, or once it
-        holds FLUSH_SENTENCES sentences or FLUSH_BYTES of attention. At most one group waits
-        between batches; `flush()` (called by every result method) computes it."""
-        if not records:
+    def add(self, batch: PaddedBatch | Sequence[SentenceAttention]) -> None:
+        """Take a batch: a `PaddedBatch` (`core.corpus.batch.iter_padded`) or records
+        (`iter_batches`; padded again here). Its statistics are computed now and merged once
+        FLUSH_SENTENCES wait; `flush()` (called by every result method) merges the rest."""
+        if not isinstance(batch, PaddedBatch):
+            if not batch:
+                return
+            records = sorted(batch, key=lambda r: r.n_tokens)
+            for s in range(0, len(records), 64):
+                self.add(PaddedBatch.of_records(records[s:s + 64]))
             return
-        last = None
-        for rec in records:
-            key, masks = _mask_key(rec)
-            group = self._open.setdefault(key, [masks, [], 0])
-            group[1].append(rec)
-            group[2] += rec.result.attention.nbytes
-            last = key
-        waiting = self._open[last]
-        ready = [k for k in self._open if k != last]
-        if len(waiting[1]) >= FLUSH_SENTENCES or waiting[2] >= FLUSH_BYTES:
-            ready.append(last)
-        self._flush(ready)
+        if batch.size == 0:
+            return
+        self._waiting.append(batch_statistics(batch))
+        self.statistics_calls += 1
+        self._waiting_sentences += batch.size
+        self.tokens += batch.tokens
+        self.truncated_sentences += int(batch.truncated)
+        self.max_tokens_seen = max(self.max_tokens_seen, int(batch.lengths.max()))
+        if self._waiting_sentences >= FLUSH_SENTENCES:
+            self.flush()
 
     def flush(self) -> None:
-        """Compute the statistics of every sentence still waiting."""
-        self._flush(list(self._open))
-
-    def _flush(self, keys: list[tuple]) -> None:
-        groups = [self._open.pop(k) for k in keys]
-        if not groups:
+        """Merge the statistics still waiting."""
+        if not self._waiting:
             return
-        indices, stats, codes = _group_statistics([(g[0], g[1]) for g in groups])
-        self.statistics_calls += len(groups)
-        records = [r for g in groups for r in g[1]]
-        lengths = [r.result.n_tokens for r in records]
-        truncated = sum(1 for r in records if r.result.truncated_tokens)
-        self.add_statistics(indices, stats, codes, tokens=sum(lengths), truncated=truncated,
-                            max_tokens=max(lengths))
+        waiting, self._waiting, self._waiting_sentences = self._waiting, [], 0
+        indices, stats, codes = (np.concatenate(x) for x in zip(*waiting))
+        self._merge_statistics(indices, stats, codes)
 
     def add_statistics(self, indices: np.ndarray, stats: np.ndarray, codes: np.ndarray, *, tokens: int = 0,
                        truncated: int = 0, max_tokens: int = 0) -> None:
+        """Take statistics computed elsewhere (what `batch_statistics` returns) and merge them now."""
+        self.flush()
+        self.tokens += int(tokens)
+        self.truncated_sentences += int(truncated)
+        self.max_tokens_seen = max(self.max_tokens_seen, int(max_tokens))
+        self._merge_statistics(indices, stats, codes)
+
+    def _merge_statistics(self, indices: np.ndarray, stats: np.ndarray, codes: np.ndarray) -> None:
         k = len(indices)
         if k == 0:
             return
@@ -215,9 +295,6 @@ class CorpusAggregate:
         np.put_along_axis(onehot, codes.astype(np.int64)[..., None], 1, axis=2)
         self.patterns += onehot.sum(axis=0)
         self.sentences += k
-        self.tokens += int(tokens)
-        self.truncated_sentences += int(truncated)
-        self.max_tokens_seen = max(self.max_tokens_seen, int(max_tokens))
         vec = np.ascontiguousarray(stats[:, :, _T_IDX].transpose(1, 0, 2))  # [LH, k, T] float64
         new_idx = np.broadcast_to(np.asarray(indices, dtype=np.int64)[None, :], (vec.shape[0], k))
         self.typical_idx, self.typical_vec = self._select(

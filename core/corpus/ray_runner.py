@@ -6,8 +6,8 @@
     run.save("big.parquet")          # the same file the app opens
 
 Each Ray actor loads the model once and runs, on its partition of the corpus, exactly what the
-in-process `core.corpus.run.run_corpus` runs: `core.corpus.batch.iter_batches` (bucketing,
-padding, verified per-sentence attention) fed to `core.corpus.aggregate.CorpusAggregate.add`. It
+in-process `core.corpus.run.run_corpus` runs: `core.corpus.batch.iter_padded` (bucketing,
+padding, verified padded batches) fed to `core.corpus.aggregate.CorpusAggregate.add`. It
 returns the aggregate's state (plain numpy arrays, written with `np.savez`, no pickle); the
 driver merges the partitions (Chan's update for the moments, sums for the class counts, the
 typical-sentence pools re-ranked against the merged mean) and builds the same `CorpusRun`.
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from core.corpus.aggregate import CorpusAggregate
-from core.corpus.batch import DEFAULT_BATCH_SIZE, DEFAULT_CORPUS_MAX_TOKENS, iter_batches
+from core.corpus.batch import DEFAULT_BATCH_SIZE, DEFAULT_CORPUS_MAX_TOKENS, iter_padded
 from core.corpus.run import CorpusRun, finish_run, run_key
 from core.corpus.sources import Corpus
 from core.errors import AttentionDashboardError
@@ -49,11 +49,11 @@ class RayUnavailableError(AttentionDashboardError, RuntimeError):
 
 def summarise(loaded: Any, texts: Sequence[str], indices: Sequence[int], batch_size: int,
               max_tokens: int | None, half: bool = False) -> CorpusAggregate:
-    """The per-partition work: iter_batches into one CorpusAggregate (what run_corpus does, minus
+    """The per-partition work: iter_padded into one CorpusAggregate (what run_corpus does, minus
     progress and cancel)."""
     agg = CorpusAggregate(loaded.info.num_layers, loaded.info.num_heads)
-    for records in iter_batches(loaded, texts, batch_size, max_tokens, indices=indices, half=half):
-        agg.add(records)
+    for batch in iter_padded(loaded, texts, batch_size, max_tokens, indices=indices, half=half):
+        agg.add(batch)
     agg.flush()
     return agg
 

@@ -32,7 +32,7 @@ import pandas as pd
 from core import runfiles
 from core.analysis.patterns import PATTERN_CLASSES
 from core.corpus.aggregate import STAT_NAMES, TYPICAL_K, CorpusAggregate
-from core.corpus.batch import DEFAULT_BATCH_SIZE, DEFAULT_CORPUS_MAX_TOKENS, iter_batches
+from core.corpus.batch import DEFAULT_BATCH_SIZE, DEFAULT_CORPUS_MAX_TOKENS, iter_padded
 from core.corpus.sources import Corpus
 from core.errors import AttentionDashboardError
 from core.models.loading import LoadedModel
@@ -271,9 +271,10 @@ def run_corpus(model: str | LoadedModel, texts: Corpus | Sequence[str], batch_si
     cancelled = False
     start = time.perf_counter()
     with _long_lived_objects_frozen():
-        for records in iter_batches(loaded, corpus.sentences, batch_size, max_tokens, half=half):
-            agg.add(records)
-            done += len(records)
+        for batch in iter_padded(loaded, corpus.sentences, batch_size, max_tokens, half=half):
+            agg.add(batch)
+            done += batch.size
+            del batch  # not held while the next batch's attention is made
             if progress is not None:
                 elapsed = time.perf_counter() - start
                 rate = done / elapsed if elapsed > 0 else 0.0

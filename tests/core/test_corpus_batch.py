@@ -102,6 +102,42 @@ def test_padding_never_counted_in_statistics(tiny_gpt2, tiny_bert) -> None:
             assert list(got["pattern"]) == list(ref["pattern"])
 
 
+def test_weight_on_a_pad_or_nan_is_refused(tiny_bert, monkeypatch) -> None:
+    """The padded batch is verified as `verify` checks one sentence: a real row must sum to 1 over
+    the real keys alone, so weight given to a pad fails, and so does NaN."""
+    from core.errors import NoAttentionError
+
+    texts = ["The cat sat.", MIXED[8]]  # the short one is padded far
+    forward = batch_mod._forward
+
+    def leaky(loaded, batch, half):
+        arr = forward(loaded, batch, half)
+        n = min(len(e.ids) for e in batch)
+        b = [len(e.ids) for e in batch].index(n)
+        arr[b, 0, 0, 0, :n] *= 0.5
+        arr[b, 0, 0, 0, n] = 0.5  # half of a real row's weight on a pad key
+        return arr
+
+    monkeypatch.setattr(batch_mod, "_forward", leaky)
+    with pytest.raises(NoAttentionError, match="rows do not sum to 1"):
+        list(batch_mod.iter_padded(tiny_bert, texts, 2))
+
+    def nan(loaded, batch, half):
+        arr = forward(loaded, batch, half)
+        arr[0, 0, 0, 0, 0] = np.nan
+        return arr
+
+    monkeypatch.setattr(batch_mod, "_forward", nan)
+    with pytest.raises(NoAttentionError, match="NaN"):
+        list(iter_batches(tiny_bert, texts, 2))
+
+
+def test_tokenizer_chunks_change_nothing(tiny_roberta, monkeypatch) -> None:
+    """A pool is tokenized ENCODE_CHUNK texts at a time; the chunk size changes no number."""
+    monkeypatch.setattr(batch_mod, "ENCODE_CHUNK", 3)
+    _check_equal(tiny_roberta, MIXED, 4)
+
+
 def test_length_bucketing_and_budget(tiny_bert, monkeypatch) -> None:
     texts = [("word " * k).strip() + "." for k in (9, 1, 5, 2, 8, 3, 7, 4, 6, 1)]
     lengths = [[r.n_tokens for r in recs] for recs in iter_batches(tiny_bert, texts, 3)]
