@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.render import heatmaps
 from ui import cache, page, presenter, state
-from ui.heatmap_panel import chart_scroll_box, layers_table_view
+from ui.heatmap_panel import chart_scroll_box, layers_table_view, table_box
 from ui.tables import readable
 
 sel = page.header(
@@ -45,10 +45,8 @@ st.caption(f"Selected: layer {sel.layer}, head {sel.head}.")
 
 
 def overview_table() -> None:
-    # Built only while open (72 heads' strongest connections: 0.2 s a text); open or closed is in the link.
-    state.control("al_thumbs_table", False, state.parse_bool, lambda v: "1" if v else None, label="table view")
-    with st.expander("The overview as a table", key="al_thumbs_table", on_change="rerun",
-                     icon=":material/table_view:") as box:
+    # Built only while open (72 heads' strongest connections: 0.2 s a text).
+    with table_box("al_thumbs", "The overview as a table") as box:
         if not box.open:
             return
         table = cache.head_overview(result)

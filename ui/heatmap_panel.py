@@ -110,12 +110,12 @@ def matrix_frame(dm: DrawMatrix) -> pd.DataFrame:
     return frame
 
 
-def _table_box(key: str) -> object:
-    """The closed-by-default "The numbers as a table" expander; open or closed is part of the link
-    (`<key>_table`)."""
+def table_box(key: str, title: str = "The numbers as a table") -> object:
+    """A closed-by-default table expander that reruns when opened or closed (build its table only
+    while `.open`); open or closed is part of the link (`<key>_table`)."""
     box_key = f"{key}_table"
     state.control(box_key, False, state.parse_bool, lambda v: "1" if v else None, label="table view")
-    return st.expander("The numbers as a table", key=box_key, on_change="rerun", icon=":material/table_view:")
+    return st.expander(title, key=box_key, on_change="rerun", icon=":material/table_view:")
 
 
 def _matrix_table(dm: DrawMatrix, lead: str) -> None:
@@ -132,7 +132,7 @@ def _matrix_table(dm: DrawMatrix, lead: str) -> None:
 def table_view(dm: DrawMatrix, key: str, value_label: str) -> None:
     """The numbers the chart draws, as a table, in an expander that builds it only when open.
     Open or closed is part of the link (`<key>_table`)."""
-    with _table_box(key) as box:
+    with table_box(key) as box:
         if box.open:
             _matrix_table(dm, value_label)
 
@@ -141,7 +141,7 @@ def layers_table_view(result: AttentionResult, head: int, key: str) -> None:
     """The numbers of a head-in-every-layer grid, as a table: one layer at a time (picked with
     a select box, so the keyboard reaches it), one row per query, one column per key. Open or
     closed is part of the link (`<key>_table`)."""
-    with _table_box(key) as box:
+    with table_box(key) as box:
         if not box.open:
             return
         layer = st.selectbox("Layer of the table", range(result.num_layers), key=f"{key}_table_layer",
