@@ -301,13 +301,17 @@ def fit_subset(kind: ViewKind, n_tokens: int, num_layers: int, num_heads: int,
         notes.append(why + " Built anyway because automatic subsetting is off.")
         return Subset(layers, heads, window, tuple(notes))
 
+    def first_tokens(w: tuple[int, int], floor: int) -> tuple[int, int]:
+        """The widest window of w's first tokens (at least `floor`) that fits, else `floor` of them."""
+        m = w[1] - w[0]
+        while m > floor and over(layers, heads, (w[0], w[0] + m))[0]:
+            m -= 1
+        return (w[0], w[0] + m)
+
     orig_layers, orig_heads, orig_window = layers, heads, window
     # 0. the model view: a window of the first tokens, while every layer and head fits
     if kind == "model" and window[1] - window[0] > MODEL_VIEW_MIN_WINDOW:
-        m = window[1] - window[0]
-        while m > MODEL_VIEW_MIN_WINDOW and over(layers, heads, (window[0], window[0] + m))[0]:
-            m -= 1
-        window = (window[0], window[0] + m)
+        window = first_tokens(window, MODEL_VIEW_MIN_WINDOW)
     # 1. fewer layers
     k = len(layers)
     while k > 1 and over(_spread(orig_layers, k), heads, window)[0]:
@@ -321,10 +325,7 @@ def fit_subset(kind: ViewKind, n_tokens: int, num_layers: int, num_heads: int,
         heads = _spread(orig_heads, k)
     # 3. a window of the first tokens
     if over(layers, heads, window)[0]:
-        m = window[1] - window[0]
-        while m > 2 and over(layers, heads, (window[0], window[0] + m))[0]:
-            m -= 1
-        window = (window[0], window[0] + m)
+        window = first_tokens(window, 2)
 
     cut = []
     if layers != orig_layers:
