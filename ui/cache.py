@@ -178,7 +178,7 @@ def flow(res: AttentionResult, layer: int, query: int,
 
 def pattern_summary(res: AttentionResult, thresholds: PatternThresholds) -> PatternSummary:
     """Kovaleva et al.'s class of every head under `thresholds` (core.analysis.patterns.pattern_summary
-    of head_statistics), once per text and thresholds (0.3 s on a 16-token text)."""
+    of head_statistics), once per text and thresholds."""
     from core.analysis import patterns
 
     return get_engine().memo(res, "pattern_summary", thresholds,
