@@ -30,6 +30,7 @@ from core.attention.engine import AttentionEngine, BoundedCache
 from core.attention.result import AttentionResult, normalise_pair
 from core.attention.store import ResultStore, seed_store
 from core.models import availability, registry
+from ui import presenter
 
 if TYPE_CHECKING:
     import altair as alt
@@ -259,7 +260,7 @@ def thumbnail_chart(res: AttentionResult) -> alt.FacetChart:
 
     chart = get_engine().memo(res, "thumbnail_chart", None,
                               lambda: heatmaps.thumbnail_grid(res.attention, list(res.display_tokens)))
-    return copy.copy(chart)
+    return copy.copy(presenter.with_spec_slot(chart))
 
 
 def head_chart(res: AttentionResult, layer: int, head: int, *, title: str, mode: str = "auto", start: int = 0,
@@ -275,7 +276,7 @@ def head_chart(res: AttentionResult, layer: int, head: int, *, title: str, mode:
         shown = matrix.prepare(dm, mode, start=start, size=size, max_cells=budget)  # type: ignore[arg-type]
         return heatmaps.heatmap(shown, title=title, scheme=scheme)
     params = (int(layer), int(head), title, mode, int(start), int(size), budget, scheme)
-    return copy.copy(get_engine().memo(res, "head_chart", params, build))
+    return copy.copy(presenter.with_spec_slot(get_engine().memo(res, "head_chart", params, build)))
 
 
 # === syntax probing (core.probing; pages/probing.py) =========================================
@@ -549,7 +550,7 @@ def forget_download(model_id: str) -> None:
 def compare_chart(a: AttentionResult, b: AttentionResult, params: tuple, build: Callable[[], object]) -> object:
     """A Compare chart built once per (A, B, params) and shared by reruns (a copy is returned):
     a head change rebuilds only the charts whose inputs changed."""
-    return copy.copy(get_engine().memo(a, "compare_chart", (_identity(b), params), build))
+    return copy.copy(presenter.with_spec_slot(get_engine().memo(a, "compare_chart", (_identity(b), params), build)))
 
 
 # === corpus atlas (core.corpus; pages/corpus.py) =============================================

@@ -148,14 +148,67 @@ def cell_px(n: int, *, annotate: bool = False, share: float = 1.0) -> int | None
 def chart(chart: Any, *, key: str | None = None, on_select: Any = "ignore",
           selection_mode: str | None = None, width: str = "content") -> Any:
     """Draw an Altair chart; in presenter mode with every font at least 18 px. `width`: "content"
-    (the chart's own size) or "stretch" (a fit-x chart fills its column), as st.altair_chart."""
-    from core.render import vega
+    (the chart's own size) or "stretch" (a fit-x chart fills its column), as st.altair_chart.
 
-    if not is_on():
+    The chart's Vega-Lite spec is made once per chart object (:func:`spec_of`), so a chart that
+    comes from a memo (ui.cache) is not converted again on every rerun."""
+    spec = spec_of(chart, presenter=is_on())
+    if spec is None:
+        from core.render import vega
+
         return st.altair_chart(vega.unvalidated(chart), key=key, on_select=on_select, selection_mode=selection_mode,
                                width=width)
-    spec = slides.for_projector(vega.chart_spec(chart))
-    return st.vega_lite_chart(spec, key=key, on_select=on_select, selection_mode=selection_mode, width=width)
+    return st.vega_lite_chart(spec=dict(spec), key=key, on_select=on_select, selection_mode=selection_mode,
+                              width=width)
+
+
+SPEC_SLOT = "_dashboard_vl_specs"
+"""Attribute of a chart object holding its specs ({presenter: spec}). A dict, so the shallow
+copies ui.cache hands out of a memoised chart share it: the memo's chart is converted once."""
+
+try:  # the conversion st.altair_chart itself runs (theme "none", data as named Arrow datasets)
+    from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec as _streamlit_spec
+except ImportError:  # a Streamlit without it: spec_of says None and chart() calls st.altair_chart
+    _streamlit_spec = None
+
+
+def with_spec_slot(chart: Any) -> Any:
+    """`chart` itself, with an (empty) spec slot if it had none: call it on a memoised chart
+    before copying it, so the copies share what :func:`spec_of` computes."""
+    store = getattr(chart, "__dict__", None)
+    if store is not None and SPEC_SLOT not in store:
+        object.__setattr__(chart, SPEC_SLOT, {})
+    return chart
+
+
+def spec_of(chart: Any, *, presenter: bool = False) -> dict[str, Any] | None:
+    """The Vega-Lite spec `chart` is drawn from, computed on the first call and kept in the chart
+    object's spec slot (so it lives exactly as long as the chart, e.g. in an engine memo, and is
+    shared by the memo's shallow copies).
+
+    Normally it is what ``st.altair_chart`` makes of the chart (Streamlit's own conversion, data as
+    Arrow datasets), so drawing it with ``st.vega_lite_chart`` sends the same message and keeps
+    the same element id; Altair's ``to_dict`` took about 12 ms a chart on every rerun. In presenter
+    mode it is core.tutorial.slides.for_projector's spec (inline data, fonts at least 18 px).
+    None where this Streamlit has no conversion to call. Charts are never changed in place after
+    they are built (builders and Altair's methods return new objects), so a spec cannot go stale.
+    """
+    presenter = bool(presenter)
+    if not presenter and _streamlit_spec is None:
+        return None
+    slot = with_spec_slot(chart).__dict__.get(SPEC_SLOT)
+    if slot is None:  # an object without a __dict__ (not an Altair chart)
+        return None
+    spec = slot.get(presenter)
+    if spec is None:
+        from core.render import vega
+
+        if presenter:
+            spec = slides.for_projector(vega.chart_spec(chart))
+        else:
+            spec = _streamlit_spec(vega.unvalidated(chart))
+        slot[presenter] = spec
+    return spec
 
 
 def step_keys(previous: Any, following: Any, *, disabled_previous: bool, disabled_next: bool) -> None:

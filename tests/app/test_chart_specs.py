@@ -1,0 +1,90 @@
+"""ui.presenter.spec_of: a chart's Vega-Lite spec is made once per chart object and shared by the
+copies ui.cache hands out of a memo, and drawing it sends what st.altair_chart would send."""
+
+from __future__ import annotations
+
+import copy
+
+import altair as alt
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ui import presenter
+
+
+def _chart() -> alt.Chart:
+    frame = pd.DataFrame({"query": ["a", "b"], "key": ["a", "b"], "weight": [0.25, 0.75]})
+    return alt.Chart(frame).mark_rect().encode(x="key:O", y="query:O", color="weight:Q")
+
+
+@pytest.fixture
+def conversions(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every call of Streamlit's Altair -> Vega-Lite conversion made through spec_of."""
+    calls: list[object] = []
+    real = presenter._streamlit_spec
+    assert real is not None, "this Streamlit has no _convert_altair_to_vega_lite_spec"
+
+    def counting(chart: object) -> dict:
+        calls.append(chart)
+        return real(chart)
+
+    monkeypatch.setattr(presenter, "_streamlit_spec", counting)
+    return calls
+
+
+def test_spec_is_made_once_per_chart(conversions: list[object]) -> None:
+    chart = _chart()
+    first = presenter.spec_of(chart)
+    assert presenter.spec_of(chart) is first
+    assert len(conversions) == 1
+    assert set(first["datasets"]) and all(isinstance(v, bytes) for v in first["datasets"].values())
+
+
+def test_copies_of_a_memoised_chart_share_one_conversion(conversions: list[object]) -> None:
+    memo = presenter.with_spec_slot(_chart())  # what ui.cache does before copying a memo
+    one, two = copy.copy(memo), copy.copy(memo)
+    assert presenter.spec_of(one) is presenter.spec_of(two)
+    assert len(conversions) == 1
+    # A chart derived from it (Altair returns a new object) gets its own spec, never a stale one.
+    wider = two.properties(width=300)
+    assert presenter.spec_of(wider)["width"] == 300
+    assert "width" not in presenter.spec_of(memo)
+    assert len(conversions) == 2
+
+
+def test_presenter_spec_is_kept_apart() -> None:
+    chart = presenter.with_spec_slot(_chart())
+    normal = presenter.spec_of(chart)
+    projected = presenter.spec_of(chart, presenter=True)
+    assert projected is not normal
+    assert all(isinstance(rows, list) for rows in projected["datasets"].values())  # inline rows, for the slides
+    assert presenter.spec_of(chart) is normal
+
+
+def _both_ways() -> None:
+    import altair as alt
+    import pandas as pd
+    import streamlit as st
+
+    from ui import presenter
+
+    frame = pd.DataFrame({"query": ["a", "b"], "key": ["a", "b"], "weight": [0.25, 0.75]})
+    chart = alt.Chart(frame).mark_rect().encode(x="key:O", y="query:O", color="weight:Q")
+    st.altair_chart(chart, width="content")
+    presenter.chart(chart, width="content")
+    presenter.chart(chart, width="content")  # the second draw uses the kept spec
+
+
+def test_drawn_message_equals_st_altair_chart() -> None:
+    at = AppTest.from_function(_both_ways)
+    at.run()
+    assert not at.exception
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 3
+    reference = charts[0].proto
+    for drawn in charts[1:]:
+        assert drawn.proto.spec == reference.spec
+        assert [(d.name, d.data.data) for d in drawn.proto.datasets] == \
+            [(d.name, d.data.data) for d in reference.datasets]
+        assert drawn.proto.theme == reference.theme
