@@ -104,6 +104,8 @@ def test_bertviz_clicks_select_from_the_page_body_and_keep_the_text() -> None:
     if not component_available():
         pytest.skip("frontend/build is missing: the plain view reports no clicks")
     at = typed("pages/bertviz_views.py")
+    assert at.segmented_control(key="bv_view").value == "head"  # the tutorial's first view, the lighter one
+    at.segmented_control(key="bv_view").set_value("model").run()
     click(at, "component_instance", "bv_model",
           {"view": "model", "layer": 2, "head": 6, "source": "thumbnail", "nonce": 1})
     assert not exceptions_of(at), exceptions_of(at)
