@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.attention.extract import effective_max_tokens, has_type_ids, tokenize
+from core.attention.extract import cpu_threads_for, effective_max_tokens, has_type_ids, tokenize
 from core.errors import AttentionDashboardError, EmptyTextError, NoAttentionError
 from core.models.loading import LoadedModel
 
@@ -189,14 +189,16 @@ def norm_based(loaded: LoadedModel, text: str, text_pair: str | None = None,
         if not has_type_ids(loaded):
             names = [k for k in names if k != "token_type_ids"]
         inputs = {k: enc[k].to(model.device) for k in names}
-        with torch.inference_mode():
+        with torch.inference_mode(), cpu_threads_for(int(enc["input_ids"].shape[1])):
             out = model(**inputs, output_attentions=True, output_hidden_states=True, return_dict=True)
     atts = getattr(out, "attentions", None)
     hidden = getattr(out, "hidden_states", None)
     if not atts or not hidden or len(hidden) < len(atts):
         raise NoAttentionError(info.model_id, "the forward pass returned no attentions or hidden states")
     per_head, per_layer, value_norms, biases, weights = [], [], [], [], []
-    with torch.inference_mode():  # reads the shared weights only; the lock guards tokenizer + forward
+    n_tokens = int(atts[0].shape[-1])
+    # reads the shared weights only; the lock guards tokenizer + forward
+    with torch.inference_mode(), cpu_threads_for(n_tokens):
         for layer in range(len(atts)):
             lw = layer_weights(model, info.model_type, layer)
             f = head_transformed_values(hidden[layer][0], lw, num_heads).to("cpu")

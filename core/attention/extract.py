@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -69,6 +71,42 @@ def tokenize(loaded: LoadedModel, text: str, text_pair: str | None, max_tokens: 
     return enc, max(0, full - int(enc["input_ids"].shape[1]))
 
 
+SHORT_INPUT_TOKENS = 128
+"""Forward passes of at most this many tokens run on one CPU thread (see :func:`cpu_threads_for`)."""
+
+_default_threads: int | None = None
+
+
+@contextlib.contextmanager
+def cpu_threads_for(n_tokens: int) -> Iterator[None]:
+    """Run a CPU forward pass of `n_tokens` on one thread if it is short, on torch's default
+    thread count otherwise; the calling thread's count is restored afterwards.
+
+    Measured on a 2-core machine with the browser on the same machine (the app's own use, and
+    every benchmark): the Compare page's text commit (two forward passes of 16 tokens) took
+    0.20-0.46 s with 2 torch threads and 0.10-0.26 s with one. A short pass has hundreds of tiny
+    parallel regions, and each waits for a worker that the browser's work has descheduled. On an
+    idle machine one thread costs 4-7 ms at 16-64 tokens; long inputs keep every thread (512
+    tokens: 97 ms on 2 threads, 174 ms on one). torch's count is per thread (a script run's own),
+    so other sessions' passes are untouched.
+    """
+    import torch
+
+    global _default_threads
+    before = torch.get_num_threads()
+    if _default_threads is None:
+        _default_threads = before
+    wanted = 1 if n_tokens <= SHORT_INPUT_TOKENS else _default_threads
+    if wanted == before:
+        yield
+        return
+    torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def extract(loaded: LoadedModel, text: str, text_pair: str | None = None,
             max_tokens: int | None = None) -> AttentionResult:
     """Run one forward pass and return verified attention. Thread-safe (holds loaded.lock)."""
@@ -85,7 +123,7 @@ def extract(loaded: LoadedModel, text: str, text_pair: str | None = None,
         if not has_type_ids(loaded):
             names = [k for k in names if k != "token_type_ids"]
         inputs = {k: enc[k].to(loaded.model.device) for k in names}
-        with torch.inference_mode():
+        with torch.inference_mode(), cpu_threads_for(int(enc["input_ids"].shape[1])):
             out = loaded.model(**inputs, output_attentions=True, return_dict=True)
         atts = getattr(out, "attentions", None)
         del out
