@@ -13,7 +13,7 @@ import pandas as pd
 from core.compare.match import HeadMatching
 from core.compare.words import WordMatrix
 from core.render.matrix import DrawMatrix
-from core.render.vega import PAD, no_init_validation
+from core.render.vega import PAD, no_init_validation, value_if
 
 DIFF_MARK = "✱"
 
@@ -63,8 +63,8 @@ def match_grid(matching: HeadMatching, *, title: str, selected: tuple[int, int] 
     layers: list[alt.Chart] = [rect]
     if la * ha <= 144 and size >= 36:
         layers.append(alt.Chart().mark_text(fontSize=10).encode(
-            x=x, y=y, text="value_text:N", tooltip=tooltip,
-            color=alt.condition(f"datum.divergence < {0.45 * hi!r}", alt.value("white"), alt.value("black"))))
+            x=x, y=y, text=alt.Text("value_text:N"), tooltip=tooltip,
+            color=value_if(f"datum.divergence < {0.45 * hi!r}", "white", "black")))
     if selected is not None:
         layers.append(alt.Chart().mark_rect(fill=None, stroke="#ff7f0e", strokeWidth=3).encode(x=x, y=y)
                       .transform_filter(f"datum.layer == {int(selected[0])} && datum.head == {int(selected[1])}"))

@@ -241,7 +241,7 @@ def arc_chart(words: Sequence[str], arcs: Sequence[tuple[int, int, str]], attent
                                                             range=[AGREE, PARSE_ONLY, ATTENTION_ONLY]),
                       legend=alt.Legend(orient="bottom", labelFontSize=12, symbolType="stroke"))
     arcs_layer = alt.Chart(line_df).mark_line(interpolate="monotone").encode(
-        x=X, y=Y, detail="arc:N", order="i:Q", color=color,
+        x=X, y=Y, detail=alt.Detail("arc:N"), order=alt.Order("i:Q"), color=color,
         strokeWidth=alt.StrokeWidth("weight:Q", scale=alt.Scale(domain=[0, 1], range=[1, 4]), legend=None),
         tooltip=[alt.Tooltip("what:N", title="Arc")])
     dot_layer = alt.Chart(dot_df).mark_point(filled=True, size=36, opacity=1).encode(
@@ -249,11 +249,11 @@ def arc_chart(words: Sequence[str], arcs: Sequence[tuple[int, int, str]], attent
                                                               range=[AGREE, PARSE_ONLY, ATTENTION_ONLY]), legend=None),
         tooltip=[alt.Tooltip("what:N", title="Arc")])
     label_layer = alt.Chart(label_df).mark_text(fontSize=11, baseline="bottom").encode(
-        x=X, y=Y, text="text:N", tooltip=[alt.Tooltip("what:N", title="Arc")])
+        x=X, y=Y, text=alt.Text("text:N"), tooltip=[alt.Tooltip("what:N", title="Arc")])
     angle = 0 if n <= 10 else 330  # slanted from 11 words on, so neighbours do not overlap in a narrow column
     word_layer = alt.Chart(word_df).mark_text(fontSize=13 if n <= 16 else 11, fontWeight="bold", angle=angle,
                                               align="center" if angle == 0 else "right").encode(
-        x=X, y=Y, text="word:N")
+        x=X, y=Y, text=alt.Text("word:N"))
     sub = [subtitle] if subtitle else []  # short lines: a title never runs past a narrow column
     sub += ["Above: the parse (a dot on each dependent).",
             "Below: each word's most-attended word (dot on it)." if direction == DIRECTIONS[0]
