@@ -4,7 +4,11 @@
 
 Measures, for n = 8, 32, 128, 512 tokens:
 - bare forward pass: the model alone (eager, output_attentions=True, torch.inference_mode),
-  inputs tokenized beforehand; median of several runs;
+  inputs tokenized beforehand, on the torch thread count extraction uses
+  (`core.attention.extract.cpu_threads_for`: one thread up to 64 tokens, torch's default above);
+  median of several runs;
+- the same bare pass on torch's default thread count (what the one-thread rule costs on an idle
+  machine; it pays off when the browser shares the cores);
 - full extraction: `core.attention.extract` (tokenize, forward, copy to numpy, verify rows,
   segments, word ids, display labels), uncached; median, measured interleaved with the bare
   pass so both see the same machine load;
@@ -21,6 +25,7 @@ Importable: `run() -> list[dict]` returns one row per figure with a uniform sche
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -34,6 +39,7 @@ RATIO_GOAL = 1.25  # extraction / bare forward, for n >= RATIO_GOAL_MIN_N
 RATIO_GOAL_MIN_N = 32
 CACHED_GOAL_MS = 2.0  # cached repeat at n = 128
 CACHED_GOAL_N = 128
+DEFAULT_THREADS = "bare forward, torch's default threads"
 
 
 
@@ -59,7 +65,7 @@ def run(repeats: int = 15, sizes: tuple[int, ...] = SIZES, threads: int | None =
 
     if threads:
         torch.set_num_threads(int(threads))
-    from core.attention.extract import extract
+    from core.attention.extract import cpu_threads_for, extract
     from core.attention.engine import AttentionEngine
     from core.models.registry import BUNDLED_MODEL_ID
     from core.models.loading import quiet_transformers
@@ -86,19 +92,24 @@ def run(repeats: int = 15, sizes: tuple[int, ...] = SIZES, threads: int | None =
         if "token_type_ids" in enc:
             inputs["token_type_ids"] = enc["token_type_ids"]
 
-        def bare() -> None:
-            with torch.inference_mode():
+        def bare(policy: bool = True) -> None:
+            with torch.inference_mode(), cpu_threads_for(n) if policy else contextlib.nullcontext():
                 out = model(**inputs, output_attentions=True, return_dict=True)
             assert len(out.attentions) == loaded.info.num_layers
 
         for _ in range(2):  # warm up both paths
             bare()
+            bare(policy=False)
             extract(loaded, text)
         bare_s: list[float] = []
         ext_s: list[float] = []
         bare_cpu: list[float] = []
         ext_cpu: list[float] = []
+        default_s: list[float] = []
         for _ in range(_repeats_for(n, repeats)):  # interleaved: same machine load for both
+            t = time.perf_counter()
+            bare(policy=False)
+            default_s.append(time.perf_counter() - t)
             c, t = time.process_time(), time.perf_counter()
             bare()
             bare_s.append(time.perf_counter() - t)
@@ -114,6 +125,7 @@ def run(repeats: int = 15, sizes: tuple[int, ...] = SIZES, threads: int | None =
         ratio = statistics.median(e / b for e, b in zip(ext_s, bare_s))
         cpu_ratio = statistics.median(bare_cpu) and statistics.median(ext_cpu) / statistics.median(bare_cpu)
         rows.append(_row("bare forward", n, bare_ms, "ms"))
+        rows.append(_row(DEFAULT_THREADS, n, _median_ms(default_s), "ms"))
         rows.append(_row("extraction / bare, CPU time", n, cpu_ratio, "x"))
         rows.append(_row("extraction (uncached)", n, ext_ms, "ms"))
         if n >= RATIO_GOAL_MIN_N:
@@ -172,16 +184,18 @@ def markdown(rows: list[dict]) -> str:
         else:
             by_n.setdefault(row["n_tokens"], {})[row["metric"]] = row
     lines = [
-        "| tokens | bare forward | extraction (uncached) | ratio (median of pairs) | ratio goal "
-        "| CPU-time ratio | cached repeat | cached goal |",
-        "|---:|---:|---:|---:|---|---:|---:|---|",
+        "| tokens | bare forward | bare, torch's default threads | extraction (uncached) | ratio (median of pairs) "
+        "| ratio goal | CPU-time ratio | cached repeat | cached goal |",
+        "|---:|---:|---:|---:|---:|---|---:|---:|---|",
     ]
     for n, m in sorted(by_n.items()):
         ratio, cached = m["extraction / bare"], m["cached repeat"]
         ratio_goal = f"{ratio['goal']} {_verdict(ratio)}".strip() if ratio["passed"] is not None else "-"
         cached_goal = f"{cached['goal']} {_verdict(cached)}".strip() if cached["passed"] is not None else "-"
         lines.append(
-            f"| {n} | {_fmt(m['bare forward']['value'], 'ms')} | {_fmt(m['extraction (uncached)']['value'], 'ms')} "
+            f"| {n} | {_fmt(m['bare forward']['value'], 'ms')} "
+            f"| {_fmt(m[DEFAULT_THREADS]['value'], 'ms')} "
+            f"| {_fmt(m['extraction (uncached)']['value'], 'ms')} "
             f"| {_fmt(ratio['value'], 'x')} | {ratio_goal} | {_fmt(m['extraction / bare, CPU time']['value'], 'x')} "
             f"| {_fmt(cached['value'], 'ms')} | {cached_goal} |"
         )

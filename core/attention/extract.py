@@ -71,7 +71,7 @@ def tokenize(loaded: LoadedModel, text: str, text_pair: str | None, max_tokens: 
     return enc, max(0, full - int(enc["input_ids"].shape[1]))
 
 
-SHORT_INPUT_TOKENS = 128
+SHORT_INPUT_TOKENS = 64
 """Forward passes of at most this many tokens run on one CPU thread (see :func:`cpu_threads_for`)."""
 
 _default_threads: int | None = None
@@ -86,9 +86,10 @@ def cpu_threads_for(n_tokens: int) -> Iterator[None]:
     every benchmark): the Compare page's text commit (two forward passes of 16 tokens) took
     0.20-0.46 s with 2 torch threads and 0.10-0.26 s with one. A short pass has hundreds of tiny
     parallel regions, and each waits for a worker that the browser's work has descheduled. On an
-    idle machine one thread costs 4-7 ms at 16-64 tokens; long inputs keep every thread (512
-    tokens: 97 ms on 2 threads, 174 ms on one). torch's count is per thread (a script run's own),
-    so other sessions' passes are untouched.
+    idle machine one thread costs 4-7 ms at 16-64 tokens (a forward pass of 11 ms becomes 18 ms
+    at 64); longer inputs keep every thread (128 tokens: 20 ms on 2 threads, 36 ms on one; 512:
+    97 ms against 174). torch's count is per thread (a script run's own), so other sessions'
+    passes are untouched. scripts/bench_engine.py times the bare forward pass the same way.
     """
     import torch
 
