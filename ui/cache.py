@@ -20,7 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -40,9 +40,11 @@ if TYPE_CHECKING:
     from core.models.loading import LoadedModel
     from core.probing.parser import ParserStatus
     from core.probing.run import ProbeRun, SentenceView
+    from core.probing.syntax import SyntaxCounts
     from core.render.bertviz import BertvizOptions, EmbeddedView
 
 log = logging.getLogger("attention_dashboard")
+T = TypeVar("T")
 
 
 # --- the engine and the model ---------------------------------------------------------------
@@ -384,6 +386,50 @@ def probe_corpus(model_id: str, texts: tuple[str, ...], max_tokens: int | None,
         _probe_runs().put(_probe_key(model_id, texts, max_tokens), out)
         probing_run.file_probe(out, list(texts), max_tokens, parser=parser_status())  # reopens after a restart
     return out
+
+
+@st.cache_resource(show_spinner=False)
+def _probe_derived() -> BoundedCache:
+    return BoundedCache(max_entries=64, max_bytes=32 * 2**20)
+
+
+def _probe_memo(counts: object, name: str, params: tuple, compute: Callable[[], T]) -> T:
+    """Something derived from a finished run's counts, once per (counts, name, params). Keyed by the
+    counts object itself (kept in the entry, so an id cannot be reused while it is cached)."""
+    cache = _probe_derived()
+    key = (id(counts), name, params)
+    hit = cache.get(key)
+    if hit is not None and hit[0] is counts:
+        return hit[1]
+    value = compute()
+    cache.put(key, (counts, value))
+    return value
+
+
+def probe_best_heads(counts: SyntaxCounts, min_count: int) -> pd.DataFrame:
+    """core.probing.syntax.best_heads of a finished run, once per minimum (a head change reuses it)."""
+    from core.probing import syntax
+
+    return _probe_memo(counts, "best_heads", (int(min_count),),
+                       lambda: syntax.best_heads(counts, min_count=int(min_count)))
+
+
+def probe_head_relation_map(counts: SyntaxCounts, direction: str, min_count: int) -> pd.DataFrame:
+    """core.probing.syntax.head_relation_map of a finished run, once per (direction, minimum)."""
+    from core.probing import syntax
+
+    return _probe_memo(counts, "head_relation_map", (str(direction), int(min_count)),
+                       lambda: syntax.head_relation_map(counts, direction=direction, min_count=int(min_count)))
+
+
+def probe_best_chart(counts: SyntaxCounts, min_count: int, held_out: bool) -> alt.LayerChart:
+    """The best-head-per-relation chart (core.render.syntax.best_head_chart); it does not depend on
+    the selected head: built once per (minimum, held-out), a copy is returned."""
+    from core.render import syntax as syntax_charts
+
+    chart = _probe_memo(counts, "best_chart", (int(min_count), bool(held_out)),
+                        lambda: syntax_charts.best_head_chart(probe_best_heads(counts, min_count), held_out=held_out))
+    return copy.copy(presenter.with_spec_slot(chart))
 
 
 def probe_sentence_view(res: AttentionResult, layer: int, head: int) -> SentenceView:

@@ -91,3 +91,25 @@ def test_sentence_pair_and_long_text():
     at = make_app(PAGE, text=long)
     assert not exceptions_of(at) and not errors_of(at)
     assert any("The arc view draws the first 40" in t for t in texts_of(at))
+
+
+def test_a_head_change_reuses_the_runs_tables_and_chart(monkeypatch):
+    """Best heads, the head x relation map and the best-head chart of a finished run are memos:
+    a head change redraws only what depends on the head (same numbers, no recomputation)."""
+    from core.probing import syntax
+    from core.render import syntax as syntax_charts
+
+    calls: list[str] = []
+    for module, name in ((syntax, "best_heads"), (syntax, "head_relation_map"), (syntax_charts, "best_head_chart")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+    at = make_app(PAGE)
+    assert not exceptions_of(at) and not errors_of(at), (exceptions_of(at), errors_of(at))
+    before = [c.proto.spec for c in charts_of(at)]
+    calls.clear()  # the first run computed them (or an earlier test did: the memo is the server's)
+    at.selectbox(key="head").set_value(5).run()
+    assert not exceptions_of(at) and not errors_of(at), (exceptions_of(at), errors_of(at))
+    assert calls == []
+    after = [c.proto.spec for c in charts_of(at)]
+    assert after[0] == before[0]  # the best-head chart: the same message
+    assert any("layer 0, head 5" in t for t in texts_of(at))
