@@ -541,6 +541,9 @@ def _postprocess(kind: ViewKind, raw: str, data: np.ndarray, labels: list[str], 
         options_html = "\n".join(f'<option value="{i}">{html_lib.escape(nm)}</option>'
                                  for i, nm in enumerate(filter_names))
         vis_html = _FILTER_SELECT_RE.sub(lambda _m: f'<select id="filter">{options_html}</select>', vis_html, count=1)
+    # BertViz writes "Layer: <select>" with no <label>: name the boxes for screen readers (axe select-name).
+    vis_html = vis_html.replace('<select id="layer">', '<select id="layer" aria-label="Layer">', 1)
+    vis_html = vis_html.replace('<select id="filter">', '<select id="filter" aria-label="Attention">', 1)
 
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"referrer\" content=\"no-referrer\">"

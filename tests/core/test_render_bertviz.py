@@ -301,3 +301,13 @@ def test_the_hostile_labels_do_break_stock_bertviz():
     real_blocks = 2  # the CDN require.js tag and the view's script
     assert len(re.findall(r"</script", raw, re.IGNORECASE)) > real_blocks
     assert _parse(raw).tags.count("script") > real_blocks
+
+
+@pytest.mark.parametrize("kind", ["head", "model"])
+def test_the_select_boxes_have_accessible_names(kind):
+    """BertViz writes "Layer: <select>" without a <label>; the boxes get aria-labels (axe select-name)."""
+    view = build_view(kind, _attention(2, 2, 6), ["x"] * 6, sentence_b_start=3)
+    assert '<select id="filter" aria-label="Attention">' in view.html
+    if kind == "head":
+        assert '<select id="layer" aria-label="Layer">' in view.html
+    assert re.findall(r"<select id=\"[a-z]+\"(?! aria-label)", view.html) == []
