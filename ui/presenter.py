@@ -196,7 +196,7 @@ def spec_of(chart: Any, *, presenter: bool = False) -> dict[str, Any] | None:
     presenter = bool(presenter)
     if not presenter and _streamlit_spec is None:
         return None
-    slot = with_spec_slot(chart).__dict__.get(SPEC_SLOT)
+    slot = getattr(with_spec_slot(chart), "__dict__", {}).get(SPEC_SLOT)
     if slot is None:  # an object without a __dict__ (not an Altair chart)
         return None
     spec = slot.get(presenter)

@@ -88,3 +88,7 @@ def test_drawn_message_equals_st_altair_chart() -> None:
         assert [(d.name, d.data.data) for d in drawn.proto.datasets] == \
             [(d.name, d.data.data) for d in reference.datasets]
         assert drawn.proto.theme == reference.theme
+
+
+def test_an_object_without_attributes_has_no_spec() -> None:
+    assert presenter.spec_of(object()) is None  # chart() then falls back to st.altair_chart
