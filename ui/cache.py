@@ -255,6 +255,13 @@ def head_overview(res: AttentionResult) -> pd.DataFrame:
     return get_engine().memo(res, "head_overview", None, lambda: tables.head_overview(res, head_statistics(res)))
 
 
+def _drawn_copy(chart: T) -> T:
+    """What a memo hands out for one run: a shallow copy of the memoised chart (a page may derive
+    from it), sharing the memo's spec slot, so the chart is converted to Vega-Lite once
+    (ui.presenter.spec_of)."""
+    return copy.copy(presenter.with_spec_slot(chart))
+
+
 def thumbnail_chart(res: AttentionResult) -> alt.FacetChart:
     """Every layer x head as a clickable thumbnail (core.render.heatmaps.thumbnail_grid). It does
     not depend on the selected head: built once per text (a copy is returned)."""
@@ -262,7 +269,7 @@ def thumbnail_chart(res: AttentionResult) -> alt.FacetChart:
 
     chart = get_engine().memo(res, "thumbnail_chart", None,
                               lambda: heatmaps.thumbnail_grid(res.attention, list(res.display_tokens)))
-    return copy.copy(presenter.with_spec_slot(chart))
+    return _drawn_copy(chart)
 
 
 def head_chart(res: AttentionResult, layer: int, head: int, *, title: str, mode: str = "auto", start: int = 0,
@@ -278,7 +285,7 @@ def head_chart(res: AttentionResult, layer: int, head: int, *, title: str, mode:
         shown = matrix.prepare(dm, mode, start=start, size=size, max_cells=budget)  # type: ignore[arg-type]
         return heatmaps.heatmap(shown, title=title, scheme=scheme)
     params = (int(layer), int(head), title, mode, int(start), int(size), budget, scheme)
-    return copy.copy(presenter.with_spec_slot(get_engine().memo(res, "head_chart", params, build)))
+    return _drawn_copy(get_engine().memo(res, "head_chart", params, build))
 
 
 # === syntax probing (core.probing; pages/probing.py) =========================================
@@ -429,7 +436,7 @@ def probe_best_chart(counts: SyntaxCounts, min_count: int, held_out: bool) -> al
 
     chart = _probe_memo(counts, "best_chart", (int(min_count), bool(held_out)),
                         lambda: syntax_charts.best_head_chart(probe_best_heads(counts, min_count), held_out=held_out))
-    return copy.copy(presenter.with_spec_slot(chart))
+    return _drawn_copy(chart)
 
 
 def probe_sentence_view(res: AttentionResult, layer: int, head: int) -> SentenceView:
@@ -596,7 +603,7 @@ def forget_download(model_id: str) -> None:
 def compare_chart(a: AttentionResult, b: AttentionResult, params: tuple, build: Callable[[], object]) -> object:
     """A Compare chart built once per (A, B, params) and shared by reruns (a copy is returned):
     a head change rebuilds only the charts whose inputs changed."""
-    return copy.copy(presenter.with_spec_slot(get_engine().memo(a, "compare_chart", (_identity(b), params), build)))
+    return _drawn_copy(get_engine().memo(a, "compare_chart", (_identity(b), params), build))
 
 
 # === corpus atlas (core.corpus; pages/corpus.py) =============================================
