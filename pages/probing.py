@@ -144,11 +144,10 @@ if finished is None and corpus:
         bar.empty()
 
 shown = finished
-partial = False
 if shown is None:
     kept_partial = st.session_state.get("probe_partial")
     if kept_partial and kept_partial[0] == run_key and kept_partial[1].counts is not None:
-        shown, partial = kept_partial[1], True
+        shown = kept_partial[1]
         st.info(f"Stopped after {shown.done} of {shown.total} sentences: the results below are for those. "
                 "Press Run to start again.", icon=":material/pause_circle:")
     elif corpus:
@@ -188,10 +187,8 @@ if shown is not None and shown.counts is not None and shown.counts.arcs:
                                     "sentences and score it on the other half, both ways. Picking the best of every "
                                     "head on the same sentences that score it flatters the winner, most with few "
                                     "sentences."))
-    # A finished run's tables and best-head chart are memos (a head change reuses them); a stopped
-    # run's partial counts are drawn as they are.
-    best = (syntax.best_heads(counts, min_count=int(min_count)) if partial
-            else cache.probe_best_heads(counts, int(min_count)))
+    # The run's tables and best-head chart are memos (a head change reuses them).
+    best = cache.probe_best_heads(counts, int(min_count))
 
     st.subheader("Best head per relation")
     st.caption("Blue: the share of words whose syntactic head is the word the best head attends to most "
@@ -202,8 +199,7 @@ if shown is not None and shown.counts is not None and shown.counts.arcs:
                 icon=":material/info:")
     else:
         def best_chart() -> None:
-            chart = (syntax_charts.best_head_chart(best, held_out=held) if partial
-                     else cache.probe_best_chart(counts, int(min_count), held))
+            chart = cache.probe_best_chart(counts, int(min_count), held)
             presenter.chart(chart, width="stretch", key="probe_best_chart")
         page.guard(best_chart, "best-head chart")
         table = best.assign(head_name=[syntax_charts.head_label(a, b) for a, b in zip(best["layer"], best["head"])])
@@ -224,8 +220,7 @@ if shown is not None and shown.counts is not None and shown.counts.arcs:
     state.control("probe_dir", "best", state.parse_choice(directions), label="direction")
     direction = m2.radio("Direction", directions, key="probe_dir", horizontal=True,
                          format_func=lambda d: "Better of the two" if d == "best" else d)
-    hmap = (syntax.head_relation_map(counts, direction=direction, min_count=int(min_count)) if partial
-            else cache.probe_head_relation_map(counts, direction, int(min_count)))
+    hmap = cache.probe_head_relation_map(counts, direction, int(min_count))
     if hmap.empty:
         st.info("No relation has that many words here.", icon=":material/info:")
     else:

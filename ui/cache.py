@@ -401,8 +401,10 @@ def _probe_derived() -> BoundedCache:
 
 
 def _probe_memo(counts: object, name: str, params: tuple, compute: Callable[[], T]) -> T:
-    """Something derived from a finished run's counts, once per (counts, name, params). Keyed by the
-    counts object itself (kept in the entry, so an id cannot be reused while it is cached)."""
+    """Something derived from a run's counts, once per (counts, name, params). Keyed by the counts
+    object itself (kept in the entry, so an id cannot be reused while it is cached). A run's counts
+    are final once the page draws them: a finished run's, or a stopped run's (a new Run makes new
+    counts)."""
     cache = _probe_derived()
     key = (id(counts), name, params)
     hit = cache.get(key)
@@ -414,7 +416,7 @@ def _probe_memo(counts: object, name: str, params: tuple, compute: Callable[[], 
 
 
 def probe_best_heads(counts: SyntaxCounts, min_count: int) -> pd.DataFrame:
-    """core.probing.syntax.best_heads of a finished run, once per minimum (a head change reuses it)."""
+    """core.probing.syntax.best_heads of a run, once per minimum (a head change reuses it)."""
     from core.probing import syntax
 
     return _probe_memo(counts, "best_heads", (int(min_count),),
@@ -422,7 +424,7 @@ def probe_best_heads(counts: SyntaxCounts, min_count: int) -> pd.DataFrame:
 
 
 def probe_head_relation_map(counts: SyntaxCounts, direction: str, min_count: int) -> pd.DataFrame:
-    """core.probing.syntax.head_relation_map of a finished run, once per (direction, minimum)."""
+    """core.probing.syntax.head_relation_map of a run, once per (direction, minimum)."""
     from core.probing import syntax
 
     return _probe_memo(counts, "head_relation_map", (str(direction), int(min_count)),
