@@ -154,6 +154,27 @@ def vendor_js() -> str:
     return text
 
 
+VENDOR_SRC = "vendor.js"  # frontend/build/vendor.js, relative to the component's folder
+
+
+def _inline_vendor_block() -> str:
+    return "<script>\n" + vendor_js() + "\n</script>\n"
+
+
+def link_vendor(html_doc: str, src: str = VENDOR_SRC) -> str:
+    """One of our views with its inlined vendor block swapped for ``<script src=src>``.
+
+    Raises ValueError when the document does not hold exactly our inlined block (never a page
+    that could silently lose its libraries).
+    """
+    block = _inline_vendor_block()
+    i = html_doc.find(block)
+    if i < 0 or html_doc.find(block, i + 1) >= 0:
+        raise ValueError("not one of our BertViz views: the inlined vendor block is missing or repeated")
+    tag = f'<script src="{html_lib.escape(src, quote=True)}"></script>\n'
+    return html_doc[:i] + tag + html_doc[i + len(block):]
+
+
 # --------------------------------------------------------------------------------------------
 # options, sizes, budget
 
@@ -187,9 +208,20 @@ class EmbeddedView:
     height: int  # pixels the page needs (estimate from BertViz's layout constants)
     notes: tuple[str, ...] = field(default_factory=tuple)  # what was subset and why
 
-    @property
+    @functools.cached_property
     def view_id(self) -> str:
         return hashlib.sha1(self.html.encode("utf-8")).hexdigest()[:16]
+
+    @functools.cached_property
+    def linked_html(self) -> str:
+        """`html` with the inlined vendor bundle replaced by ``<script src="vendor.js">``.
+
+        For a page whose base URL serves ``frontend/build/`` (the click-reporting component: its
+        srcdoc frame resolves relative URLs against the component's own folder, served by the
+        Streamlit server). The browser then keeps the 0.4 MB of library code cached and compiled
+        instead of receiving and parsing it again with every view; the rest is byte for byte `html`.
+        """
+        return link_vendor(self.html)
 
     @property
     def subset(self) -> bool:
@@ -548,7 +580,7 @@ def _postprocess(kind: ViewKind, raw: str, data: np.ndarray, labels: list[str], 
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"referrer\" content=\"no-referrer\">"
             f"<title>BertViz {kind} view</title><style>{page_style(o.display_mode)}</style></head><body>\n"
-            "<script>\n" + vendor_js() + "\n</script>\n"
+            + _inline_vendor_block() +
             "<script>" + _DECODER_JS + "</script>\n"
             + vis_html.strip() + "\n"
             + ("<script>" + _FIT_JS + "</script>\n" if kind == "model" else "")

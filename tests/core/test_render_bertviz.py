@@ -100,6 +100,23 @@ def test_no_cdn_or_remote_script_remains(kind):
     assert "window.__bertvizVendor" in p.scripts[0] and "define('d3'" in p.scripts[0]
 
 
+@pytest.mark.parametrize("kind", ["head", "model"])
+def test_linked_html_is_the_page_with_its_libraries_linked_from_the_component_folder(kind):
+    """The component's frame gets the same page with `<script src="vendor.js">` (served from
+    frontend/build, the component's folder) in place of the inlined bundle; nothing else differs."""
+    view = build_view(kind, _attention(2, 3, 6), [f"t{i}" for i in range(6)], sentence_b_start=3)
+    linked = view.linked_html
+    assert (be.FRONTEND_BUILD / be.VENDOR_SRC).is_file()
+    assert be.vendor_js() not in linked and "__bertvizVendor" not in linked
+    srcs = [a["src"] for a in _parse(linked).script_attrs if "src" in a]
+    assert srcs == ["vendor.js"]  # relative: never another host
+    head, tail = linked.split('<script src="vendor.js"></script>\n')
+    assert view.html == head + "<script>\n" + be.vendor_js() + "\n</script>\n" + tail
+    assert decode_payload(linked) == decode_payload(view.html)
+    with pytest.raises(ValueError):
+        be.link_vendor(linked)  # no inlined block left: refused, never a page without its libraries
+
+
 def test_vendor_bundle_is_the_pinned_libraries():
     js = be.vendor_js()
     assert "d3 5.7.0" in js and "jquery 3.7.1" in js and "requirejs 2.3.6" in js
