@@ -8,11 +8,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pandas as pd
 
@@ -90,3 +91,45 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+class FiledRun(Protocol):
+    """What a filed run offers: its header (`meta`, holding the "key" it was filed under) and
+    whether it went through every sentence."""
+
+    @property
+    def meta(self) -> dict[str, Any]: ...
+
+    @property
+    def complete(self) -> bool: ...
+
+
+R = TypeVar("R", bound=FiledRun)
+
+
+def load_filed(folder: Path | None, key: dict[str, Any] | None, load: Callable[[Path], R],
+               what: str) -> R | None:
+    """The complete run filed under `key` in `folder`, or None (a miss).
+
+    `load(path)` reads a file; a file that cannot be read, was filed under another key (its
+    header's "key") or is incomplete is stale: it is deleted and counts as a miss. A hit has its
+    modification time renewed, since the least recently used files are pruned first.
+    """
+    if folder is None or key is None:
+        return None
+    path = key_path(folder, key)
+    if not path.is_file():
+        return None
+    try:
+        run = load(path)
+        if run.meta.get("key") != key or not run.complete:
+            raise ValueError("its key does not match")
+    except Exception as err:  # noqa: BLE001 - damaged or stale: a miss, and the file goes
+        logging.getLogger("attention_dashboard").info("%s store: dropping %s (%s)", what, path.name, err)
+        path.unlink(missing_ok=True)
+        return None
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+    return run

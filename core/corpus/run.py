@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -204,26 +203,8 @@ def run_key(model_id: str, corpus_digest: str, max_tokens: int | None, half: boo
 def stored_run(model_id: str, corpus: Corpus, max_tokens: int | None = DEFAULT_CORPUS_MAX_TOKENS, *,
                half: bool = False, folder: Path | None = None) -> CorpusRun | None:
     """The complete stored run for this corpus and model, or None. Never loads a model."""
-    folder = folder or corpus_dir()
     key = run_key(model_id, corpus.digest, max_tokens, half)
-    if folder is None or key is None:
-        return None
-    path = runfiles.key_path(folder, key)
-    if not path.is_file():
-        return None
-    try:
-        run = CorpusRun.load(path)
-        if run.meta.get("key") != key or not run.complete:
-            raise CorpusRunError("its key does not match")
-    except Exception as err:  # noqa: BLE001 - damaged or stale: a miss, and the file goes
-        log.info("corpus store: dropping %s (%s)", path.name, err)
-        path.unlink(missing_ok=True)
-        return None
-    try:
-        os.utime(path)  # least recently used is pruned first
-    except OSError:
-        pass
-    return run
+    return runfiles.load_filed(folder or corpus_dir(), key, CorpusRun.load, "corpus")
 
 
 def _prune(folder: Path, keep: int = MAX_STORED_RUNS) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -257,26 +256,8 @@ def stored_probe(model_id: str, texts: Sequence[str], max_tokens: int | None = D
                  folder: Path | None = None) -> ProbeRun | None:
     """The complete stored probing run of exactly these texts with this model, token limit and
     parser (default: the one `parser_status()` would load), or None. Never loads a model or spaCy."""
-    folder = folder or probe_dir()
     key = probe_key(model_id, texts_digest(texts), max_tokens, *_parser_identity(parser), offsets)
-    if folder is None or key is None:
-        return None
-    path = runfiles.key_path(folder, key)
-    if not path.is_file():
-        return None
-    try:
-        run = ProbeRun.load(path)
-        if run.meta.get("key") != key or not run.complete:
-            raise ProbeRunError("its key does not match")
-    except Exception as err:  # noqa: BLE001 - damaged or stale: a miss, and the file goes
-        log.info("probing store: dropping %s (%s)", path.name, err)
-        path.unlink(missing_ok=True)
-        return None
-    try:
-        os.utime(path)
-    except OSError:
-        pass
-    return run
+    return runfiles.load_filed(folder or probe_dir(), key, ProbeRun.load, "probing")
 
 
 def file_probe(run: ProbeRun, texts: Sequence[str], max_tokens: int | None = DEFAULT_MAX_TOKENS, *,
