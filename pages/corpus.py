@@ -216,9 +216,9 @@ st.caption(f"**{LABELS.get(stat, stat)}**: {STATS[stat]}")
 
 def atlas() -> None:
     label = f"{LABELS.get(stat, stat)}{' (sd)' if spread == 'sd' else ''}"
-    chart = heatmaps.overview_grid(run.grid(stat, spread), title=f"{label}, over {run.done:,} sentences",
-                                   value_label=label, selected=(layer, head))
-    presenter.chart(chart, key="corpus_chart",
+    chart = cache.overview_chart(run, f"{stat} {spread}", lambda: run.grid(stat, spread),
+                                 title=f"{label}, over {run.done:,} sentences", value_label=label)
+    presenter.chart(chart, key="corpus_chart", marked=(layer, head),
                     on_select=state.select_from_chart("corpus_chart"))
 
 
@@ -250,10 +250,13 @@ shares = run.pattern_shares()
 
 
 def classes() -> None:
-    codes = np.asarray([PATTERN_CLASSES.index(c) for c in shares["commonest"]], dtype=float)
-    chart = heatmaps.overview_grid(codes.reshape(run.num_layers, run.num_heads), title="Commonest pattern class",
-                                   value_label="Pattern class", selected=(layer, head), categories=PATTERN_CLASSES)
-    presenter.chart(chart, key="corpus_patterns",
+    def codes() -> np.ndarray:
+        found = np.asarray([PATTERN_CLASSES.index(c) for c in shares["commonest"]], dtype=float)
+        return found.reshape(run.num_layers, run.num_heads)
+
+    chart = cache.overview_chart(run, "commonest pattern class", codes, title="Commonest pattern class",
+                                 value_label="Pattern class", categories=tuple(PATTERN_CLASSES))
+    presenter.chart(chart, key="corpus_patterns", marked=(layer, head),
                     on_select=state.select_from_chart("corpus_patterns"))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.render import heatmaps
 from ui import cache, page, presenter, state
 from ui.heatmap_panel import chart_scroll_box
 from ui.tables import closed_grid, readable
@@ -52,10 +51,10 @@ page.how_computed(STATS[stat][2])
 
 
 def atlas() -> None:
-    values = stats.pivot(index="layer", columns="head", values=stat).to_numpy()
-    chart = heatmaps.overview_grid(values, title=STATS[stat][0], value_label=STATS[stat][0],
-                                   selected=(sel.layer, sel.head))
-    presenter.chart(chart, key="atlas_chart", width="content",
+    chart = cache.overview_chart(result, f"statistic {stat}",
+                                 lambda: stats.pivot(index="layer", columns="head", values=stat).to_numpy(),
+                                 title=STATS[stat][0], value_label=STATS[stat][0])
+    presenter.chart(chart, key="atlas_chart", width="content", marked=(sel.layer, sel.head),
                     on_select=state.select_from_chart("atlas_chart", page="single_head"))
 
 

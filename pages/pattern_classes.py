@@ -7,7 +7,6 @@ import dataclasses
 import streamlit as st
 
 from core.analysis import patterns
-from core.render import heatmaps
 from ui import cache, page, presenter, state
 from ui.heatmap_panel import chart_scroll_box
 from ui.tables import closed_grid, readable, small_table
@@ -57,9 +56,10 @@ def classes() -> None:
     st.caption("Kovaleva et al. report 32–61% of BERT-base heads heterogeneous, depending on the task. "
                "Each cell of the grid carries its class's letter, as the legend does: V vertical, D diagonal, "
                "V+D vertical+diagonal, B block, H heterogeneous.")
-    grid = heatmaps.overview_grid(summary.codes, title="Pattern class per head", value_label="class",
-                                  selected=(sel.layer, sel.head), categories=list(patterns.PATTERN_CLASSES))
-    presenter.chart(grid, key="pc_grid", on_select=state.select_from_chart("pc_grid"),
+    grid = cache.overview_chart(result, f"pattern classes {thresholds!r}", lambda: summary.codes,
+                                title="Pattern class per head", value_label="class",
+                                categories=tuple(patterns.PATTERN_CLASSES))
+    presenter.chart(grid, key="pc_grid", on_select=state.select_from_chart("pc_grid"), marked=(sel.layer, sel.head),
                     width="content")
     closed_grid("Every head's class and scores (table)", summary.labelled, hide_index=True, width="stretch",
                 height=300, column_config=readable(summary.labelled.columns))

@@ -225,9 +225,8 @@ if shown is not None and shown.counts is not None and shown.counts.arcs:
         st.info("No relation has that many words here.", icon=":material/info:")
     else:
         def heat() -> None:
-            chart = syntax_charts.head_relation_heatmap(hmap, counts.layers, counts.heads, value=value,
-                                                        selected=(sel.layer, sel.head))
-            presenter.chart(chart, width="stretch", key="probe_map",
+            chart = cache.probe_map_chart(counts, direction, int(min_count), value)
+            presenter.chart(chart, width="stretch", key="probe_map", marked=(sel.layer, sel.head),
                             on_select=state.select_from_chart("probe_map"))
         page.guard(heat, "head x relation map")
     page.downloads(None, {"csv": (lambda: syntax.accuracy_frame(counts).to_csv(index=False).encode(), "text/csv")},

@@ -248,6 +248,28 @@ def bertviz_view(res: AttentionResult, kind: Literal["head", "model"],
     return get_engine().memo(res, f"bertviz_{kind}_view", opts, lambda: build(res, options=opts))
 
 
+def overview_chart(owner: object, name: str, values: Callable[[], np.ndarray], *, title: str, value_label: str,
+                   categories: tuple[str, ...] | None = None) -> alt.LayerChart:
+    """A one-cell-per-head grid (core.render.heatmaps.overview_grid of ``values()``, [layers,
+    heads]) built once per (owner, name, title, value label, categories) and marking no head:
+    draw it with ``presenter.chart(..., marked=(layer, head))``, so a head change neither builds
+    nor converts it again (a copy is returned). `owner`: the AttentionResult the values come from
+    (kept with the result), or a corpus run (kept while the run is); `name` says which values."""
+    from core.render import heatmaps
+    from core.render.vega import UNMARKED
+
+    def build() -> alt.LayerChart:
+        return heatmaps.overview_grid(values(), title=title, value_label=value_label, selected=UNMARKED,
+                                      categories=list(categories) if categories is not None else None)
+
+    params = (name, title, value_label, categories)
+    if isinstance(owner, AttentionResult):
+        chart = get_engine().memo(owner, "overview_chart", params, build)
+    else:
+        chart = _run_memo(owner, "overview_chart", params, build)
+    return _drawn_copy(chart)
+
+
 def head_overview(res: AttentionResult) -> pd.DataFrame:
     """The layer x head overview as a table (core.analysis.tables.head_overview), once per text."""
     from core.analysis import tables
@@ -396,22 +418,22 @@ def probe_corpus(model_id: str, texts: tuple[str, ...], max_tokens: int | None,
 
 
 @st.cache_resource(show_spinner=False)
-def _probe_derived() -> BoundedCache:
+def _run_derived() -> BoundedCache:
     return BoundedCache(max_entries=64, max_bytes=32 * 2**20)
 
 
-def _probe_memo(counts: object, name: str, params: tuple, compute: Callable[[], T]) -> T:
-    """Something derived from a run's counts, once per (counts, name, params). Keyed by the counts
-    object itself (kept in the entry, so an id cannot be reused while it is cached). A run's counts
-    are final once the page draws them: a finished run's, or a stopped run's (a new Run makes new
-    counts)."""
-    cache = _probe_derived()
-    key = (id(counts), name, params)
+def _run_memo(owner: object, name: str, params: tuple, compute: Callable[[], T]) -> T:
+    """Something derived from a finished object of many sentences (a probing run's counts, a
+    corpus run), once per (owner, name, params). Keyed by the owner object itself (kept in the
+    entry, so an id cannot be reused while it is cached). Owners are final once a page draws them:
+    a finished run's, or a stopped run's (a new Run makes new ones)."""
+    cache = _run_derived()
+    key = (id(owner), name, params)
     hit = cache.get(key)
-    if hit is not None and hit[0] is counts:
+    if hit is not None and hit[0] is owner:
         return hit[1]
     value = compute()
-    cache.put(key, (counts, value))
+    cache.put(key, (owner, value))
     return value
 
 
@@ -419,7 +441,7 @@ def probe_best_heads(counts: SyntaxCounts, min_count: int) -> pd.DataFrame:
     """core.probing.syntax.best_heads of a run, once per minimum (a head change reuses it)."""
     from core.probing import syntax
 
-    return _probe_memo(counts, "best_heads", (int(min_count),),
+    return _run_memo(counts, "best_heads", (int(min_count),),
                        lambda: syntax.best_heads(counts, min_count=int(min_count)))
 
 
@@ -427,7 +449,7 @@ def probe_head_relation_map(counts: SyntaxCounts, direction: str, min_count: int
     """core.probing.syntax.head_relation_map of a run, once per (direction, minimum)."""
     from core.probing import syntax
 
-    return _probe_memo(counts, "head_relation_map", (str(direction), int(min_count)),
+    return _run_memo(counts, "head_relation_map", (str(direction), int(min_count)),
                        lambda: syntax.head_relation_map(counts, direction=direction, min_count=int(min_count)))
 
 
@@ -436,8 +458,23 @@ def probe_best_chart(counts: SyntaxCounts, min_count: int, held_out: bool) -> al
     the selected head: built once per (minimum, held-out), a copy is returned."""
     from core.render import syntax as syntax_charts
 
-    chart = _probe_memo(counts, "best_chart", (int(min_count), bool(held_out)),
+    chart = _run_memo(counts, "best_chart", (int(min_count), bool(held_out)),
                         lambda: syntax_charts.best_head_chart(probe_best_heads(counts, min_count), held_out=held_out))
+    return _drawn_copy(chart)
+
+
+def probe_map_chart(counts: SyntaxCounts, direction: str, min_count: int, value: str) -> alt.LayerChart:
+    """The head x relation map (core.render.syntax.head_relation_heatmap), built once per
+    (direction, minimum, colour) and marking no head: draw it with
+    ``presenter.chart(..., marked=(layer, head))``, so a head change neither builds nor converts
+    it again (a copy is returned)."""
+    from core.render import syntax as syntax_charts
+    from core.render.vega import UNMARKED
+
+    chart = _run_memo(counts, "map_chart", (str(direction), int(min_count), str(value)),
+                      lambda: syntax_charts.head_relation_heatmap(
+                          probe_head_relation_map(counts, direction, min_count), counts.layers, counts.heads,
+                          value=value, selected=UNMARKED))
     return _drawn_copy(chart)
 
 

@@ -146,18 +146,25 @@ def cell_px(n: int, *, annotate: bool = False, share: float = 1.0) -> int | None
 
 
 def chart(chart: Any, *, key: str | None = None, on_select: Any = "ignore",
-          selection_mode: str | None = None, width: str = "content") -> Any:
+          selection_mode: str | None = None, width: str = "content",
+          marked: tuple[int, int] | None = None) -> Any:
     """Draw an Altair chart; in presenter mode with every font at least 18 px. `width`: "content"
     (the chart's own size) or "stretch" (a fit-x chart fills its column), as st.altair_chart.
 
     The chart's Vega-Lite spec is made once per chart object (:func:`spec_of`), so a chart that
-    comes from a memo (ui.cache) is not converted again on every rerun."""
+    comes from a memo (ui.cache) is not converted again on every rerun. `marked` (layer, head):
+    the head a chart built with the marked-head params (core.render.vega.MARKED_PARAMS, e.g. a
+    memoised overview grid) marks on this run, set in the finished spec (vega.with_marked)."""
+    from core.render import vega
+
     spec = spec_of(chart, presenter=is_on())
     if spec is None:
-        from core.render import vega
-
-        return st.altair_chart(vega.unvalidated(chart), key=key, on_select=on_select, selection_mode=selection_mode,
-                               width=width)
+        if marked is None:
+            return st.altair_chart(vega.unvalidated(chart), key=key, on_select=on_select,
+                                   selection_mode=selection_mode, width=width)
+        spec = vega.chart_spec(vega.unvalidated(chart))  # no Streamlit conversion to call: inline data
+    if marked is not None:
+        spec = vega.with_marked(spec, marked)
     return st.vega_lite_chart(spec=dict(spec), key=key, on_select=on_select, selection_mode=selection_mode,
                               width=width)
 

@@ -34,6 +34,7 @@ from core.render.matrix import (
 from core.render.vega import (
     CATEGORY_COLOURS,
     HIGHLIGHT,
+    MARKED_TEST,
     MASKED_FILL,
     PAD,
     TEXT_DARK,
@@ -43,6 +44,7 @@ from core.render.vega import (
     check_scheme,
     compact_frame,
     label_font,
+    marked_params,
     masked_weight_fill,
     no_init_validation,
     selection_outline,
@@ -565,7 +567,9 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
     """One cell per head: ``values[L, H]`` (rows = layer, columns = head), e.g. entropy per head.
 
     NaN cells are grey ("n/a"). Annotated when L*H <= 144. Point selection "head" on layer, head;
-    selected=(layer, head) gets an orange outline. categories: values are integer codes into
+    selected=(layer, head) gets an orange outline, placed by the top-level params
+    vega.MARKED_PARAMS (vega.UNMARKED: none yet; a drawn copy is moved with vega.with_marked).
+    categories: values are integer codes into
     this list (e.g. pattern classes; anything else is "n/a"), drawn with a categorical palette
     and named in the legend and tooltip (not annotated by default).
     """
@@ -638,12 +642,15 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
         layers.append(_hit_layer(x, y, tooltip, param))
     if selected is not None:
         # The outline is decoration (hidden from screen readers; empty when `selected` is off the grid).
+        # Its position is two top-level params (vega.MARKED_PARAMS), so a drawn copy moves it
+        # without a rebuild (ui.presenter.chart(marked=...)).
         layers.append(alt.Chart().mark_rect(fill=None, stroke=HIGHLIGHT, strokeWidth=3, aria=False).encode(x=x, y=y)
-                      .transform_filter(f"datum.layer == {int(selected[0])} && datum.head == {int(selected[1])}"))
+                      .transform_filter(MARKED_TEST))
     fmt = f".{int(decimals)}f"
     text_expr = ("datum.valid ? datum.category : 'n/a'" if categories is not None
                  else "datum.valid ? format(datum.value, '.3f') : 'n/a'")
-    return alt.layer(*layers, data=df, transform=calculate(
+    return alt.layer(*layers, data=df, params=marked_params(selected) if selected is not None else alt.Undefined,
+                     transform=calculate(
         value_text=text_expr,
         value_short=f"datum.valid ? format(datum.value, '{fmt}') : 'n/a'",
     ), width=cell * H, height=cell * L, title=title_params(title, HEAD_ORDER_NOTE if note_head_order else None),

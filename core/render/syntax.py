@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from core.probing.syntax import DIRECTIONS
-from core.render.vega import HIGHLIGHT, no_init_validation, selection_outline, title_params
+from core.render.vega import HIGHLIGHT, MARKED_TEST, marked_params, no_init_validation, selection_outline, title_params
 
 MAX_WIDTH = 640  # whole chart (axes and legend included) when drawn at its own width
 FIT_X = alt.AutoSizeParams(type="fit-x", contains="padding")
@@ -42,7 +42,8 @@ def head_relation_heatmap(table: pd.DataFrame, layers: int, heads: int, *, value
     layer (layer 0's heads first). table: `core.probing.syntax.head_relation_map` (layer, head,
     relation, direction, correct, count, accuracy, baseline, margin). value: "accuracy" (0..1,
     blues) or "margin" (accuracy minus the relation's best baseline, red-blue around 0).
-    Point selection "head" (layer, head) on click; `selected` gets an orange outline."""
+    Point selection "head" (layer, head) on click; `selected` gets an orange dashed rule, placed
+    by the top-level params vega.MARKED_PARAMS (vega.UNMARKED: none yet; vega.with_marked moves it)."""
     if value not in ("accuracy", "margin"):
         raise ValueError("value must be 'accuracy' or 'margin'")
     df = table.copy()
@@ -86,10 +87,13 @@ def head_relation_heatmap(table: pd.DataFrame, layers: int, heads: int, *, value
         layers_.append(alt.Chart(bounds).mark_rule(color="#ffffff", strokeWidth=1.5).encode(
             x=alt.X("column:O", scale=alt.Scale(domain=list(range(columns))), bandPosition=0)))
     if selected is not None:
-        sl, sh = selected
-        sel = pd.DataFrame({"column": [int(sl) * heads + int(sh)]})
-        layers_.append(alt.Chart(sel).mark_rule(color=HIGHLIGHT, strokeWidth=1.5, strokeDash=[3, 2]).encode(
-            x=alt.X("column:O", scale=alt.Scale(domain=list(range(columns))))))
+        # A dashed rule on the marked head's column, placed by the top-level params
+        # vega.MARKED_PARAMS, so a drawn copy moves it without a rebuild (vega.with_marked).
+        every = pd.DataFrame({"layer": np.repeat(np.arange(layers), heads), "head": np.tile(np.arange(heads), layers),
+                              "column": np.arange(columns)})
+        layers_.append(alt.Chart(every).mark_rule(color=HIGHLIGHT, strokeWidth=1.5, strokeDash=[3, 2])
+                       .encode(x=alt.X("column:O", scale=alt.Scale(domain=list(range(columns)))))
+                       .transform_filter(MARKED_TEST))
     top = df.sort_values("value", ascending=False).head(1)
     description = (f"Heatmap: {title}. {legend_title} of each of {columns} heads (columns, grouped by layer) for "
                    f"{len(relations)} dependency relations (rows)")
@@ -97,6 +101,7 @@ def head_relation_heatmap(table: pd.DataFrame, layers: int, heads: int, *, value
         description += (f"; highest: {top['head_label'].iloc[0]} on {top['relation'].iloc[0]} "
                         f"({top['value_text'].iloc[0]})")
     return alt.LayerChart(data=df, layer=layers_, width=min(max_width, cell_w * columns + 120),
+                          params=marked_params(selected) if selected is not None else alt.Undefined,
                           height=cell_h * len(relations), autosize=FIT_X, description=description + ".",
                           title=title_params(title, "Click a cell to show that head on the sentence below."))
 

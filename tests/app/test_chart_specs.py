@@ -92,3 +92,41 @@ def test_drawn_message_equals_st_altair_chart() -> None:
 
 def test_an_object_without_attributes_has_no_spec() -> None:
     assert presenter.spec_of(object()) is None  # chart() then falls back to st.altair_chart
+
+
+@pytest.mark.parametrize("page", ["pages/head_atlas.py", "pages/pattern_classes.py"])
+def test_a_head_change_moves_the_outline_without_building_the_grid_again(page: str, monkeypatch) -> None:
+    """The overview grid is a memo marking no head; each run sets the marked head in its spec."""
+    import json
+
+    from core.render import heatmaps
+    from tests.app.apptest_util import charts_of, exceptions_of, make_app
+
+    built: list[object] = []
+    real = heatmaps.overview_grid
+
+    def counting(*args, **kwargs):
+        built.append(kwargs.get("selected"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(heatmaps, "overview_grid", counting)
+    at = make_app(page, layer=1, head=2)
+    assert not exceptions_of(at)
+
+    def marked() -> set[tuple[int, int]]:
+        found = set()
+        for element in charts_of(at):
+            values = {p["name"]: p.get("value") for p in json.loads(element.proto.spec).get("params", [])}
+            if "marked_layer" in values:
+                found.add((values["marked_layer"], values["marked_head"]))
+        return found
+
+    assert marked() == {(1, 2)}
+    first = len(built)  # 0 when an earlier test in this process built the same memo
+    assert all(s == (-1, -1) for s in built)
+    for head in (5, 7):
+        at.selectbox(key="head").set_value(head).run()
+        assert not exceptions_of(at)
+        assert marked() == {(1, head)}
+    assert len(built) == first  # moved, never rebuilt
+

@@ -3,6 +3,9 @@ Vega-Lite, fit a column, and mark agreeing arcs correctly."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pytest
 
@@ -66,6 +69,17 @@ def test_heatmap_and_bars_fit_and_validate():
     assert spec["width"] <= rs.MAX_WIDTH
     assert any(p.get("name") == "head" for p in spec.get("params", []) + [
         q for layer in spec["layer"] for q in layer.get("params", [])])
+    # the dashed rule on the selected head's column is placed by the marked-head params, so a
+    # memoised map moved with with_marked equals one built for that head
+    unmarked = rs.head_relation_heatmap(table, counts.layers, counts.heads, selected=vega.UNMARKED).to_dict()
+    assert vega.with_marked(unmarked, (0, 1)) == spec
+    import vl_convert
+
+    def rules(s: dict) -> list:
+        scene = json.dumps(vl_convert.vegalite_to_scenegraph(s))
+        return re.findall(r'"strokeDash": \[3, 2\]', scene)
+
+    assert len(rules(spec)) == 1 and rules(unmarked) == []
     margin = rs.head_relation_heatmap(table, counts.layers, counts.heads, value="margin").to_dict(validate=True)
     assert margin["layer"][0]["encoding"]["color"]["scale"]["scheme"] == "redblue"
     with pytest.raises(ValueError):
