@@ -14,7 +14,6 @@ from core.corpus.batch import DEFAULT_CORPUS_MAX_TOKENS
 from core.corpus.run import CorpusRun, CorpusRunError
 from core.errors import AttentionDashboardError
 from core.examples import EXAMPLES
-from core.render import heatmaps
 from ui import cache, page, presenter, state
 from ui.heatmap_panel import chart_scroll_box
 from ui.tables import LABELS, readable
@@ -305,11 +304,14 @@ if run.model_id == sel.model_id:
         mean, sd = run.grid(stat, "mean"), run.grid(stat, "sd")
         with np.errstate(invalid="ignore", divide="ignore"):
             z = np.where(sd > 0, (values - mean) / sd, np.nan)
-        reach = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
-        chart = heatmaps.overview_grid(z, title=f"{LABELS.get(stat, stat)}: your sentence vs the corpus",
-                                       value_label="Standard deviations from the mean", selected=(layer, head),
-                                       scheme="redblue", color_domain=(-max(reach, 1.0), max(reach, 1.0)))
-        presenter.chart(chart, key="corpus_against",
+        reach = max(float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0, 1.0)
+        # once per run, statistic and sentence (the text, pair, model and limit say which result)
+        which = f"against {stat} {result.model_id} {result.max_tokens} {result.text!r} {result.text_pair!r}"
+        chart = cache.overview_chart(run, which, lambda: z,
+                                     title=f"{LABELS.get(stat, stat)}: your sentence vs the corpus",
+                                     value_label="Standard deviations from the mean", scheme="redblue",
+                                     color_domain=(-reach, reach))
+        presenter.chart(chart, key="corpus_against", marked=(layer, head),
                         on_select=state.select_from_chart("corpus_against"))
         st.caption(f"Layer {layer}, head {head}: {values[layer, head]:.3f} on your sentence against a corpus mean "
                    f"of {mean[layer, head]:.3f} (sd {sd[layer, head]:.3f}).")

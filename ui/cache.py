@@ -249,9 +249,11 @@ def bertviz_view(res: AttentionResult, kind: Literal["head", "model"],
 
 
 def overview_chart(owner: object, name: str, values: Callable[[], np.ndarray], *, title: str, value_label: str,
-                   categories: tuple[str, ...] | None = None) -> alt.LayerChart:
+                   categories: tuple[str, ...] | None = None, scheme: str = "blues",
+                   color_domain: tuple[float, float] | None = None) -> alt.LayerChart:
     """A one-cell-per-head grid (core.render.heatmaps.overview_grid of ``values()``, [layers,
-    heads]) built once per (owner, name, title, value label, categories) and marking no head:
+    heads]) built once per (owner, name, title, value label, categories, scheme, colour domain)
+    and marking no head:
     draw it with ``presenter.chart(..., marked=(layer, head))``, so a head change neither builds
     nor converts it again (a copy is returned). `owner`: the AttentionResult the values come from
     (kept with the result), or a corpus run (kept while the run is); `name` says which values."""
@@ -260,9 +262,10 @@ def overview_chart(owner: object, name: str, values: Callable[[], np.ndarray], *
 
     def build() -> alt.LayerChart:
         return heatmaps.overview_grid(values(), title=title, value_label=value_label, selected=UNMARKED,
-                                      categories=list(categories) if categories is not None else None)
+                                      categories=list(categories) if categories is not None else None,
+                                      scheme=scheme, color_domain=color_domain)
 
-    params = (name, title, value_label, categories)
+    params = (name, title, value_label, categories, scheme, color_domain)
     if isinstance(owner, AttentionResult):
         chart = get_engine().memo(owner, "overview_chart", params, build)
     else:

@@ -56,6 +56,36 @@ def test_first_visit_runs_the_six_sentences() -> None:
     assert sum(s in texts for s in EXAMPLES.values()) == 6  # 3 most + 3 least typical
 
 
+def _marked_and_data(at) -> list[tuple[tuple[int, int] | None, bytes]]:
+    import json
+
+    out = []
+    for element in charts_of(at):
+        values = {p["name"]: p.get("value") for p in json.loads(element.proto.spec).get("params", [])}
+        mark = (values["marked_layer"], values["marked_head"]) if "marked_layer" in values else None
+        out.append((mark, b"".join(d.data.data for d in element.proto.datasets)))
+    return out
+
+
+def test_every_grid_marks_the_selected_head_and_follows_the_sentence() -> None:
+    """The three grids are memos moved to the selected head; the one of your sentence is that sentence's."""
+    at = make_app(PAGE, layer=2, head=5)
+    clean(at)
+    before = _marked_and_data(at)
+    assert [m for m, _ in before] == [(2, 5)] * 3
+    at.selectbox(key="head").set_value(7).run()
+    clean(at)
+    after = _marked_and_data(at)
+    assert [m for m, _ in after] == [(2, 7)] * 3
+    assert [d for _, d in after] == [d for _, d in before]  # same grids, moved
+    at.text_area(key="text").set_value("A quite different sentence, about rivers and rain.").run()
+    clean(at)
+    changed = _marked_and_data(at)
+    assert [m for m, _ in changed] == [(2, 7)] * 3
+    assert [d for _, d in changed][:2] == [d for _, d in before][:2]  # the corpus's own grids stay
+    assert changed[2][1] != before[2][1]  # your sentence against the corpus: the new sentence
+
+
 def test_a_typical_sentence_opens_in_single_head_with_its_head() -> None:
     at = make_app(PAGE, layer=2, head=5, pair="A second sentence.")
     buttons = [b for b in at.button if b.key.startswith("corpus_open_")]
