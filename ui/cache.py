@@ -258,10 +258,9 @@ def overview_chart(owner: object, name: str, values: Callable[[], np.ndarray], *
     nor converts it again (a copy is returned). `owner`: the AttentionResult the values come from
     (kept with the result), or a corpus run (kept while the run is); `name` says which values."""
     from core.render import heatmaps
-    from core.render.vega import UNMARKED
 
     def build() -> alt.LayerChart:
-        return heatmaps.overview_grid(values(), title=title, value_label=value_label, selected=UNMARKED,
+        return heatmaps.overview_grid(values(), title=title, value_label=value_label, marking=True,
                                       categories=list(categories) if categories is not None else None,
                                       scheme=scheme, color_domain=color_domain)
 
@@ -472,12 +471,11 @@ def probe_map_chart(counts: SyntaxCounts, direction: str, min_count: int, value:
     ``presenter.chart(..., marked=(layer, head))``, so a head change neither builds nor converts
     it again (a copy is returned)."""
     from core.render import syntax as syntax_charts
-    from core.render.vega import UNMARKED
 
     chart = _run_memo(counts, "map_chart", (str(direction), int(min_count), str(value)),
                       lambda: syntax_charts.head_relation_heatmap(
                           probe_head_relation_map(counts, direction, min_count), counts.layers, counts.heads,
-                          value=value, selected=UNMARKED))
+                          value=value, marking=True))
     return _drawn_copy(chart)
 
 

@@ -153,8 +153,9 @@ def chart(chart: Any, *, key: str | None = None, on_select: Any = "ignore",
 
     The chart's Vega-Lite spec is made once per chart object (:func:`spec_of`), so a chart that
     comes from a memo (ui.cache) is not converted again on every rerun. `marked` (layer, head):
-    the head a chart built with the marked-head params (core.render.vega.MARKED_PARAMS, e.g. a
-    memoised overview grid) marks on this run, set in the finished spec (vega.with_marked)."""
+    the head a chart built with a marking layer (its own dataset core.render.vega.MARKED_DATA, e.g. a
+    memoised overview grid) marks on this run, set in the finished spec (vega.with_marked): the
+    spec stays the same, so the browser updates the drawn view's data instead of building it anew."""
     from core.render import vega
 
     spec = spec_of(chart, presenter=is_on())

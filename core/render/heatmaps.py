@@ -34,7 +34,6 @@ from core.render.matrix import (
 from core.render.vega import (
     CATEGORY_COLOURS,
     HIGHLIGHT,
-    MARKED_TEST,
     MASKED_FILL,
     PAD,
     TEXT_DARK,
@@ -44,7 +43,8 @@ from core.render.vega import (
     check_scheme,
     compact_frame,
     label_font,
-    marked_params,
+    marked_datasets,
+    marked_source,
     masked_weight_fill,
     no_init_validation,
     selection_outline,
@@ -563,16 +563,18 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
                   color_domain: Sequence[float] | None = None, annotate: bool | None = None,
                   decimals: int = 2, selectable: bool = True, cell_size: int | None = None,
                   note_head_order: bool = True, categories: Sequence[str] | None = None,
-                  description: str | None = None) -> alt.LayerChart:
+                  description: str | None = None, marking: bool | None = None) -> alt.LayerChart:
     """One cell per head: ``values[L, H]`` (rows = layer, columns = head), e.g. entropy per head.
 
     NaN cells are grey ("n/a"). Annotated when L*H <= 144. Point selection "head" on layer, head;
-    selected=(layer, head) gets an orange outline, placed by the top-level params
-    vega.MARKED_PARAMS (vega.UNMARKED: none yet; a drawn copy is moved with vega.with_marked).
+    selected=(layer, head) gets an orange outline, drawn from the top-level dataset vega.MARKED_DATA;
+    marking=True with selected=None builds that layer marking nothing yet (a memo: each run moves it
+    with vega.with_marked).
     categories: values are integer codes into
     this list (e.g. pattern classes; anything else is "n/a"), drawn with a categorical palette
     and named in the legend and tooltip (not annotated by default).
     """
+    marking = selected is not None if marking is None else bool(marking)
     v = np.asarray(values, dtype=np.float64)
     if v.ndim != 2:
         raise ValueError(f"expected [layers, heads], got {v.shape}")
@@ -610,8 +612,11 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
         color = alt.Color("value:Q", title=value_label,
                           scale=alt.Scale(scheme=scheme, domain=[lo, hi], clamp=True),
                           legend=alt.Legend(titleFontSize=13, labelFontSize=12))
-    x = alt.X("head:O", title="Head", axis=alt.Axis(labelAngle=0, labelFontSize=12, titleFontSize=14))
-    y = alt.Y("layer:O", title="Layer", axis=alt.Axis(labelFontSize=12, titleFontSize=14))
+    # Explicit domains: the marking layer's own data (vega.MARKED_DATA) must not add or reorder cells.
+    x = alt.X("head:O", title="Head", scale=alt.Scale(domain=list(range(H))),
+              axis=alt.Axis(labelAngle=0, labelFontSize=12, titleFontSize=14))
+    y = alt.Y("layer:O", title="Layer", scale=alt.Scale(domain=list(range(L))),
+              axis=alt.Axis(labelFontSize=12, titleFontSize=14))
     tooltip = [alt.Tooltip("layer:O", title="Layer"), alt.Tooltip("head:O", title="Head"),
                alt.Tooltip("value_text:N", title=value_label)]
     rect = alt.Chart().mark_rect().encode(x=x, y=y, color=color, tooltip=tooltip)
@@ -640,16 +645,16 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
             color=value_if(f"indexof({light}, datum.category) >= 0", TEXT_LIGHT, TEXT_DARK)))
     if (annotate or lettered) and param is not None:
         layers.append(_hit_layer(x, y, tooltip, param))
-    if selected is not None:
+    if marking:
         # The outline is decoration (hidden from screen readers; empty when `selected` is off the grid).
-        # Its position is two top-level params (vega.MARKED_PARAMS), so a drawn copy moves it
-        # without a rebuild (ui.presenter.chart(marked=...)).
-        layers.append(alt.Chart().mark_rect(fill=None, stroke=HIGHLIGHT, strokeWidth=3, aria=False).encode(x=x, y=y)
-                      .transform_filter(MARKED_TEST))
+        # Drawn from its own one-row dataset (vega.MARKED_DATA), so a drawn copy moves it without a
+        # rebuild and the browser only updates the data (ui.presenter.chart(marked=...)).
+        layers.append(alt.Chart(marked_source()).mark_rect(fill=None, stroke=HIGHLIGHT, strokeWidth=3, aria=False)
+                      .encode(x=x, y=y))
     fmt = f".{int(decimals)}f"
     text_expr = ("datum.valid ? datum.category : 'n/a'" if categories is not None
                  else "datum.valid ? format(datum.value, '.3f') : 'n/a'")
-    return alt.layer(*layers, data=df, params=marked_params(selected) if selected is not None else alt.Undefined,
+    return alt.layer(*layers, data=df, datasets=marked_datasets(selected) if marking else alt.Undefined,
                      transform=calculate(
         value_text=text_expr,
         value_short=f"datum.valid ? format(datum.value, '{fmt}') : 'n/a'",

@@ -13,7 +13,14 @@ import numpy as np
 import pandas as pd
 
 from core.probing.syntax import DIRECTIONS
-from core.render.vega import HIGHLIGHT, MARKED_TEST, marked_params, no_init_validation, selection_outline, title_params
+from core.render.vega import (
+    HIGHLIGHT,
+    marked_datasets,
+    marked_source,
+    no_init_validation,
+    selection_outline,
+    title_params,
+)
 
 MAX_WIDTH = 640  # whole chart (axes and legend included) when drawn at its own width
 FIT_X = alt.AutoSizeParams(type="fit-x", contains="padding")
@@ -37,13 +44,15 @@ def head_label(layer: int, head: int) -> str:
 @no_init_validation
 def head_relation_heatmap(table: pd.DataFrame, layers: int, heads: int, *, value: str = "accuracy",
                           relations: Sequence[str] | None = None, selected: tuple[int, int] | None = None,
-                          max_width: int = MAX_WIDTH, title: str = "Every head against every relation") -> alt.LayerChart:
+                          max_width: int = MAX_WIDTH, title: str = "Every head against every relation",
+                          marking: bool | None = None) -> alt.LayerChart:
     """Rows = relations (most frequent first, or `relations`), columns = every head, grouped by
     layer (layer 0's heads first). table: `core.probing.syntax.head_relation_map` (layer, head,
     relation, direction, correct, count, accuracy, baseline, margin). value: "accuracy" (0..1,
     blues) or "margin" (accuracy minus the relation's best baseline, red-blue around 0).
-    Point selection "head" (layer, head) on click; `selected` gets an orange dashed rule, placed
-    by the top-level params vega.MARKED_PARAMS (vega.UNMARKED: none yet; vega.with_marked moves it)."""
+    Point selection "head" (layer, head) on click; `selected` gets an orange dashed rule, drawn
+    from the top-level dataset vega.MARKED_DATA (marking=True with selected=None: the layer
+    marking nothing yet, for a memo that vega.with_marked moves on each run)."""
     if value not in ("accuracy", "margin"):
         raise ValueError("value must be 'accuracy' or 'margin'")
     df = table.copy()
@@ -86,14 +95,13 @@ def head_relation_heatmap(table: pd.DataFrame, layers: int, heads: int, *, value
         bounds = pd.DataFrame({"column": [lay * heads for lay in range(1, layers)]})
         layers_.append(alt.Chart(bounds).mark_rule(color="#ffffff", strokeWidth=1.5).encode(
             x=alt.X("column:O", scale=alt.Scale(domain=list(range(columns))), bandPosition=0)))
-    if selected is not None:
-        # A dashed rule on the marked head's column, placed by the top-level params
-        # vega.MARKED_PARAMS, so a drawn copy moves it without a rebuild (vega.with_marked).
-        every = pd.DataFrame({"layer": np.repeat(np.arange(layers), heads), "head": np.tile(np.arange(heads), layers),
-                              "column": np.arange(columns)})
-        layers_.append(alt.Chart(every).mark_rule(color=HIGHLIGHT, strokeWidth=1.5, strokeDash=[3, 2])
+    marking = selected is not None if marking is None else bool(marking)
+    if marking:
+        # A dashed rule on the marked head's column, drawn from its own one-row dataset
+        # (vega.MARKED_DATA), so a drawn copy moves it without a rebuild (vega.with_marked).
+        layers_.append(alt.Chart(marked_source()).mark_rule(color=HIGHLIGHT, strokeWidth=1.5, strokeDash=[3, 2])
                        .encode(x=alt.X("column:O", scale=alt.Scale(domain=list(range(columns)))))
-                       .transform_filter(MARKED_TEST))
+                       .transform_calculate(column=f"datum.layer * {int(heads)} + datum.head"))
     top = df.sort_values("value", ascending=False).head(1)
     description = (f"Heatmap: {title}. {legend_title} of each of {columns} heads (columns, grouped by layer) for "
                    f"{len(relations)} dependency relations (rows)")
@@ -101,7 +109,7 @@ def head_relation_heatmap(table: pd.DataFrame, layers: int, heads: int, *, value
         description += (f"; highest: {top['head_label'].iloc[0]} on {top['relation'].iloc[0]} "
                         f"({top['value_text'].iloc[0]})")
     return alt.LayerChart(data=df, layer=layers_, width=min(max_width, cell_w * columns + 120),
-                          params=marked_params(selected) if selected is not None else alt.Undefined,
+                          datasets=marked_datasets(selected) if marking else alt.Undefined,
                           height=cell_h * len(relations), autosize=FIT_X, description=description + ".",
                           title=title_params(title, "Click a cell to show that head on the sentence below."))
 

@@ -101,42 +101,37 @@ def selection_outline(param: Any) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- the marked head, movable without a rebuild
 
-MARKED_PARAMS = ("marked_layer", "marked_head")
-"""Top-level Vega-Lite variable params holding the head a chart marks (the shared selection's
-layer and head); -1 marks nothing. Builders test them in expressions (:data:`MARKED_TEST`), so a
-chart built once (a memo) is moved to another head by changing two values in its finished spec
-(:func:`with_marked`), not by building and converting it again."""
-UNMARKED = (-1, -1)  # `selected` of a chart built to be marked later (a memo): nothing marked yet
-MARKED_TEST = f"datum.layer == {MARKED_PARAMS[0]} && datum.head == {MARKED_PARAMS[1]}"
+MARKED_DATA = "marked_head"
+"""Name of the top-level dataset holding the head a chart marks (the shared selection's layer and
+head): one row {"layer", "head"}, or none. The marking layer draws from it, so a chart built once
+(a memo) is moved to another head by replacing that dataset in its finished spec
+(:func:`with_marked`): the spec itself stays the same, and the browser updates the drawn view's
+data in place instead of building a new view."""
 
 
-def marked_values(selected: tuple[int, int] | None) -> dict[str, int]:
-    """{"marked_layer": layer, "marked_head": head}; -1 for both when `selected` is None."""
-    layer, head = (-1, -1) if selected is None else (int(selected[0]), int(selected[1]))
-    return {MARKED_PARAMS[0]: layer, MARKED_PARAMS[1]: head}
+def marked_rows(selected: tuple[int, int] | None) -> list[dict[str, int]]:
+    """The marked-head dataset for `selected`: [{"layer": l, "head": h}], or [] for None."""
+    return [] if selected is None else [{"layer": int(selected[0]), "head": int(selected[1])}]
 
 
-def marked_params(selected: tuple[int, int] | None) -> list[alt.VariableParameter]:
-    """The two marked-head params, valued for `selected`: the top-level chart's ``params``."""
-    return [alt.VariableParameter(name=name, value=value) for name, value in marked_values(selected).items()]
+def marked_source() -> alt.NamedData:
+    """The data of a marking layer (give the top-level chart ``datasets=marked_datasets(...)``)."""
+    return alt.NamedData(name=MARKED_DATA)
+
+
+def marked_datasets(selected: tuple[int, int] | None) -> dict[str, list[dict[str, int]]]:
+    return {MARKED_DATA: marked_rows(selected)}
 
 
 def with_marked(spec: dict[str, Any], selected: tuple[int, int] | None) -> dict[str, Any]:
     """A finished spec (a dict from ``to_dict`` or Streamlit's conversion) marking `selected`:
-    a new top-level dict and params list with the two values replaced; everything else (data,
-    datasets, layers) is shared with `spec`, which is not changed. KeyError when the spec does
-    not carry both params at its top level (a chart built without them)."""
-    values = marked_values(selected)
-    params = list(spec.get("params") or [])
-    found = 0
-    for i, param in enumerate(params):
-        name = param.get("name") if isinstance(param, dict) else None
-        if name in values:
-            params[i] = {**param, "value": values[name]}
-            found += 1
-    if found != len(values):
-        raise KeyError(f"the spec has no top-level params {MARKED_PARAMS}")
-    return {**spec, "params": params}
+    new top-level and "datasets" dicts with the marked-head dataset replaced; everything else is
+    shared with `spec`, which is not changed. KeyError when the spec has no such dataset (a chart
+    built without a marking layer)."""
+    datasets = spec.get("datasets")
+    if not isinstance(datasets, dict) or MARKED_DATA not in datasets:
+        raise KeyError(f"the spec has no top-level dataset {MARKED_DATA!r}")
+    return {**spec, "datasets": {**datasets, MARKED_DATA: marked_rows(selected)}}
 
 
 def value_if(test: str, if_true: str, if_false: str) -> alt.ColorValue:

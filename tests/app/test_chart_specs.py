@@ -97,16 +97,18 @@ def test_an_object_without_attributes_has_no_spec() -> None:
 @pytest.mark.parametrize("page", ["pages/head_atlas.py", "pages/pattern_classes.py"])
 def test_a_head_change_moves_the_outline_without_building_the_grid_again(page: str, monkeypatch) -> None:
     """The overview grid is a memo marking no head; each run sets the marked head in its spec."""
-    import json
-
     from core.render import heatmaps
     from tests.app.apptest_util import charts_of, exceptions_of, make_app
+
+    import pyarrow as pa
+
+    from core.render import vega
 
     built: list[object] = []
     real = heatmaps.overview_grid
 
     def counting(*args, **kwargs):
-        built.append(kwargs.get("selected"))
+        built.append((kwargs.get("selected"), kwargs.get("marking")))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(heatmaps, "overview_grid", counting)
@@ -116,17 +118,20 @@ def test_a_head_change_moves_the_outline_without_building_the_grid_again(page: s
     def marked() -> set[tuple[int, int]]:
         found = set()
         for element in charts_of(at):
-            values = {p["name"]: p.get("value") for p in json.loads(element.proto.spec).get("params", [])}
-            if "marked_layer" in values:
-                found.add((values["marked_layer"], values["marked_head"]))
+            for dataset in element.proto.datasets:
+                if dataset.name == vega.MARKED_DATA:
+                    rows = pa.ipc.open_stream(dataset.data.data).read_all().to_pylist()
+                    found.update((row["layer"], row["head"]) for row in rows)
         return found
 
     assert marked() == {(1, 2)}
     first = len(built)  # 0 when an earlier test in this process built the same memo
-    assert all(s == (-1, -1) for s in built)
+    assert all(b == (None, True) for b in built)
+    specs = {element.proto.spec for element in charts_of(at)}
     for head in (5, 7):
         at.selectbox(key="head").set_value(head).run()
         assert not exceptions_of(at)
         assert marked() == {(1, head)}
+        assert {element.proto.spec for element in charts_of(at)} == specs  # the browser updates data only
     assert len(built) == first  # moved, never rebuilt
 

@@ -57,13 +57,21 @@ def test_first_visit_runs_the_six_sentences() -> None:
 
 
 def _marked_and_data(at) -> list[tuple[tuple[int, int] | None, bytes]]:
-    import json
+    """(the marked head, the chart's other data) of every chart."""
+    import pyarrow as pa
+
+    from core.render import vega
 
     out = []
     for element in charts_of(at):
-        values = {p["name"]: p.get("value") for p in json.loads(element.proto.spec).get("params", [])}
-        mark = (values["marked_layer"], values["marked_head"]) if "marked_layer" in values else None
-        out.append((mark, b"".join(d.data.data for d in element.proto.datasets)))
+        mark, data = None, b""
+        for dataset in element.proto.datasets:
+            if dataset.name == vega.MARKED_DATA:
+                rows = pa.ipc.open_stream(dataset.data.data).read_all().to_pylist()
+                mark = (rows[0]["layer"], rows[0]["head"]) if rows else None
+            else:
+                data += dataset.data.data
+        out.append((mark, data))
     return out
 
 

@@ -69,9 +69,9 @@ def test_heatmap_and_bars_fit_and_validate():
     assert spec["width"] <= rs.MAX_WIDTH
     assert any(p.get("name") == "head" for p in spec.get("params", []) + [
         q for layer in spec["layer"] for q in layer.get("params", [])])
-    # the dashed rule on the selected head's column is placed by the marked-head params, so a
+    # the dashed rule on the selected head's column is drawn from the marked-head dataset, so a
     # memoised map moved with with_marked equals one built for that head
-    unmarked = rs.head_relation_heatmap(table, counts.layers, counts.heads, selected=vega.UNMARKED).to_dict()
+    unmarked = rs.head_relation_heatmap(table, counts.layers, counts.heads, marking=True).to_dict()
     assert vega.with_marked(unmarked, (0, 1)) == spec
     import vl_convert
 

@@ -247,9 +247,12 @@ def test_overview_grid():
     assert r["value"] is None and r["valid"] is False
     assert rendered_fills(spec).count(vega.MASKED_FILL) == 1  # the NaN head is grey, not dropped
     assert params(spec)["head"]["select"]["fields"] == ["layer", "head"]
-    # the outline's head is two top-level params, tested by the outline layer's filter
-    assert {k: params(spec)[k]["value"] for k in vega.MARKED_PARAMS} == {"marked_layer": 1, "marked_head": 4}
-    assert any(f["filter"] == vega.MARKED_TEST for t in walk(spec, "transform") for f in t if "filter" in f)
+    # the outline is drawn from its own one-row dataset, on the grid's own (explicit) domains
+    assert spec["datasets"][vega.MARKED_DATA] == [{"layer": 1, "head": 4}]
+    outline = [lay for lay in spec["layer"] if lay.get("data") == {"name": vega.MARKED_DATA}]
+    assert len(outline) == 1
+    assert outline[0]["encoding"]["x"]["scale"]["domain"] == list(range(12))
+    assert outline[0]["encoding"]["y"]["scale"]["domain"] == list(range(6))
 
 
 def _outlines(spec) -> list:
@@ -274,22 +277,24 @@ def _outlines(spec) -> list:
 
 @pytest.mark.parametrize("selected", [(0, 0), (1, 4), (5, 11)])
 def test_a_memoised_grid_moved_by_with_marked_draws_as_one_built_for_that_head(selected):
-    """ui.cache builds an overview grid once (vega.UNMARKED) and each run moves its outline with
-    vega.with_marked: what is drawn equals the grid built for that head, and the memo's spec stays."""
+    """ui.cache builds an overview grid once (marking=True, nothing marked) and each run moves its
+    outline with vega.with_marked: what is drawn equals the grid built for that head, and the
+    memo's spec stays."""
     values = np.random.default_rng(1).random((6, 12))
-    unmarked = chart_spec(heatmaps.overview_grid(values, title="t", value_label="v", selected=vega.UNMARKED))
+    unmarked = chart_spec(heatmaps.overview_grid(values, title="t", value_label="v", marking=True))
     assert _outlines(unmarked) == []
     moved = vega.with_marked(unmarked, selected)
     built = chart_spec(heatmaps.overview_grid(values, title="t", value_label="v", selected=selected))
     assert moved == built
     assert len(_outlines(moved)) == 1 and _outlines(moved) == _outlines(built)
-    assert {p["name"]: p.get("value") for p in unmarked["params"]}["marked_layer"] == -1  # not changed
-    assert vega.with_marked(moved, None)["params"] == unmarked["params"]
+    assert unmarked["datasets"][vega.MARKED_DATA] == []  # not changed
+    assert vega.with_marked(moved, None) == unmarked
+    assert {k: v for k, v in moved.items() if k != "datasets"} == {k: v for k, v in unmarked.items() if k != "datasets"}
 
 
 def test_with_marked_needs_the_params():
     plain = chart_spec(heatmaps.overview_grid(np.ones((2, 3)), title="o", value_label="v"))  # selected=None
-    assert "marked_layer" not in params(plain)
+    assert vega.MARKED_DATA not in plain.get("datasets", {})
     with pytest.raises(KeyError):
         vega.with_marked(plain, (0, 1))
 
