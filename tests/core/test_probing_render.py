@@ -47,13 +47,21 @@ def test_arc_chart_spec():
     chart = rs.arc_chart(WORDS, ARCS, head_attention(), subtitle="layer 0, head 0")
     spec = chart.to_dict(validate=True)
     assert spec["width"] <= rs.MAX_WIDTH
-    statuses = {d["status"] for layer in chart.layer[:2] for d in layer.data.to_dict("records")}
+    # the arcs' points carry numbers only; each arc's status, weight and tooltip are one row of a
+    # second table, looked up in the browser
+    points = chart.layer[0].data
+    assert list(points.columns) == ["arc", "i", "x", "y"] and points["x"].dtype == np.float32
+    lookup = chart.layer[0].transform[0]
+    info = lookup["from"].data
+    assert lookup.lookup == "arc" and list(lookup["from"].fields) == ["status", "weight", "what"]
+    assert sorted(info["arc"]) == sorted(points["arc"].unique())
+    statuses = set(info["status"]) | {d["status"] for d in chart.layer[1].data.to_dict("records")}
     assert statuses == {"agrees", "parse only", "attention only"}
-    lines = chart.layer[0].data
-    parse_arcs = lines[lines["arc"].str.startswith("p")]
-    attn_arcs = lines[lines["arc"].str.startswith("a")]
+    kind = points["arc"].map(info.set_index("arc")["kind"])
+    parse_arcs, attn_arcs = points[kind == "parse"], points[kind == "attention"]
     assert parse_arcs["arc"].nunique() == len(ARCS) and (parse_arcs["y"] > 0).all()
     assert attn_arcs["arc"].nunique() == len(WORDS) and (attn_arcs["y"] < 0).all()
+    assert info.loc[info["kind"] == "parse", "what"].str.startswith("parse: ").all()
     # a long sentence still fits the column (narrower steps, slanted words)
     words = tuple(f"w{i}" for i in range(30))
     arcs = tuple((i, i + 1, "dep") for i in range(29))
