@@ -259,20 +259,10 @@ def _outlines(spec) -> list:
     """(x, y, width, height) of every orange-stroked item vl-convert renders."""
     import vl_convert
 
-    found = []
-
-    def visit(node):
-        if isinstance(node, dict):
-            if node.get("stroke") == vega.HIGHLIGHT and "x" in node:
-                found.append(tuple(round(float(node.get(k, 0)), 3) for k in ("x", "y", "width", "height", "x2")))
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for value in node:
-                visit(value)
-
-    visit(vl_convert.vegalite_to_scenegraph(spec))
-    return found
+    scene = vl_convert.vegalite_to_scenegraph(spec)
+    return [tuple(round(float(item.get(k, 0)), 3) for k in ("x", "y", "width", "height", "x2"))
+            for items in walk(scene, "items") for item in items
+            if isinstance(item, dict) and item.get("stroke") == vega.HIGHLIGHT and "x" in item]
 
 
 @pytest.mark.parametrize("selected", [(0, 0), (1, 4), (5, 11)])
