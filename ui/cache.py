@@ -253,8 +253,7 @@ def overview_chart(owner: object, name: str, values: Callable[[], np.ndarray], *
                    color_domain: tuple[float, float] | None = None) -> alt.LayerChart:
     """A one-cell-per-head grid (core.render.heatmaps.overview_grid of ``values()``, [layers,
     heads]) built once per (owner, name, title, value label, categories, scheme, colour domain)
-    and marking no head:
-    draw it with ``presenter.chart(..., marked=(layer, head))``, so a head change neither builds
+    and marking no head: draw it with ``presenter.chart(..., marked=(layer, head))``, so a head change neither builds
     nor converts it again (a copy is returned). `owner`: the AttentionResult the values come from
     (kept with the result), or a corpus run (kept while the run is); `name` says which values."""
     from core.render import heatmaps
@@ -444,7 +443,7 @@ def probe_best_heads(counts: SyntaxCounts, min_count: int) -> pd.DataFrame:
     from core.probing import syntax
 
     return _run_memo(counts, "best_heads", (int(min_count),),
-                       lambda: syntax.best_heads(counts, min_count=int(min_count)))
+                     lambda: syntax.best_heads(counts, min_count=int(min_count)))
 
 
 def probe_head_relation_map(counts: SyntaxCounts, direction: str, min_count: int) -> pd.DataFrame:
@@ -452,7 +451,7 @@ def probe_head_relation_map(counts: SyntaxCounts, direction: str, min_count: int
     from core.probing import syntax
 
     return _run_memo(counts, "head_relation_map", (str(direction), int(min_count)),
-                       lambda: syntax.head_relation_map(counts, direction=direction, min_count=int(min_count)))
+                     lambda: syntax.head_relation_map(counts, direction=direction, min_count=int(min_count)))
 
 
 def probe_best_chart(counts: SyntaxCounts, min_count: int, held_out: bool) -> alt.LayerChart:
@@ -461,7 +460,7 @@ def probe_best_chart(counts: SyntaxCounts, min_count: int, held_out: bool) -> al
     from core.render import syntax as syntax_charts
 
     chart = _run_memo(counts, "best_chart", (int(min_count), bool(held_out)),
-                        lambda: syntax_charts.best_head_chart(probe_best_heads(counts, min_count), held_out=held_out))
+                      lambda: syntax_charts.best_head_chart(probe_best_heads(counts, min_count), held_out=held_out))
     return _drawn_copy(chart)
 
 

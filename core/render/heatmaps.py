@@ -569,10 +569,9 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
     NaN cells are grey ("n/a"). Annotated when L*H <= 144. Point selection "head" on layer, head;
     selected=(layer, head) gets an orange outline, drawn from the top-level dataset vega.MARKED_DATA;
     marking=True with selected=None builds that layer marking nothing yet (a memo: each run moves it
-    with vega.with_marked).
-    categories: values are integer codes into
-    this list (e.g. pattern classes; anything else is "n/a"), drawn with a categorical palette
-    and named in the legend and tooltip (not annotated by default).
+    with vega.with_marked). categories: values are integer codes into this list (e.g. pattern
+    classes; anything else is "n/a"), drawn with a categorical palette and named in the legend
+    and tooltip (not annotated by default).
     """
     marking = selected is not None if marking is None else bool(marking)
     v = np.asarray(values, dtype=np.float64)

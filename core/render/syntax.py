@@ -251,12 +251,12 @@ def arc_chart(words: Sequence[str], arcs: Sequence[tuple[int, int, str]], attent
                 else f"of all words, {words[src]} attends most to {words[dst]} ({r.weight:.2f})")
         add_arc("attention", status, float(r.weight), what, xs, ys)
         dots.append({"x": float(dst), "y": -WORD_GAP, "status": status, "what": what})
-    steps = len(xs_all[0]) if xs_all else 0
+    none = [np.zeros(0)]  # a sentence with no arc at all
     line_df = pd.DataFrame({
-        "arc": np.concatenate(ids) if ids else np.zeros(0, dtype=np.int32),
-        "i": np.tile(np.arange(steps, dtype=np.int32), len(ids)),
-        "x": np.concatenate(xs_all).astype(np.float32) if xs_all else np.zeros(0, dtype=np.float32),
-        "y": np.concatenate(ys_all).astype(np.float32) if ys_all else np.zeros(0, dtype=np.float32),
+        "arc": np.concatenate(ids or none).astype(np.int32),
+        "i": np.concatenate([np.arange(len(xs)) for xs in xs_all] or none).astype(np.int32),
+        "x": np.concatenate(xs_all or none).astype(np.float32),
+        "y": np.concatenate(ys_all or none).astype(np.float32),
     })
     info_df = pd.DataFrame(arcs_info, columns=["arc", "kind", "status", "weight", "what"])
     label_df = pd.DataFrame(labels, columns=["x", "y", "text", "status", "what"])
