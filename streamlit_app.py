@@ -53,5 +53,6 @@ try:
 finally:
     state.show_notes()  # notes about link values the page itself read
     state.sync_url()
-    # Load the model now if this run drew from stored results, so what comes next is quick.
+    # Load the model soon if this run drew from stored results, so what comes next is quick (it
+    # waits cache.AFTER_DRAW_DELAY_S first: the browser is still fetching and drawing this page).
     sidebar.warm_up_current()

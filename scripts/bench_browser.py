@@ -385,7 +385,7 @@ def click_nav(page: Any, title: str) -> None:
 def _server_idle(srv: Any) -> None:
     from bench_startup import _wait_idle
 
-    _wait_idle(srv.pid, quiet=0.05, window=0.25, limit=10.0)
+    _wait_idle(srv.pid, quiet=0.05, window=0.25, limit=10.0, windows=1)
 
 
 def interactions(browser: Any, pages: list[Page], table: list[Page], sizes: list[int], repeats: int,

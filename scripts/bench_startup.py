@@ -82,14 +82,18 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _wait_idle(pid: int, quiet: float = 0.05, window: float = 0.5, limit: float = 30.0) -> None:
-    """Until the server process uses < `quiet` CPU seconds in `window` (model loaded, examples done)."""
+def _wait_idle(pid: int, quiet: float = 0.05, window: float = 0.5, limit: float = 30.0, windows: int = 4) -> None:
+    """Until the server process uses < `quiet` CPU seconds in each of `windows` windows in a row
+    (model loaded, examples done). Several: the warm-up after a stored first view starts only
+    after ui.cache.AFTER_DRAW_DELAY_S (1.5 s) of quiet."""
     end = time.perf_counter() + limit
     last = _cpu_seconds(pid)
+    calm = 0
     while time.perf_counter() < end:
         time.sleep(window)
         now = _cpu_seconds(pid)
-        if now - last < quiet:
+        calm = calm + 1 if now - last < quiet else 0
+        if calm >= windows:
             return
         last = now
 

@@ -20,6 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 import numpy as np
@@ -58,26 +59,52 @@ def get_engine() -> AttentionEngine:
                            seed=seed_store())
 
 
+@dataclass(frozen=True)
+class _WarmUp:
+    """One model's warm-up: its thread, and the event that ends its initial wait."""
+
+    thread: threading.Thread
+    start_now: threading.Event
+
+
 @st.cache_resource(show_spinner=False)
-def _warm_threads() -> dict[str, threading.Thread]:
+def _warm_threads() -> dict[str, _WarmUp]:
     return {}
 
 
-def warm_up(model_id: str, prefetch: Iterable[str] = ()) -> None:
+# The router's warm-up after a page drawn from stored results waits this long first. That page is
+# then still on its way into the browser: on a first visit the browser fetches Streamlit's chart
+# code from this server, and torch's import would hold the GIL the server needs to send it (a cold
+# first start drew its chart 0.67 -> 0.48 s after the script ended, median of 5 each, scripts in
+# docs/performance.md). A call for a model this very run needs ends the wait at once.
+AFTER_DRAW_DELAY_S = 1.5
+
+
+def warm_up(model_id: str, prefetch: Iterable[str] = (), delay_s: float = 0.0) -> None:
     """Import torch/transformers and load the model on a background thread (once per model).
 
-    The router calls this after the page is drawn when the page's result came from the store
-    (so the import does not compete with the first paint for the GIL), and the sidebar calls it
-    before the page when the model is needed for this very run. Then the `prefetch` texts (the
-    examples) are computed, so picking one is instant now and after a restart."""
-    threads = _warm_threads()
-    if model_id in threads:
+    The router calls this after the page when the page's result came from the store, with
+    `delay_s=AFTER_DRAW_DELAY_S` (so the import does not compete with the first paint for the
+    GIL), and the sidebar calls it before the page when the model is needed for this very run
+    (no delay: that also ends the wait of a delayed warm-up of the same model). Then the
+    `prefetch` texts (the examples) are computed, so picking one is instant now and after a
+    restart."""
+    warm = _warm_threads()
+    if model_id in warm:
+        if delay_s <= 0:
+            warm[model_id].start_now.set()
         return
     engine = get_engine()
     texts = tuple(prefetch)
+    start_now = threading.Event()
+    if delay_s <= 0:
+        start_now.set()
 
     def work() -> None:
+        start_now.wait(delay_s)
         try:
+            if _STOPPING.is_set():
+                return
             engine.model(model_id)
             for text in texts:
                 if _STOPPING.is_set():
@@ -87,8 +114,9 @@ def warm_up(model_id: str, prefetch: Iterable[str] = ()) -> None:
             log.info("warm-up of %s failed; the page will report it", model_id, exc_info=True)
 
     thread = threading.Thread(target=work, name=f"warm-{model_id}", daemon=True)
-    threads[model_id] = thread
+    warm[model_id] = _WarmUp(thread, start_now)
     _RUNNING.append(thread)
+    _START_NOW.append(start_now)
     thread.start()
 
 
@@ -97,11 +125,14 @@ def warm_up(model_id: str, prefetch: Iterable[str] = ()) -> None:
 # and give running warm-ups a few seconds to finish.
 _STOPPING = threading.Event()
 _RUNNING: list[threading.Thread] = []
+_START_NOW: list[threading.Event] = []
 
 
 @atexit.register
 def _finish_warm_ups() -> None:
     _STOPPING.set()
+    for start_now in _START_NOW:
+        start_now.set()  # a warm-up still waiting returns at once
     deadline = time.monotonic() + 5.0
     for thread in list(_RUNNING):
         thread.join(timeout=max(0.0, deadline - time.monotonic()))

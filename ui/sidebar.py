@@ -143,10 +143,11 @@ def sidebar() -> state.Selection:
 
 
 def warm_up_current() -> None:
-    """Start loading the current selection's model in the background (no-op once loaded)."""
+    """Start loading the current selection's model in the background after a short wait (no-op once
+    loaded; see cache.AFTER_DRAW_DELAY_S)."""
     selection = st.session_state.get(state.SELECTION)
     if isinstance(selection, state.Selection):
-        cache.warm_up(selection.model_id, EXAMPLES.values())
+        cache.warm_up(selection.model_id, EXAMPLES.values(), delay_s=cache.AFTER_DRAW_DELAY_S)
 
 
 def page_links(sections: dict[str, list[st.Page]]) -> None:

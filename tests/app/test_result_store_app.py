@@ -52,3 +52,41 @@ def test_pages_store_what_they_compute(fresh_engine) -> None:
     assert not exceptions_of(at) and len(charts_of(at)) >= 1
     store = ResultStore(fresh_engine)
     assert store.load(BUNDLED_MODEL_ID, "A sentence to keep for next time.", None, None) is not None
+
+
+def test_the_warm_up_after_a_stored_view_waits_until_a_run_needs_the_model(fresh_engine, monkeypatch) -> None:
+    """The router's warm-up (after a page drawn from stored results) waits AFTER_DRAW_DELAY_S before
+    importing torch, so the browser gets the page first; a run that needs the model ends the wait."""
+    import threading
+
+    loads: list[str] = []
+    loaded = threading.Event()
+    engine = cache.get_engine()  # (a warm-up thread of an earlier test holds an older engine)
+
+    def fake_model(self, model_id: str):  # noqa: ANN001 - the engine's method, replaced
+        if self is engine:
+            loads.append(model_id)
+            loaded.set()
+
+    monkeypatch.setattr(engine_module.AttentionEngine, "model", fake_model)
+    monkeypatch.setattr(cache, "AFTER_DRAW_DELAY_S", 60.0)
+    cache.warm_up(BUNDLED_MODEL_ID, delay_s=cache.AFTER_DRAW_DELAY_S)
+    warm = cache._warm_threads()[BUNDLED_MODEL_ID]
+    assert not loaded.wait(0.3) and loads == []  # still waiting
+    cache.warm_up(BUNDLED_MODEL_ID, delay_s=cache.AFTER_DRAW_DELAY_S)  # the router again: no second thread
+    assert cache._warm_threads()[BUNDLED_MODEL_ID] is warm and not loaded.wait(0.2)
+    cache.warm_up(BUNDLED_MODEL_ID)  # this run needs the model: start now
+    assert loaded.wait(10)
+    warm.thread.join(10)
+    assert loads == [BUNDLED_MODEL_ID]
+
+
+def test_a_delayed_warm_up_starts_by_itself(fresh_engine, monkeypatch) -> None:
+    import threading
+
+    loaded = threading.Event()
+    engine = cache.get_engine()
+    monkeypatch.setattr(engine_module.AttentionEngine, "model",
+                        lambda self, model_id: loaded.set() if self is engine else None)
+    cache.warm_up(BUNDLED_MODEL_ID, delay_s=0.2)
+    assert loaded.wait(10)
