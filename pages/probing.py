@@ -281,9 +281,9 @@ def arcs() -> None:
         words = words[:ARC_WORDS]
         arcs_ = tuple(a for a in arcs_ if a[0] < ARC_WORDS and a[1] < ARC_WORDS)
         att = att[:ARC_WORDS, :ARC_WORDS]
-    chart = syntax_charts.arc_chart(words, arcs_, att, direction=view_dir,
-                                    subtitle=f"{sel.model_id} · layer {sel.layer}, head {sel.head}")
-    presenter.chart(chart, width="stretch", key="probe_arcs")
+    st.caption(f"{sel.model_id} · layer {sel.layer}, head {sel.head}")
+    chart = syntax_charts.arc_chart(words, arcs_, att, direction=view_dir)
+    presenter.chart(chart, width="stretch", key="probe_arcs", stable_data="arcs")
     table = syntax_charts.arc_table(words, arcs_, att, view_dir)
     agree = table["agrees"].dropna()
     if len(agree):

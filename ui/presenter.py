@@ -147,7 +147,7 @@ def cell_px(n: int, *, annotate: bool = False, share: float = 1.0) -> int | None
 
 def chart(chart: Any, *, key: str | None = None, on_select: Any = "ignore",
           selection_mode: str | None = None, width: str = "content",
-          marked: tuple[int, int] | None = None) -> Any:
+          marked: tuple[int, int] | None = None, stable_data: str | None = None) -> Any:
     """Draw an Altair chart; in presenter mode with every font at least 18 px. `width`: "content"
     (the chart's own size) or "stretch" (a fit-x chart fills its column), as st.altair_chart.
 
@@ -155,17 +155,21 @@ def chart(chart: Any, *, key: str | None = None, on_select: Any = "ignore",
     comes from a memo (ui.cache) is not converted again on every rerun. `marked` (layer, head):
     the head a chart built with a marking layer (its own dataset core.render.vega.MARKED_DATA, e.g. a
     memoised overview grid) marks on this run, set in the finished spec (vega.with_marked): the
-    spec stays the same, so the browser updates the drawn view's data instead of building it anew."""
+    spec stays the same, so the browser updates the drawn view's data instead of building it anew.
+    `stable_data` (a prefix): name the chart's datasets by position, not by content
+    (vega.with_stable_data), for a chart drawn again with other data of the same shape."""
     from core.render import vega
 
     spec = spec_of(chart, presenter=is_on())
     if spec is None:
-        if marked is None:
+        if marked is None and stable_data is None:
             return st.altair_chart(vega.unvalidated(chart), key=key, on_select=on_select,
                                    selection_mode=selection_mode, width=width)
         spec = vega.chart_spec(vega.unvalidated(chart))  # no Streamlit conversion to call: inline data
     if marked is not None:
         spec = vega.with_marked(spec, marked)
+    if stable_data is not None:
+        spec = vega.with_stable_data(spec, stable_data)
     return st.vega_lite_chart(spec=dict(spec), key=key, on_select=on_select, selection_mode=selection_mode,
                               width=width)
 

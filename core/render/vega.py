@@ -134,6 +134,34 @@ def with_marked(spec: dict[str, Any], selected: tuple[int, int] | None) -> dict[
     return {**spec, "datasets": {**datasets, MARKED_DATA: marked_rows(selected)}}
 
 
+
+def with_stable_data(spec: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """A finished spec whose top-level datasets are named `prefix`0, `prefix`1, ... in the order the
+    spec lists them, instead of by a hash of their content (Altair's and Streamlit's names), every
+    reference renamed with them; `spec` is not changed.
+
+    For a chart drawn again with other data of the same shape (the arc view of another head): when
+    only the data differs, the spec Streamlit sends is the same, and the browser updates the drawn
+    view's data in place instead of building a new view, as for :func:`with_marked`."""
+    datasets = spec.get("datasets")
+    if not isinstance(datasets, dict) or not datasets:
+        return spec
+    names = {old: f"{prefix}{i}" for i, old in enumerate(datasets)}
+
+    def rename(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {key: rename(value) for key, value in node.items()}
+            data_name = out.get("name")
+            if isinstance(data_name, str) and data_name in names and set(out) <= {"name", "format"}:
+                out["name"] = names[data_name]  # a data reference: {"name": ...}
+            return out
+        if isinstance(node, list):
+            return [rename(value) for value in node]
+        return node
+
+    body = rename({key: value for key, value in spec.items() if key != "datasets"})
+    return {**body, "datasets": {names[old]: value for old, value in datasets.items()}}
+
 def value_if(test: str, if_true: str, if_false: str) -> alt.ColorValue:
     """``alt.condition(test, alt.value(if_true), alt.value(if_false))`` for the color channel."""
     return alt.ColorValue(if_false, condition=alt.ConditionalPredicateValueDefGradientstringnullExprRef(

@@ -113,3 +113,23 @@ def test_a_head_change_reuses_the_runs_tables_and_chart(monkeypatch):
     after = [c.proto.spec for c in charts_of(at)]
     assert after[0] == before[0]  # the best-head chart: the same message
     assert any("layer 0, head 5" in t for t in texts_of(at))
+
+
+def test_a_head_change_sends_the_arc_view_the_same_spec_with_new_data():
+    """The arc view names nothing head-specific and its datasets by position
+    (vega.with_stable_data), so the browser updates the drawn view's data in place."""
+    def arc_view(at) -> tuple[str, dict[str, bytes]]:
+        arcs = [c.proto for c in charts_of(at) if "Arc diagram" in c.proto.spec]
+        assert len(arcs) == 1
+        return arcs[0].spec, {d.name: d.data.data for d in arcs[0].datasets}
+
+    at = make_app(PAGE, layer=0, head=0)
+    assert not exceptions_of(at) and not errors_of(at), (exceptions_of(at), errors_of(at))
+    spec0, data0 = arc_view(at)
+    assert sorted(data0) == [f"arcs{i}" for i in range(len(data0))] and '"arcs0"' in spec0
+    assert any("layer 0, head 0" in t for t in texts_of(at))
+    at.selectbox(key="head").set_value(5).run()
+    assert not exceptions_of(at) and not errors_of(at)
+    spec5, data5 = arc_view(at)
+    assert spec5 == spec0 and data5.keys() == data0.keys() and data5 != data0
+    assert any("layer 0, head 5" in t for t in texts_of(at))

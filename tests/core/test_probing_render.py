@@ -105,3 +105,20 @@ def test_heatmap_and_bars_fit_and_validate():
     held = rs.best_head_chart(best, held_out=True)
     assert "n/a" in set(held.data["value_text"]) or held.data["value"].notna().all()
     assert vega.chart_spec(held)
+
+
+def test_arc_views_of_two_heads_differ_only_in_data_once_named_by_position():
+    """vega.with_stable_data: the datasets are renamed by position with every reference, so two
+    heads' views of one sentence have the same spec body, and each still draws as before."""
+    import vl_convert
+
+    other = np.roll(head_attention(), 1, axis=1)
+    a = vega.chart_spec(rs.arc_chart(WORDS, ARCS, head_attention()))
+    b = vega.chart_spec(rs.arc_chart(WORDS, ARCS, other))
+    sa, sb = vega.with_stable_data(a, "arcs"), vega.with_stable_data(b, "arcs")
+    assert list(sa["datasets"]) == [f"arcs{i}" for i in range(len(a["datasets"]))]
+    body = {k: v for k, v in sa.items() if k != "datasets"}
+    assert body == {k: v for k, v in sb.items() if k != "datasets"} and sa["datasets"] != sb["datasets"]
+    assert not any(name in json.dumps(body) for name in a["datasets"])  # every reference renamed
+    assert vl_convert.vegalite_to_svg(sa) == vl_convert.vegalite_to_svg(a)
+    assert vega.with_stable_data({"mark": "point"}, "x") == {"mark": "point"}  # nothing to rename
