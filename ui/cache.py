@@ -75,8 +75,8 @@ def _warm_threads() -> dict[str, _WarmUp]:
 # The router's warm-up after a page drawn from stored results waits this long first. That page is
 # then still on its way into the browser: on a first visit the browser fetches Streamlit's chart
 # code from this server, and torch's import would hold the GIL the server needs to send it (a cold
-# first start drew its chart 0.67 -> 0.48 s after the script ended, median of 5 each, scripts in
-# docs/performance.md). A call for a model this very run needs ends the wait at once.
+# first start drew its chart 0.67 -> 0.48 s after the script ended, median of 5 each; how it was
+# measured: docs/performance.md). A call for a model this very run needs ends the wait at once.
 AFTER_DRAW_DELAY_S = 1.5
 
 
@@ -115,8 +115,7 @@ def warm_up(model_id: str, prefetch: Iterable[str] = (), delay_s: float = 0.0) -
 
     thread = threading.Thread(target=work, name=f"warm-{model_id}", daemon=True)
     warm[model_id] = _WarmUp(thread, start_now)
-    _RUNNING.append(thread)
-    _START_NOW.append(start_now)
+    _RUNNING.append(warm[model_id])
     thread.start()
 
 
@@ -124,18 +123,17 @@ def warm_up(model_id: str, prefetch: Iterable[str] = (), delay_s: float = 0.0) -
 # ("terminate called without an active exception", exit status 134): at exit, stop prefetching
 # and give running warm-ups a few seconds to finish.
 _STOPPING = threading.Event()
-_RUNNING: list[threading.Thread] = []
-_START_NOW: list[threading.Event] = []
+_RUNNING: list[_WarmUp] = []
 
 
 @atexit.register
 def _finish_warm_ups() -> None:
     _STOPPING.set()
-    for start_now in _START_NOW:
-        start_now.set()  # a warm-up still waiting returns at once
+    for warm in _RUNNING:
+        warm.start_now.set()  # a warm-up still waiting returns at once
     deadline = time.monotonic() + 5.0
-    for thread in list(_RUNNING):
-        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    for warm in list(_RUNNING):
+        warm.thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def model_is_loaded(model_id: str) -> bool:

@@ -134,7 +134,6 @@ def with_marked(spec: dict[str, Any], selected: tuple[int, int] | None) -> dict[
     return {**spec, "datasets": {**datasets, MARKED_DATA: marked_rows(selected)}}
 
 
-
 def with_stable_data(spec: dict[str, Any], prefix: str) -> dict[str, Any]:
     """A finished spec whose top-level datasets are named `prefix`0, `prefix`1, ... in the order the
     spec lists them, instead of by a hash of their content (Altair's and Streamlit's names), every
@@ -161,6 +160,7 @@ def with_stable_data(spec: dict[str, Any], prefix: str) -> dict[str, Any]:
 
     body = rename({key: value for key, value in spec.items() if key != "datasets"})
     return {**body, "datasets": {names[old]: value for old, value in datasets.items()}}
+
 
 def value_if(test: str, if_true: str, if_false: str) -> alt.ColorValue:
     """``alt.condition(test, alt.value(if_true), alt.value(if_false))`` for the color channel."""
