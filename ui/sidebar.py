@@ -22,6 +22,7 @@ ABOUT = ("**Attention dashboard**: what the attention heads of a transformer loo
          "type. Start with *Read this first* in the sidebar. Light or dark: choose above "
          "(*System* follows your computer's setting).")
 PAGE_LINKS_KEY = "page_links"  # the links' container carries the CSS class st-key-page_links
+SCRIPT_KEY = "sidebar_script"  # the container of CLOSE_ON_NARROW (hidden by STYLE)
 FOCUS = "#1f6fb2"  # the light theme's primary blue: 5.3:1 on white, 3.4:1 on the dark background (3:1 needed)
 
 # WCAG 2.1 AA fixes to Streamlit's own styles (issue 16), one rule per reason; drawn on every page.
@@ -43,6 +44,8 @@ summary:focus-visible {{ outline: 3px solid {FOCUS} !important; outline-offset: 
 [data-testid="stSelectbox"] div:has(> input:focus), [data-testid="stMultiSelect"] div:has(> input:focus),
 [data-testid="stTextAreaRootElement"]:focus-within, [data-testid="stTextInputRootElement"]:focus-within,
 [data-testid="stNumberInputContainer"]:focus-within {{ outline: 3px solid {FOCUS}; outline-offset: 1px; }}
+/* The sidebar's script (CLOSE_ON_NARROW below) draws nothing: no gap for its box either. */
+[data-testid="stLayoutWrapper"]:has(> .st-key-{SCRIPT_KEY}), .st-key-{SCRIPT_KEY} {{ display: none; }}
 </style>"""
 
 
@@ -150,10 +153,32 @@ def warm_up_current() -> None:
         cache.warm_up(selection.model_id, EXAMPLES.values(), delay_s=cache.AFTER_DRAW_DELAY_S)
 
 
+# Below Streamlit's "md" breakpoint (768 px: a phone) the sidebar lies over the page. Streamlit's own
+# menu closes it when a page is chosen; its page links (ours) do not, so a student on a phone would
+# land on every new page under the sidebar. One listener per tab closes it after such a click there.
+# Our own script (no outside code), in a container the style hides (so it adds no gap to the sidebar).
+CLOSE_ON_NARROW_WIDTH = 768
+CLOSE_ON_NARROW = f"""<script>
+(() => {{
+  if (window.__closeSidebarOnNarrowLink) return;
+  window.__closeSidebarOnNarrowLink = true;
+  document.addEventListener("click", (event) => {{
+    const link = event.target instanceof Element && event.target.closest(".st-key-{PAGE_LINKS_KEY} a[href]");
+    if (!link || window.innerWidth >= {CLOSE_ON_NARROW_WIDTH}) return;
+    const close = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
+    if (close) setTimeout(() => close.click(), 0);
+  }});
+}})();
+</script>"""
+
+
 def page_links(sections: dict[str, list[st.Page]]) -> None:
     """The app's pages as links, by section, below the controls (the navigation menu itself is
-    hidden by the router). A click opens the page in this session; each page keeps its address."""
+    hidden by the router). A click opens the page in this session; each page keeps its address.
+    On a phone-wide window the sidebar closes after the click (CLOSE_ON_NARROW)."""
     with st.sidebar:
+        with st.container(key=SCRIPT_KEY):
+            st.html(CLOSE_ON_NARROW, unsafe_allow_javascript=True)
         st.divider()
         with st.container(key=PAGE_LINKS_KEY, gap="xsmall"):
             for section, pages in sections.items():

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.browser.harness import (  # noqa: F401 - fixtures
+    ROW,
     ROWS,
     RUN_COUNTER_JS,
     Offline,
@@ -34,7 +35,7 @@ from tests.browser.harness import (  # noqa: F401 - fixtures
     url_path,
     wait_for_app_idle,
 )
-from ui.sidebar import PAGE_LINKS_KEY
+from ui.sidebar import CLOSE_ON_NARROW_WIDTH, PAGE_LINKS_KEY
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
@@ -103,6 +104,28 @@ def test_text_layer_and_head_are_on_screen_without_scrolling(browser, server, wi
         # the pages are listed too, below the controls
         first_link = page.evaluate(_BOX, LINKS)
         assert first_link is not None and first_link[0] > page.evaluate(_BOX, CONTROLS["Head"])[1]
+
+
+_SIDEBAR_OVER_PAGE = """() => { const s = document.querySelector('[data-testid="stSidebar"]');
+  return !!s && s.getBoundingClientRect().right > 50; }"""
+
+
+@pytest.mark.parametrize("width", [1400, 420])
+def test_a_page_link_on_a_phone_closes_the_sidebar_over_the_new_page(browser, server, width: int) -> None:  # noqa: F811
+    """At 420 px the sidebar lies over the page: after a page link it closes, so the page chosen is
+    what the student sees (Streamlit's own menu does this; its page links did not). At 1400 px the
+    sidebar sits beside the page and stays open."""
+    with _page(browser, width) as page:
+        goto(page, server.page_url("single_head", text=TEXT), min_charts=1, timeout=COLD)
+        assert page.evaluate(_SIDEBAR_OVER_PAGE)  # open at first: Text, Layer and Head in view (item 4)
+        link = page.locator(f'{LINKS}[href="{ROW["head_atlas"].address}"]').first
+        rerun_and_wait(page, link.click, min_charts=1, timeout=120)
+        page.wait_for_timeout(600)  # the sidebar's slide
+        no_exceptions(page)
+        assert title(page) == ROW["head_atlas"].title
+        _shot(page, f"page-link-{width}")
+        assert page.evaluate(_SIDEBAR_OVER_PAGE) == (width >= CLOSE_ON_NARROW_WIDTH)
+        assert page.locator(CONTROLS["Text"]).input_value() == TEXT
 
 
 ROW_TITLES = {row.name: row.title for row in ROWS}
