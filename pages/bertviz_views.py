@@ -40,7 +40,7 @@ theme = active_theme()
 def draw() -> None:
     options = subset_controls(kind, result.n_tokens, result.num_layers, result.num_heads, key=f"bv_{kind}_subset")
     view = cache.bertviz_view(result, kind, dataclasses.replace(options, display_mode=theme))
-    clicked = bertviz_view(view, key=f"bv_{kind}", plain=plain)
+    clicked = bertviz_view(view, key=f"bv_{kind}", plain=plain, layer=sel.layer)
     with st.expander("Technical details", icon=":material/info:"):
         st.caption(f"{view.nbytes / 1e6:.2f} MB of HTML, {view.lines:,} attention lines, {theme} theme. Every "
                    "script is served by this app (no CDN), and every token is escaped.")

@@ -12,7 +12,8 @@ subset). The component sends `head: null` when only the head view's layer dropdo
 returning its last value on every rerun; a stale one must not override a selection made
 elsewhere), as the same dict except that "head" is left out when no head was picked (so
 `click.get("head", current_head)` keeps the current head), and calls `on_select(layer, head)`
-with head None in that case.
+with head None in that case. Given `layer` (the app's selected layer), the component's head view
+opens on that layer and follows it when the sidebar changes it, in place.
 
 Falls back to the plain view (`st.iframe` with the same self-contained HTML: the view draws,
 clicks are not reported) when the component's build folder is missing or `plain=True` (see
@@ -166,8 +167,11 @@ def _new_click(value: Any, key: str) -> dict | None:
 
 def bertviz_view(view: EmbeddedView, key: str, *, plain: bool = False,
                  on_select: Callable[[int, int | None], None] | None = None,
-                 notes: bool = True) -> dict | None:
-    """Show the view; return the new click as a dict (shape in the module docstring) or None."""
+                 notes: bool = True, layer: int | None = None) -> dict | None:
+    """Show the view; return the new click as a dict (shape in the module docstring) or None.
+
+    `layer`: the app's selected layer. The component's head view opens on it and follows it on
+    later reruns without reloading (the plain view keeps BertViz's first layer)."""
     if notes:
         show_notes(view)
     comp = None if plain else _component()
@@ -177,7 +181,8 @@ def bertviz_view(view: EmbeddedView, key: str, *, plain: bool = False,
     # The component's frame serves frontend/build/, so its view links vendor.js (cached by the
     # browser) instead of receiving 0.4 MB of inlined libraries with every view.
     value = comp(html=view.linked_html, view_id=view.view_id, kind=view.kind, layers=list(view.layers),
-                 heads=list(view.heads), height=view.height, key=key, default=None)
+                 heads=list(view.heads), height=view.height, layer=None if layer is None else int(layer), key=key,
+                 default=None)
     click = _new_click(value, key)
     if click is not None and on_select is not None:
         on_select(click["layer"], click.get("head"))

@@ -79,6 +79,12 @@ window.__bertvizDecode = function (p) {
       return h.slice(c[0], c[1]).map(function (r) { return r.slice(c[2], c[3]); }); }); });
     delete e.slice;
   }
+  // The head view opens on the layer the hosting page chose (the app's selected layer, set by the
+  // click-reporting component before this page's scripts run), if it is one of the layers shown.
+  var chosen = window.__bertvizLayer;
+  if ('layer' in params && typeof chosen === 'number' && (params.include_layers || []).indexOf(chosen) >= 0) {
+    params.layer = chosen;
+  }
   return params;
 };
 """

@@ -11,12 +11,17 @@
 //    "head-square", nonce: int}
 //
 // layer/head are model indices (already mapped through the embedded subset `layers`/`heads`).
+//
+// `layer` (optional) is the app's selected layer: a head view opens on it (window.__bertvizLayer,
+// read by core/render/bertviz.py's decoder), and a rerun that changes it moves the live view's
+// layer box there without reloading the view; that move is not reported back.
 import { Streamlit } from "streamlit-component-lib/dist/streamlit.js";
 
 const frame = document.getElementById("bv-frame");
 const statusEl = document.getElementById("bv-status");
-let current = null; // {viewId, kind, layers, heads}
+let current = null; // {viewId, kind, layers, heads, layer}
 let nonce = 0;
+let applying = false; // true while this script moves the head view's layer box itself
 let lastHeight = -1;
 let watchTimer = null;
 
@@ -52,6 +57,26 @@ function onModelClick(target) {
 function headViewLayer(doc) {
   const sel = doc.querySelector("select#layer");
   return sel && sel.value !== "" ? +sel.value : null;
+}
+
+function chosenLayer(args) {
+  return Number.isInteger(args.layer) ? args.layer : null;
+}
+
+// Show the app's selected layer in a live head view (BertViz redraws on its box's change event).
+// Returns false while the box is not drawn yet (the watch timer tries again).
+function applyLayer() {
+  if (!current || current.kind !== "head" || current.layer === null) return true;
+  let doc;
+  try { doc = frame.contentDocument; } catch (e) { return true; }
+  const box = doc && doc.querySelector("select#layer");
+  if (!box) return false;
+  const want = String(current.layer);
+  if (box.value === want || !Array.prototype.some.call(box.options, (o) => o.value === want)) return true;
+  box.value = want;
+  applying = true;
+  try { box.dispatchEvent(new Event("change", { bubbles: true })); } finally { applying = false; }
+  return true;
 }
 
 function onHeadClick(doc, target) {
@@ -90,7 +115,7 @@ function wire() {
   });
   doc.addEventListener("change", (e) => {
     if (!current || current.kind !== "head") return;
-    if (e.target && e.target.id === "layer") report(+e.target.value, null, "layer-select");
+    if (e.target && e.target.id === "layer" && !applying) report(+e.target.value, null, "layer-select");
   });
   try {
     const RO = frame.contentWindow.ResizeObserver;
@@ -101,6 +126,7 @@ function wire() {
   watchTimer = setInterval(() => {
     ticks += 1;
     measure();
+    applyLayer();
     if (ticks === 40 && !doc.querySelector("svg line")) {
       setStatus("The attention view has not drawn yet (large input?). Try a smaller subset or the plain view.");
     }
@@ -115,17 +141,26 @@ Streamlit.events.addEventListener(Streamlit.RENDER_EVENT, (event) => {
   window.__bvRendered = true;
   const args = event.detail.args || {};
   const viewId = String(args.view_id || "");
-  if (current && current.viewId === viewId) { measure(); return; } // a rerun: keep the live view
+  if (current && current.viewId === viewId) { // a rerun: keep the live view, at the chosen layer
+    current.layer = chosenLayer(args);
+    applyLayer();
+    measure();
+    return;
+  }
   current = {
     viewId: viewId,
     kind: args.kind === "head" ? "head" : "model",
     layers: args.layers || null,
     heads: args.heads || null,
+    layer: chosenLayer(args),
   };
   lastHeight = -1;
   setStatus("Drawing the attention view…");
   frame.style.height = (+args.height || 400) + "px";
-  frame.srcdoc = String(args.html || "");
+  const html = String(args.html || "");
+  // set before the view's own scripts run (first <head> only: the page's; every token is escaped)
+  frame.srcdoc = current.layer === null ? html
+    : html.replace("<head>", "<head><script>window.__bertvizLayer = " + current.layer + ";</script>");
   Streamlit.setFrameHeight(document.body.scrollHeight);
 });
 

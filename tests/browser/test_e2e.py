@@ -224,6 +224,61 @@ def test_click_on_thumbnail_selects_head(server, new_page, offline):
     assert offline.needed() == []
 
 
+# The head view's layer box in whichever frame holds it, with a mark set on that frame's window (a
+# reloaded view loses it) and how many attention lines it shows.
+_HEAD_VIEW = """() => { const b = document.querySelector('select#layer');
+  return b ? {layer: b.value, kept: window.__testMark === 1, lines: document.querySelectorAll('svg line').length} : null; }"""
+
+
+def _head_view(page, timeout: float = 30.0) -> tuple[object, dict]:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        for frame in page.frames:
+            try:
+                found = frame.evaluate(_HEAD_VIEW)
+            except Exception:  # noqa: BLE001 - a frame that is navigating or detached
+                continue
+            if found and found["lines"] > 0:
+                return frame, found
+        page.wait_for_timeout(200)
+    raise AssertionError("no BertViz head view drew")
+
+
+def _head_view_at(page, layer: str, timeout: float = 15.0) -> dict:
+    deadline = time.perf_counter() + timeout
+    while True:
+        found = _head_view(page)[1]
+        if found["layer"] == layer or time.perf_counter() > deadline:
+            return found
+        page.wait_for_timeout(200)
+
+
+def test_bertviz_head_view_opens_on_and_follows_the_selected_layer(server, new_page, offline):
+    """The head view shows the app's layer: it opens on it, follows the sidebar in place (no reload,
+    one rerun), and a layer picked in the view becomes the app's layer."""
+    page = new_page()
+    goto(page, server.page_url("bertviz_views", layer=3, head=2), timeout=COLD_TIMEOUT)
+    frame, shown = _head_view(page)
+    assert shown["layer"] == "3", shown  # BertViz alone opens on its first layer
+    frame.evaluate("() => { window.__testMark = 1; }")
+
+    runs_before = runs(page)
+    rerun_and_wait(page, lambda: choose(page, "Layer", "1"))
+    shown = _head_view_at(page, "1")
+    assert shown["layer"] == "1" and shown["kept"], shown  # moved in the same document
+    page.wait_for_timeout(1500)  # moving the box is not reported back as a new pick
+    assert runs(page) == runs_before + 1
+    assert query_params(page).get("layer") == "1"
+
+    rerun_and_wait(page, lambda: _head_view(page)[0].select_option("select#layer", "4"))
+    page.wait_for_url(re.compile(r"[?&]layer=4(&|$)"), timeout=30_000)
+    wait_for_app_idle(page)
+    assert page.locator('input[aria-label="Layer"]').first.input_value() == "4"
+    assert _head_view_at(page, "4")["kept"]
+    no_exceptions(page)
+    assert offline.needed() == []
+
+
 def test_a_changed_head_reruns_without_reloading_the_model(server, new_page):
     """Changing only the head keeps the charts and is quick (the attention is cached)."""
     page = new_page()
