@@ -34,16 +34,21 @@ for section, rows in page_table.sections().items():
         sections.setdefault(section, []).append(pages[row.name])
 links = {section: list(listed) for section, listed in sections.items()}  # what the sidebar lists
 # The default page is also served at its file's name (/single_head), like every other page.
-sections[page_table.DEFAULT.section].append(
-    st.Page(page_table.DEFAULT.path, title=page_table.DEFAULT.title, url_path=page_table.DEFAULT.name,
-            visibility="hidden"))
+at_file_name = st.Page(page_table.DEFAULT.path, title=page_table.DEFAULT.title, icon=page_table.DEFAULT.icon,
+                       url_path=page_table.DEFAULT.name, visibility="hidden")
+sections[page_table.DEFAULT.section].append(at_file_name)
 
 # Streamlit's own menu would sit above everything else in the sidebar (eleven links and more
 # push Text, Layer and Head below the fold at 1400x900): it is hidden, and the sidebar lists the
 # same pages as links below the controls. Every page keeps its address.
 page = st.navigation(sections, position="hidden")
 st.session_state[state.SELECTION] = sidebar.sidebar()
-sidebar.page_links(links)
+if page.url_path != "":
+    # Streamlit writes the default page's link as href="" (this page's own address, to a new tab or
+    # a copied link): away from "/", the list links the same page at its file name instead.
+    links = {section: [at_file_name if p is pages[page_table.DEFAULT.name] else p for p in listed]
+             for section, listed in links.items()}
+sidebar.page_links(links, state.link_params())
 presenter.apply(st.session_state[state.SELECTION])  # presenter mode: its switch, style and bar
 target = state.pending_page()  # a click asked for another page (state.select(..., page=...))
 if target is not None and pages[target].title != page.title:

@@ -172,10 +172,13 @@ CLOSE_ON_NARROW = f"""<script>
 </script>"""
 
 
-def page_links(sections: dict[str, list[st.Page]]) -> None:
+def page_links(sections: dict[str, list[st.Page]], query_params: dict[str, str] | None = None) -> None:
     """The app's pages as links, by section, below the controls (the navigation menu itself is
     hidden by the router). A click opens the page in this session; each page keeps its address.
-    On a phone-wide window the sidebar closes after the click (CLOSE_ON_NARROW)."""
+    Each link carries `query_params` (the sidebar's view, as the page's own URL writes it:
+    state.link_params), so a link opened in a new tab or copied shows the same model, text, layer
+    and head (a text over state.MAX_URL_TEXT_CHARS is left out, as from the URL). On a phone-wide window the
+    sidebar closes after the click (CLOSE_ON_NARROW)."""
     with st.sidebar:
         with st.container(key=SCRIPT_KEY):
             st.html(CLOSE_ON_NARROW, unsafe_allow_javascript=True)
@@ -184,5 +187,5 @@ def page_links(sections: dict[str, list[st.Page]]) -> None:
             for section, pages in sections.items():
                 st.caption(f"**{section}**")
                 for target in pages:
-                    st.page_link(target)
+                    st.page_link(target, query_params=query_params or None)
         st.caption(":material/contrast: Light or dark: the **⋮** menu, top right.")

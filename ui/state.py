@@ -217,8 +217,9 @@ def kept(key: str, default: Any = None) -> Any:
     return st.session_state.get(_KEPT, {}).get(key, default)
 
 
-def sync_url() -> None:
-    """Rewrite the query string from the controls drawn on this run."""
+def link_params() -> dict[str, str]:
+    """The URL values of the link-bound controls drawn so far on this run. Called right after the
+    sidebar: the shared view (model, text, pair, layer, head) that the page links carry."""
     keys: dict[str, Callable[[Any], str | None]] = st.session_state.get(_RUN_KEYS, {})
     values: dict[str, Any] = st.session_state.get(_KEPT, {})
     params: dict[str, str] = {}
@@ -227,6 +228,12 @@ def sync_url() -> None:
             text = serialize(values[key])
             if text is not None:
                 params[key] = text
+    return params
+
+
+def sync_url() -> None:
+    """Rewrite the query string from the controls drawn on this run."""
+    params = link_params()
     try:
         if dict(st.query_params) != params:
             st.query_params.from_dict(params)

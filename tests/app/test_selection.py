@@ -9,6 +9,7 @@ API; `click` builds the widget state the frontend would send.)
 from __future__ import annotations
 
 import json
+import urllib.parse
 
 import pytest
 from streamlit.proto.WidgetStates_pb2 import WidgetState
@@ -16,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.app.apptest_util import PAGES, errors_of, exceptions_of, make_app
 from tests.app.test_state import chart_frames
+from ui import page_table, state
 
 SENTENCE = "The lawyer questioned the witness because she was lying."
 PAIR = "It was late."
@@ -182,3 +184,31 @@ def test_every_control_keeps_its_value_across_a_page_switch() -> None:
     at.switch_page("pages/head_atlas.py").run()
     assert at.session_state["stat"] == "self_score"
     assert not exceptions_of(at)
+
+
+def _link_queries(at: AppTest) -> dict[str, str]:
+    """The sidebar's page links: page URL path -> the query string each carries."""
+    return {e.proto.page: e.proto.query_string for e in at.get("page_link")}
+
+
+def test_page_links_carry_the_view_as_the_url_does() -> None:
+    """Every page link carries model, text, pair, layer and head, as the page's own URL writes them
+    (so a link opened in a new tab shows the same view); a text too long for the URL
+    (state.MAX_URL_TEXT_CHARS) is left out of the links too."""
+    text = "The keys to the cabinet are on the table."
+    at = make_app("pages/head_atlas.py", text=text, layer=2, head=5)
+    queries = _link_queries(at)
+    assert len(queries) == len(page_table.PAGES), queries
+    for query in queries.values():
+        params = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+        assert (params.get("text"), params.get("layer"), params.get("head"), params.get("pair")) == \
+            (text, "2", "5", ""), query
+        url = {k: v if isinstance(v, str) else v[0] for k, v in at.query_params.items()}
+        assert params.get("model") and params == {k: url[k] for k in params}, (params, url)
+
+    long_text = "word " * (state.MAX_URL_TEXT_CHARS // 4)
+    at = make_app("pages/head_atlas.py", text=long_text, layer=2, head=5)
+    assert not exceptions_of(at)
+    for query in _link_queries(at).values():
+        params = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+        assert "text" not in params and "text" not in at.query_params and params.get("layer") == "2", query

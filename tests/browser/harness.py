@@ -579,13 +579,21 @@ def expand_nav(page: Any, timeout: float = 10.0) -> None:
                                arg=SEL_NAV_MORE, timeout=timeout * 1000)
 
 
+def link_paths(name: str) -> set[str]:
+    """Where the sidebar's link to page `name` may point: its row's address; for the default page
+    "/" while on it and its file name elsewhere (streamlit_app.py: Streamlit writes href="" for the
+    default page, which is the current page's own address)."""
+    path = PAGE_PATHS.get(name, name)
+    return {path, DEFAULT_PAGE} if name == DEFAULT_PAGE or path == "" else {path}
+
+
 def open_page(page: Any, name: str) -> None:
     """Switch page through the sidebar navigation (same session, like a user). `name` is a file
-    stem from the page table; its link points at the row's address ("/" for the default page)."""
-    path = PAGE_PATHS.get(name, name)
+    stem from the page table; its link points at the row's address (link_paths)."""
+    paths = link_paths(name)
     expand_nav(page)
-    found = [i for i, (href, _) in enumerate(nav_links(page, expand=False)) if href == path]
-    assert found, f"no page link to /{path} in the sidebar: {nav_links(page, expand=False)}"
+    found = [i for i, (href, _) in enumerate(nav_links(page, expand=False)) if href in paths]
+    assert found, f"no page link to {sorted(paths)} in the sidebar: {nav_links(page, expand=False)}"
     page.locator(SEL_NAV_LINKS).nth(found[0]).click()
 
 

@@ -13,12 +13,14 @@ import contextlib
 import os
 import re
 import tempfile
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.browser.harness import (  # noqa: F401 - fixtures
+    PAGES,
     ROW,
     ROWS,
     RUN_COUNTER_JS,
@@ -118,7 +120,7 @@ def test_a_page_link_on_a_phone_closes_the_sidebar_over_the_new_page(browser, se
     with _page(browser, width) as page:
         goto(page, server.page_url("single_head", text=TEXT), min_charts=1, timeout=COLD)
         assert page.evaluate(_SIDEBAR_OVER_PAGE)  # open at first: Text, Layer and Head in view (item 4)
-        link = page.locator(f'{LINKS}[href="{ROW["head_atlas"].address}"]').first
+        link = page.locator(LINKS).nth(ROWS.index(ROW["head_atlas"]))
         rerun_and_wait(page, link.click, min_charts=1, timeout=120)
         page.wait_for_timeout(600)  # the sidebar's slide
         no_exceptions(page)
@@ -131,17 +133,31 @@ def test_a_page_link_on_a_phone_closes_the_sidebar_over_the_new_page(browser, se
 ROW_TITLES = {row.name: row.title for row in ROWS}
 
 
+def _links(page: Any) -> list[tuple[str, dict[str, str]]]:
+    """Each sidebar page link as written: (path, its query as a dict)."""
+    hrefs = page.eval_on_selector_all(LINKS, "links => links.map(a => a.getAttribute('href'))")
+    out = []
+    for href in hrefs:
+        path, _, query = href.partition("?")
+        out.append((path, dict(urllib.parse.parse_qsl(query, keep_blank_values=True))))
+    return out
+
+
+def _expected_path(row: Any, on_default: bool) -> str:
+    """A row's link: its address; the default page's is "" on "/" and its file name elsewhere."""
+    return ("" if on_default else row.name) if row.default else row.address
+
+
 def test_every_page_opens_by_its_link_and_by_its_address_and_keeps_the_text(browser, server) -> None:  # noqa: F811
     with _page(browser, 1400) as page:
         goto(page, server.page_url("single_head", text=TEXT), min_charts=1, timeout=COLD)
-        hrefs = page.eval_on_selector_all(LINKS, "links => links.map(a => a.getAttribute('href'))")
-        assert hrefs == [("" if row.default else row.address) for row in ROWS], hrefs
-        for row in reversed(ROWS):  # ends on the default page
-            link = page.locator(f'{LINKS}[href="{"" if row.default else row.address}"]').first
-            rerun_and_wait(page, link.click, min_charts=min_charts(row.name), timeout=120)
+        assert [p for p, _ in _links(page)] == [_expected_path(row, True) for row in ROWS], _links(page)
+        for row in reversed(ROWS):  # ends on the default page, reached from another page
+            index = ROWS.index(row)
+            rerun_and_wait(page, page.locator(LINKS).nth(index).click, min_charts=min_charts(row.name), timeout=120)
             no_exceptions(page)
             assert title(page) == row.title, (row.name, title(page))
-            assert url_path(page) == ("" if row.default else row.address), page.url
+            assert url_path(page) == _expected_path(row, False), page.url
             assert page.locator(CONTROLS["Text"]).input_value() == TEXT, row.name
         # by address: test_e2e.test_every_page_opens_and_draws_offline opens each page's address in
         # a new session; here one address, in this session, keeps the text it was given
@@ -149,6 +165,30 @@ def test_every_page_opens_by_its_link_and_by_its_address_and_keeps_the_text(brow
         no_exceptions(page)
         assert title(page) == ROW_TITLES["head_atlas"]
         assert page.locator(CONTROLS["Text"]).input_value() == TEXT
+
+
+def test_a_page_link_opened_in_a_new_tab_shows_that_page_with_the_same_view(browser, server) -> None:  # noqa: F811
+    """Every page link carries the sidebar's view (model, text, pair, layer, head), so a link opened
+    in a new tab (a session of its own) or copied shows that page of the same view; Single head's
+    link, away from "/", is its own address (Streamlit writes "" for the default page: the page
+    the student is on)."""
+    with _page(browser, 1400) as page:
+        goto(page, server.page_url("head_atlas", text=TEXT, layer=2, head=5), min_charts=1, timeout=COLD)
+        links = _links(page)
+        assert [p for p, _ in links] == [_expected_path(row, False) for row in ROWS], links
+        for path, query in links:
+            assert (query.get("text"), query.get("layer"), query.get("head"), query.get("model")) == \
+                (TEXT, "2", "5", "all-MiniLM-L6-v2"), (path, query)
+        hrefs = page.eval_on_selector_all(LINKS, "links => links.map(a => a.href)")  # resolved
+        for name in ("single_head", "layer_average"):
+            tab = page.context.new_page()
+            goto(tab, hrefs[PAGES.index(name)], min_charts=1, timeout=120)
+            no_exceptions(tab)
+            assert title(tab) == ROW_TITLES[name]
+            assert tab.locator(CONTROLS["Text"]).input_value() == TEXT
+            assert (tab.locator(CONTROLS["Layer"]).input_value(), tab.locator(CONTROLS["Head"]).input_value()) == \
+                ("2", "5")
+            tab.close()
 
 
 # --- item 10: one theme for every view, BertViz included ------------------------------------------
