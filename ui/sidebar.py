@@ -22,7 +22,7 @@ ABOUT = ("**Attention dashboard**: what the attention heads of a transformer loo
          "type. Start with *Read this first* in the sidebar. Light or dark: choose above "
          "(*System* follows your computer's setting).")
 PAGE_LINKS_KEY = "page_links"  # the links' container carries the CSS class st-key-page_links
-SCRIPT_KEY = "sidebar_script"  # the container of CLOSE_ON_NARROW (hidden by STYLE)
+SCRIPT_KEY = "sidebar_script"  # the container of PAGE_LINK_SCRIPT (hidden by STYLE)
 FOCUS = "#1f6fb2"  # the light theme's primary blue: 5.3:1 on white, 3.4:1 on the dark background (3:1 needed)
 
 # WCAG 2.1 AA fixes to Streamlit's own styles (issue 16), one rule per reason; drawn on every page.
@@ -44,7 +44,7 @@ summary:focus-visible {{ outline: 3px solid {FOCUS} !important; outline-offset: 
 [data-testid="stSelectbox"] div:has(> input:focus), [data-testid="stMultiSelect"] div:has(> input:focus),
 [data-testid="stTextAreaRootElement"]:focus-within, [data-testid="stTextInputRootElement"]:focus-within,
 [data-testid="stNumberInputContainer"]:focus-within {{ outline: 3px solid {FOCUS}; outline-offset: 1px; }}
-/* The sidebar's script (CLOSE_ON_NARROW below) draws nothing: no gap for its box either. */
+/* The sidebar's script (PAGE_LINK_SCRIPT below) draws nothing: no gap for its box either. */
 [data-testid="stLayoutWrapper"]:has(> .st-key-{SCRIPT_KEY}), .st-key-{SCRIPT_KEY} {{ display: none; }}
 </style>"""
 
@@ -153,21 +153,43 @@ def warm_up_current() -> None:
         cache.warm_up(selection.model_id, EXAMPLES.values(), delay_s=cache.AFTER_DRAW_DELAY_S)
 
 
-# Below Streamlit's "md" breakpoint (768 px: a phone) the sidebar lies over the page. Streamlit's own
-# menu closes it when a page is chosen; its page links (ours) do not, so a student on a phone would
-# land on every new page under the sidebar. One listener per tab closes it after such a click there.
-# Our own script (no outside code), in a container the style hides (so it adds no gap to the sidebar).
+# Our own script for the page links (no outside code), in a container STYLE hides so it adds no gap:
+# - Below Streamlit's "md" breakpoint (768 px: a phone) the sidebar lies over the page. Streamlit's
+#   own menu closes it when a page is chosen; its page links (ours) do not, so a student on a phone
+#   would land on every new page under the sidebar: after such a click it is closed.
+# - A student who types a text and clicks a page link without Ctrl+Enter: Streamlit commits the
+#   text when its box loses focus, but sends that after the link's page change, and the later
+#   request wins, so the text was applied and the page did not change. When a sidebar text box
+#   had focus as the link was pressed, the click is replayed LINK_AFTER_TEXT_MS later, after the
+#   text's own request.
 CLOSE_ON_NARROW_WIDTH = 768
-CLOSE_ON_NARROW = f"""<script>
+LINK_AFTER_TEXT_MS = 120
+PAGE_LINK_SCRIPT = f"""<script>
 (() => {{
-  if (window.__closeSidebarOnNarrowLink) return;
-  window.__closeSidebarOnNarrowLink = true;
+  if (window.__pageLinkScript) return;
+  window.__pageLinkScript = true;
+  const LINK = ".st-key-{PAGE_LINKS_KEY} a[href]";
+  const TEXT = '[data-testid="stSidebar"] textarea, [data-testid="stSidebar"] input[type="text"]';
+  const linkOf = (event) => event.target instanceof Element ? event.target.closest(LINK) : null;
+  let typed = false;  // a sidebar text box had focus when the link was pressed
+  document.addEventListener("pointerdown", (event) => {{
+    const active = document.activeElement;
+    typed = !!linkOf(event) && active instanceof Element && active.matches(TEXT);
+  }}, true);
   document.addEventListener("click", (event) => {{
-    const link = event.target instanceof Element && event.target.closest(".st-key-{PAGE_LINKS_KEY} a[href]");
-    if (!link || window.innerWidth >= {CLOSE_ON_NARROW_WIDTH}) return;
+    const link = linkOf(event);
+    if (!link) return;
+    if (typed && event.isTrusted) {{
+      typed = false;
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      setTimeout(() => link.click(), {LINK_AFTER_TEXT_MS});
+      return;
+    }}
+    if (window.innerWidth >= {CLOSE_ON_NARROW_WIDTH}) return;
     const close = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
     if (close) setTimeout(() => close.click(), 0);
-  }});
+  }}, true);
 }})();
 </script>"""
 
@@ -178,10 +200,10 @@ def page_links(sections: dict[str, list[st.Page]], query_params: dict[str, str] 
     Each link carries `query_params` (the sidebar's view, as the page's own URL writes it:
     state.link_params), so a link opened in a new tab or copied shows the same model, text, layer
     and head (a text over state.MAX_URL_TEXT_CHARS is left out, as from the URL). On a phone-wide window the
-    sidebar closes after the click (CLOSE_ON_NARROW)."""
+    sidebar closes after the click, and a click right after typing waits for the text (PAGE_LINK_SCRIPT)."""
     with st.sidebar:
         with st.container(key=SCRIPT_KEY):
-            st.html(CLOSE_ON_NARROW, unsafe_allow_javascript=True)
+            st.html(PAGE_LINK_SCRIPT, unsafe_allow_javascript=True)
         st.divider()
         with st.container(key=PAGE_LINKS_KEY, gap="xsmall"):
             for section, pages in sections.items():

@@ -130,6 +130,26 @@ def test_a_page_link_on_a_phone_closes_the_sidebar_over_the_new_page(browser, se
         assert page.locator(CONTROLS["Text"]).input_value() == TEXT
 
 
+def test_a_page_link_clicked_right_after_typing_opens_the_page_with_that_text(browser, server) -> None:  # noqa: F811
+    """Type a sentence, then click a page link without Ctrl+Enter: the page opens, with the new text.
+    Streamlit commits the text when its box loses focus but sends it after the link's page change,
+    and the later request won: the text was applied and the student stayed where they were."""
+    new_text = "Whales sing to each other across the ocean."
+    with _page(browser, 1400) as page:
+        goto(page, server.page_url("single_head", text=TEXT), min_charts=1, timeout=COLD)
+        page.locator(CONTROLS["Text"]).fill(new_text)  # typed, not submitted
+        link = page.locator(LINKS).nth(ROWS.index(ROW["head_atlas"]))
+        rerun_and_wait(page, link.click, min_charts=1, timeout=120)
+        page.wait_for_function("(t) => document.querySelector('h1') && document.querySelector('h1').innerText.includes(t)",
+                               arg=ROW["head_atlas"].title, timeout=30_000)
+        wait_for_app_idle(page, min_charts=1)
+        no_exceptions(page)
+        assert title(page) == ROW["head_atlas"].title
+        assert url_path(page) == ROW["head_atlas"].address
+        assert page.locator(CONTROLS["Text"]).input_value() == new_text
+        assert urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).query).get("text") == [new_text]
+
+
 ROW_TITLES = {row.name: row.title for row in ROWS}
 
 
