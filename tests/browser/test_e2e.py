@@ -29,22 +29,32 @@ pytestmark = [pytest.mark.browser, requires_chromium]
 COLD_TIMEOUT = 120.0  # the first page on a fresh server imports torch and loads the model
 
 
-def _bertviz_drawn(page, timeout: float = 60.0) -> int:
-    """Wait until a BertViz iframe (at any depth) drew its SVG; returns the number of SVG shapes."""
-    page.wait_for_selector("iframe", timeout=timeout * 1000)
+def _in_a_frame(page, js: str, done, timeout: float):
+    """Poll every frame but the page's own (BertViz draws in iframes, at any depth) until `js`
+    evaluated in one of them gives a value for which `done(value)` holds; returns (frame, value)."""
     deadline = time.perf_counter() + timeout
+    seen: list = []
     while time.perf_counter() < deadline:
         for frame in page.frames:
             if frame == page.main_frame:
                 continue
             try:
-                shapes = frame.evaluate("() => document.querySelectorAll('svg line, svg path, svg rect, svg text').length")
+                value = frame.evaluate(js)
             except Exception:  # noqa: BLE001 - a frame that is navigating or detached
                 continue
-            if shapes > 0:
-                return int(shapes)
+            if done(value):
+                return frame, value
+            seen.append(value)
         page.wait_for_timeout(200)
-    raise AssertionError(f"no BertViz iframe drew an svg: frames={[f.url[:80] for f in page.frames]}")
+    raise AssertionError(f"no frame showed it in {timeout} s: last values {seen[-3:]}, "
+                         f"frames={[f.url[:80] for f in page.frames]}")
+
+
+def _bertviz_drawn(page, timeout: float = 60.0) -> int:
+    """Wait until a BertViz iframe (at any depth) drew its SVG; returns the number of SVG shapes."""
+    page.wait_for_selector("iframe", timeout=timeout * 1000)
+    shapes_js = "() => document.querySelectorAll('svg line, svg path, svg rect, svg text').length"
+    return int(_in_a_frame(page, shapes_js, lambda shapes: shapes > 0, timeout)[1])
 
 
 @pytest.mark.parametrize("name", PAGES)
@@ -231,26 +241,14 @@ _HEAD_VIEW = """() => { const b = document.querySelector('select#layer');
 
 
 def _head_view(page, timeout: float = 30.0) -> tuple[object, dict]:
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        for frame in page.frames:
-            try:
-                found = frame.evaluate(_HEAD_VIEW)
-            except Exception:  # noqa: BLE001 - a frame that is navigating or detached
-                continue
-            if found and found["lines"] > 0:
-                return frame, found
-        page.wait_for_timeout(200)
-    raise AssertionError("no BertViz head view drew")
+    """The frame of the drawn head view, and what _HEAD_VIEW reads there."""
+    return _in_a_frame(page, _HEAD_VIEW, lambda found: bool(found) and found["lines"] > 0, timeout)
 
 
 def _head_view_at(page, layer: str, timeout: float = 15.0) -> dict:
-    deadline = time.perf_counter() + timeout
-    while True:
-        found = _head_view(page)[1]
-        if found["layer"] == layer or time.perf_counter() > deadline:
-            return found
-        page.wait_for_timeout(200)
+    """What _HEAD_VIEW reads once the drawn head view shows `layer`."""
+    return _in_a_frame(page, _HEAD_VIEW, lambda found: bool(found) and found["lines"] > 0 and found["layer"] == layer,
+                       timeout)[1]
 
 
 def test_bertviz_head_view_opens_on_and_follows_the_selected_layer(server, new_page, offline):
