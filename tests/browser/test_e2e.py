@@ -253,24 +253,26 @@ def _head_view_at(page, layer: str, timeout: float = 15.0) -> dict:
 
 def test_bertviz_head_view_opens_on_and_follows_the_selected_layer(server, new_page, offline):
     """The head view shows the app's layer: it opens on it, follows the sidebar in place (no reload,
-    one rerun), and a layer picked in the view becomes the app's layer."""
+    and the component does not report that move as a pick), and a layer picked in the view becomes
+    the app's layer."""
     page = new_page()
     goto(page, server.page_url("bertviz_views", layer=3, head=2), timeout=COLD_TIMEOUT)
     frame, shown = _head_view(page)
     assert shown["layer"] == "3", shown  # BertViz alone opens on its first layer
     frame.evaluate("() => { window.__testMark = 1; }")
 
-    runs_before = runs(page)
+    reported = frame.parent_frame  # the component's frame: its last report is window.__bvLastValue
     rerun_and_wait(page, lambda: choose(page, "Layer", "1"))
     shown = _head_view_at(page, "1")
     assert shown["layer"] == "1" and shown["kept"], shown  # moved in the same document
     page.wait_for_timeout(1500)  # moving the box is not reported back as a new pick
-    assert runs(page) == runs_before + 1
+    assert reported.evaluate("() => window.__bvLastValue === undefined")
     assert query_params(page).get("layer") == "1"
 
     rerun_and_wait(page, lambda: _head_view(page)[0].select_option("select#layer", "4"))
     page.wait_for_url(re.compile(r"[?&]layer=4(&|$)"), timeout=30_000)
     wait_for_app_idle(page)
+    assert reported.evaluate("() => [window.__bvLastValue.layer, window.__bvLastValue.source]") == [4, "layer-select"]
     assert page.locator('input[aria-label="Layer"]').first.input_value() == "4"
     assert _head_view_at(page, "4")["kept"]
     no_exceptions(page)
