@@ -8,7 +8,7 @@ and pandas only; no Streamlit.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -18,7 +18,6 @@ from core.analysis.lenses import allowed_keys, as_4d, receptive_field
 from core.analysis.tokens import keep_cumulative
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from core.analysis.statistics import ClarkThresholds
     from core.attention.result import AttentionResult
 
 DETERMINERS = frozenset({"the", "a", "an"})  # the tutorial's "syntactic" rule
@@ -237,14 +236,3 @@ def category_counts(connections: pd.DataFrame, num_layers: int | None = None) ->
     table.index.name = "layer"
     table.columns.name = None
     return table.reset_index()
-
-
-def thresholds_table(pattern: PatternThresholds | None = None,
-                     clark: ClarkThresholds | None = None) -> pd.DataFrame:
-    """The thresholds in force (Kovaleva et al. 2019 classes, Clark et al. 2019 labels; defaults
-    when None), as a table a page can show next to its classes."""
-    from core.analysis.statistics import ClarkThresholds  # statistics imports this module
-
-    rows = [("Kovaleva pattern", k, v) for k, v in asdict(pattern or PatternThresholds()).items()]
-    rows += [("Clark label", k, v) for k, v in asdict(clark or ClarkThresholds()).items()]
-    return pd.DataFrame(rows, columns=["rule", "threshold", "value"])

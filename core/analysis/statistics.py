@@ -8,7 +8,7 @@ numpy and pandas only; no Streamlit, no torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -232,3 +232,12 @@ def jensen_shannon(p: np.ndarray, q: np.ndarray) -> np.ndarray:
         return (x * np.log(ratio)).sum(axis=-1)
 
     return np.clip(0.5 * kl(a) + 0.5 * kl(b), 0.0, np.log(2.0))
+
+
+def thresholds_table(pattern: PatternThresholds | None = None,
+                     clark: ClarkThresholds | None = None) -> pd.DataFrame:
+    """The thresholds in force (Kovaleva et al. 2019 classes, Clark et al. 2019 labels; defaults
+    when None), as a table a page can show next to its classes."""
+    rows = [("Kovaleva pattern", k, v) for k, v in asdict(pattern or PatternThresholds()).items()]
+    rows += [("Clark label", k, v) for k, v in asdict(clark or ClarkThresholds()).items()]
+    return pd.DataFrame(rows, columns=["rule", "threshold", "value"])

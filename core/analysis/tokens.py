@@ -1,6 +1,7 @@
-"""Token sets and token controls: punctuation / [CLS] / [SEP] masks, word keys, hiding special
-tokens, merging subwords into words, pruning rows, the strongest connections, and
-`apply_controls`, which applies a page's token controls to one matrix and returns what to draw.
+"""Token sets and token operations: punctuation / [CLS] / [SEP] masks (from
+core.models.token_sets), word keys, hiding special tokens, merging subwords into words, pruning
+rows and the strongest connections. `core.render.controls.apply_controls` chains them into what
+a page draws.
 
 See docs/methods.md, sections Token sets, Token controls and Strongest connections. numpy and
 pandas only; no Streamlit.
@@ -8,61 +9,17 @@ pandas only; no Streamlit.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from core.render.matrix import DrawMatrix
-
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    from core.attention.result import AttentionResult
-
-CLS_TOKENS = frozenset({"[CLS]", "<s>", "<cls>", "<|endoftext|>", "<|begin_of_text|>", "<bos>"})
-SEP_TOKENS = frozenset({"[SEP]", "</s>", "<sep>", "<eos>"})
+# The token sets are defined below the attention layer (batched extraction needs them too) and
+# are part of this module's API.
+from core.models.token_sets import CLS_TOKENS, SEP_TOKENS, cls_mask, punctuation_mask, sep_mask  # noqa: F401
 
 
 # --- token sets -----------------------------------------------------------------------------
-
-def punctuation_mask(display_tokens: Sequence[str], special_mask: np.ndarray | None = None) -> np.ndarray:
-    """bool [n]: tokens made only of Unicode punctuation (category P*), e.g. ".", ",", "##?".
-
-    Set used by Clark et al. 2019 ("What Does BERT Look At?") for attention to punctuation.
-    A leading "##" (continuation marker) is ignored; special tokens are never punctuation.
-    """
-    out = np.zeros(len(display_tokens), dtype=bool)
-    for i, tok in enumerate(display_tokens):  # O(n) over labels, not over the n^2 cells
-        body = tok[2:] if tok.startswith("##") and len(tok) > 2 else tok
-        body = body.strip()
-        out[i] = bool(body) and all(unicodedata.category(ch).startswith("P") for ch in body)
-    if special_mask is not None:
-        out &= ~np.asarray(special_mask, dtype=bool)
-    return out
-
-
-def cls_mask(tokens: Sequence[str], special_mask: np.ndarray) -> np.ndarray:
-    """bool [n]: the sequence-start special token: [CLS], <s>, or <|endoftext|> in first place.
-
-    Rule: a special token that is a known start token, or any special token at position 0
-    that is not a known separator (Clark et al. 2019 treat [CLS] and [SEP] separately).
-    """
-    special = np.asarray(special_mask, dtype=bool)
-    n = len(tokens)
-    known = np.fromiter((t in CLS_TOKENS and t != "<|endoftext|>" for t in tokens), dtype=bool, count=n)
-    first = np.zeros(n, dtype=bool)
-    if n:
-        first[0] = tokens[0] not in SEP_TOKENS
-    return special & (known | first)
-
-
-def sep_mask(tokens: Sequence[str], special_mask: np.ndarray) -> np.ndarray:
-    """bool [n]: separator special tokens: [SEP], </s>, <|endoftext|> after position 0, and any
-    other special token that is not the start token (Clark et al. 2019's [SEP] set)."""
-    return np.asarray(special_mask, dtype=bool) & ~cls_mask(tokens, special_mask)
-
 
 def word_keys(word_ids: Sequence[int | None], segment_ids: Sequence[int]) -> list[Hashable | None]:
     """Word key per token for Clark et al. 2019's word merge: (segment_ids[i], word_ids[i]);
@@ -161,60 +118,6 @@ def keep_cumulative(matrix: np.ndarray, share: float) -> np.ndarray:
 
 
 PRUNE_MODES = ("none", "top_k", "cumulative")
-
-
-@dataclass(frozen=True)
-class TokenControls:
-    """What a page's token controls ask for (docs/methods.md, section Token controls)."""
-
-    hide_special: bool = False
-    renormalise: bool = True  # with hide_special: rescale the kept keys so rows sum to 1 again
-    merge_words: bool = False
-    prune: str = "none"  # one of PRUNE_MODES
-    k: int = 3  # prune "top_k": keep each row's k largest weights
-    share: float = 0.7  # prune "cumulative": keep each row's largest weights up to this share
-
-
-def apply_controls(matrix: np.ndarray, result: AttentionResult, controls: TokenControls, *,
-                   allowed: np.ndarray | None = None) -> DrawMatrix:
-    """One ``[n, n]`` matrix of ``result`` with the token controls applied, ready to draw.
-
-    In this order: merge subwords into words (Clark et al. 2019: columns sum, rows mean; a
-    causal mask cannot be folded into words and is dropped, with a note), hide special tokens
-    (optionally renormalising the kept keys), prune each row (top k, or a cumulative share).
-    Positions stay sentence positions: a merged word is its first piece's position and hidden
-    tokens leave gaps, so labels, clicks and tables keep the sentence's numbering. Each step
-    that changed something adds a note.
-    """
-    tokens = list(result.display_tokens)
-    special = np.asarray(result.special_mask, dtype=bool).copy()
-    positions = np.arange(len(tokens))
-    notes: list[str] = []
-    m = np.asarray(matrix, dtype=np.float32)
-    if controls.merge_words:
-        m, tokens, groups = merge_words(m, word_keys(result.word_ids, result.segment_ids), tokens)
-        special = np.array([len(g) == 1 and bool(result.special_mask[g[0]]) for g in groups], dtype=bool)
-        positions = np.array([g[0] for g in groups], dtype=np.int64)
-        if allowed is not None:
-            allowed = None
-            notes.append("Words merged: masked (future) keys are folded into their words.")
-        notes.append("Merged subwords into words (columns: sum over pieces; rows: mean over pieces).")
-    if controls.hide_special and special.any() and (~special).sum() >= 1:
-        m, kept = hide_special(m, special, controls.renormalise)
-        tokens = [tokens[i] for i in kept]
-        positions = positions[kept]
-        if allowed is not None:
-            allowed = np.asarray(allowed, dtype=bool)[np.ix_(kept, kept)]
-        special = special[kept]
-        kept_note = "renormalised so rows sum to 1." if controls.renormalise else "NOT renormalised (rows sum to < 1)."
-        notes.append(f"Special tokens hidden; remaining keys {kept_note}")
-    if controls.prune == "top_k":
-        m = keep_top_k(m, controls.k)
-        notes.append(f"Only each row's top {controls.k} connections are kept (others shown as 0).")
-    elif controls.prune == "cumulative":
-        m = keep_cumulative(m, controls.share)
-        notes.append(f"Each row keeps its largest connections until they cover {controls.share:.0%} of its mass.")
-    return DrawMatrix.of(m, tokens, positions=positions, allowed=allowed, special=special, notes=notes)
 
 
 # --- listing --------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Per sentence, the statistics are those of `core.analysis.statistics.head_statistics` (every
 column the Head atlas shows), computed by `batch_statistics` for a whole padded batch
-(`core.corpus.batch.PaddedBatch`) in one vectorised pass over sentences, layers and heads: the
+(`core.attention.batch.PaddedBatch`) in one vectorised pass over sentences, layers and heads: the
 same formulas, each mean taken over the sentence's own rows and keys (the pads' rows and
 columns are 0 and their positions masked), equal to one head_statistics call per sentence to
 float rounding (tests/core/test_corpus_aggregate.py holds them together).
@@ -34,10 +34,10 @@ import pandas as pd
 
 from core.analysis.patterns import PATTERN_CLASSES, PatternThresholds
 from core.analysis.statistics import STAT_COLUMNS, ClarkThresholds
-from core.corpus.batch import PaddedBatch
+from core.attention.batch import PaddedBatch
 
 if TYPE_CHECKING:
-    from core.corpus.batch import SentenceAttention
+    from core.attention.batch import SentenceAttention
 
 # Every per-head number head_statistics returns (the Clark labels as 0/1: their mean is a share).
 STAT_NAMES: tuple[str, ...] = tuple(c for c in STAT_COLUMNS if c not in {"layer", "head", "pattern", "clark_label"})
@@ -241,7 +241,7 @@ class CorpusAggregate:
 
     # -- adding ---------------------------------------------------------------------------------
     def add(self, batch: PaddedBatch | Sequence[SentenceAttention]) -> None:
-        """Take a batch: a `PaddedBatch` (`core.corpus.batch.iter_padded`) or records
+        """Take a batch: a `PaddedBatch` (`core.attention.batch.iter_padded`) or records
         (`iter_batches`; padded again here). Its statistics are computed now and merged once
         FLUSH_SENTENCES wait; `flush()` (called by every result method) merges the rest."""
         if not isinstance(batch, PaddedBatch):

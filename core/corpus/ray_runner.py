@@ -6,7 +6,7 @@
     run.save("big.parquet")          # the same file the app opens
 
 Each Ray actor loads the model once and runs, on its partition of the corpus, exactly what the
-in-process `core.corpus.run.run_corpus` runs: `core.corpus.batch.iter_padded` (bucketing,
+in-process `core.corpus.run.run_corpus` runs: `core.attention.batch.iter_padded` (bucketing,
 padding, verified padded batches) fed to `core.corpus.aggregate.CorpusAggregate.add`. It
 returns the aggregate's state (plain numpy arrays, written with `np.savez`, no pickle); the
 driver merges the partitions (Chan's update for the moments, sums for the class counts, the
@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from core.corpus.aggregate import CorpusAggregate
-from core.corpus.batch import DEFAULT_BATCH_SIZE, DEFAULT_CORPUS_MAX_TOKENS, iter_padded
+from core.attention.batch import DEFAULT_BATCH_SIZE, iter_padded
+from core.corpus.batch import DEFAULT_CORPUS_MAX_TOKENS
 from core.corpus.run import CorpusRun, finish_run, run_key
 from core.corpus.sources import Corpus
 from core.errors import AttentionDashboardError

@@ -299,7 +299,7 @@ def _resolve(model: Any, model_id: str | None) -> LoadedModel:
 def _batched_extractor() -> Callable[..., Any] | None:
     """The corpus module's batched extraction (`core.corpus.batch.iter_batches`), if present."""
     try:
-        from core.corpus.batch import iter_batches
+        from core.attention.batch import iter_batches
     except ImportError:
         return None
     return iter_batches

@@ -303,7 +303,7 @@ def test_pattern_thresholds_are_editable_and_frozen():
     assert patterns.classify_patterns(stats, strict).iloc[0] == "heterogeneous"
     with pytest.raises(Exception):
         strict.diagonal_min_d = 0.1  # type: ignore[misc]
-    table = patterns.thresholds_table(strict)
+    table = statistics.thresholds_table(strict)
     assert 0.9 in table["value"].tolist()
 
 

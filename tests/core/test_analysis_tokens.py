@@ -1,5 +1,6 @@
-"""core.analysis.tokens: token sets, hiding / merging / pruning, the strongest connections, and
-apply_controls (what a page draws after its token controls; positions stay the sentence's)."""
+"""core.analysis.tokens: token sets, hiding / merging / pruning, the strongest connections; and
+core.render.controls.apply_controls (what a page draws after its token controls; positions stay
+the sentence's)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from core.analysis import tokens
-from core.render import heatmaps, vega
+from core.render import controls, heatmaps, vega
 from tests.core.synthetic import main_rows, random_attention, softmax
 
 
@@ -133,7 +134,7 @@ def _drawn_positions(dm):
 
 def test_apply_controls_without_controls_is_the_matrix_itself():
     a = softmax((8, 8))
-    dm = tokens.apply_controls(a, _result(), tokens.TokenControls())
+    dm = controls.apply_controls(a, _result(), controls.TokenControls())
     np.testing.assert_array_equal(dm.matrix, a)
     assert dm.tokens == PIECES and dm.positions.tolist() == list(range(8)) and dm.notes == ()
     assert dm.special.tolist() == [True] + [False] * 6 + [True] and dm.allowed is None
@@ -143,7 +144,7 @@ def test_apply_controls_without_controls_is_the_matrix_itself():
 def test_hidden_specials_keep_sentence_positions_in_table_and_chart(causal):
     a = softmax((8, 8))
     mask = np.tril(np.ones((8, 8), dtype=bool)) if causal else None
-    dm = tokens.apply_controls(a, _result(), tokens.TokenControls(hide_special=True), allowed=mask)
+    dm = controls.apply_controls(a, _result(), controls.TokenControls(hide_special=True), allowed=mask)
     assert dm.positions.tolist() == [1, 2, 3, 4, 5, 6]
     assert dm.axis_labels[0] == "1 · the" and not dm.special.any()
     np.testing.assert_allclose(dm.matrix.sum(axis=1), 1.0, atol=1e-6)  # renormalised
@@ -155,36 +156,36 @@ def test_hidden_specials_keep_sentence_positions_in_table_and_chart(causal):
     if causal:
         assert dm.allowed.shape == (6, 6) and not dm.allowed[0, 1] and dm.allowed[1, 0]
         assert (table["allowed"] == (table["key_pos"] <= table["query_pos"])).all()
-    off = tokens.apply_controls(a, _result(), tokens.TokenControls(hide_special=True, renormalise=False))
+    off = controls.apply_controls(a, _result(), controls.TokenControls(hide_special=True, renormalise=False))
     assert np.all(off.matrix.sum(axis=1) < 1) and "NOT renormalised" in off.notes[0]
 
 
 def test_merged_words_use_each_words_first_piece_position():
     a = softmax((8, 8))
-    dm = tokens.apply_controls(a, _result(), tokens.TokenControls(merge_words=True))
+    dm = controls.apply_controls(a, _result(), controls.TokenControls(merge_words=True))
     assert dm.tokens == ("[CLS]", "the", "playing", "cat", "sat", ".", "[SEP]")
     assert dm.positions.tolist() == [0, 1, 2, 4, 5, 6, 7]
     assert dm.axis_labels[3] == "4 · cat"
-    both = tokens.apply_controls(a, _result(), tokens.TokenControls(merge_words=True, hide_special=True))
+    both = controls.apply_controls(a, _result(), controls.TokenControls(merge_words=True, hide_special=True))
     assert both.positions.tolist() == [1, 2, 4, 5, 6] and len(both.notes) == 2
     assert _drawn_positions(both)[0] == both.positions.tolist() == sorted(set(both.table()["query_pos"]))
-    causal = tokens.apply_controls(a, _result(), tokens.TokenControls(merge_words=True),
+    causal = controls.apply_controls(a, _result(), controls.TokenControls(merge_words=True),
                                    allowed=np.tril(np.ones((8, 8), dtype=bool)))
     assert causal.allowed is None and any("folded" in note for note in causal.notes)
 
 
 def test_pruning_keeps_positions_and_says_so():
     a = softmax((8, 8))
-    top = tokens.apply_controls(a, _result(), tokens.TokenControls(prune="top_k", k=2, hide_special=True))
+    top = controls.apply_controls(a, _result(), controls.TokenControls(prune="top_k", k=2, hide_special=True))
     assert (np.count_nonzero(top.matrix, axis=1) == 2).all() and top.positions.tolist() == [1, 2, 3, 4, 5, 6]
     assert "top 2" in top.notes[-1]
-    cum = tokens.apply_controls(a, _result(), tokens.TokenControls(prune="cumulative", share=0.5))
+    cum = controls.apply_controls(a, _result(), controls.TokenControls(prune="cumulative", share=0.5))
     assert "50%" in cum.notes[-1] and (cum.matrix <= a + 1e-7).all()
 
 
 def test_strongest_connections_of_a_draw_matrix_name_sentence_positions():
     a = softmax((8, 8))
-    dm = tokens.apply_controls(a, _result(), tokens.TokenControls(hide_special=True))
+    dm = controls.apply_controls(a, _result(), controls.TokenControls(hide_special=True))
     top = tokens.strongest_connections(dm.matrix, dm.tokens, 3, positions=dm.positions)
     assert set(top["from"]) | set(top["to"]) <= set(dm.positions.tolist())
     i, j = dm.positions.tolist().index(int(top["from"][0])), dm.positions.tolist().index(int(top["to"][0]))

@@ -23,7 +23,7 @@ from core.corpus.aggregate import (
     sentence_statistics,
     t975,
 )
-from core.corpus.batch import PaddedBatch, iter_batches, iter_padded
+from core.attention.batch import PaddedBatch, iter_batches, iter_padded
 
 SAMPLE = sources.builtin("sample_en").sentences[:48]
 # Mixed lengths, a truncated text, punctuation runs, no word at all between specials, emoji.

@@ -247,9 +247,9 @@ def test_sentence_input_matches_extract_and_view(bundled_model, nlp):
 
 
 def test_batched_run_equals_one_by_one(bundled_model, nlp):
-    """With the corpus module's padded batches the counts are exactly those of one-by-one extraction."""
+    """With padded batches (core.attention.batch) the counts are exactly those of one-by-one extraction."""
     if run._batched_extractor() is None:
-        pytest.skip("core.corpus.batch is not in this tree")
+        pytest.skip("core.attention.batch is not in this tree")
     from core.examples import EXAMPLES
 
     texts = [*EXAMPLES.values(), "I don't think the well-known author's book, which I read twice, is bad.",

@@ -1,4 +1,4 @@
-"""core.render.syntax: the head x relation map, the best-head bars and the arc view build valid
+"""core.probing.charts: the head x relation map, the best-head bars and the arc view build valid
 Vega-Lite, fit a column, and mark agreeing arcs correctly."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from core.probing import syntax
-from core.render import syntax as rs
+from core.probing import charts as rs
 from core.render import vega
 from tests.core.test_probing_syntax import planted_counts
 

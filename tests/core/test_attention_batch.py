@@ -9,8 +9,8 @@ import pytest
 
 from core.analysis import statistics
 from core.attention.extract import extract
-from core.corpus import batch as batch_mod
-from core.corpus.batch import iter_batches
+from core.attention import batch as batch_mod
+from core.attention.batch import iter_batches
 from core.examples import EXAMPLES
 
 MIXED = [
