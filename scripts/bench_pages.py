@@ -16,7 +16,7 @@ sends to a new session that opens the page (a client of Streamlit's own protocol
 tests/browser/harness.ws_open). Static files (the JS bundle, the BertViz component's scripts)
 are served once per browser and not counted.
 
-Goals (dashboard issue): <= 100 ms per rerun at n <= 128 with the attention cached; <= 5 MB per
+Goals: <= 100 ms per rerun at n <= 128 with the attention cached; <= 5 MB per
 page at n = 512.
 
 Importable: `run() -> list[dict]` (uniform rows: benchmark, metric, n_tokens, value, unit, goal,
@@ -36,13 +36,15 @@ from typing import Any
 os.environ.setdefault("ATTENTION_DASHBOARD_OFFLINE", "1")
 from bench_common import ROOT, text_with_tokens  # noqa: E402 - sets the offline env first
 
+from ui import page_table  # noqa: E402 - plain data, no Streamlit
+
 SIZES = (16, 64, 128, 512)
 RERUN_GOAL_MS = 100.0
 RERUN_GOAL_MAX_N = 128
 BYTES_GOAL_MB = 5.0
 BYTES_N = 512
-PAGES = ["single_head", "model_tokens", "layer_average", "compare", "across_layers", "head_atlas",
-         "rollout_flow", "pattern_breakdown", "pattern_classes", "bertviz_views", "about"]
+PAGES = [row.name for row in page_table.PAGES]
+FLOOR_PAGE = "about"  # text only: a rerun there is AppTest's own cost
 TIMEOUT = 300
 
 
@@ -84,8 +86,8 @@ def _open(page: str, text: str) -> Any:
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
     at.query_params["text"] = text
     at.run()
-    if page != "single_head":
-        at.switch_page(f"pages/{page}.py").run()
+    if page != page_table.DEFAULT.name:
+        at.switch_page(page_table.by_name(page).file).run()
     at.run()  # once more: the attention and derived arrays are cached now
     return at
 
@@ -115,7 +117,7 @@ def wire_bytes(pages: list[str], text: str) -> dict[str, tuple[int, str]]:
 
     out: dict[str, tuple[int, str]] = {}
     with streamlit_server() as srv:
-        asyncio.run(ws_open(srv.url, "single_head", "", timeout=300))  # model load, not measured
+        asyncio.run(ws_open(srv.url, page_table.DEFAULT.name, "", timeout=300))  # model load, not measured
         for page in pages:
             try:
                 run = asyncio.run(ws_open(srv.url, page, urllib.parse.urlencode({"text": text}), timeout=300))
@@ -152,7 +154,7 @@ def live_reruns(pages: list[str], texts: dict[int, str], repeats: int) -> dict[t
 
     results: dict[tuple[str, int], list[float]] = {}
     with streamlit_server(watcher=True) as srv:
-        asyncio.run(ws_open(srv.url, "single_head", "", timeout=300))  # model load, not measured
+        asyncio.run(ws_open(srv.url, page_table.DEFAULT.name, "", timeout=300))  # model load, not measured
         for page in pages:
             for n, text in texts.items():
                 try:
@@ -173,9 +175,9 @@ def run(sizes: tuple[int, ...] = SIZES, repeats: int = 5, pages: list[str] | Non
     rows: list[dict] = []
 
     # the floor: AppTest's own cost of a rerun of a text-only page
-    at = _open("about", "The cat sat on the mat.")
+    at = _open(FLOOR_PAGE, "The cat sat on the mat.")
     floor = statistics.median(_rerun_ms(at, repeats))
-    rows.append(_row("AppTest floor (head change on the text-only About page)", "about", None, floor, "ms"))
+    rows.append(_row("AppTest floor (head change on the text-only About page)", FLOOR_PAGE, None, floor, "ms"))
 
     for page in pages:
         for n in sizes:
