@@ -25,7 +25,7 @@ Plus, reused from scripts/bench_startup.py (its `_cold_once`, its definition of 
 drawn"): the cold first start (`streamlit run` spawned, empty result store, shipped seed, to
 the first Vega-Lite chart with marks) and the first chart in a warm new browser profile.
 
-Goals (issue 12): every interaction <= 0.5 s at 16-64 tokens, <= 2 s at ~256, <= 3 s at 512; a
+Goals: every interaction <= 0.5 s at 16-64 tokens, <= 2 s at ~256, <= 3 s at 512; a
 layer or head change at <= 128 tokens <= 0.3 s; first chart in a warm new browser profile
 <= 1 s; cold first start <= 3 s.
 

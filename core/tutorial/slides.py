@@ -13,7 +13,7 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
-MIN_PX = 18  # the smallest label a presenter shows (issue 15: "no label under 18 px")
+MIN_PX = 18  # the smallest label a presenter shows: readable from the back of a room
 TITLE_PX = 24
 SCREEN_PLOT_PX = 900  # a single heatmap's plot side on a 1920 x 1080 screen (fits beside its labels)
 SCREEN_GRID_PX = 1300  # what a grid's panels share across a 1920 px screen (with labels and legend: ~1750 px)

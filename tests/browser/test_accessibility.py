@@ -1,4 +1,4 @@
-"""WCAG 2.0/2.1 A + AA checks with axe-core on every page (issue 16).
+"""WCAG 2.0/2.1 A + AA checks with axe-core on every page.
 
 For every page in ui/page_table.py's PAGES, in the light and the dark theme at 1400x900, and in the
 light theme at 420x900 (a phone; dark at 420 px is left out to keep the run short: the same text and
@@ -28,8 +28,7 @@ A tab keeps the tallest height it grew to, so most pages need no resize at all, 
 sidebar, once closed, stays closed. Outside hosts stay unreachable (the
 browser's resolver rule) and any request to one fails the case.
 
-KNOWN lists violations of our own markup that are reported and not fixed yet (none today: the caption
-links and the overview grids' empty mark layers were the last); such cases are
+KNOWN lists violations of our own markup that are reported and not fixed yet; such cases are
 xfail(strict=True, raises=KnownViolations): a fix makes them pass (XPASS fails: drop the entry),
 and any violation NOT in KNOWN still fails the test as usual.
 """
@@ -105,15 +104,14 @@ class KnownViolations(Exception):
 
 @dataclass(frozen=True)
 class Known:
-    """A violation of OUR markup that issue 16 lists and that is not fixed yet (scoped to elements)."""
+    """A violation of OUR markup that is known and not fixed yet (scoped to elements)."""
 
     rule: str
     selector: str  # CSS selector the offending element matches
     why: str
 
 
-# Nothing of ours is known to fail today (the caption links and the overview grids' empty mark layers
-# were fixed); a new entry: KNOWN[(page, theme, viewport)] = (Known(rule, selector, why), ...).
+# Nothing of ours is known to fail; a new entry: KNOWN[(page, theme, viewport)] = (Known(rule, selector, why), ...).
 KNOWN: dict[tuple[str, str, str], tuple[Known, ...]] = {}
 
 
@@ -122,7 +120,7 @@ def _cases() -> list[Any]:
     for row in PAGES:
         for theme, vw in CASES:
             known = KNOWN.get((row.name, theme, vw))
-            reason = "issue 16: " + "; ".join(f"{k.rule}: {k.why}" for k in known or ())
+            reason = "known violation: " + "; ".join(f"{k.rule}: {k.why}" for k in known or ())
             marks = [pytest.mark.xfail(strict=True, raises=KnownViolations, reason=reason)] if known else []
             out.append(pytest.param(row.name, row.charts, theme, vw, id=f"{row.name}-{theme}-{vw}", marks=marks))
     return out

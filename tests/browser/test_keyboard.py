@@ -1,4 +1,4 @@
-"""Everything a mouse does, a keyboard does, and focus is visible (issue 16 item 4).
+"""Everything a mouse does, a keyboard does, and focus is visible (WCAG 2.1.1 and 2.4.7).
 
 One page load of Single head at 1400x900 in Debian's Chromium, then only keys:
 - Tab walks from the top of the page through the sidebar: Layer and Head come before the page

@@ -1,7 +1,7 @@
 """Layout in a real browser: on every page, at 1400x900 and at 420 px wide, nothing is cut off.
 
-Issue 11 ("Charts wider than their column"): for every page in the page table (ui/page_table.py),
-opened with a 14-token sentence (the Across layers legends were cut from 12 tokens on),
+For every page in the page table (ui/page_table.py), opened with a 14-token sentence (the
+Across layers legends are cut first, from 12 tokens on),
 - the page does not scroll sideways: neither the document nor Streamlit's main area (which is
   the element that scrolls in Streamlit) is wider than the window / than itself;
 - no chart's right edge passes its container: each `.vega-embed` element and the canvas or SVG
@@ -35,16 +35,15 @@ SENTENCE_TOKENS = 14
 VIEWPORTS = {"1400x900": {"width": 1400, "height": 900}, "420px": {"width": 420, "height": 900}}
 COLD_TIMEOUT = 120.0
 
-# Views besides each page's first visit that issue 11 names: the flow bar chart shows once a
+# Views besides each page's first visit: the flow bar chart shows once a
 # query is focused (URL parameter q). case id -> (page, extra URL parameters, charts drawn).
 EXTRA_VIEWS: dict[str, tuple[str, dict[str, str], int]] = {
     "rollout_flow-flow": ("rollout_flow", {"q": "3"}, 2),
 }
 
-# Defects issue 11 (item 3, "Charts wider than their column") lists that today's app still has,
-# by test id. strict=True: when the UI/render work fixes one, its test XPASSes and so fails: then
-# its row goes. raises=AssertionError: a test that times out or crashes still fails.
-_NARROW = ("issue 11 item 3: at 420 px the page scrolls sideways: {} wider than its column and not in "
+# Known layout defects, by test id. strict=True: when one is fixed, its test XPASSes and so
+# fails: then its row goes. raises=AssertionError: a test that times out or crashes still fails.
+_NARROW = ("at 420 px the page scrolls sideways: {} wider than its column and not in "
            "a box that scrolls on its own")
 KNOWN: dict[str, str] = {
 }

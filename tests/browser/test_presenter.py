@@ -1,4 +1,4 @@
-"""Presenter mode in a real browser (issue 15): readable from the back of a room at 1920x1080.
+"""Presenter mode in a real browser: readable from the back of a room at 1920x1080.
 
 - Every tutorial step (its answer revealed) and the glossary, opened with ?present=1: no visible
   text under 18 px, chart labels included (presenter charts are SVG, so each label is an element);

@@ -1,4 +1,4 @@
-"""Raster heatmaps in a real browser (issue 12): at about 64 tokens the Single head chart is one
+"""Raster heatmaps in a real browser: at about 64 tokens the Single head chart is one
 image (not a mark per cell), hovering a cell shows its exact weight, and clicking it focuses that
 query row; the chart says what it shows (aria-label).
 

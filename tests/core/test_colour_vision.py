@@ -1,4 +1,4 @@
-"""Colour scales and palettes stay readable with the common colour-vision deficiencies (issue 16 item 5).
+"""Colour scales and palettes stay readable with the common colour-vision deficiencies.
 
 Protanopia, deuteranopia and tritanopia are simulated with the matrices of Machado, Oliveira and
 Fernandes (2009), "A physiologically-based model for simulation of color vision deficiency", IEEE

@@ -424,7 +424,7 @@ def test_builders_skip_schema_round_trips_and_stay_valid(name, build, monkeypatc
     with alt.data_transformers.enable("default", max_rows=None):
         spec = chart.to_dict(validate=True)  # raises SchemaValidationError if invalid
         assert chart.to_dict(validate=False) == spec
-    # issue 16: every chart says what it shows (Vega-Lite description -> the chart's aria-label)
+    # every chart says what it shows (Vega-Lite description -> the chart's aria-label)
     assert isinstance(spec.get("description"), str) and len(spec["description"]) > 40, name
     for param in spec.get("params", []):  # selections point at views that exist
         names = set(walk(spec, "name"))
@@ -493,7 +493,7 @@ def test_builders_on_many_threads_give_the_same_specs():
 
 
 def test_descriptions_say_what_bars_and_overviews_show():
-    """Issue 16: the text alternative names the chart, what is measured and its extreme."""
+    """The text alternative names the chart, what is measured and its extreme."""
     vals = np.array([0.1, 0.5, 0.2, 0.05, 0.05, 0.02, 0.03, 0.03, 0.02])
     text = chart_spec(bars.bar_chart_for_tokens(vals, SENTENCE, "Flow from 'cat'", value_label="Flow",
                                                 highlight=2, reference=1 / 9, reference_label="uniform"))["description"]

@@ -1,7 +1,7 @@
-"""Issue 11 in Chromium, where only a browser shows it: a student sees where to type without
-scrolling (item 4) and every page link works by click and by address; BertViz is dark when the
-app is dark, and follows the theme switch in the app's menu (item 10); a downloaded SVG carries
-its title block (item 7).
+"""What a student meets first, in Chromium, where only a browser shows it: where to type, without
+scrolling; every page link works by click, by address and in a new tab; BertViz is dark when the
+app is dark, and follows the theme switch in the app's menu; a downloaded SVG carries its title
+block.
 
 Screenshots of each case go to $ATTENTION_DASHBOARD_SCREENSHOTS, or a temporary folder
 (tests/browser/harness.py's `screenshot`).
@@ -44,7 +44,7 @@ pytestmark = [pytest.mark.browser, requires_chromium]
 TEXT = "The lawyer questioned the witness because she was lying."
 HEIGHT = 900
 COLD = 240  # seconds for a module's first page (a cold model load on a busy 2-core machine)
-SHOTS = Path(os.environ.get("ATTENTION_DASHBOARD_SCREENSHOTS") or Path(tempfile.gettempdir()) / "issue11_screens")
+SHOTS = Path(os.environ.get("ATTENTION_DASHBOARD_SCREENSHOTS") or Path(tempfile.gettempdir()) / "navigation_screens")
 CONTROLS = {
     "Text": '[data-testid="stSidebar"] textarea[aria-label="Text"]',
     "Layer": '[data-testid="stSidebar"] input[aria-label="Layer"]',
@@ -89,7 +89,7 @@ def _shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
-# --- item 4: where do I type? ---------------------------------------------------------------------
+# --- where do I type? ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("width", [1400, 420])
 def test_text_layer_and_head_are_on_screen_without_scrolling(browser, server, width: int) -> None:  # noqa: F811
@@ -119,7 +119,7 @@ def test_a_page_link_on_a_phone_closes_the_sidebar_over_the_new_page(browser, se
     sidebar sits beside the page and stays open."""
     with _page(browser, width) as page:
         goto(page, server.page_url("single_head", text=TEXT), min_charts=1, timeout=COLD)
-        assert page.evaluate(_SIDEBAR_OVER_PAGE)  # open at first: Text, Layer and Head in view (item 4)
+        assert page.evaluate(_SIDEBAR_OVER_PAGE)  # open at first: Text, Layer and Head in view
         link = page.locator(LINKS).nth(ROWS.index(ROW["head_atlas"]))
         rerun_and_wait(page, link.click, min_charts=1, timeout=120)
         page.wait_for_timeout(600)  # the sidebar's slide
@@ -211,7 +211,7 @@ def test_a_page_link_opened_in_a_new_tab_shows_that_page_with_the_same_view(brow
             tab.close()
 
 
-# --- item 10: one theme for every view, BertViz included ------------------------------------------
+# --- one theme for every view, BertViz included -------------------------------------------------
 
 def _view_colours(page: Any, timeout: float = 30.0) -> tuple[str, str]:
     """(background, text fill) of the drawn BertViz view, waiting for it to draw."""
@@ -271,7 +271,7 @@ def test_bertviz_is_dark_when_the_app_is_dark_and_follows_the_menus_theme_switch
         assert server.tracebacks() == []
 
 
-# --- item 7: a downloaded image says what it shows -----------------------------------------------
+# --- a downloaded image says what it shows ------------------------------------------------------
 
 def test_downloaded_svg_carries_model_view_lens_and_text(browser, server) -> None:  # noqa: F811
     with _page(browser, 1400) as page:
