@@ -21,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.render import bars, heatmaps  # noqa: E402
+from core.render import bars, grids, heatmaps  # noqa: E402
 from core.render import export as E  # noqa: E402
 from core.render.matrix import DrawMatrix, prepare  # noqa: E402
 
@@ -82,14 +82,14 @@ def builder_cases() -> dict:
         "heatmap n=30 causal (unannotated)": lambda: heatmaps.heatmap(cs30, title="t"),
         "heatmap n=64": lambda: heatmaps.heatmap(s64, title="t"),
         "heatmap n=512 as 316x316 blocks": lambda: heatmaps.heatmap(auto, title="t", subtitle=auto.notes[-1]),
-        "head_grid n=9 head=0 (6 panels)": lambda: heatmaps.head_grid(att9, SENTENCE, head=0),
-        "head_grid n=64 layer=0 (12 panels)": lambda: heatmaps.head_grid(att64, tokens(64), layer=0),
-        "head_grid n=16 causal head=0": lambda: heatmaps.head_grid(catt, tokens(16), head=0, allowed_mask=cmask),
-        "thumbnail_grid n=9 6x12": lambda: heatmaps.thumbnail_grid(att9, SENTENCE, selected=(1, 2)),
-        "thumbnail_grid n=16 6x12 causal": lambda: heatmaps.thumbnail_grid(catt, tokens(16), allowed_mask=cmask),
-        "overview_grid 12x12 (annotated)": lambda: heatmaps.overview_grid(ov, title="t", value_label="v",
+        "head_grid n=9 head=0 (6 panels)": lambda: grids.head_grid(att9, SENTENCE, head=0),
+        "head_grid n=64 layer=0 (12 panels)": lambda: grids.head_grid(att64, tokens(64), layer=0),
+        "head_grid n=16 causal head=0": lambda: grids.head_grid(catt, tokens(16), head=0, allowed_mask=cmask),
+        "thumbnail_grid n=9 6x12": lambda: grids.thumbnail_grid(att9, SENTENCE, selected=(1, 2)),
+        "thumbnail_grid n=16 6x12 causal": lambda: grids.thumbnail_grid(catt, tokens(16), allowed_mask=cmask),
+        "overview_grid 12x12 (annotated)": lambda: grids.overview_grid(ov, title="t", value_label="v",
                                                                           selected=(1, 2)),
-        "overview_grid 6x12 categories": lambda: heatmaps.overview_grid(codes, title="t", value_label="v",
+        "overview_grid 6x12 categories": lambda: grids.overview_grid(codes, title="t", value_label="v",
                                                                         categories=["a", "b", "c"]),
         "category_chart": lambda: bars.category_chart(counts),
         "category_compare_chart": lambda: bars.category_compare_chart(both),
@@ -151,9 +151,9 @@ def main() -> None:
     t, prep = median_time(lambda: prepare(DrawMatrix.of(a512, tokens(512))), r)
     print(f"{'prepare n=512 (auto)':44s} {t:9.3f}  {prep.matrix.shape}")
     att = softmax((6, 12, 512, 512), seed=1)
-    t, g = median_time(lambda: heatmaps.head_grid(att, tokens(512), head=0), r)
+    t, g = median_time(lambda: grids.head_grid(att, tokens(512), head=0), r)
     print(f"{'head_grid n=512 head=0 (6 panels) build':44s} {t:9.3f}  rows={len(g.data)}")
-    t, th = median_time(lambda: heatmaps.thumbnail_grid(att, tokens(512)), r)
+    t, th = median_time(lambda: grids.thumbnail_grid(att, tokens(512)), r)
     print(f"{'thumbnail_grid n=512 6x12 build':44s} {t:9.3f}  rows={len(th.data)}")
     t, csv = median_time(lambda: E.attention_to_csv(att, tokens(512), layer=0, head=0), r)
     print(f"{'CSV n=512 one head':44s} {t:9.3f}  {len(csv) / 1e6:.1f} MB")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from core.analysis import compare, patterns, statistics
-from core.render import bars, heatmaps, matrix
+from core.render import bars, grids, heatmaps, matrix
 from core.render.matrix import DrawMatrix
 from core.tutorial import notices, views
 from core.tutorial.views import StepContext
@@ -50,11 +50,11 @@ def heatmap(ctx: StepContext, values: np.ndarray, title: str, *, value_label: st
 
 
 def grid(ctx: StepContext, stack: np.ndarray, *, cell_px: CellPx = builder_sizes, **kwargs: Any) -> Any:
-    """Panels [p, n, n] on one colour scale, at most three a row (core.render.heatmaps.head_grid)."""
+    """Panels [p, n, n] on one colour scale, at most three a row (core.render.grids.head_grid)."""
     r = ctx.result
     columns = max(1, min(3, len(stack)))
     size = cell_px(r.n_tokens, annotate=r.n_tokens <= heatmaps.ANNOTATE_MAX_N, share=1 / columns)
-    return heatmaps.head_grid(stack, list(r.display_tokens), allowed_mask=r.allowed_mask() if r.causal else None,
+    return grids.head_grid(stack, list(r.display_tokens), allowed_mask=r.allowed_mask() if r.causal else None,
                               columns=columns, cell_size=size, selectable=False, **kwargs)
 
 
@@ -103,7 +103,7 @@ def figure(step: str, ctx: StepContext, *, cell_px: CellPx = builder_sizes) -> F
         stack = views.head_across_layers(r, ctx.head)
         return Figure([grid(ctx, stack, titles=[f"Layer {i} · head {ctx.head}" for i in range(r.num_layers)],
                             title=f"Head {ctx.head} in every layer", cell_px=cell_px)],
-                      caption=heatmaps.HEAD_ORDER_NOTE)
+                      caption=grids.HEAD_ORDER_NOTE)
     if step == "patterns":
         _, counts = compare.category_breakdown(r, notices.PATTERN_THRESHOLD, notices.PATTERN_MODE)
         stats = ctx.stats if ctx.stats is not None else statistics.head_statistics_for(r)
@@ -111,7 +111,7 @@ def figure(step: str, ctx: StepContext, *, cell_px: CellPx = builder_sizes) -> F
         return Figure([
             bars.category_chart(counts, title=f"Strong connections (> {notices.PATTERN_THRESHOLD:g}× uniform) "
                                               "by category"),
-            heatmaps.overview_grid(summary.codes, title="Pattern class of every head", value_label="class",
+            grids.overview_grid(summary.codes, title="Pattern class of every head", value_label="class",
                                    selected=(ctx.layer, ctx.head), categories=list(patterns.PATTERN_CLASSES),
                                    cell_size=cell_px(r.num_heads, annotate=False, share=0.5)),
         ], caption="Strong connections of each layer's average, by the notebook's categories.")

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from core.analysis.patterns import CATEGORIES, PATTERN_CLASSES
-from core.render import bars, heatmaps, raster, vega
+from core.render import bars, grids, heatmaps, raster, vega
 from core.render.matrix import DrawMatrix
 from core.render.vega import chart_spec
 
@@ -212,7 +212,7 @@ def test_categorical_palette_is_distinguishable(what: str, count: int, viewer: s
 
 def test_the_charts_use_that_palette() -> None:
     assert tuple(bars.CATEGORY_COLORS) == vega.CATEGORY_COLOURS[:len(CATEGORIES)]
-    spec = chart_spec(heatmaps.overview_grid(np.array([[0, 1, 2], [3, 4, np.nan]]), title="Pattern",
+    spec = chart_spec(grids.overview_grid(np.array([[0, 1, 2], [3, 4, np.nan]]), title="Pattern",
                                              value_label="class", categories=PATTERN_CLASSES))
     scales = [c["scale"] for layer in spec["layer"] for c in [layer.get("encoding", {}).get("color", {})]
               if isinstance(c, dict) and c.get("field") == "category"]
@@ -225,7 +225,7 @@ def test_pattern_classes_carry_a_letter_in_each_cell_and_in_the_legend() -> None
     letters = vega.category_letters(PATTERN_CLASSES)
     assert letters == ["V", "D", "V+D", "B", "H"] and len(set(letters)) == len(letters)
     codes = np.array([[0, 1, 2], [3, 4, np.nan]])
-    spec = chart_spec(heatmaps.overview_grid(codes, title="Pattern", value_label="class",
+    spec = chart_spec(grids.overview_grid(codes, title="Pattern", value_label="class",
                                              categories=PATTERN_CLASSES, selected=(0, 1)))
     rows = spec["datasets"][spec["data"]["name"]] if "name" in spec.get("data", {}) else \
         next(iter(spec["datasets"].values()))
@@ -256,6 +256,6 @@ def test_masked_cells_are_named_in_words() -> None:
         assert "grey cells are masked" in spec["description"]
     free = chart_spec(heatmaps.heatmap(DrawMatrix.of(np.full((4, 4), 0.25), tokens[:4]), title="Encoder"))
     assert heatmaps.MASKED_NOTE not in str(free["title"])
-    grid = chart_spec(heatmaps.head_grid(np.broadcast_to(weights[:6, :6], (2, 2, 6, 6)), tokens[:6], head=0,
+    grid = chart_spec(grids.head_grid(np.broadcast_to(weights[:6, :6], (2, 2, 6, 6)), tokens[:6], head=0,
                                          allowed_mask=causal[:6, :6]))
     assert heatmaps.MASKED_NOTE in grid["title"]["subtitle"]

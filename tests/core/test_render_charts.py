@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from core.analysis import patterns
-from core.render import bars, heatmaps, vega
+from core.render import bars, grids, heatmaps, vega
 from core.render import matrix as M
 from core.render.matrix import CELL_BUDGET, CellBudgetError, DrawMatrix
 from core.render.vega import chart_spec
@@ -96,9 +96,9 @@ def test_charts_keep_their_size_in_streamlit():
     n = len(SENTENCE)
     a = softmax((n, n))
     charts = [heatmaps.heatmap(DrawMatrix.of(a, SENTENCE), title="t"),
-              heatmaps.head_grid(softmax((2, 2, n, n)), SENTENCE, head=0),
-              heatmaps.thumbnail_grid(softmax((2, 2, n, n)), SENTENCE),
-              heatmaps.overview_grid(np.ones((2, 3)), title="o", value_label="v"),
+              grids.head_grid(softmax((2, 2, n, n)), SENTENCE, head=0),
+              grids.thumbnail_grid(softmax((2, 2, n, n)), SENTENCE),
+              grids.overview_grid(np.ones((2, 3)), title="o", value_label="v"),
               bars.bar_chart_for_tokens(a[0], SENTENCE, "b"), bars.category_chart(_counts())]
     for chart in charts:
         assert chart_spec(chart)["autosize"] in ({"type": "pad", "contains": "padding"},
@@ -132,7 +132,7 @@ def test_thumbnails_draw_masked_cells_grey():
     """Vector thumbnails (raster=False; the default image thumbnails: test_render_raster)."""
     n = 8
     a, mask = causal((2, 2, n, n))
-    spec = chart_spec(heatmaps.thumbnail_grid(a, tokens(n), allowed_mask=mask, raster=False))
+    spec = chart_spec(grids.thumbnail_grid(a, tokens(n), allowed_mask=mask, raster=False))
     assert rendered_fills(spec).count(vega.MASKED_FILL) == 4 * n * (n - 1) // 2
 
 
@@ -182,9 +182,9 @@ def test_hostile_tokens_stay_plain_label_text():
 def test_head_grid_budget(n, L, H):
     att = softmax((L, H, n, n), seed=n)
     for kwargs in ({"head": 3}, {"layer": 2}, {}):
-        assert 0 < vega.chart_cells(heatmaps.head_grid(att, tokens(n), **kwargs)) <= CELL_BUDGET
+        assert 0 < vega.chart_cells(grids.head_grid(att, tokens(n), **kwargs)) <= CELL_BUDGET
     all_panels = [att[layer_, head_] for layer_ in range(L) for head_ in range(H)]
-    chart = heatmaps.head_grid(all_panels, tokens(n), columns=12)
+    chart = grids.head_grid(all_panels, tokens(n), columns=12)
     spec = chart_spec(chart)
     assert total_cells(spec) == vega.chart_cells(chart) <= CELL_BUDGET
     panels = {r["panel"] for r in main_rows(spec)}
@@ -194,7 +194,7 @@ def test_head_grid_budget(n, L, H):
 def test_head_grid_same_head_across_layers():
     n = len(SENTENCE)
     att = softmax((6, 12, n, n))
-    spec = chart_spec(heatmaps.head_grid(att, SENTENCE, head=3))
+    spec = chart_spec(grids.head_grid(att, SENTENCE, head=3))
     rows = main_rows(spec)
     assert len(rows) == 6 * n * n
     assert spec["facet"]["sort"] == [f"Layer {i} · head 3" for i in range(6)]
@@ -215,7 +215,7 @@ def test_head_grid_same_head_across_layers():
 @pytest.mark.parametrize("n,L,H", [(512, 6, 12), (512, 12, 12), (64, 6, 12)])
 def test_thumbnail_grid_budget_and_selection(n, L, H):
     att = softmax((L, H, n, n), seed=1)
-    spec = chart_spec(heatmaps.thumbnail_grid(att, tokens(n), selected=(1, 2)))
+    spec = chart_spec(grids.thumbnail_grid(att, tokens(n), selected=(1, 2)))
     assert total_cells(spec) <= CELL_BUDGET
     rows = main_rows(spec)
     assert {(r["layer"], r["head"]) for r in rows} == {(i, j) for i in range(L) for j in range(H)}
@@ -225,12 +225,12 @@ def test_thumbnail_grid_budget_and_selection(n, L, H):
 
 def test_thumbnail_rows_still_sum_to_one():
     att = softmax((2, 3, 64, 64))
-    spec = chart_spec(heatmaps.thumbnail_grid(att, tokens(64), max_cells=2 * 3 * 16 * 16, raster=False))
+    spec = chart_spec(grids.thumbnail_grid(att, tokens(64), max_cells=2 * 3 * 16 * 16, raster=False))
     df = pd.DataFrame(main_rows(spec))
     assert df.groupby(["layer", "head"]).size().max() == 16 * 16
     np.testing.assert_allclose(df.groupby(["layer", "head", "query_pos"]).weight.sum(), 1.0, atol=1e-5)
     # the image thumbnails' rows (3-decimal text of the same blocks) sum to 1 within rounding
-    image = pd.DataFrame(main_rows(chart_spec(heatmaps.thumbnail_grid(att, tokens(64), max_cells=2 * 3 * 16 * 16))))
+    image = pd.DataFrame(main_rows(chart_spec(grids.thumbnail_grid(att, tokens(64), max_cells=2 * 3 * 16 * 16))))
     assert image.groupby(["layer", "head"]).size().max() == 16
     sums = image.wrow.map(lambda row: sum(float(row[j:j + 5]) for j in range(0, len(row), 5)))
     np.testing.assert_allclose(sums, 1.0, atol=16 * 0.0005 + 1e-9)
@@ -239,7 +239,7 @@ def test_thumbnail_rows_still_sum_to_one():
 def test_overview_grid():
     values = np.random.default_rng(0).random((6, 12))
     values[2, 3] = np.nan
-    spec = chart_spec(heatmaps.overview_grid(values, title="Entropy", value_label="Normalised entropy",
+    spec = chart_spec(grids.overview_grid(values, title="Entropy", value_label="Normalised entropy",
                                              selected=(1, 4)))
     rows = main_rows(spec)
     assert len(rows) == 72
@@ -271,10 +271,10 @@ def test_a_memoised_grid_moved_by_with_marked_draws_as_one_built_for_that_head(s
     outline with vega.with_marked: what is drawn equals the grid built for that head, and the
     memo's spec stays."""
     values = np.random.default_rng(1).random((6, 12))
-    unmarked = chart_spec(heatmaps.overview_grid(values, title="t", value_label="v", marking=True))
+    unmarked = chart_spec(grids.overview_grid(values, title="t", value_label="v", marking=True))
     assert _outlines(unmarked) == []
     moved = vega.with_marked(unmarked, selected)
-    built = chart_spec(heatmaps.overview_grid(values, title="t", value_label="v", selected=selected))
+    built = chart_spec(grids.overview_grid(values, title="t", value_label="v", selected=selected))
     assert moved == built
     assert len(_outlines(moved)) == 1 and _outlines(moved) == _outlines(built)
     assert unmarked["datasets"][vega.MARKED_DATA] == []  # not changed
@@ -283,7 +283,7 @@ def test_a_memoised_grid_moved_by_with_marked_draws_as_one_built_for_that_head(s
 
 
 def test_with_marked_needs_the_params():
-    plain = chart_spec(heatmaps.overview_grid(np.ones((2, 3)), title="o", value_label="v"))  # selected=None
+    plain = chart_spec(grids.overview_grid(np.ones((2, 3)), title="o", value_label="v"))  # selected=None
     assert vega.MARKED_DATA not in plain.get("datasets", {})
     with pytest.raises(KeyError):
         vega.with_marked(plain, (0, 1))
@@ -332,17 +332,17 @@ def test_bar_chart_for_tokens():
 def test_head_grid_accepts_one_head_slice():
     n = len(SENTENCE)
     att = softmax((6, 12, n, n))
-    spec = chart_spec(heatmaps.head_grid(att[:, 5], SENTENCE, head=5))
+    spec = chart_spec(grids.head_grid(att[:, 5], SENTENCE, head=5))
     assert spec["facet"]["sort"] == [f"Layer {i} · head 5" for i in range(6)]
     assert any("arbitrary" in s for s in spec["title"]["subtitle"])
-    spec = chart_spec(heatmaps.head_grid(att[2], SENTENCE, layer=2))
+    spec = chart_spec(grids.head_grid(att[2], SENTENCE, layer=2))
     assert spec["facet"]["sort"][:2] == ["Layer 2 · head 0", "Layer 2 · head 1"]
 
 
 def test_overview_grid_categories():
     cats = ["vertical", "diagonal", "block"]
     codes = np.array([[0, 1, 2], [2, -1, np.nan]])
-    spec = chart_spec(heatmaps.overview_grid(codes, title="Pattern", value_label="Pattern", categories=cats))
+    spec = chart_spec(grids.overview_grid(codes, title="Pattern", value_label="Pattern", categories=cats))
     rows = main_rows(spec)
     assert [r["category"] for r in rows] == ["vertical", "diagonal", "block", "block", None, None]
     assert [r["valid"] for r in rows] == [True, True, True, True, False, False]
@@ -383,18 +383,18 @@ def _every_builder():
         ("heatmap raster diff", lambda: heatmaps.heatmap(DrawMatrix.of(c30 - c30.T, tokens(30)), title="t",
                                                          scheme="redblue", color_domain=(-1, 1), raster=True)),
         ("heatmap numbers at 30", lambda: heatmaps.heatmap(DrawMatrix.of(c30, tokens(30)), title="t", annotate=True)),
-        ("head_grid head", lambda: heatmaps.head_grid(att, SENTENCE, head=3)),
-        ("head_grid raster", lambda: heatmaps.head_grid(softmax((6, 12, 30, 30)), tokens(30), head=3)),
-        ("head_grid raster causal", lambda: heatmaps.head_grid(causal((2, 2, 30, 30))[0], tokens(30), layer=1,
+        ("head_grid head", lambda: grids.head_grid(att, SENTENCE, head=3)),
+        ("head_grid raster", lambda: grids.head_grid(softmax((6, 12, 30, 30)), tokens(30), head=3)),
+        ("head_grid raster causal", lambda: grids.head_grid(causal((2, 2, 30, 30))[0], tokens(30), layer=1,
                                                                allowed_mask=m30)),
-        ("head_grid causal", lambda: heatmaps.head_grid(catt, tokens(8), layer=1, allowed_mask=cmask, annotate=False)),
-        ("thumbnail_grid", lambda: heatmaps.thumbnail_grid(att, SENTENCE, selected=(1, 2))),
-        ("thumbnail_grid causal", lambda: heatmaps.thumbnail_grid(catt, tokens(8), allowed_mask=cmask,
+        ("head_grid causal", lambda: grids.head_grid(catt, tokens(8), layer=1, allowed_mask=cmask, annotate=False)),
+        ("thumbnail_grid", lambda: grids.thumbnail_grid(att, SENTENCE, selected=(1, 2))),
+        ("thumbnail_grid causal", lambda: grids.thumbnail_grid(catt, tokens(8), allowed_mask=cmask,
                                                                   selectable=False)),
-        ("thumbnail_grid vector", lambda: heatmaps.thumbnail_grid(att, SENTENCE, selected=(1, 2), raster=False)),
-        ("overview_grid", lambda: heatmaps.overview_grid(ov, title="o", value_label="v", selected=(1, 4))),
-        ("overview_grid big", lambda: heatmaps.overview_grid(np.ones((24, 16)), title="o", value_label="v")),
-        ("overview_grid categories", lambda: heatmaps.overview_grid(np.array([[0, 1, 2], [2, -1, np.nan]]), title="p",
+        ("thumbnail_grid vector", lambda: grids.thumbnail_grid(att, SENTENCE, selected=(1, 2), raster=False)),
+        ("overview_grid", lambda: grids.overview_grid(ov, title="o", value_label="v", selected=(1, 4))),
+        ("overview_grid big", lambda: grids.overview_grid(np.ones((24, 16)), title="o", value_label="v")),
+        ("overview_grid categories", lambda: grids.overview_grid(np.array([[0, 1, 2], [2, -1, np.nan]]), title="p",
                                                              value_label="p", categories=["a", "b", "c"])),
         ("category_chart", lambda: bars.category_chart(_counts(), normalize=True)),
         ("category_compare_chart", lambda: bars.category_compare_chart(both)),
@@ -468,7 +468,7 @@ def test_unknown_colour_scheme_still_fails_at_build():
     with pytest.raises(ValueError, match="colour scheme"):
         heatmaps.heatmap(DrawMatrix.of(softmax((4, 4)), tokens(4)), title="t", scheme="bluez")
     with pytest.raises(ValueError, match="colour scheme"):
-        heatmaps.thumbnail_grid(softmax((1, 2, 4, 4)), tokens(4), scheme="bluez")
+        grids.thumbnail_grid(softmax((1, 2, 4, 4)), tokens(4), scheme="bluez")
 
 
 def test_builders_on_many_threads_give_the_same_specs():
@@ -507,9 +507,9 @@ def test_descriptions_say_what_bars_and_overviews_show():
     assert "for 2 sentences" in text and "A cat.: semantic 42%" in text  # 13 of 31
     values = np.arange(12, dtype=float).reshape(3, 4)
     values[0, 0] = np.nan
-    text = chart_spec(heatmaps.overview_grid(values, title="Entropy", value_label="Entropy"))["description"]
+    text = chart_spec(grids.overview_grid(values, title="Entropy", value_label="Entropy"))["description"]
     assert text.startswith("Entropy: Entropy of each head, 3 layers (rows) x 4 heads (columns)")
     assert "highest: layer 2, head 3 (11.00); lowest: layer 0, head 1 (1.00)" in text and "1 grey cells" in text
-    cats = chart_spec(heatmaps.overview_grid(np.array([[0, 1], [1, 1]]), title="Pattern", value_label="class",
+    cats = chart_spec(grids.overview_grid(np.array([[0, 1], [1, 1]]), title="Pattern", value_label="class",
                                              categories=["vertical", "diagonal"]))["description"]
     assert "heads per class: vertical 1, diagonal 3" in cats

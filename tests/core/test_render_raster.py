@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.render import export, heatmaps, raster, vega
+from core.render import export, grids, heatmaps, raster, vega
 from core.render.matrix import DrawMatrix, prepare, token_labels
 from core.render.vega import chart_spec
 from tests.core.synthetic import SENTENCE, causal, softmax, tokens, walk
@@ -295,7 +295,7 @@ def test_an_unknown_scheme_falls_back_to_vector_cells():
 def test_head_grid_panels_are_images_with_panel_tooltips():
     n = 40
     att = softmax((6, 12, n, n), seed=2)
-    chart = heatmaps.head_grid(att[:, 3], tokens(n), head=3)
+    chart = grids.head_grid(att[:, 3], tokens(n), head=3)
     with alt.data_transformers.enable("default", max_rows=None):
         spec = chart.to_dict(validate=True)
     rows = rows_of(spec)
@@ -321,11 +321,11 @@ def test_head_grid_panels_are_images_with_panel_tooltips():
 
 def test_head_grid_small_stays_annotated_vector_and_fits():
     n = len(SENTENCE)
-    spec = chart_spec(heatmaps.head_grid(softmax((6, 12, n, n))[:, 1], SENTENCE, head=1))
+    spec = chart_spec(grids.head_grid(softmax((6, 12, n, n))[:, 1], SENTENCE, head=1))
     assert "text" in [m if isinstance(m, str) else m["type"] for m in walk(spec, "mark")]
     assert "image" not in json.dumps([m for m in walk(spec, "mark")])
     assert spec["columns"] == 3  # 9 tokens: 23 px cells in 3 columns
-    fourteen = chart_spec(heatmaps.head_grid(softmax((6, 12, 14, 14))[:, 1], tokens(14), head=1))
+    fourteen = chart_spec(grids.head_grid(softmax((6, 12, 14, 14))[:, 1], tokens(14), head=1))
     assert fourteen["columns"] == 2  # 3 columns would leave 15 px cells, too small for the numbers
 
 
@@ -333,7 +333,7 @@ def test_head_grid_small_stays_annotated_vector_and_fits():
 def test_thumbnail_grid_is_one_image_per_head_and_a_click_gives_layer_and_head(n):
     L, H = 6, 12
     att = softmax((L, H, n, n), seed=1)
-    chart = heatmaps.thumbnail_grid(att, tokens(n), selected=(1, 2))
+    chart = grids.thumbnail_grid(att, tokens(n), selected=(1, 2))
     with alt.data_transformers.enable("default", max_rows=None):
         spec = chart.to_dict(validate=True)
     rows = rows_of(spec)
@@ -351,7 +351,7 @@ def test_thumbnail_grid_is_one_image_per_head_and_a_click_gives_layer_and_head(n
 def test_thumbnails_masked_cells_grey_in_the_image():
     n = 8
     a, mask = causal((2, 2, n, n))
-    spec = chart_spec(heatmaps.thumbnail_grid(a, tokens(n), allowed_mask=mask))
+    spec = chart_spec(grids.thumbnail_grid(a, tokens(n), allowed_mask=mask))
     for r in rows_of(spec):
         if r["idx"] == 0:
             img = decode(r["img"])
@@ -361,7 +361,7 @@ def test_thumbnails_masked_cells_grey_in_the_image():
 def test_thumbnail_tooltips_name_layer_head_and_the_exact_weight():
     n = 10
     att = softmax((2, 3, n, n), seed=4)
-    spec = chart_spec(heatmaps.thumbnail_grid(att, tokens(n)))
+    spec = chart_spec(grids.thumbnail_grid(att, tokens(n)))
     row = next(r for r in rows_of(spec) if (r["layer"], r["head"], r["idx"]) == (1, 2, 3))
     probe = "datum.layer + '|' + datum.head + '|' + datum.query + '|' + datum.key_pos + '|' + datum.weight_text"
     items = scene_marks(hovering(spec, row, probe))["cells_marks"]
@@ -390,9 +390,9 @@ def test_raster_charts_export_offline(causal30):
 def test_head_grid_keeps_numbers_only_while_the_grid_is_small():
     """Six panels of 12 tokens (the tutorial's sentences) keep their numbers; six of 16 become images
     (1,536 numbered cells cost the browser ~0.4 s a head change), values still in the tooltips."""
-    twelve = chart_spec(heatmaps.head_grid(softmax((6, 12, 12, 12))[:, 1], tokens(12), head=1))
+    twelve = chart_spec(grids.head_grid(softmax((6, 12, 12, 12))[:, 1], tokens(12), head=1))
     assert "text" in [m if isinstance(m, str) else m["type"] for m in walk(twelve, "mark")]
-    sixteen = chart_spec(heatmaps.head_grid(softmax((6, 12, 16, 16))[:, 1], tokens(16), head=1))
+    sixteen = chart_spec(grids.head_grid(softmax((6, 12, 16, 16))[:, 1], tokens(16), head=1))
     marks = json.dumps([m for m in walk(sixteen, "mark")])
     assert "image" in marks and '"text"' not in marks
     assert sixteen["description"].startswith("Grid of 6 heatmaps: Head 1 in every layer")

@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from core.render import export, heatmaps, vega
+from core.render import export, grids, heatmaps, vega
 from core.render.matrix import DrawMatrix
 from core.tutorial import figures, handout, notices, questions, slides, steps
 from core.tutorial.views import StepContext
@@ -102,7 +102,7 @@ def test_presenter_charts_have_no_font_under_18_px(kind, ctx) -> None:
     if kind == "heatmap":
         chart = heatmaps.heatmap(DrawMatrix.of(att[0, 0], TOKENS), title="t", cell_size=slides.cell_px(n, annotate=True))
     elif kind == "grid":
-        chart = heatmaps.head_grid(att, TOKENS, head=1, cell_size=slides.cell_px(n, 500, annotate=True))
+        chart = grids.head_grid(att, TOKENS, head=1, cell_size=slides.cell_px(n, 500, annotate=True))
     elif kind == "categories":
         chart = figures.figure("patterns", ctx).charts[0]
     elif kind == "overview":

@@ -1,0 +1,451 @@
+"""Grids of heatmaps: small heatmaps of several heads or layers (`head_grid`), every layer x head
+as thumbnails (`thumbnail_grid`), and one value per head (`overview_grid`), each with its text
+alternative. The grids share one colour scale, block-average each panel so the total stays under
+``CELL_BUDGET`` (and say so in the subtitle), and use the cell layers of core.render.heatmaps.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from core.render import raster as _raster
+from core.render.heatmaps import (
+    ANNOTATE_MAX_N,
+    NUMBER_CELL_PX,
+    cell_layers,
+    hit_layer,
+    short_number,
+    strongest_cell,
+    text_calcs,
+    token_text,
+    use_raster,
+    value_domain,
+    with_masked_note,
+    with_selection,
+)
+from core.render.matrix import CELL_BUDGET, block_labels, block_reduce, block_size_for, long_table, token_labels
+from core.render.vega import (
+    CATEGORY_COLOURS,
+    HIGHLIGHT,
+    MASKED_FILL,
+    PAD,
+    TEXT_DARK,
+    TEXT_LIGHT,
+    calculate,
+    category_letters,
+    check_scheme,
+    compact_frame,
+    marked_datasets,
+    marked_source,
+    masked_weight_fill,
+    no_init_validation,
+    text_on,
+    title_params,
+    value_if,
+)
+
+HEAD_ORDER_NOTE = "Head numbers are arbitrary within a layer: the same number in two layers is not the same head."
+GRID_PX = 630
+"""The width a head grid's panels share (with axes and legend it fits the same column)."""
+# A grid of panels keeps its cell numbers up to this many cells in all (6 layers x 14 tokens:
+# 1,176; the tutorial's sentences are shorter). Past it the panels are images, numbers in the
+# tooltips and the table view: 1,536 numbered cells (6 x 16 tokens) cost Chromium about 0.4 s on
+# every head change (scripts/bench_browser.py, Across layers), an image a few milliseconds.
+GRID_ANNOTATE_CELLS = 1_200
+THUMBS_WIDTH = 620
+"""Pixels a row of thumbnails may take (with headers, spacing and the legend it fits about 940 px)."""
+
+
+def _panels(att: np.ndarray | Sequence[np.ndarray], layer: int | None, head: int | None,
+            titles: Sequence[str] | None) -> tuple[np.ndarray, list[str], bool]:
+    """-> (panels [p, n, n], titles, lines heads up across layers?)"""
+    if isinstance(att, np.ndarray) and att.ndim == 4:
+        L, H = att.shape[:2]
+        if layer is not None and head is not None:
+            stack, names, across = att[layer, head][None], [f"Layer {layer} · head {head}"], False
+        elif head is not None:
+            stack, names, across = att[:, head], [f"Layer {i} · head {head}" for i in range(L)], True
+        elif layer is not None:
+            stack, names, across = att[layer], [f"Layer {layer} · head {h}" for h in range(H)], False
+        else:
+            stack, names, across = att.mean(axis=1), [f"Layer {i} · mean of {H} heads" for i in range(L)], False
+    else:
+        stack = np.stack([np.asarray(a) for a in att]) if not isinstance(att, np.ndarray) or att.ndim == 2 \
+            else np.asarray(att)
+        if stack.ndim == 2:
+            stack = stack[None]
+        if stack.ndim != 3:
+            raise ValueError(f"expected [L, H, n, n], [p, n, n] or a list of [n, n]; got {np.shape(att)}")
+        p = len(stack)
+        if head is not None and layer is None:  # att[:, head]: one head, every layer
+            names, across = [f"Layer {i} · head {head}" for i in range(p)], True
+        elif layer is not None and head is None:  # att[layer]: every head of one layer
+            names, across = [f"Layer {layer} · head {h}" for h in range(p)], False
+        else:
+            names, across = [f"Panel {i}" for i in range(p)], False
+    if titles is not None:
+        if len(titles) != len(stack):
+            raise ValueError(f"{len(stack)} panels but {len(titles)} titles")
+        names = [str(t) for t in titles]
+    if len(set(names)) != len(names):
+        names = [f"{i}: {t}" for i, t in enumerate(names)]
+    return np.asarray(stack), names, across
+
+
+def _reduced(stack: np.ndarray, tokens: Sequence[str], allowed_mask: np.ndarray | None,
+             panel_cells: int) -> tuple[np.ndarray, np.ndarray | None, list[str], np.ndarray, int]:
+    """Panels ``stack[..., n, n]`` block-averaged to at most panel_cells cells each.
+
+    -> (float64 panels [..., k, k], their mask [k, k] or None, labels, positions, tokens per block).
+    """
+    n = stack.shape[-1]
+    if n != len(tokens):
+        raise ValueError(f"matrices are {n} x {n} but there are {len(tokens)} tokens")
+    mask = None if allowed_mask is None else np.asarray(allowed_mask, dtype=bool)
+    if mask is not None and mask.shape != (n, n):
+        raise ValueError(f"allowed_mask has shape {mask.shape}, expected {(n, n)}")
+    b = block_size_for(n, max(1, panel_cells))
+    if b == 1:
+        return stack.astype(np.float64), mask, token_labels(tokens), np.arange(n), 1
+    small, small_mask = block_reduce(stack, b, mask)
+    labels, positions, _ = block_labels(tokens, b)
+    return small, small_mask, labels, positions, b
+
+
+@no_init_validation
+def head_grid(att: np.ndarray | Sequence[np.ndarray], tokens: Sequence[str], *,
+              layer: int | None = None, head: int | None = None, columns: int | None = None,
+              titles: Sequence[str] | None = None, title: str | None = None,
+              value_label: str = "Attention weight", allowed_mask: np.ndarray | None = None,
+              annotate: bool | None = None, color_domain: Sequence[float] | None = None,
+              scheme: str = "blues", selectable: bool = True, cell_size: int | None = None,
+              max_cells: int = CELL_BUDGET, raster: bool | None = None,
+              description: str | None = None) -> alt.FacetChart:
+    """Small heatmaps in a grid with one shared colour scale.
+
+    att ``[L, H, n, n]``: head=h -> that head in every layer (the tutorial's grid, with a note that
+    head numbers are arbitrary per layer); layer=l -> every head of layer l; both -> one panel;
+    neither -> the head mean of each layer. Or a list / ``[p, n, n]`` array of matrices (titles
+    then name the panels). Each panel is block-averaged when p*n*n > max_cells (note in the
+    subtitle). Annotated when the (possibly reduced) panels have <= 20 tokens; above that each
+    panel is an image (raster: None = auto, see :func:`use_raster`) with the same tooltips.
+    Selection "cell" on panel, query_pos, key_pos.
+    """
+    stack, names, across = _panels(att, layer, head, titles)
+    p, n = stack.shape[0], stack.shape[-1]
+    small, small_mask, labels, positions, b = _reduced(stack, tokens, allowed_mask, max_cells // p)
+    notes: list[str] = []
+    if b > 1:
+        notes.append(f"{p} panels x {n}x{n} tokens is over the {max_cells:,}-cell limit: each panel shows "
+                     f"blocks of {b} tokens (rows still sum to 1).")
+    k = small.shape[-1]
+    if across:
+        notes.append(HEAD_ORDER_NOTE)
+    notes = with_masked_note(notes, small_mask) or []
+    lo, hi = value_domain(small, None if small_mask is None else np.broadcast_to(small_mask, small.shape), color_domain)
+    if columns is None:  # 3, or 2 when that is what makes the cell numbers fit
+        columns = 3 if (GRID_PX // 3) // k >= NUMBER_CELL_PX or k > ANNOTATE_MAX_N else 2
+    columns = max(1, int(columns))
+    cell = int(cell_size) if cell_size else max(3, min(40, (GRID_PX // columns) // max(k, 1)))
+    if annotate is None:
+        annotate = k <= ANNOTATE_MAX_N and cell >= NUMBER_CELL_PX - 4 and p * k * k <= GRID_ANNOTATE_CELLS
+        if not annotate and raster is None:
+            raster = True if _raster.supports(scheme) else None  # no numbers: an image per panel, at any size
+    if title is None:
+        title = ("Head {h} in every layer".format(h=head) if across else
+                 f"Every head of layer {layer}" if layer is not None and head is None else
+                 "Head mean of each layer" if isinstance(att, np.ndarray) and att.ndim == 4 and layer is None
+                 else "Attention")
+    if description is None:
+        description = grid_description(title, names, labels, small, small_mask, value_label=value_label, block=b,
+                                       diverging=lo < 0 < hi)
+    facet = alt.Facet("panel:N", sort=names, title=None, header=alt.Header(labelFontSize=13, labelFontWeight="bold"))
+    if use_raster(k, annotate, scheme, raster):
+        legend = {"orient": "right", "gradientLength": min(240, max(120, cell * 8)), "format": ".2f",
+                  "titleFontSize": 13, "labelFontSize": 12}
+        return _raster.raster_facet(
+            small, labels, positions, panels={"panel": names}, facet={"facet": facet, "columns": columns},
+            lo=lo, hi=hi, scheme=scheme, allowed=small_mask, cell=cell, value_label=value_label, legend=legend,
+            click=("cell", ["panel", "query_pos", "key_pos"]) if selectable else None,
+            tooltip_after=[{"field": "panel", "type": "nominal", "title": "Panel"}],
+            title=title_params(title, notes or None), description=description,
+            panel_px=cell * k if cell_size else min(cell * k, GRID_PX // columns))
+    df = long_table(small, labels, positions=positions, allowed=small_mask, labels=labels, leading={"panel": names})
+    df = compact_frame(df[[*df.columns[1:], "panel"]])  # panel last: the spec's data keeps its column order
+    df["panel"] = df["panel"].astype("category")
+    param = alt.selection_point(name="cell", fields=["panel", "query_pos", "key_pos"], on="click",
+                                clear="dblclick", empty=False) if selectable else None
+    layers = cell_layers(x_sort=labels, y_sort=labels, value_label=value_label, lo=lo, hi=hi,
+                          scheme=scheme, annotate=annotate, cell=cell, selectable=selectable,
+                          masked=small_mask is not None, param=param,
+                          extra_tooltip=[alt.Tooltip("panel:N", title="Panel")])
+    inner = alt.layer(*layers, width=cell * k, height=cell * k)
+    return inner.facet(
+        facet=facet, columns=columns, data=df, transform=calculate(**text_calcs()),
+        resolve=alt.Resolve(scale=alt.ScaleResolveMap(x="shared", y="shared", color="shared")),
+        title=title_params(title, notes or None), autosize=PAD, description=description)
+
+
+def grid_description(title: str, names: Sequence[str], labels: Sequence[str], panels: np.ndarray,
+                     allowed: np.ndarray | None = None, *, value_label: str = "Attention weight", block: int = 1,
+                     diverging: bool = False) -> str:
+    """The text alternative of a grid of heatmaps ``panels[p, k, k]`` named ``names``."""
+    p, k = len(names), len(labels)
+    size = f"{k} tokens" if block <= 1 else f"{k} blocks of about {block} tokens"
+    first = names[0] if p == 1 else f"{names[0]} to {names[-1]}"
+    text = f"Grid of {p} heatmaps: {title} ({first}). {value_label} of each query (row) for each key (column) " \
+           f"over {size}"
+    best = strongest_cell(panels, allowed, diverging)
+    if best is not None:
+        (i, q, kk), v = best
+        text += f"; {'largest' if diverging else 'strongest'}: {names[i]}, '{token_text(labels[q])}' -> " \
+                f"'{token_text(labels[kk])}' {short_number(v)}"
+    return text + "."
+
+
+def thumbnail_description(title: str, L: int, H: int, labels: Sequence[str], small: np.ndarray,
+                          allowed: np.ndarray | None = None, *, block: int = 1, selectable: bool = True) -> str:
+    """The text alternative of every layer x head as thumbnails ``small[L, H, k, k]``."""
+    k = len(labels)
+    size = f"{k} tokens" if block <= 1 else f"{k} blocks of about {block} tokens"
+    text = (f"{title}: {L} x {H} small heatmaps, one per head (rows: layers 0-{L - 1}, columns: heads "
+            f"0-{H - 1}), attention weight over {size}")
+    best = strongest_cell(small, allowed)
+    if best is not None:
+        (layer, head, q, kk), v = best
+        text += f"; strongest: layer {layer}, head {head}, '{token_text(labels[q])}' -> " \
+                f"'{token_text(labels[kk])}' {short_number(v)}"
+    text += "."
+    return text + (" Click a thumbnail to select its layer and head." if selectable else "")
+
+
+@no_init_validation
+def thumbnail_grid(att: np.ndarray, tokens: Sequence[str], *, max_cells: int = CELL_BUDGET,
+                   title: str | None = None, allowed_mask: np.ndarray | None = None,
+                   selected: tuple[int, int] | None = None, scheme: str = "blues",
+                   color_domain: Sequence[float] | None = None, thumb_px: int | None = None,
+                   selectable: bool = True, raster: bool | None = None,
+                   description: str | None = None) -> alt.FacetChart:
+    """Every layer x head of ``att[L, H, n, n]`` as a small heatmap (rows = layers, columns = heads).
+
+    Each thumbnail is block-averaged so L*H*cells <= max_cells. No axis labels; the tooltip
+    names layer, head, query/key ranges and weight. Point selection "head" on layer, head
+    (click a thumbnail). selected=(layer, head) outlines that thumbnail. raster (None = yes for
+    the schemes core.render.raster reproduces): each thumbnail is one image with hit marks for
+    its rows and the hovered row's cells, so a click anywhere on it reports its layer and head.
+    The thumbnails are sized so the grid and its legend fit the 1,400 px window's column.
+    """
+    a = np.asarray(att)
+    if a.ndim != 4 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"expected [L, H, n, n], got {a.shape}")
+    L, H = a.shape[0], a.shape[1]
+    check_scheme(scheme)
+    small, small_mask, labels, positions, b = _reduced(a, tokens, allowed_mask, max_cells // (L * H))
+    k = small.shape[-1]
+    lo, hi = value_domain(small, None if small_mask is None else np.broadcast_to(small_mask, small.shape), color_domain)
+    px = int(thumb_px) if thumb_px else max(40, min(96, THUMBS_WIDTH // max(H, 1)))
+    cell = max(1, px // k)
+    title = title or "Every layer and head"
+    notes = [HEAD_ORDER_NOTE]
+    if b > 1:
+        notes.insert(0, f"Each thumbnail shows blocks of {b} tokens ({k} x {k}) to stay under "
+                        f"{max_cells:,} cells.")
+    notes = with_masked_note(notes, small_mask) or []
+    if description is None:
+        description = thumbnail_description(title, L, H, labels, small, small_mask, block=b, selectable=selectable)
+    legend = {"format": ".2f", "titleFontSize": 13, "labelFontSize": 12, "gradientLength": 120}
+    header = alt.Header(labelFontSize=12, titleFontSize=13)
+    row, column = alt.Row("layer:O", title="Layer", header=header), alt.Column("head:O", title="Head", header=header)
+    if use_raster(k, False, scheme, True if raster is None else raster):
+        layer_ids = np.repeat(np.arange(L, dtype=np.int16), H)
+        head_ids = np.tile(np.arange(H, dtype=np.int16), L)
+        outline = None if selected is None else \
+            f"datum.layer === {int(selected[0])} && datum.head === {int(selected[1])}"
+        return _raster.raster_facet(
+            small.reshape(L * H, k, k), labels, positions, panels={"layer": layer_ids, "head": head_ids},
+            facet={"facet": alt.FacetMapping(row=row, column=column)}, lo=lo, hi=hi, scheme=scheme, allowed=small_mask, cell=cell,
+            axes=False, legend=legend, click=("head", ["layer", "head"]) if selectable else None,
+            panel_tooltip=[{"field": "layer", "type": "ordinal", "title": "Layer"},
+                           {"field": "head", "type": "ordinal", "title": "Head"}],
+            outline=outline, title=title_params(title, notes), description=description, spacing=4, panel_px=px)
+    df = compact_frame(long_table(small, labels, positions=positions, allowed=small_mask, labels=labels,
+                                  leading=("layer", "head")))
+    df["layer"] = df["layer"].astype(np.int16)
+    df["head"] = df["head"].astype(np.int16)
+    fill = (masked_weight_fill("Attention weight", scheme, lo, hi, legend) if small_mask is not None else
+            alt.Color("weight:Q", title="Attention weight", scale=alt.Scale(scheme=scheme, domain=[lo, hi], clamp=True),
+                      legend=alt.Legend(**legend)))
+    tooltip = [alt.Tooltip("layer:O", title="Layer"), alt.Tooltip("head:O", title="Head"),
+               alt.Tooltip("query:N", title="Query (from)"), alt.Tooltip("key:N", title="Key (to)"),
+               alt.Tooltip("weight_text:N", title="Attention weight")]
+    base = alt.Chart().mark_rect().encode(
+        x=alt.X("key:N", sort=labels, axis=None, scale=alt.Scale(paddingInner=0)),
+        y=alt.Y("query:N", sort=labels, axis=None, scale=alt.Scale(paddingInner=0)),
+        color=fill, tooltip=tooltip,
+    )
+    layers = [base]
+    if selectable:
+        param = alt.selection_point(name="head", fields=["layer", "head"], on="click", clear="dblclick",
+                                    empty=False)
+        base = base.add_params(param)  # feedback comes from `selected` (the page's state), not dimming
+        layers = [base]
+    if selected is not None:
+        layers.append(alt.Chart().mark_rect(fill=None, stroke=HIGHLIGHT, strokeWidth=4).transform_filter(
+            f"datum.layer == {int(selected[0])} && datum.head == {int(selected[1])} "
+            f"&& datum.query_pos == {int(positions[0])} && datum.key_pos == {int(positions[0])}"))
+    inner = alt.layer(*layers, width=cell * k, height=cell * k)
+    return inner.facet(
+        row=row, column=column, data=df, spacing=4, transform=calculate(weight_text=text_calcs()["weight_text"]),
+        title=title_params(title, notes), autosize=PAD, description=description)
+
+
+def _overview_frame(v: np.ndarray, cats: list[str] | None) -> tuple[pd.DataFrame, np.ndarray]:
+    """One row per head of ``v[L, H]``: layer, head, value, valid, and with categories (integer
+    codes into `cats`) its class and letter. -> (frame, finite [L*H]: the cells with a value)."""
+    L, H = v.shape
+    flat = v.reshape(-1)
+    finite = np.isfinite(flat)
+    if cats is not None:
+        codes = np.where(finite, flat, -1).astype(np.int64)
+        finite = finite & (codes == flat) & (codes >= 0) & (codes < len(cats))
+    df = pd.DataFrame({
+        "layer": np.repeat(np.arange(L), H),
+        "head": np.tile(np.arange(H), L),
+        "value": np.where(finite, flat, np.nan),
+        "valid": finite,
+    })
+    if cats is not None:
+        known = np.where(finite, codes, -1)
+        df["category"] = np.where(finite, np.asarray(cats + ["n/a"], dtype=object)[known], None)
+        df["letter"] = np.asarray(category_letters(cats) + ["–"], dtype=object)[known]
+    return df, finite
+
+
+def _category_colour(cats: list[str], value_label: str) -> tuple[alt.Color, list[str]]:
+    """Okabe-Ito colours, each class's letter beside its name in the legend (never colour alone).
+    -> (the colour encoding, each class's fill)."""
+    fills = [CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)] for i in range(len(cats))]
+    legend_labels = " : ".join(f"datum.label == {json.dumps(c)} ? {json.dumps(f'{k}  {c}')}"
+                               for c, k in zip(cats, category_letters(cats))) + " : datum.label"
+    colour = alt.Color("category:N", title=value_label, sort=cats, scale=alt.Scale(domain=cats, range=fills),
+                       legend=alt.Legend(titleFontSize=13, labelFontSize=12, labelExpr=legend_labels))
+    return colour, fills
+
+
+def _overview_labels(x: Any, y: Any, tooltip: Any, *, numbers: bool, cats: list[str] | None, fills: list[str],
+                     cell: int, lo: float, hi: float) -> list[alt.Chart]:
+    """The text in the cells: each value (`numbers`), else each class's letter, else none."""
+    if numbers:
+        threshold = lo + 0.55 * (hi - lo)
+        return [alt.Chart().mark_text(fontSize=11).encode(
+            x=x, y=y, text=alt.Text("value_short:N"), tooltip=tooltip,
+            color=value_if(f"datum.valid && datum.value > {threshold!r}", TEXT_LIGHT, TEXT_DARK))]
+    if cats is None:
+        return []
+    light = json.dumps([c for c, f in zip(cats, fills) if text_on(f) == TEXT_LIGHT])
+    return [alt.Chart().mark_text(fontSize=11 if cell >= 30 else 10, fontWeight="bold").encode(
+        x=x, y=y, text=alt.Text("letter:N"), tooltip=tooltip,
+        color=value_if(f"indexof({light}, datum.category) >= 0", TEXT_LIGHT, TEXT_DARK))]
+
+
+@no_init_validation
+def overview_grid(values: np.ndarray, *, title: str, value_label: str,
+                  selected: tuple[int, int] | None = None, scheme: str = "blues",
+                  color_domain: Sequence[float] | None = None, annotate: bool | None = None,
+                  decimals: int = 2, selectable: bool = True, cell_size: int | None = None,
+                  note_head_order: bool = True, categories: Sequence[str] | None = None,
+                  description: str | None = None, marking: bool | None = None) -> alt.LayerChart:
+    """One cell per head: ``values[L, H]`` (rows = layer, columns = head), e.g. entropy per head.
+
+    NaN cells are grey ("n/a"). Annotated when L*H <= 144. Point selection "head" on layer, head;
+    selected=(layer, head) gets an orange outline, drawn from the top-level dataset vega.MARKED_DATA;
+    marking=True with selected=None builds that layer marking nothing yet (a memo: each run moves it
+    with vega.with_marked). categories: values are integer codes into this list (e.g. pattern
+    classes; anything else is "n/a"), drawn with a categorical palette and named in the legend
+    and tooltip (not annotated by default).
+    """
+    marking = selected is not None if marking is None else bool(marking)
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 2:
+        raise ValueError(f"expected [layers, heads], got {v.shape}")
+    L, H = v.shape
+    cats = None if categories is None else [str(c) for c in categories]
+    df, finite = _overview_frame(v, cats)
+    lo, hi = value_domain(v, finite.reshape(v.shape), color_domain)
+    cell = int(cell_size) if cell_size else max(22, min(48, 640 // max(H, 1)))
+    if annotate is None:
+        annotate = cats is None and L * H <= 144 and cell >= 30
+    fills: list[str] = []
+    if cats is not None:
+        color, fills = _category_colour(cats, value_label)
+    else:
+        check_scheme(scheme)
+        color = alt.Color("value:Q", title=value_label,
+                          scale=alt.Scale(scheme=scheme, domain=[lo, hi], clamp=True),
+                          legend=alt.Legend(titleFontSize=13, labelFontSize=12))
+    # Explicit domains: the marking layer's own data (vega.MARKED_DATA) must not add or reorder cells.
+    x = alt.X("head:O", title="Head", scale=alt.Scale(domain=list(range(H))),
+              axis=alt.Axis(labelAngle=0, labelFontSize=12, titleFontSize=14))
+    y = alt.Y("layer:O", title="Layer", scale=alt.Scale(domain=list(range(L))),
+              axis=alt.Axis(labelFontSize=12, titleFontSize=14))
+    tooltip = [alt.Tooltip("layer:O", title="Layer"), alt.Tooltip("head:O", title="Head"),
+               alt.Tooltip("value_text:N", title=value_label)]
+    rect = alt.Chart().mark_rect().encode(x=x, y=y, color=color, tooltip=tooltip)
+    param = alt.selection_point(name="head", fields=["layer", "head"], on="click", clear="dblclick",
+                                empty=False) if selectable else None
+    labels = _overview_labels(x, y, tooltip, numbers=annotate, cats=cats, fills=fills, cell=cell, lo=lo, hi=hi)
+    if param is not None and not labels:
+        rect = with_selection(rect, param)
+    # NaN values are null in the data; Vega-Lite filters them from the coloured layer, so a
+    # separate grey layer draws them, only when there are some: an empty mark layer is an SVG
+    # image with no text alternative to a screen reader (axe-core's svg-img-alt).
+    layers: list[alt.Chart] = [rect, *labels]
+    if not finite.all():
+        layers.insert(0, alt.Chart().mark_rect(color=MASKED_FILL).encode(x=x, y=y, tooltip=tooltip)
+                      .transform_filter("!datum.valid"))
+    if labels and param is not None:
+        layers.append(hit_layer(x, y, tooltip, param))
+    if marking:
+        # The outline is decoration (hidden from screen readers; empty when `selected` is off the grid).
+        # Drawn from its own one-row dataset (vega.MARKED_DATA), so a drawn copy moves it without a
+        # rebuild and the browser only updates the data (ui.presenter.chart(marked=...)).
+        layers.append(alt.Chart(marked_source()).mark_rect(fill=None, stroke=HIGHLIGHT, strokeWidth=3, aria=False)
+                      .encode(x=x, y=y))
+    text_expr = ("datum.valid ? datum.category : 'n/a'" if cats is not None
+                 else "datum.valid ? format(datum.value, '.3f') : 'n/a'")
+    return alt.layer(*layers, data=df, datasets=marked_datasets(selected) if marking else alt.Undefined,
+                     transform=calculate(value_text=text_expr,
+                                         value_short=f"datum.valid ? format(datum.value, '.{int(decimals)}f') : 'n/a'"),
+                     width=cell * H, height=cell * L,
+                     title=title_params(title, HEAD_ORDER_NOTE if note_head_order else None), autosize=PAD,
+                     description=description or overview_description(title, value_label, v, categories,
+                                                                     selectable=selectable))
+
+
+def overview_description(title: str, value_label: str, values: np.ndarray,
+                         categories: Sequence[str] | None = None, *, selectable: bool = True) -> str:
+    """The text alternative of an overview grid ``values[L, H]`` (one cell per head)."""
+    v = np.asarray(values, dtype=np.float64)
+    L, H = v.shape
+    text = f"{title}: {value_label} of each head, {L} layers (rows) x {H} heads (columns)"
+    finite = np.isfinite(v)
+    if categories is not None:
+        codes = np.where(finite, v, -1).astype(np.int64)
+        counts = [(str(c), int((codes == i).sum())) for i, c in enumerate(categories)]
+        counts = [f"{c} {m}" for c, m in counts if m]
+        if counts:
+            text += "; heads per class: " + ", ".join(counts)
+    elif finite.any():
+        hi = np.unravel_index(int(np.nanargmax(np.where(finite, v, -np.inf))), v.shape)
+        lo = np.unravel_index(int(np.nanargmin(np.where(finite, v, np.inf))), v.shape)
+        text += (f"; highest: layer {hi[0]}, head {hi[1]} ({short_number(float(v[hi]))}); lowest: layer {lo[0]}, "
+                 f"head {lo[1]} ({short_number(float(v[lo]))})")
+    if not finite.all():
+        text += f"; {int((~finite).sum())} grey cells have no value"
+    text += "."
+    return text + (" Click a cell to select that head." if selectable else "")
