@@ -1,4 +1,4 @@
-"""core.render.bertviz: local JS only, escaped, rounded, embedded once, size-bounded."""
+"""core.render.bertviz and bertviz_page: local JS only, escaped, rounded, embedded once, size-bounded."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from core.render import bertviz as be
+from core.render import bertviz_page as page
 from core.render.bertviz import BertvizOptions, build_view, decode_payload
 
 HOSTILE = (
@@ -106,26 +107,26 @@ def test_linked_html_is_the_page_with_its_libraries_linked_from_the_component_fo
     frontend/build, the component's folder) in place of the inlined bundle; nothing else differs."""
     view = build_view(kind, _attention(2, 3, 6), [f"t{i}" for i in range(6)], sentence_b_start=3)
     linked = view.linked_html
-    assert (be.FRONTEND_BUILD / be.VENDOR_SRC).is_file()
-    assert be.vendor_js() not in linked and "__bertvizVendor" not in linked
+    assert (page.FRONTEND_BUILD / page.VENDOR_SRC).is_file()
+    assert page.vendor_js() not in linked and "__bertvizVendor" not in linked
     srcs = [a["src"] for a in _parse(linked).script_attrs if "src" in a]
     assert srcs == ["vendor.js"]  # relative: never another host
     head, tail = linked.split('<script src="vendor.js"></script>\n')
-    assert view.html == head + "<script>\n" + be.vendor_js() + "\n</script>\n" + tail
+    assert view.html == head + "<script>\n" + page.vendor_js() + "\n</script>\n" + tail
     assert decode_payload(linked) == decode_payload(view.html)
     with pytest.raises(ValueError):
-        be.link_vendor(linked)  # no inlined block left: refused, never a page without its libraries
+        page.link_vendor(linked)  # no inlined block left: refused, never a page without its libraries
 
 
 def test_vendor_bundle_is_the_pinned_libraries():
-    js = be.vendor_js()
+    js = page.vendor_js()
     assert "d3 5.7.0" in js and "jquery 3.7.1" in js and "requirejs 2.3.6" in js
     assert "</script" not in js.lower() and "<!--" not in js
-    lock = json.loads((be.REPO_ROOT / "frontend" / "package-lock.json").read_text())
+    lock = json.loads((page.REPO_ROOT / "frontend" / "package-lock.json").read_text())
     pins = {k.split("node_modules/")[-1]: v["version"] for k, v in lock["packages"].items() if k}
     assert pins["d3"] == "5.7.0" and pins["requirejs"] == "2.3.6" and pins["jquery"] == "3.7.1"
     assert pins["streamlit-component-lib"] == "2.0.0"
-    pkg = json.loads((be.REPO_ROOT / "frontend" / "package.json").read_text())
+    pkg = json.loads((page.REPO_ROOT / "frontend" / "package.json").read_text())
     for deps in (pkg["dependencies"], pkg["devDependencies"]):
         assert all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in deps.values()), "exact pins only"
 
