@@ -37,6 +37,7 @@ import numpy as np
 
 from core.analysis.tokens import hide_special, merge_words
 from core.attention.result import AttentionResult
+from core.disjoint_sets import DisjointSets
 
 WordMode = Literal["text", "tokenizer"]
 SpecialsMode = Literal["own", "hidden"]
@@ -192,25 +193,6 @@ class WordMatrix:
 
 # --- mapping ------------------------------------------------------------------------------------
 
-class _UnionFind:
-    def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
-
-    def find(self, i: int) -> int:
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
-
-    def union(self, i: int, j: int) -> bool:
-        a, b = self.find(i), self.find(j)
-        if a == b:
-            return False
-        lo, hi = min(a, b), max(a, b)
-        self.parent[hi] = lo  # the earlier word stays the root
-        return True
-
-
 def _token_spans(result: AttentionResult) -> list[tuple[int, int, int] | None]:
     """(segment, start, end) per token, None for specials. Needs offsets on the result."""
     if len(result.offsets) != result.n_tokens:
@@ -286,7 +268,7 @@ class _Index:
         return ids[-1] if ids else None
 
 
-def _assign(result: AttentionResult, index: _Index, uf: _UnionFind) -> list[int]:
+def _assign(result: AttentionResult, index: _Index, uf: DisjointSets) -> list[int]:
     """Per token: its base word's root (the word it overlaps most; ties to the earlier), -1 special."""
     out = []
     for ts in _token_spans(result):
@@ -327,7 +309,7 @@ def build_word_maps(results: Sequence[AttentionResult], mode: str = "text") -> l
             raise ValueError("build_word_maps needs results of the same text; use word_map for each")
     base = _base_spans(first, mode)
     index = _Index(base)
-    uf = _UnionFind(len(base))
+    uf = DisjointSets(len(base))
     all_spans = [_token_spans(r) for r in results]
     for spans in all_spans:  # a token over several base words joins them (maximal spans)
         for ts in spans:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.disjoint_sets import DisjointSets
 from core.errors import AttentionDashboardError
 from core.probing.parser import Parse
 
@@ -105,22 +106,6 @@ def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
     return (start, end) if start < end else (start, start)
 
 
-class _DisjointSets:
-    def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
-
-    def find(self, x: int) -> int:
-        while self.parent[x] != x:
-            self.parent[x] = self.parent[self.parent[x]]
-            x = self.parent[x]
-        return x
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
-
-
 def align(parse: Parse, offsets: Sequence[tuple[int, int]], special_mask: Sequence[bool],
           word_ids: Sequence[int | None] | None = None, *, text: str | None = None) -> Alignment:
     """Align the parse's tokens to the model's tokens (see the module docstring).
@@ -147,7 +132,7 @@ def align(parse: Parse, offsets: Sequence[tuple[int, int]], special_mask: Sequen
     # overlap graph: nodes 0..m-1 parser tokens, m..m+n-1 model tokens
     overlap = ((np.maximum(tspans[:, None, 0], wspans[None, :, 0]) < np.minimum(tspans[:, None, 1], wspans[None, :, 1]))
                & treal[:, None] & wreal[None, :])  # [n, m]
-    sets = _DisjointSets(m + n)
+    sets = DisjointSets(m + n)
     for t, w in zip(*np.nonzero(overlap)):
         sets.union(int(w), m + int(t))
 

@@ -23,7 +23,7 @@ SOURCES = ("core", "ui", "pages", "streamlit_app.py")
 # Low to high; a name is a module, or a package and everything in it. `core` itself (its
 # __init__, which only documents) is in the lowest layer.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("core.errors", "core.examples", "core.jobs", "core.runfiles"),
+    ("core.errors", "core.examples", "core.jobs", "core.runfiles", "core.disjoint_sets"),
     ("core.models",),
     ("core.attention",),
     ("core.analysis",),
