@@ -1,6 +1,10 @@
-"""Typed errors the app turns into short messages (never a traceback on screen)."""
+"""Typed errors the app turns into short messages (never a traceback on screen): the base class,
+and the errors of models, attention, analysis and render. The packages above them keep theirs in
+one module each: core.corpus.errors, core.probing.errors."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class AttentionDashboardError(Exception):
@@ -38,3 +42,60 @@ class ModelUnavailableError(AttentionDashboardError, RuntimeError):
 class NoAttentionError(AttentionDashboardError, RuntimeError):
     def __init__(self, model_id: str, detail: str) -> None:
         super().__init__(f"Model '{model_id}' did not return attention weights: {detail}")
+
+
+# --- analysis ----------------------------------------------------------------------------------
+
+class FlowTooLargeError(AttentionDashboardError, ValueError):
+    """Attention flow was asked for more tokens than the bound allows."""
+
+    def __init__(self, n_tokens: int, limit: int) -> None:
+        self.n_tokens = n_tokens
+        self.limit = limit
+        super().__init__(
+            f"Attention flow solves one max-flow problem per token and gets slow quickly: "
+            f"this text has {n_tokens} tokens, the limit is {limit}. Shorten the text "
+            f"(or lower the token limit), or use attention rollout, which has no limit."
+        )
+
+
+class NormsUnsupportedError(AttentionDashboardError, ValueError):
+    """The model's architecture has no norm-based adapter."""
+
+    def __init__(self, model_id: str, model_type: str, supported: Sequence[str]) -> None:
+        self.model_id = model_id
+        self.model_type = model_type
+        super().__init__(
+            f"Norm-based attention is not available for '{model_id}' (architecture "
+            f"'{model_type}'): it needs the value and output-projection weights of each layer, "
+            f"and this app knows where they are only for {', '.join(supported)}."
+        )
+
+
+# --- render ------------------------------------------------------------------------------------
+
+class CellBudgetError(AttentionDashboardError, ValueError):
+    """A chart would send more cells than the budget allows."""
+
+    def __init__(self, cells: int, budget: int) -> None:
+        self.cells = cells
+        self.budget = budget
+        super().__init__(
+            f"This view would draw {cells:,} cells; the limit is {budget:,} so the browser stays "
+            "responsive. Pick a token window or the block-averaged view."
+        )
+
+
+class ExportTooLargeError(AttentionDashboardError, ValueError):
+    def __init__(self, rows: int, limit: int) -> None:
+        self.rows = rows
+        self.limit = limit
+        super().__init__(
+            f"That CSV would have {rows:,} rows (limit {limit:,}). Pick one layer or one head, "
+            "or download the NPZ file, which holds the whole tensor."
+        )
+
+
+class ExternalDataError(AttentionDashboardError, ValueError):
+    def __init__(self, where: str) -> None:
+        super().__init__(f"This chart loads data from a URL ({where}); exports only render inline data.")

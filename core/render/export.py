@@ -17,7 +17,7 @@ import altair as alt
 import numpy as np
 
 from core.analysis.lenses import as_4d
-from core.errors import AttentionDashboardError
+from core.errors import ExportTooLargeError, ExternalDataError
 from core.render.matrix import DrawMatrix, long_table
 from core.render.vega import chart_spec
 
@@ -25,21 +25,6 @@ CSV_MAX_ROWS = 2_000_000
 """Most rows attention_to_csv writes (n=512: one head is 262,144 rows; a 12-head layer 3.1 M)."""
 
 _EXPORT_BACKGROUND = "white"  # exported images go into slides and documents: opaque, light
-
-
-class ExportTooLargeError(AttentionDashboardError, ValueError):
-    def __init__(self, rows: int, limit: int) -> None:
-        self.rows = rows
-        self.limit = limit
-        super().__init__(
-            f"That CSV would have {rows:,} rows (limit {limit:,}). Pick one layer or one head, "
-            "or download the NPZ file, which holds the whole tensor."
-        )
-
-
-class ExternalDataError(AttentionDashboardError, ValueError):
-    def __init__(self, where: str) -> None:
-        super().__init__(f"This chart loads data from a URL ({where}); exports only render inline data.")
 
 
 # --------------------------------------------------------------------------- images

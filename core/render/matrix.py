@@ -23,25 +23,13 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import pandas as pd
 
-from core.errors import AttentionDashboardError
+from core.errors import CellBudgetError
 from core.models.tokens import visible
 
 CELL_BUDGET = 100_000
 """Most cells (rows of chart data) any chart sends to the browser."""
 
 LABEL_MAX_CHARS = 24
-
-
-class CellBudgetError(AttentionDashboardError, ValueError):
-    """A chart would send more cells than the budget allows."""
-
-    def __init__(self, cells: int, budget: int) -> None:
-        self.cells = cells
-        self.budget = budget
-        super().__init__(
-            f"This view would draw {cells:,} cells; the limit is {budget:,} so the browser stays "
-            "responsive. Pick a token window or the block-averaged view."
-        )
 
 
 # --------------------------------------------------------------------------- labels
