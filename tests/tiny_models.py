@@ -11,6 +11,10 @@ AutoTokenizer / AutoModel, eager attention, eval mode, ModelInfo.
 
 The weights are random: the attention patterns mean nothing, but shapes, masks, special
 tokens, segments and labels are exactly what the real architectures produce.
+
+`build_with_heads` writes the same four architectures WITH their language-model head
+(DistilBertForMaskedLM, BertForMaskedLM, RobertaForMaskedLM, GPT2LMHeadModel), so the loader
+takes its head path and core.explain has predictions to read.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ TINY_IDS = {
     "roberta": "tiny-roberta",
     "gpt2": "tiny-gpt2",
 }
+HEAD_SUFFIX = "-lm"  # a tiny model built with its language-model head: "tiny-bert-lm"
 
 # A few dozen sentences to train the byte-level BPE on; includes non-ASCII so that the
 # byte alphabet pieces (and partial UTF-8 pieces) show up.
@@ -115,37 +120,42 @@ def _byte_level_bpe(vocab_size: int = 400, specials: tuple[str, ...] = ()) -> ob
     return tk
 
 
-def build_distilbert(root: Path) -> LoadedModel:
-    from transformers import DistilBertConfig, DistilBertModel
+def _folder_and_id(root: Path, family: str, head: bool) -> tuple[Path, str]:
+    model_id = TINY_IDS[family] + (HEAD_SUFFIX if head else "")
+    return Path(root) / model_id, model_id
 
-    folder = Path(root) / "tiny-distilbert"
+
+def build_distilbert(root: Path, head: bool = False) -> LoadedModel:
+    from transformers import DistilBertConfig, DistilBertForMaskedLM, DistilBertModel
+
+    folder, model_id = _folder_and_id(root, "distilbert", head)
     vocab_size = _save_wordpiece_tokenizer("DistilBertTokenizerFast", folder)
     _torch_seed()
     cfg = DistilBertConfig(vocab_size=vocab_size, n_layers=2, n_heads=2, dim=32, hidden_dim=64,
                            max_position_embeddings=128, pad_token_id=0)
-    DistilBertModel(cfg).save_pretrained(folder)
-    return load_from_source(str(folder), model_id=TINY_IDS["distilbert"], display_name="tiny DistilBERT",
+    (DistilBertForMaskedLM if head else DistilBertModel)(cfg).save_pretrained(folder)
+    return load_from_source(str(folder), model_id=model_id, display_name="tiny DistilBERT",
                             device="cpu", local_only=True)
 
 
-def build_bert(root: Path) -> LoadedModel:
-    from transformers import BertConfig, BertModel
+def build_bert(root: Path, head: bool = False) -> LoadedModel:
+    from transformers import BertConfig, BertForMaskedLM, BertModel
 
-    folder = Path(root) / "tiny-bert"
+    folder, model_id = _folder_and_id(root, "bert", head)
     vocab_size = _save_wordpiece_tokenizer("BertTokenizerFast", folder)
     _torch_seed()
     cfg = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                      intermediate_size=64, max_position_embeddings=128, type_vocab_size=2, pad_token_id=0)
-    BertModel(cfg, add_pooling_layer=False).save_pretrained(folder)
-    return load_from_source(str(folder), model_id=TINY_IDS["bert"], display_name="tiny BERT",
+    (BertForMaskedLM(cfg) if head else BertModel(cfg, add_pooling_layer=False)).save_pretrained(folder)
+    return load_from_source(str(folder), model_id=model_id, display_name="tiny BERT",
                             device="cpu", local_only=True)
 
 
-def build_roberta(root: Path) -> LoadedModel:
+def build_roberta(root: Path, head: bool = False) -> LoadedModel:
     from tokenizers import processors
-    from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaModel
+    from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaForMaskedLM, RobertaModel
 
-    folder = Path(root) / "tiny-roberta"
+    folder, model_id = _folder_and_id(root, "roberta", head)
     specials = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")  # ids 0..4, as in roberta-base
     tk = _byte_level_bpe(specials=specials)
     bos, eos = tk.token_to_id("<s>"), tk.token_to_id("</s>")
@@ -161,15 +171,15 @@ def build_roberta(root: Path) -> LoadedModel:
                         num_attention_heads=2, intermediate_size=64, max_position_embeddings=66,
                         type_vocab_size=1, pad_token_id=tk.token_to_id("<pad>"), bos_token_id=bos,
                         eos_token_id=eos)
-    RobertaModel(cfg, add_pooling_layer=False).save_pretrained(folder)
-    return load_from_source(str(folder), model_id=TINY_IDS["roberta"], display_name="tiny RoBERTa",
+    (RobertaForMaskedLM(cfg) if head else RobertaModel(cfg, add_pooling_layer=False)).save_pretrained(folder)
+    return load_from_source(str(folder), model_id=model_id, display_name="tiny RoBERTa",
                             device="cpu", local_only=True)
 
 
-def build_gpt2(root: Path) -> LoadedModel:
-    from transformers import GPT2Config, GPT2Model, PreTrainedTokenizerFast
+def build_gpt2(root: Path, head: bool = False) -> LoadedModel:
+    from transformers import GPT2Config, GPT2LMHeadModel, GPT2Model, PreTrainedTokenizerFast
 
-    folder = Path(root) / "tiny-gpt2"
+    folder, model_id = _folder_and_id(root, "gpt2", head)
     tk = _byte_level_bpe(specials=("<|endoftext|>",))
     eot = tk.token_to_id("<|endoftext|>")
     tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
@@ -179,8 +189,8 @@ def build_gpt2(root: Path) -> LoadedModel:
     _torch_seed()
     cfg = GPT2Config(vocab_size=tk.get_vocab_size(), n_positions=64, n_embd=32, n_layer=2, n_head=2,
                      n_inner=64, bos_token_id=eot, eos_token_id=eot)
-    GPT2Model(cfg).save_pretrained(folder)
-    return load_from_source(str(folder), model_id=TINY_IDS["gpt2"], display_name="tiny GPT-2",
+    (GPT2LMHeadModel if head else GPT2Model)(cfg).save_pretrained(folder)
+    return load_from_source(str(folder), model_id=model_id, display_name="tiny GPT-2",
                             device="cpu", local_only=True)
 
 
@@ -196,6 +206,24 @@ def build_all(root: Path) -> dict[str, LoadedModel]:
     """All four tiny models, keyed "distilbert", "bert", "roberta", "gpt2"."""
     _quiet()
     return {name: build(Path(root)) for name, build in BUILDERS.items()}
+
+
+def build_with_heads(root: Path) -> dict[str, LoadedModel]:
+    """The four tiny models WITH their language-model heads, keyed like `build_all`."""
+    _quiet()
+    return {name: build(Path(root), head=True) for name, build in BUILDERS.items()}
+
+
+_WITH_HEADS: dict[str, LoadedModel] = {}
+
+
+def with_heads_once() -> dict[str, LoadedModel]:
+    """`build_with_heads` in a temporary folder, once per test process (several test files share it)."""
+    if not _WITH_HEADS:
+        import tempfile
+
+        _WITH_HEADS.update(build_with_heads(Path(tempfile.mkdtemp(prefix="tiny_lm_"))))
+    return _WITH_HEADS
 
 
 def model_folder(root: Path, family: str) -> Path:

@@ -2,6 +2,12 @@
 
 A `LoadedModel` is shared by every session of the app: callers must hold `loaded.lock`
 around tokenize + forward and must never mutate it.
+
+When the checkpoint has a language-model head (its config's `architectures` name a
+`...ForMaskedLM`, `...LMHeadModel` or `...ForCausalLM` class), that head model is loaded and
+`LoadedModel.model` is its encoder (`lm.base_model`): one copy of the weights serves the
+attention views and the predictions. A sentence-transformers folder (a `1_Pooling` config
+with mean pooling) has kind "embedding"; anything else has no output head ("none").
 """
 
 from __future__ import annotations
@@ -10,7 +16,8 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from core.errors import ModelUnavailableError
 from core.models.availability import Availability, all_statuses, check_availability, offline_mode
@@ -34,15 +41,49 @@ class ModelInfo:
     source: str
 
 
+OutputKind = Literal["masked", "causal", "embedding", "none"]
+
+
 @dataclass
 class LoadedModel:
     """A tokenizer + eager-attention model in eval mode. Shared; never mutate."""
 
     info: ModelInfo
     tokenizer: Any  # a fast tokenizer (PreTrainedTokenizerFast)
-    model: Any  # transformers PreTrainedModel, eval mode, attn_implementation="eager"
+    model: Any  # transformers PreTrainedModel (the encoder), eval mode, attn_implementation="eager"
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     load_seconds: float = 0.0
+    # The model with its language-model head, whose `base_model` IS `model` (same parameters);
+    # None when the checkpoint has no such head.
+    lm: Any = None
+    # "masked" (masked-LM head), "causal" (next-token head), "embedding" (a sentence-embedding
+    # model: mean pooling, see core.explain.outputs), "none" (no output this app can read).
+    kind: OutputKind = "none"
+
+
+_MASKED_SUFFIXES = ("ForMaskedLM",)
+_CAUSAL_SUFFIXES = ("LMHeadModel", "ForCausalLM")
+
+
+def head_kind(architectures: list[str] | None) -> OutputKind:
+    """"masked" or "causal" when the config's architectures name a language-model head class."""
+    for name in architectures or ():
+        if name.endswith(_MASKED_SUFFIXES):
+            return "masked"
+        if name.endswith(_CAUSAL_SUFFIXES):
+            return "causal"
+    return "none"
+
+
+def is_mean_pooling_folder(source: str) -> bool:
+    """A local sentence-transformers folder whose pooling is the mean over tokens."""
+    import json
+
+    pooling = Path(source) / "1_Pooling" / "config.json"
+    try:
+        return bool(json.loads(pooling.read_text(encoding="utf-8")).get("pooling_mode_mean_tokens"))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 
@@ -78,7 +119,7 @@ def load_from_source(source: str, *, model_id: str | None = None, display_name: 
     """Load tokenizer + model with eager attention (sdpa returns no weights), eval mode."""
     quiet_transformers()
     import torch
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
     start = time.perf_counter()
     kwargs: dict[str, Any] = {"trust_remote_code": False}
@@ -87,11 +128,23 @@ def load_from_source(source: str, *, model_id: str | None = None, display_name: 
     tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, **kwargs)
     if not getattr(tokenizer, "is_fast", False):
         raise ModelUnavailableError(model_id or source, "it has no fast tokenizer (word ids need one)", [])
-    model = AutoModel.from_pretrained(source, attn_implementation="eager", **kwargs)
+    config = AutoConfig.from_pretrained(source, **kwargs)
+    kind = head_kind(getattr(config, "architectures", None))
+    lm = None
+    if kind != "none":
+        # the head model holds the encoder: no second copy of the weights
+        head_class = AutoModelForMaskedLM if kind == "masked" else AutoModelForCausalLM
+        lm = head_class.from_pretrained(source, attn_implementation="eager", **kwargs)
+        model = lm.base_model
+    else:
+        model = AutoModel.from_pretrained(source, attn_implementation="eager", **kwargs)
+        if is_mean_pooling_folder(source):
+            kind = "embedding"
     dev = pick_device(device)
-    model.to(dev)
-    model.eval()
-    for p in model.parameters():
+    top = lm if lm is not None else model
+    top.to(dev)
+    top.eval()
+    for p in top.parameters():
         p.requires_grad_(False)
     cfg = model.config
     model_type = str(getattr(cfg, "model_type", "unknown"))
@@ -114,7 +167,8 @@ def load_from_source(source: str, *, model_id: str | None = None, display_name: 
         source=source,
     )
     del torch
-    return LoadedModel(info=info, tokenizer=tokenizer, model=model, load_seconds=time.perf_counter() - start)
+    return LoadedModel(info=info, tokenizer=tokenizer, model=model, load_seconds=time.perf_counter() - start,
+                       lm=lm, kind=kind)
 
 
 def load_model(model_id: str, *, device: str | None = None) -> LoadedModel:
