@@ -114,8 +114,33 @@ def batch_statistics(batch: PaddedBatch) -> tuple[np.ndarray, np.ndarray, np.nda
     causal = batch.causal
     m = np.broadcast_to(idx + 1 if causal else batch.lengths[:, None], (B, N)).astype(np.float64)  # receptive field
 
-    # entropy: 0 ln 0 = 0 (the clamp makes 0 * ln(tiny) = 0; pad rows are all 0, so their H is 0)
-    row_h = np.empty((B, L * H, N), dtype=np.float64)
+    shares = _batch_shares(flat, batch, n, real, m)
+    positional = _batch_positional_scores(flat, n, causal)
+    # block: one segment per sentence, so the within-segment share is the row's weight over the
+    # real keys and its uniform expectation is 1
+    block_score = batch.row_sums.astype(np.float64).sum(axis=-1) / n - 1.0
+    vertical_keys = (batch.cls | batch.sep).any(axis=1)[:, None]
+    vertical_score = np.where(vertical_keys | (not causal), shares["cls_share"] + shares["sep_share"],
+                              shares["first_token_share"])
+    columns = {**_batch_entropies(flat, n, real, m), **_batch_distances(flat, n, causal), **shares, **positional,
+               "confidence": _batch_confidence(flat, batch, real), "vertical_score": vertical_score,
+               "block_score": block_score}
+    t = ClarkThresholds()  # clark_labels' rule (NaN compares False)
+    columns.update(broad=columns["entropy_norm"] > t.broad_entropy_norm,
+                   attends_previous=columns["prev_score"] > t.positional,
+                   attends_next=columns["next_score"] > t.positional,
+                   attends_special=columns["special_share"] > t.special_share)
+    stats = np.stack([np.asarray(columns[name], dtype=np.float64) for name in STAT_NAMES], axis=-1)
+    codes = _pattern_codes(vertical_score, positional["diagonal_score"], block_score)
+    return np.array(batch.indices, dtype=np.int64), stats, codes
+
+
+def _batch_entropies(flat: np.ndarray, n: np.ndarray, real: np.ndarray, m: np.ndarray) -> dict[str, np.ndarray]:
+    """entropy and entropy_norm per sentence and head of ``flat[B, LH, N, N]`` (n: [B, 1] tokens,
+    real: [B, N] the sentence's own positions, m: [B, N] keys each row may see)."""
+    # 0 ln 0 = 0 (the clamp makes 0 * ln(tiny) = 0; pad rows are all 0, so their H is 0)
+    B = flat.shape[0]
+    row_h = np.empty(flat.shape[:3], dtype=np.float64)
     step = max(1, ENTROPY_CHUNK_BYTES // max(1, flat[0].nbytes))
     buf = np.empty((min(step, B), *flat.shape[1:]), dtype=np.float32)
     for s in range(0, B, step):
@@ -126,10 +151,14 @@ def batch_statistics(batch: PaddedBatch) -> tuple[np.ndarray, np.ndarray, np.nda
         row_h[s:s + len(out)] = out.sum(axis=-1)
     del buf
     np.negative(row_h, out=row_h)
-    entropy = row_h.sum(axis=-1) / n
     norm_rows = real & (m > 1)
     entropy_norm = _masked_mean(row_h / np.log(np.where(norm_rows, m, 2.0))[:, None, :], norm_rows.astype(np.float64))
+    return {"entropy": row_h.sum(axis=-1) / n, "entropy_norm": entropy_norm}
 
+
+def _batch_distances(flat: np.ndarray, n: np.ndarray, causal: bool) -> dict[str, np.ndarray]:
+    """mean_distance and distance_ratio (against uniform attention over each row's keys)."""
+    idx = np.arange(flat.shape[-1])
     dist = np.abs(idx[:, None] - idx[None, :]).astype(np.float32)  # [N, N]
     row_d = np.einsum("bkij,ij->bki", flat, dist).astype(np.float64)  # float32 inside, as head_statistics
     mean_distance = row_d.sum(axis=-1) / n
@@ -139,59 +168,47 @@ def batch_statistics(batch: PaddedBatch) -> tuple[np.ndarray, np.ndarray, np.nda
         base = (n * n - 1) / (3 * n)  # mean over rows of sum_j |i - j| / n
     distance_ratio = np.divide(mean_distance, base, out=np.full(mean_distance.shape, np.nan),
                                where=np.broadcast_to(base > 0, mean_distance.shape))
+    return {"mean_distance": mean_distance, "distance_ratio": distance_ratio}
 
+
+def _batch_shares(flat: np.ndarray, batch: PaddedBatch, n: np.ndarray, real: np.ndarray,
+                  m: np.ndarray) -> dict[str, np.ndarray]:
+    """Shares of attention to [CLS], [SEP], special tokens, punctuation and the first token, and
+    the first token's share against uniform attention (sink_ratio)."""
     col_mass = flat.sum(axis=2).astype(np.float64) / n[:, :, None]  # [B, LH, N]: (1/n) sum_i A_ij
     special, punct, cls, sep = (np.asarray(x, dtype=np.float64)[:, :, None]
                                 for x in (batch.special, batch.punct, batch.cls, batch.sep))
-    cls_share = (col_mass @ cls)[..., 0]
-    sep_share = (col_mass @ sep)[..., 0]
-    special_share = (col_mass @ special)[..., 0]
-    punct_share = (col_mass @ punct)[..., 0]
-    sink_rows = (real & (idx >= 1)) if causal else real
+    sink_rows = (real & (np.arange(flat.shape[-1]) >= 1)) if batch.causal else real
     first_share = _masked_mean(flat[:, :, :, 0].astype(np.float64), sink_rows.astype(np.float64))
     uniform_first = _masked_mean((1.0 / m)[:, None, :], sink_rows.astype(np.float64))
-    sink_ratio = first_share / uniform_first
+    return {"cls_share": (col_mass @ cls)[..., 0], "sep_share": (col_mass @ sep)[..., 0],
+            "special_share": (col_mass @ special)[..., 0], "punct_share": (col_mass @ punct)[..., 0],
+            "first_token_share": first_share, "sink_ratio": first_share / uniform_first}
 
+
+def _batch_positional_scores(flat: np.ndarray, n: np.ndarray, causal: bool) -> dict[str, np.ndarray]:
+    """self_score, prev_score, next_score (NaN when causal) and diagonal_score."""
+    idx = np.arange(flat.shape[-1])
     diag = flat[:, :, idx, idx].astype(np.float64)  # pads' entries are 0
     prev = flat[:, :, idx[1:], idx[:-1]].astype(np.float64).sum(axis=-1)
     nxt = flat[:, :, idx[:-1], idx[1:]].astype(np.float64).sum(axis=-1)
-    self_score = diag.sum(axis=-1) / n
     several = n > 1
     prev_score = np.divide(prev, n - 1, out=np.full(prev.shape, np.nan), where=np.broadcast_to(several, prev.shape))
     next_score = (np.full(nxt.shape, np.nan) if causal else
                   np.divide(nxt, n - 1, out=np.full(nxt.shape, np.nan), where=np.broadcast_to(several, nxt.shape)))
-    diag_score = (diag.sum(axis=-1) + prev + nxt) / n  # one token: prev = nxt = 0, so the self score
+    return {"self_score": diag.sum(axis=-1) / n, "prev_score": prev_score, "next_score": next_score,
+            "diagonal_score": (diag.sum(axis=-1) + prev + nxt) / n}  # one token: prev = nxt = 0, the self score
 
-    # confidence: row maxima over non-special keys; a pad key is 0, which changes no maximum of
-    # weights (>= 0) as long as the sentence has a non-special token, and without one it is NaN
+
+def _batch_confidence(flat: np.ndarray, batch: PaddedBatch, real: np.ndarray) -> np.ndarray:
+    """Row maxima over non-special keys; a pad key is 0, which changes no maximum of weights
+    (>= 0) as long as the sentence has a non-special token, and without one it is NaN."""
+    idx = np.arange(flat.shape[-1])
     plain = real & ~batch.special
     row_max = np.max(flat, axis=-1, where=~batch.special[:, None, None, :], initial=-np.inf).astype(np.float64)
-    rows_ok = real & (idx >= np.argmax(plain, axis=1)[:, None]) if causal else real
+    rows_ok = real & (idx >= np.argmax(plain, axis=1)[:, None]) if batch.causal else real
     rows_ok = rows_ok & plain.any(axis=1)[:, None]
-    confidence = _masked_mean(np.where(rows_ok[:, None, :], row_max, 0.0), rows_ok.astype(np.float64))
-
-    # block: one segment per sentence, so the within-segment share is the row's weight over the
-    # real keys and its uniform expectation is 1
-    block_score = batch.row_sums.astype(np.float64).sum(axis=-1) / n - 1.0
-
-    vertical_keys = (batch.cls | batch.sep).any(axis=1)[:, None]
-    vertical_score = np.where(vertical_keys | (not causal), cls_share + sep_share, first_share)
-
-    t = ClarkThresholds()
-    columns = {
-        "entropy": entropy, "entropy_norm": entropy_norm, "mean_distance": mean_distance,
-        "distance_ratio": distance_ratio, "cls_share": cls_share, "sep_share": sep_share,
-        "special_share": special_share, "punct_share": punct_share, "self_score": self_score,
-        "prev_score": prev_score, "next_score": next_score, "confidence": confidence,
-        "first_token_share": first_share, "sink_ratio": sink_ratio, "vertical_score": vertical_score,
-        "diagonal_score": diag_score, "block_score": block_score,
-        # clark_labels' rule (NaN compares False)
-        "broad": entropy_norm > t.broad_entropy_norm, "attends_previous": prev_score > t.positional,
-        "attends_next": next_score > t.positional, "attends_special": special_share > t.special_share,
-    }
-    stats = np.stack([np.asarray(columns[name], dtype=np.float64) for name in STAT_NAMES], axis=-1)
-    codes = _pattern_codes(vertical_score, diag_score, block_score)
-    return np.array(batch.indices, dtype=np.int64), stats, codes
+    return _masked_mean(np.where(rows_ok[:, None, :], row_max, 0.0), rows_ok.astype(np.float64))
 
 
 def sentence_statistics(records: Sequence[SentenceAttention], batch_size: int = 64
