@@ -203,24 +203,16 @@ def _arc_points(a: float, b: float, height: float, above: bool, steps: int = 24)
     return x, (y if above else -y)
 
 
-@no_init_validation
-def arc_chart(words: Sequence[str], arcs: Sequence[tuple[int, int, str]], attention: np.ndarray, *,
-              direction: str = DIRECTIONS[0], title: str = "The parse against one head",
-              subtitle: str | None = None, max_width: int = MAX_WIDTH) -> alt.LayerChart:
-    """Words on a line; above it the parse's arcs (head → dependent, relation at the top), below
-    it the head's strongest attention for each word (`arc_table`), thicker for more weight, with a
-    dot on the word attended to. Green = the two agree, grey = a parse arc the head misses,
-    orange = attention that is not the word's parse head."""
-    n = len(words)
-    table = arc_table(words, arcs, attention, direction)
-    width = int(min(max_width, max(320, 60 * max(n, 1))))
+def _arc_frames(words: Sequence[str], arcs: Sequence[tuple[int, int, str]], table: pd.DataFrame,
+                direction: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The arc view's data: the arcs as points (arc id, order, x, y: numbers only) and as one row
+    per arc (status, weight, tooltip), which the browser joins by a lookup (the strings repeated on
+    each of an arc's 24 points would make the data about six times larger, sent on every head
+    change); the relation labels; the dots. Parse arcs above the words, attention below."""
     agree_dep = {int(r.position) for r in table.itertuples() if r.agrees}
     span_max = max([abs(d - h) for d, h, _ in arcs]
                    + [abs(int(p) - int(s)) for p, s in zip(table["position"], table["strongest_position"]) if s >= 0]
                    + [1])
-    # Arcs as two tables: the points (arc id, order, x, y: numbers only) and one row per arc (its
-    # status, weight and tooltip), joined in the browser (a lookup). Repeating the row's strings on
-    # each of its 24 points made the data 6x larger (205 KB at 64 tokens, sent on every head change).
     xs_all, ys_all, ids, arcs_info, labels, dots = [], [], [], [], [], []
 
     def add_arc(kind: str, status: str, weight: float, what: str, xs: np.ndarray, ys: np.ndarray) -> None:
@@ -261,6 +253,21 @@ def arc_chart(words: Sequence[str], arcs: Sequence[tuple[int, int, str]], attent
     info_df = pd.DataFrame(arcs_info, columns=["arc", "kind", "status", "weight", "what"])
     label_df = pd.DataFrame(labels, columns=["x", "y", "text", "status", "what"])
     dot_df = pd.DataFrame(dots, columns=["x", "y", "status", "what"])
+    return line_df, info_df, label_df, dot_df
+
+
+@no_init_validation
+def arc_chart(words: Sequence[str], arcs: Sequence[tuple[int, int, str]], attention: np.ndarray, *,
+              direction: str = DIRECTIONS[0], title: str = "The parse against one head",
+              subtitle: str | None = None, max_width: int = MAX_WIDTH) -> alt.LayerChart:
+    """Words on a line; above it the parse's arcs (head → dependent, relation at the top), below
+    it the head's strongest attention for each word (`arc_table`), thicker for more weight, with a
+    dot on the word attended to. Green = the two agree, grey = a parse arc the head misses,
+    orange = attention that is not the word's parse head."""
+    n = len(words)
+    table = arc_table(words, arcs, attention, direction)
+    width = int(min(max_width, max(320, 60 * max(n, 1))))
+    line_df, info_df, label_df, dot_df = _arc_frames(words, arcs, table, direction)
     word_df = pd.DataFrame({"x": np.arange(n, dtype=float), "y": 0.0, "word": list(words)})
 
     xs = alt.Scale(domain=[-0.6, n - 0.4], nice=False, zero=False)
