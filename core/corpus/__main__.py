@@ -28,6 +28,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,50 +71,18 @@ def _probe_path(args: argparse.Namespace, out: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     probe = args.probe or args.probe_only
-    if args.batch_size < 1:
-        print("error: --batch-size must be at least 1", file=sys.stderr)
+    found = _inputs(args, probe)
+    if isinstance(found, str):
+        print(f"error: {found}", file=sys.stderr)
         return 2
-    status = None
-    if probe:  # decided before any sentence is read or model loaded
-        from core.probing import parser as parsing
-
-        status = parsing.parser_status()
-        if not status.available:
-            print(f"error: {status.message}", file=sys.stderr)
-            return 2
-    try:
-        if args.builtin:
-            corpus = sources.builtin(args.builtin)
-        else:
-            corpus = sources.read_path(args.input, args.column, max_sentences=args.max_sentences)
-    except AttentionDashboardError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    status, corpus = found
     out = args.out or Path(f"{(args.input or Path(args.builtin)).with_suffix('')}.run.parquet")
     for note in corpus.notes():
         print(f"note: {note}", file=sys.stderr)
 
     cancel = threading.Event()
-    previous = signal.getsignal(signal.SIGINT)
-
-    def stop(signum, frame):  # noqa: ANN001 - signal handler signature
-        if cancel.is_set():  # a second Ctrl-C: stop now
-            signal.signal(signal.SIGINT, previous)
-            raise KeyboardInterrupt
-        cancel.set()
-        print("\nstopping after this batch (Ctrl-C again to abort)...", file=sys.stderr)
-
-    signal.signal(signal.SIGINT, stop)
-    last = [0.0]
-
-    def progress(done: int, total: int, rate: float, eta: float, what: str = "sentences") -> None:
-        now = time.monotonic()
-        if args.quiet or (now - last[0] < 0.5 and done < total):
-            return
-        last[0] = now
-        left = f"{eta:,.0f} s left" if eta != float("inf") else "..."
-        print(f"\r{done:,}/{total:,} {what}  {rate:,.1f} sentences/s  {left}   ", end="", file=sys.stderr, flush=True)
-
+    previous = _stop_on_ctrl_c(cancel)
+    progress = _progress_line(args.quiet)
     complete = True
     loaded: list[Any] = []
 
@@ -132,23 +101,10 @@ def main(argv: list[str] | None = None) -> int:
 
             stored = probing.stored_probe(args.model, list(corpus.sentences), args.max_tokens, parser=status)
         if not args.probe_only:
-            from core.corpus.run import run_corpus
-
             # Probing needs the model anyway: load it once. Otherwise run_corpus loads it only when
             # the store does not hold this run already.
             target = model() if probe and stored is None else args.model
-            run = run_corpus(target, corpus, args.batch_size, progress=progress, cancel=cancel,
-                             max_tokens=args.max_tokens, device=args.device, half=args.half, store=not args.no_store)
-            if not args.quiet:
-                print(file=sys.stderr)
-            run = run.save(out)
-            meta = run.meta
-            state = "complete" if run.complete else f"stopped early: {run.done:,} of {run.total:,} sentences"
-            rate = meta.get("sentences_per_s")
-            print(f"wrote {out} ({state}; {meta['model_id']} on {meta['device']}, "
-                  f"{run.num_layers} x {run.num_heads} heads, {meta['seconds']:.1f} s"
-                  f"{f', {rate:,.1f} sentences/s' if rate else ''})")
-            complete = run.complete
+            complete = _corpus_run(args, corpus, target, cancel, progress, out)
         if probe and not cancel.is_set():
             complete = _probe(args, corpus, status, stored, model, _probe_path(args, out), cancel,
                               progress) and complete
@@ -160,6 +116,78 @@ def main(argv: list[str] | None = None) -> int:
     if probe and cancel.is_set() and not args.probe_only:
         print("note: stopped before probing; no probing run written", file=sys.stderr)
     return 0 if complete else 1
+
+
+def _inputs(args: argparse.Namespace, probe: bool) -> tuple[Any, sources.Corpus] | str:
+    """(the parser's status when probing, else None; the corpus), or what is wrong with the input.
+    The parser is checked before any sentence is read or model loaded."""
+    if args.batch_size < 1:
+        return "--batch-size must be at least 1"
+    status = None
+    if probe:
+        from core.probing import parser as parsing
+
+        status = parsing.parser_status()
+        if not status.available:
+            return status.message
+    try:
+        if args.builtin:
+            corpus = sources.builtin(args.builtin)
+        else:
+            corpus = sources.read_path(args.input, args.column, max_sentences=args.max_sentences)
+    except AttentionDashboardError as err:
+        return str(err)
+    return status, corpus
+
+
+def _stop_on_ctrl_c(cancel: threading.Event) -> Any:
+    """The first Ctrl-C sets `cancel` (the run stops after its batch), a second one aborts.
+    Returns the SIGINT handler it replaced."""
+    previous = signal.getsignal(signal.SIGINT)
+
+    def stop(signum, frame):  # noqa: ANN001 - signal handler signature
+        if cancel.is_set():  # a second Ctrl-C: stop now
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        cancel.set()
+        print("\nstopping after this batch (Ctrl-C again to abort)...", file=sys.stderr)
+
+    signal.signal(signal.SIGINT, stop)
+    return previous
+
+
+def _progress_line(quiet: bool) -> Callable[..., None]:
+    """A progress callback that rewrites one line on stderr at most twice a second (nothing when quiet)."""
+    last = [0.0]
+
+    def progress(done: int, total: int, rate: float, eta: float, what: str = "sentences") -> None:
+        now = time.monotonic()
+        if quiet or (now - last[0] < 0.5 and done < total):
+            return
+        last[0] = now
+        left = f"{eta:,.0f} s left" if eta != float("inf") else "..."
+        print(f"\r{done:,}/{total:,} {what}  {rate:,.1f} sentences/s  {left}   ", end="", file=sys.stderr, flush=True)
+
+    return progress
+
+
+def _corpus_run(args: argparse.Namespace, corpus: sources.Corpus, target: Any, cancel: threading.Event,
+                progress: Callable[..., None], out: Path) -> bool:
+    """The corpus statistics run, written to `out`. Returns whether it is complete."""
+    from core.corpus.run import run_corpus
+
+    run = run_corpus(target, corpus, args.batch_size, progress=progress, cancel=cancel,
+                     max_tokens=args.max_tokens, device=args.device, half=args.half, store=not args.no_store)
+    if not args.quiet:
+        print(file=sys.stderr)
+    run = run.save(out)
+    meta = run.meta
+    state = "complete" if run.complete else f"stopped early: {run.done:,} of {run.total:,} sentences"
+    rate = meta.get("sentences_per_s")
+    print(f"wrote {out} ({state}; {meta['model_id']} on {meta['device']}, "
+          f"{run.num_layers} x {run.num_heads} heads, {meta['seconds']:.1f} s"
+          f"{f', {rate:,.1f} sentences/s' if rate else ''})")
+    return run.complete
 
 
 def _probe(args: argparse.Namespace, corpus: sources.Corpus, status: Any, found: Any, model: Any, path: Path,
