@@ -120,6 +120,12 @@ def _byte_level_bpe(vocab_size: int = 400, specials: tuple[str, ...] = ()) -> ob
     return tk
 
 
+def _head_init(head: bool) -> dict[str, float]:
+    """Models with a head get larger random weights (std 0.3, not 0.02), so their predictions
+    depend on the input enough for attribution tests (completeness relative to F(x) - F(b))."""
+    return {"initializer_range": 0.3} if head else {}
+
+
 def _folder_and_id(root: Path, family: str, head: bool) -> tuple[Path, str]:
     model_id = TINY_IDS[family] + (HEAD_SUFFIX if head else "")
     return Path(root) / model_id, model_id
@@ -132,7 +138,7 @@ def build_distilbert(root: Path, head: bool = False) -> LoadedModel:
     vocab_size = _save_wordpiece_tokenizer("DistilBertTokenizerFast", folder)
     _torch_seed()
     cfg = DistilBertConfig(vocab_size=vocab_size, n_layers=2, n_heads=2, dim=32, hidden_dim=64,
-                           max_position_embeddings=128, pad_token_id=0)
+                           max_position_embeddings=128, pad_token_id=0, **_head_init(head))
     (DistilBertForMaskedLM if head else DistilBertModel)(cfg).save_pretrained(folder)
     return load_from_source(str(folder), model_id=model_id, display_name="tiny DistilBERT",
                             device="cpu", local_only=True)
@@ -145,7 +151,8 @@ def build_bert(root: Path, head: bool = False) -> LoadedModel:
     vocab_size = _save_wordpiece_tokenizer("BertTokenizerFast", folder)
     _torch_seed()
     cfg = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=128, type_vocab_size=2, pad_token_id=0)
+                     intermediate_size=64, max_position_embeddings=128, type_vocab_size=2, pad_token_id=0,
+                     **_head_init(head))
     (BertForMaskedLM(cfg) if head else BertModel(cfg, add_pooling_layer=False)).save_pretrained(folder)
     return load_from_source(str(folder), model_id=model_id, display_name="tiny BERT",
                             device="cpu", local_only=True)
@@ -170,7 +177,7 @@ def build_roberta(root: Path, head: bool = False) -> LoadedModel:
     cfg = RobertaConfig(vocab_size=tk.get_vocab_size(), hidden_size=32, num_hidden_layers=2,
                         num_attention_heads=2, intermediate_size=64, max_position_embeddings=66,
                         type_vocab_size=1, pad_token_id=tk.token_to_id("<pad>"), bos_token_id=bos,
-                        eos_token_id=eos)
+                        eos_token_id=eos, **_head_init(head))
     (RobertaForMaskedLM(cfg) if head else RobertaModel(cfg, add_pooling_layer=False)).save_pretrained(folder)
     return load_from_source(str(folder), model_id=model_id, display_name="tiny RoBERTa",
                             device="cpu", local_only=True)
@@ -188,7 +195,7 @@ def build_gpt2(root: Path, head: bool = False) -> LoadedModel:
     tok.save_pretrained(folder)
     _torch_seed()
     cfg = GPT2Config(vocab_size=tk.get_vocab_size(), n_positions=64, n_embd=32, n_layer=2, n_head=2,
-                     n_inner=64, bos_token_id=eot, eos_token_id=eot)
+                     n_inner=64, bos_token_id=eot, eos_token_id=eot, **_head_init(head))
     (GPT2LMHeadModel if head else GPT2Model)(cfg).save_pretrained(folder)
     return load_from_source(str(folder), model_id=model_id, display_name="tiny GPT-2",
                             device="cpu", local_only=True)
