@@ -149,11 +149,37 @@ def align(parse: Parse, offsets: Sequence[tuple[int, int]], special_mask: Sequen
         for t in members_t[r]:
             unit_tok[t] = k
 
-    # pieces with an empty trimmed span (a lone "▁" / "Ġ", or a span the tokenizer left empty)
-    empty = 0
     wid = list(word_ids) if word_ids is not None else [None] * n
+    empty = _attach_empty_pieces(unit_tok, special, treal, wid)
+
+    unmatched_tokens = tuple(t for t in range(n) if not special[t] and unit_tok[t] is None)
+    units = []
+    for k, r in enumerate(order):
+        ws = tuple(sorted(members_w[r]))
+        ts = tuple(t for t in range(n) if unit_tok[t] == k)
+        start = int(min(wspans[w, 0] for w in ws))
+        end = int(max(wspans[w, 1] for w in ws))
+        units.append(Unit(ws, ts, start, end, text[start:end]))
+    unit_word: list[int | None] = [None] * m
+    for k, u in enumerate(units):
+        for w in u.words:
+            unit_word[w] = k
+    unmatched_words = tuple(int(w) for w in range(m) if wreal[w] and not linked_w[w])
+
+    split = _split_model_words(unit_tok, special, wid) if word_ids is not None else 0
+    return Alignment(tuple(units), tuple(unit_tok), tuple(unit_word), unmatched_words, unmatched_tokens,
+                     split, empty)
+
+
+def _attach_empty_pieces(unit_tok: list[int | None], special: np.ndarray, real: np.ndarray,
+                         wid: Sequence[int | None]) -> int:
+    """Give each piece with an empty trimmed span (a lone "▁" / "Ġ", or a span the tokenizer left
+    empty) a unit: its model word's next piece's (else its last piece's), else the nearest later
+    (else earlier) aligned piece's. Changes `unit_tok` in place; returns how many got one."""
+    n = len(unit_tok)
+    empty = 0
     for t in range(n):
-        if special[t] or unit_tok[t] is not None or treal[t]:
+        if special[t] or unit_tok[t] is not None or real[t]:
             continue
         target = None
         if wid[t] is not None:
@@ -170,27 +196,13 @@ def align(parse: Parse, offsets: Sequence[tuple[int, int]], special_mask: Sequen
         if target is not None:
             unit_tok[t] = target
             empty += 1
+    return empty
 
-    unmatched_tokens = tuple(t for t in range(n) if not special[t] and unit_tok[t] is None)
-    units = []
-    for k, r in enumerate(order):
-        ws = tuple(sorted(members_w[r]))
-        ts = tuple(t for t in range(n) if unit_tok[t] == k)
-        start = int(min(wspans[w, 0] for w in ws))
-        end = int(max(wspans[w, 1] for w in ws))
-        units.append(Unit(ws, ts, start, end, text[start:end]))
-    unit_word: list[int | None] = [None] * m
-    for k, u in enumerate(units):
-        for w in u.words:
-            unit_word[w] = k
-    unmatched_words = tuple(int(w) for w in range(m) if wreal[w] and not linked_w[w])
 
-    split = 0
-    if word_ids is not None:
-        seen: dict[int, set[int]] = {}
-        for t in range(n):
-            if wid[t] is not None and unit_tok[t] is not None and not special[t]:
-                seen.setdefault(int(wid[t]), set()).add(int(unit_tok[t]))
-        split = sum(1 for s in seen.values() if len(s) > 1)
-    return Alignment(tuple(units), tuple(unit_tok), tuple(unit_word), unmatched_words, unmatched_tokens,
-                     split, empty)
+def _split_model_words(unit_tok: Sequence[int | None], special: np.ndarray, wid: Sequence[int | None]) -> int:
+    """How many of the model's words have pieces in more than one unit."""
+    seen: dict[int, set[int]] = {}
+    for t in range(len(unit_tok)):
+        if wid[t] is not None and unit_tok[t] is not None and not special[t]:
+            seen.setdefault(int(wid[t]), set()).add(int(unit_tok[t]))
+    return sum(1 for units in seen.values() if len(units) > 1)
