@@ -130,7 +130,14 @@ def blank_token_id(loaded: LoadedModel) -> int:
     return 0
 
 
+# RoBERTa-style models number positions from the non-padding tokens, so a [PAD] baseline would
+# also move the position embeddings: their baseline is the mask token.
+_POSITIONS_FROM_PADDING = ("roberta", "xlm-roberta", "camembert")
+
+
 def baseline_token_id(loaded: LoadedModel) -> int:
-    """The integrated-gradients baseline token: [PAD], else the blank token."""
+    """The integrated-gradients baseline token: [PAD], else (or for RoBERTa-style models) the blank token."""
     pad = loaded.tokenizer.pad_token_id
-    return int(pad) if pad is not None else blank_token_id(loaded)
+    if pad is None or loaded.info.model_type in _POSITIONS_FROM_PADDING:
+        return blank_token_id(loaded)
+    return int(pad)
