@@ -1,12 +1,23 @@
-"""The attention engine: loaded models + a bounded result cache + a bounded derived-data memo.
+"""The engine: the one keeper of everything computed, and of the loaded models.
 
-One engine is shared by every session of the app (held by `st.cache_resource` in
-ui/cache.py). Changing layer or head never re-runs a model: results are keyed by
-(model id, text, second text, max tokens) only.
+Everything the app computes is asked for with a typed request (`Request`: a frozen dataclass
+that says what, and how to compute it) and answered by `AttentionEngine.get(request)`: memory
+(a bounded LRU, single-flight: two sessions asking for the same thing compute it once), then
+the request's disk store when its kind has one (results, corpus runs, probing runs), then
+`request.compute(engine)`. The attention of a text (`Attention`) is the first request; the
+catalogue of derived quantities, charts and runs lives in core.requests, above the analysis
+and render packages this module must not import.
+
+One engine is shared by every session of the app (held by `st.cache_resource` in ui/cache.py),
+so nothing per-session is ever kept on it. Changing layer or head never re-runs a model:
+results are keyed by (model id, text, second text, max tokens) only. Models are loaded on first
+use and kept in a set bounded by bytes; `jobs` runs background work (warm-ups, downloads,
+corpus runs), one job per key.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import os
@@ -15,14 +26,15 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
 from core.attention.extract import effective_max_tokens, extract
 from core.attention.result import AttentionResult, normalise_pair
 from core.errors import EmptyTextError
+from core.jobs import Job, Jobs
 from core.models.loading import LoadedModel, load_model
 
 if TYPE_CHECKING:
@@ -30,6 +42,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _MISSING = object()
+Loading = Callable[[str], AbstractContextManager[Any]]  # a context entered while something slow happens (a spinner)
 log = logging.getLogger("attention_dashboard")
 
 ENV_MODEL_MEMORY = "ATTENTION_DASHBOARD_MODEL_MEMORY_MB"
@@ -155,8 +168,9 @@ class BoundedCache:
                 _, (_, old) = self._data.popitem(last=False)
                 self._bytes -= old
 
-    def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> T:
-        """The cached value, or compute it once: concurrent callers of one key wait for it."""
+    def get_or_compute(self, key: Hashable, compute: Callable[[], T], keep: Callable[[T], bool] | None = None) -> T:
+        """The cached value, or compute it once: concurrent callers of one key wait for it.
+        A value for which `keep(value)` is False is returned but not cached."""
         value = self._lookup(key)
         if value is not _MISSING:
             return value
@@ -173,7 +187,8 @@ class BoundedCache:
                 with self._lock:
                     self.misses += 1
                 value = compute()  # an exception propagates and caches nothing
-                self.put(key, value)
+                if keep is None or keep(value):
+                    self.put(key, value)
                 return value
         finally:
             with self._lock:
@@ -185,6 +200,104 @@ class BoundedCache:
         with self._lock:
             self._data.clear()
             self._bytes = 0
+
+
+# --- requests -------------------------------------------------------------------------------------
+
+class _Same:
+    """A key part for an unhashable object: equal only to itself, and holding it (so its id cannot
+    be reused while a cache entry keyed by it lives)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+
+def key_of(value: Any) -> Hashable:
+    """The key part of one request field: a request's own key, a result's identity (model, text,
+    second text, token limit), tuples element by element, a hashable value itself, and any other
+    object by identity (a finished run's counts)."""
+    if isinstance(value, Request):
+        return value.key
+    if isinstance(value, AttentionResult):
+        return ("result", value.model_id, value.text, value.text_pair, value.max_tokens)
+    if isinstance(value, (tuple, list)):
+        return tuple(key_of(v) for v in value)
+    try:
+        hash(value)
+    except TypeError:
+        return _Same(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to compute, as a frozen dataclass; `AttentionEngine.get(request)` answers it.
+
+    A subclass declares its inputs as fields and `compute(engine)`: everything it needs comes
+    from its fields and from the engine (`engine.get(other request)`, `engine.loaded(model_id)`).
+    Its key is its class and its compared fields (see `key_of`); fields that do not change the
+    value (a progress callback, a spinner, a cancel event) are declared `field(compare=False)`.
+    `cache` names the engine's bounded cache that holds its values: "derived" (things computed
+    from a result), "results", or "runs" (corpus and probing runs and what is derived from them).
+    A kind with a disk store overrides `load` (a stored value, or None) and `save`; `keep(value)`
+    False leaves a value out of memory (a cancelled run is not the answer to its request).
+    """
+
+    cache: ClassVar[str] = "derived"
+
+    @property
+    def key(self) -> Hashable:
+        parts = tuple(key_of(getattr(self, f.name)) for f in dataclasses.fields(self) if f.compare)
+        return (type(self).__module__, type(self).__qualname__, *parts)
+
+    def compute(self, engine: AttentionEngine) -> Any:
+        raise NotImplementedError
+
+    def load(self, engine: AttentionEngine) -> Any | None:
+        return None
+
+    def save(self, engine: AttentionEngine, value: Any) -> None:
+        return None
+
+    def keep(self, value: Any) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class Attention(Request):
+    """The attention of a text: one forward pass of the model (`AttentionResult`). Stored on disk
+    (core.attention.store) and in the read-only seed. `loading(message)` is entered only while the
+    model itself loads."""
+
+    cache: ClassVar[str] = "results"
+
+    model_id: str
+    text: str
+    text_pair: str | None = None
+    max_tokens: int | None = None
+    loading: Loading | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Derived(Request):
+    """A value derived from a result by a function the caller names (`AttentionEngine.memo`);
+    core.requests holds the typed requests that replace it."""
+
+    result: AttentionResult
+    name: str
+    params: Hashable
+    function: Callable[[], Any] = field(compare=False)
+
+    def compute(self, engine: AttentionEngine) -> Any:
+        return self.function()
 
 
 def _estimate_from_files(model_id: str) -> int | None:
@@ -207,10 +320,12 @@ def _estimate_from_files(model_id: str) -> int | None:
 
 
 class AttentionEngine:
-    """Models, results and derived arrays, all bounded. Safe to share across threads."""
+    """Models, results, derived values and runs, all bounded; background jobs. Safe to share
+    across threads."""
 
     def __init__(self, *, max_results: int = 48, max_result_bytes: int = 384 * 2**20,
                  max_derived: int = 256, max_derived_bytes: int = 256 * 2**20,
+                 max_runs: int = 96, max_run_bytes: int = 160 * 2**20,
                  device: str | None = None,
                  loader: Callable[[str], LoadedModel] | None = None,
                  store: ResultStore | None = None, seed: ResultStore | None = None,
@@ -232,6 +347,8 @@ class AttentionEngine:
         self._lock = threading.Lock()
         self.results = BoundedCache(max_results, max_result_bytes)
         self.derived = BoundedCache(max_derived, max_derived_bytes)
+        self.runs = BoundedCache(max_runs, max_run_bytes)  # corpus and probing runs, what is derived from them
+        self.jobs = Jobs()
 
     def model(self, model_id: str) -> LoadedModel:
         """The loaded model (loaded on first use). Loading one more than the memory budget holds
@@ -312,29 +429,81 @@ class AttentionEngine:
         with self._lock:
             return model_id in self._models
 
+    # -- the one path -----------------------------------------------------------------------------
+    def get(self, request: Request) -> Any:
+        """The value of `request`: memory, then its disk store (if its kind has one), then
+        `request.compute(self)` (saved to the store); computed once however many ask at once."""
+        if isinstance(request, Attention):
+            return self._attention(request)
+        cache = self._cache_for(request)
+
+        def run() -> Any:
+            found = request.load(self)
+            if found is not None:
+                return found
+            value = request.compute(self)
+            if request.keep(value):
+                request.save(self, value)
+            return value
+
+        return cache.get_or_compute(request.key, run, keep=request.keep)
+
+    def find(self, request: Request) -> Any | None:
+        """The value of `request` if it is in memory or in its store already (else None); never
+        computes, never loads a model."""
+        if isinstance(request, Attention):
+            return self._stored_attention(request)
+        cache = self._cache_for(request)
+        key = request.key
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+        found = request.load(self)
+        if found is not None and request.keep(found):
+            cache.put(key, found)
+        return found
+
+    def _cache_for(self, request: Request) -> BoundedCache:
+        return {"results": self.results, "derived": self.derived, "runs": self.runs}[request.cache]
+
+    def loaded(self, model_id: str, loading: Loading | None = None,
+               note: str = "first use only; the rest of the app keeps working") -> LoadedModel:
+        """The loaded model; `loading(message)` is entered only while it has to be loaded."""
+        if self.is_loaded(model_id) or loading is None:
+            return self.model(model_id)
+        with loading(f"Loading {model_id}… ({note})"):
+            return self.model(model_id)
+
+    # -- results -----------------------------------------------------------------------------------
     def result(self, model_id: str, text: str, text_pair: str | None = None, max_tokens: int | None = None,
-               *, loading: Callable[[str], AbstractContextManager[Any]] | None = None) -> AttentionResult:
-        """The one path from a request to its result: memory, then the on-disk store and the seed,
-        then the model (loaded on first use) and one forward pass, stored on disk for next time.
+               *, loading: Loading | None = None) -> AttentionResult:
+        """The attention of a text (`get(Attention(...))`): memory, then the on-disk store and the
+        seed, then the model (loaded on first use) and one forward pass, stored on disk for next time.
 
         One cached result per (model, text, second text, effective max tokens): `max_tokens=None`
         and the explicit default share one entry, and a blank second text is the same as none.
         `loading(message)` is entered only while the model itself has to be loaded (a spinner).
         """
+        return self._attention(Attention(model_id, text, text_pair, max_tokens, loading))
+
+    def peek(self, model_id: str, text: str, text_pair: str | None = None,
+             max_tokens: int | None = None) -> AttentionResult | None:
+        """The result if it is already in memory or on disk, without loading a model (else None)."""
+        return self._stored_attention(Attention(model_id, text, text_pair, max_tokens))
+
+    def _attention(self, request: Attention) -> AttentionResult:
+        model_id, text = request.model_id, request.text
         if not isinstance(text, str) or not text.strip():
             raise EmptyTextError()
-        pair = normalise_pair(text_pair)
-        stored = self.peek(model_id, text, pair, max_tokens)
+        pair = normalise_pair(request.text_pair)
+        max_tokens = request.max_tokens
+        stored = self._stored_attention(request)
         if stored is not None:
             return stored
-        if self.is_loaded(model_id) or loading is None:
-            loaded = self.model(model_id)
-        else:
-            with loading(f"Loading {model_id}… (first use only; the rest of the app keeps working)"):
-                loaded = self.model(model_id)
+        loaded = self.loaded(model_id, request.loading, "first use only; the rest of the app keeps working")
         limit = effective_max_tokens(loaded.info, loaded.tokenizer, max_tokens)
         key = ("attention", model_id, text, pair, limit)
-        with self._lock:  # so `peek` finds this result even after the model is let go of
+        with self._lock:  # so a later lookup finds this result even after the model is let go of
             if len(self._limits) > 4096:
                 self._limits.clear()
             self._limits[(model_id, text, pair, max_tokens)] = limit
@@ -347,16 +516,17 @@ class AttentionEngine:
 
         return self.results.get_or_compute(key, run)
 
-    def peek(self, model_id: str, text: str, text_pair: str | None = None,
-             max_tokens: int | None = None) -> AttentionResult | None:
-        """The result if it is already in memory or on disk, without loading a model (else None)."""
+    def _stored_attention(self, request: Attention) -> AttentionResult | None:
+        """Memory under the effective token limit (when known), then the store and the seed."""
+        model_id, text = request.model_id, request.text
         if not isinstance(text, str) or not text.strip():
             return None
-        pair = normalise_pair(text_pair)
-        request = (model_id, text, pair, max_tokens)
+        pair = normalise_pair(request.text_pair)
+        max_tokens = request.max_tokens
+        asked = (model_id, text, pair, max_tokens)
         with self._lock:
             loaded = self._models.get(model_id)
-            limit = self._limits.get(request)
+            limit = self._limits.get(asked)
         if loaded is not None:
             limit = effective_max_tokens(loaded.info, loaded.tokenizer, max_tokens)
         if limit is not None:
@@ -372,10 +542,24 @@ class AttentionEngine:
             with self._lock:
                 if len(self._limits) > 4096:
                     self._limits.clear()
-                self._limits[request] = stored.max_tokens
+                self._limits[asked] = stored.max_tokens
         return stored
 
     def memo(self, result: AttentionResult, name: str, params: Hashable, compute: Callable[[], T]) -> T:
-        """Memoise something derived from a result (statistics, rollout, ...)."""
-        key = (name, result.model_id, result.text, result.text_pair, result.max_tokens, params)
-        return self.derived.get_or_compute(key, compute)
+        """Memoise something derived from a result under a name (`get(Derived(...))`)."""
+        return self.get(Derived(result, name, params, compute))
+
+    # -- background work ---------------------------------------------------------------------------
+    def warm_up(self, model_id: str, prefetch: tuple[str, ...] = (), delay_s: float = 0.0) -> Job:
+        """Load the model on a background job (once per model), after `delay_s` unless a call
+        without delay comes first; then compute the `prefetch` texts, so picking one is instant."""
+
+        def work(job: Job) -> None:
+            self.model(model_id)
+            for text in prefetch:
+                if job.cancelled:
+                    return
+                self.result(model_id, text)
+
+        return self.jobs.start(("warm_up", model_id), work, once=True, name=f"warm-{model_id}", delay_s=delay_s,
+                               failure=f"Loading {model_id} failed; the page that needs it says why.")

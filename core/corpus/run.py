@@ -34,6 +34,7 @@ from core.corpus.aggregate import STAT_NAMES, TYPICAL_K, CorpusAggregate
 from core.corpus.batch import DEFAULT_BATCH_SIZE, DEFAULT_CORPUS_MAX_TOKENS, iter_padded
 from core.corpus.sources import Corpus
 from core.errors import AttentionDashboardError
+from core.jobs import Job
 from core.models.loading import LoadedModel
 
 log = logging.getLogger("attention_dashboard")
@@ -268,13 +269,24 @@ def run_corpus(model: str | LoadedModel, texts: Corpus | Sequence[str], batch_si
     key = run_key(model_id, corpus.digest, max_tokens, half)
     run = finish_run(agg, corpus, info, seconds=seconds, batch_size=batch_size, max_tokens=max_tokens, half=half,
                      cancelled=cancelled, key=key)
-    if store and folder is not None and key is not None and run.complete:
-        try:
-            run = run.save(runfiles.key_path(folder, key))
-            _prune(folder)
-        except OSError as err:  # a read-only or full disk must not lose the run
-            log.info("corpus store: could not write (%s)", err)
-    return run
+    return file_run(run, folder) if store else run
+
+
+def file_run(run: CorpusRun, folder: Path | None = None) -> CorpusRun:
+    """File a complete run under its key in the store's folder (or `folder`), where `stored_run`
+    finds it; returns the run with its path (the run itself when it is incomplete, has no key, or
+    the store is off or cannot be written)."""
+    folder = folder or corpus_dir()
+    key = run.meta.get("key")
+    if folder is None or key is None or not run.complete:
+        return run
+    try:
+        filed = run.save(runfiles.key_path(folder, key))
+        _prune(folder)
+    except OSError as err:  # a read-only or full disk must not lose the run
+        log.info("corpus store: could not write (%s)", err)
+        return run
+    return filed
 
 
 @contextmanager
@@ -318,7 +330,10 @@ def finish_run(agg: CorpusAggregate, corpus: Corpus, info: Any, *, seconds: floa
     return CorpusRun(heads, meta)
 
 
-# --- a run on a background thread (the app) ---------------------------------------------------------
+# --- a run as a background job (the app) -------------------------------------------------------------
+
+RUN_FAILED = "The corpus run failed. Try a smaller batch size or a shorter corpus."
+
 
 @dataclass(frozen=True)
 class JobStatus:
@@ -333,67 +348,48 @@ class JobStatus:
 
 
 class CorpusJob:
-    """`run_corpus` on a daemon thread: `status()` to poll, `cancel()` to stop after the batch in
-    flight (the partial run is kept). Holds nothing shared: the model's lock serialises its use.
+    """A corpus run on a background job (core.jobs.Job): `status()` to poll, `cancel()` to stop
+    after the batch in flight (the partial run is kept). The job reports `run_corpus`'s progress
+    (done, total, sentences per second, seconds left) and returns the CorpusRun; until its first
+    report it is loading the model."""
 
-    `model`: an id, a LoadedModel, or a function returning one (called on the thread, so a page
-    that starts the job does not wait for the model to load). `on_done(run)` is called on the
-    thread with the finished or cancelled run.
-    """
+    def __init__(self, job: Job, total: int) -> None:
+        self.job = job
+        self.total = total
 
-    def __init__(self, model: str | LoadedModel | Callable[[], LoadedModel], corpus: Corpus,
-                 batch_size: int = DEFAULT_BATCH_SIZE, *, on_done: Callable[[CorpusRun], None] | None = None,
-                 **kwargs: Any):
-        self._lock = threading.Lock()
-        self._cancel = threading.Event()
-        self._progress = (0, len(corpus), 0.0, float("inf"))
-        self._phase = "loading the model"
-        self._run: CorpusRun | None = None
-        self._error: str | None = None
-        self.corpus = corpus
-        self.batch_size = batch_size
-        self.started = time.time()
+    @classmethod
+    def start(cls, model: str | LoadedModel | Callable[[], LoadedModel], corpus: Corpus,
+              batch_size: int = DEFAULT_BATCH_SIZE, **kwargs: Any) -> CorpusJob:
+        """`run_corpus` on a job of its own. `model`: an id, a LoadedModel, or a function returning
+        one (called on the job, so the caller does not wait for the model to load)."""
 
-        def progress(done: int, total: int, rate: float, eta: float) -> None:
-            with self._lock:
-                self._progress = (done, total, rate, eta)
-                self._phase = "running"
+        def work(job: Job) -> CorpusRun:
+            target = model() if callable(model) and not isinstance(model, (str, LoadedModel)) else model
+            job.report((0, len(corpus), 0.0, float("inf")))
+            return run_corpus(target, corpus, batch_size, progress=lambda *p: job.report(p),
+                              cancel=job.cancel_event, **kwargs)
 
-        def work() -> None:
-            try:
-                target = model() if callable(model) and not isinstance(model, (str, LoadedModel)) else model
-                with self._lock:
-                    self._phase = "running"
-                run = run_corpus(target, corpus, batch_size, progress=progress, cancel=self._cancel, **kwargs)
-                with self._lock:
-                    self._run = run
-                    self._phase = "finished" if run.complete else "cancelled"
-                if on_done is not None:
-                    on_done(run)
-            except AttentionDashboardError as err:
-                with self._lock:
-                    self._error, self._phase = str(err), "failed"
-            except Exception:  # noqa: BLE001 - never a traceback on screen; the log has it
-                log.exception("corpus run failed")
-                with self._lock:
-                    self._error = "The corpus run failed. Try a smaller batch size or a shorter corpus."
-                    self._phase = "failed"
-
-        self._thread = threading.Thread(target=work, name="corpus-run", daemon=True)
-        self._thread.start()
+        return cls(Job(work, name="corpus-run", failure=RUN_FAILED), len(corpus))
 
     def cancel(self) -> None:
-        self._cancel.set()
+        self.job.cancel()
 
     @property
     def cancelling(self) -> bool:
-        return self._cancel.is_set()
+        return self.job.cancelled
 
     def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
+        self.job.join(timeout)
 
     def status(self) -> JobStatus:
-        with self._lock:
-            done, total, rate, eta = self._progress
-            running = self._thread.is_alive() and self._run is None and self._error is None
-            return JobStatus(done, total, rate, eta, running, self._phase, self._run, self._error)
+        job = self.job
+        progress = job.progress
+        done, total, rate, eta = progress if progress is not None else (0, self.total, 0.0, float("inf"))
+        run = job.result if job.done else None
+        if job.running:
+            phase = "loading the model" if progress is None else "running"
+        elif job.error is not None:
+            phase = "failed"
+        else:
+            phase = "finished" if run is not None and run.complete else "cancelled"
+        return JobStatus(done, total, rate, eta, job.running, phase, run, job.error)

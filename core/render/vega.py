@@ -295,3 +295,41 @@ def unvalidated(chart: Any) -> Any:
     """
     object.__setattr__(chart, "to_dict", functools.partial(chart.to_dict, validate=False))
     return chart
+
+
+# --- a chart's spec, made once ------------------------------------------------------------------
+
+SPEC_SLOT = "_dashboard_vl_specs"
+"""Attribute of a chart object holding its specs ({variant: spec}). A dict, so the shallow copies
+of a memoised chart (`shared_copy`) share it: the memo's chart is converted once."""
+
+
+def with_spec_slot(chart: Any) -> Any:
+    """`chart` itself, with an (empty) spec slot if it had none."""
+    store = getattr(chart, "__dict__", None)
+    if store is not None and SPEC_SLOT not in store:
+        object.__setattr__(chart, SPEC_SLOT, {})
+    return chart
+
+
+def shared_copy(chart: Any) -> Any:
+    """A shallow copy of a memoised chart (a caller may derive from it) that shares the memo's
+    spec slot, so the chart is converted to Vega-Lite once however many copies are drawn."""
+    import copy
+
+    return copy.copy(with_spec_slot(chart))
+
+
+def spec_memo(chart: Any, variant: Any, make: Any) -> dict[str, Any] | None:
+    """The spec `make(chart)` makes of `chart` for `variant` (e.g. normal or presenter), made on the
+    first call and kept in the chart's spec slot, so it lives exactly as long as the chart. None
+    for an object without a __dict__ (not an Altair chart). Charts are never changed in place
+    after they are built (builders and Altair's methods return new objects), so a kept spec
+    cannot go stale."""
+    slot = getattr(with_spec_slot(chart), "__dict__", {}).get(SPEC_SLOT)
+    if slot is None:
+        return None
+    spec = slot.get(variant)
+    if spec is None:
+        spec = slot[variant] = make(chart)
+    return spec

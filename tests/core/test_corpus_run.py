@@ -113,13 +113,13 @@ def test_bad_run_files_are_refused(tmp_path) -> None:
 
 
 def test_background_job_cancel_and_error(tiny_bert) -> None:
-    job = CorpusJob(tiny_bert, SAMPLE, 2, store=False, reuse=False)
+    job = CorpusJob.start(tiny_bert, SAMPLE, 2, store=False, reuse=False)
     job.cancel()
     job.join(120)
     status = job.status()
     assert not status.running and status.error is None and status.run is not None
     assert 0 < status.run.done <= len(SAMPLE)
-    failing = CorpusJob("no-such-model", SAMPLE, 2, store=False, reuse=False)
+    failing = CorpusJob.start("no-such-model", SAMPLE, 2, store=False, reuse=False)
     failing.join(60)
     assert failing.status().run is None and "no-such-model" in failing.status().error
 
