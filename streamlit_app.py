@@ -1,7 +1,7 @@
 """Attention dashboard: the router. Page config, the shared sidebar, URL state, navigation.
 
 Run with `streamlit run streamlit_app.py`. The pages come from the one table in
-ui/page_table.py. Torch and the model load on a background thread (ui.cache.warm_up), so this
+ui/page_table.py. Torch and the model load on a background job (ui.cache.warm_up), so this
 page and its sidebar draw at once; a view drawn before (on-disk result store) draws without
 waiting for them.
 """
@@ -42,14 +42,14 @@ sections[page_table.DEFAULT.section].append(at_file_name)
 # push Text, Layer and Head below the fold at 1400x900): it is hidden, and the sidebar lists the
 # same pages as links below the controls. Every page keeps its address.
 page = st.navigation(sections, position="hidden")
-st.session_state[state.SELECTION] = sidebar.sidebar()
+selection = state.publish(sidebar.sidebar())
 if page.url_path != "":
     # Streamlit writes the default page's link as href="" (this page's own address, to a new tab or
     # a copied link): away from "/", the list links the same page at its file name instead.
     links = {section: [at_file_name if p is pages[page_table.DEFAULT.name] else p for p in listed]
              for section, listed in links.items()}
 sidebar.page_links(links, state.link_params())
-presenter.apply(st.session_state[state.SELECTION])  # presenter mode: its switch, style and bar
+presenter.apply(selection)  # presenter mode: its switch, style and bar
 target = state.pending_page()  # a click asked for another page (state.select(..., page=...))
 if target is not None and pages[target].title != page.title:
     st.switch_page(pages[target], query_params=dict(st.query_params))  # keep the link's view

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.render import heatmaps
+from core.render import grids
+from core.requests.analysis import HeadOverview
+from core.requests.charts import ThumbnailGrid
 from ui import cache, page, presenter, state
 from ui.heatmap_panel import chart_scroll_box, layers_table_view, table_box
 from ui.tables import readable
@@ -22,7 +24,7 @@ st.subheader(f"Head {sel.head} in every layer")
 
 def grid() -> None:
     def make():
-        return heatmaps.head_grid(result.attention[:, sel.head], list(result.display_tokens), head=sel.head,
+        return grids.head_grid(result.attention[:, sel.head], list(result.display_tokens), head=sel.head,
                                   allowed_mask=result.allowed_mask() if result.causal else None)
     presenter.chart(make(), width="content")
     page.downloads(make, {}, f"{page.slug(sel)}_head{sel.head}_layers", key="al_grid")
@@ -36,7 +38,7 @@ st.caption("Each thumbnail is one head (rows = layers, columns = heads). Click a
 
 
 def overview() -> None:
-    presenter.chart(cache.thumbnail_chart(result), key="al_thumbs", width="content",
+    presenter.chart(cache.chart(ThumbnailGrid(result)), key="al_thumbs", width="content",
                     on_select=state.select_from_chart("al_thumbs"))
 
 
@@ -45,11 +47,11 @@ st.caption(f"Selected: layer {sel.layer}, head {sel.head}.")
 
 
 def overview_table() -> None:
-    # Built only while open (72 heads' strongest connections: 0.2 s a text).
+    # Built only while open (every head's strongest connections).
     with table_box("al_thumbs", "The overview as a table") as box:
         if not box.open:
             return
-        table = cache.head_overview(result)
+        table = cache.get(HeadOverview(result))
         st.caption("One row per head: its strongest connection to another token (position in brackets) and how "
                    "evenly it spreads (1 = evenly over every token, 0 = on one token).")
         st.dataframe(table, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(table)),

@@ -20,7 +20,8 @@ from core.compare.align import MINIMAL_PAIRS
 from core.examples import EXAMPLES
 from core.models.config import grid_shape
 from core.models.registry import registry, related_model
-from core.render import heatmaps, matrix
+from core.render import matrix
+from core.requests import compare as requests
 from ui import cache, page, presenter, state
 from ui.heatmap_panel import chart_scroll_box, table_view
 from ui.glossary_links import term_help
@@ -101,32 +102,18 @@ def _name(model_id: str, layer: int, head: int | None) -> str:
     return f"{model_id} · layer {layer} · " + ("average of heads" if head is None else f"head {head}")
 
 
-def _cell(m: int) -> int:
-    return int(max(6, min(28, SIDE_PX // max(m, 1))))
-
-
-def _draw(dm: matrix.DrawMatrix, *, title: str, key: str, subtitle: str, params: tuple, scheme: str = "blues",
-          domain: list[float] | None = None, value_label: str = "Weight") -> None:
-    """One word-level heatmap; the chart is built once per `params` (cache.compare_chart)."""
-    prepared = matrix.prepare(dm, "auto", max_cells=matrix.CELL_BUDGET // 3)
-    cell = None if prepared.block > 1 else _cell(prepared.n)
-    annotate = prepared.n <= 12 and (cell or 0) >= 24
-
-    def make() -> object:
-        return heatmaps.heatmap(prepared, title=title, subtitle=subtitle, value_label=value_label, scheme=scheme,
-                                color_domain=domain, annotate=annotate, cell_size=cell, selectable=False)
-    chart = cache.compare_chart(result_a, result_b_now(), (key, title, subtitle, scheme, tuple(domain or ()))
-                                + params, make)
-    presenter.chart(chart, key=f"{key}_chart", width="content")
+def _draw(panel: requests.WordPanel | requests.DifferencePanel, *, title: str, key: str, subtitle: str,
+          scheme: str = "blues", domain: list[float] | None = None, value_label: str = "Weight") -> None:
+    """One word-level heatmap, built once per panel and choices (requests.WordChart)."""
+    prepared = requests.word_panel_prepared(cache.get(panel))
+    request = requests.WordChart(panel, title, subtitle, SIDE_PX, scheme, value_label,
+                                 tuple(domain) if domain else None)
+    presenter.chart(cache.chart(request), key=f"{key}_chart", width="content")
     from core.render import export
 
-    page.downloads(make, {"csv": (lambda: export.matrix_to_csv(prepared), "text/csv")},
+    page.downloads(lambda: cache.chart(request), {"csv": (lambda: export.matrix_to_csv(prepared), "text/csv")},
                    f"{page.slug(sel)}_{key}", key=key)
     table_view(prepared, key, value_label)
-
-
-def result_b_now():
-    return cache.result(model_b, text_b, pair_b)
 
 
 def _scale_top(*values: np.ndarray) -> float:
@@ -141,10 +128,10 @@ def sides() -> None:
     if result_b.truncated_tokens:
         st.warning(f"B's text was truncated: {result_b.truncated_tokens:,} tokens at the end were dropped.",
                    icon=":material/content_cut:")
-    _, _, alignment = cache.compare_words(result_a, result_b, word_mode)
-    wa = cache.compare_word_head(result_a, result_b, "a", sel.layer, head_a, mode=word_mode, specials=specials)
-    wb = cache.compare_word_head(result_a, result_b, "b", int(layer_b), head_b_or_avg, mode=word_mode,
-                                 specials=specials)
+    _, _, alignment = cache.get(requests.WordMaps(result_a, result_b, word_mode))
+    head_a_request = requests.WordHead(result_a, result_b, "a", sel.layer, head_a, word_mode, specials)
+    head_b_request = requests.WordHead(result_a, result_b, "b", int(layer_b), head_b_or_avg, word_mode, specials)
+    wa, wb = cache.get(head_a_request), cache.get(head_b_request)
     top = _scale_top(wa.values, wb.values)
     differing = alignment.differing if alignment.kind == align.MINIMAL_PAIR else ()
     shown = "hidden; each row renormalised over the words" if specials == "hidden" else "their own rows"
@@ -152,27 +139,26 @@ def sides() -> None:
                f"(Clark et al. 2019). Special tokens: {shown}. One colour scale, 0 to {top:.2f}, for A and B."
                + (f" {charts.DIFF_MARK} marks the words that differ." if differing else ""))
     col_a, col_b = st.columns(2)
-    side = (word_mode, specials, tuple(differing))
     with col_a:
-        _draw(charts.word_draw_matrix(wa.values, wa, differing=differing), key="cmp_a",
-              title="A · " + _name(sel.model_id, sel.layer, head_a), subtitle=_short(sel.text), domain=[0.0, top],
-              params=side)
+        _draw(requests.WordPanel(head_a_request), key="cmp_a",
+              title="A · " + _name(sel.model_id, sel.layer, head_a), subtitle=_short(sel.text), domain=[0.0, top])
     with col_b:
-        _draw(charts.word_draw_matrix(wb.values, wb, differing=differing), key="cmp_b",
+        _draw(requests.WordPanel(head_b_request), key="cmp_b",
               title="B · " + _name(model_b, int(layer_b), head_b_or_avg), subtitle=_short(text_b),
-              domain=[0.0, top], params=side)
+              domain=[0.0, top])
     why_not = alignment.reason if not alignment.lines_up else align.rows_line_up(wa, wb)
     if why_not:
         st.info(why_not + " A and B are shown side by side without a difference.", icon=":material/compare_arrows:")
         return
-    diff = align.difference(wa, wb, alignment)
+    difference = requests.WordDifference(head_a_request, head_b_request)
+    diff = cache.get(difference)
     st.subheader("Difference (B − A)")
     if alignment.kind == align.MINIMAL_PAIR:
         st.caption(f":material/difference: {alignment.reason}")
-    _draw(charts.word_draw_matrix(diff.values, wa, differing=differing, labels=diff.labels), key="cmp_d",
+    _draw(requests.DifferencePanel(difference), key="cmp_d",
           title="B − A", subtitle=f"{_name(sel.model_id, sel.layer, head_a)} against "
                                   f"{_name(model_b, int(layer_b), head_b_or_avg)}", scheme="redblue",
-          value_label="Difference", domain=list(matrix.symmetric_domain(diff.values)), params=side)
+          value_label="Difference", domain=list(matrix.symmetric_domain(diff.values)))
     usable = (wa.values.sum(-1) > 0) & (wb.values.sum(-1) > 0)
     js = jensen_shannon(wa.values, wb.values)[usable]
     if js.size:
@@ -239,7 +225,8 @@ def matching_section() -> None:
         pairs = [(cache.result(sel.model_id, t), cache.result(model_b, t)) for t in texts]
     else:
         pairs = [(result_a, cache.result(model_b, text_b, pair_b))]
-    matching, used, skipped = cache.head_matching(pairs, mode=word_mode, specials=specials)
+    matching_request = requests.HeadMatching(tuple(pairs), word_mode, specials)
+    matching, used, skipped = cache.get(matching_request)
     if matching is None:
         st.info("The words of A's and B's texts do not line up (or the text is longer than "
                 f"{match.MATCH_MAX_WORDS} words), so their heads cannot be matched here. Use the same text, a "
@@ -252,14 +239,11 @@ def matching_section() -> None:
     c1, c2 = st.columns([3, 2])
     with c1:
         title = f"A's heads and their closest head in B ({used} text{'s' if used != 1 else ''})"
-        ident = (over, word_mode, specials, model_b, text_b)
-        chart = cache.compare_chart(result_a, pairs[0][1], ("match_grid", title) + ident,
-                                    lambda: charts.match_grid(matching, title=title))
+        chart = cache.chart(requests.MatchGridChart(matching_request, title))
         presenter.chart(chart, key=grid_key, on_select=lambda: _on_grid(grid_key, matching),
                         selection_mode="head", width="content")
     with c2:
-        chart = cache.compare_chart(result_a, pairs[0][1], ("layer_map",) + ident,
-                                    lambda: charts.layer_map_chart(matching, title="Layer by layer"))
+        chart = cache.chart(requests.LayerMapChart(matching_request))
         presenter.chart(chart, key=layers_key, on_select=lambda: _on_layers(layers_key, matching),
                         selection_mode="layers", width="content")
     lb, hb, div = matching.best_of(sel.layer, sel.head)

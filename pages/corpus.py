@@ -14,6 +14,8 @@ from core.corpus.batch import DEFAULT_CORPUS_MAX_TOKENS
 from core.corpus.run import CorpusRun, CorpusRunError
 from core.errors import AttentionDashboardError
 from core.examples import EXAMPLES
+from core.requests.charts import OverviewGrid
+from core.requests.runs import CorpusPatternCodes, CorpusRunOf, CorpusValues, CorpusZScores
 from ui import cache, page, presenter, state
 from ui.heatmap_panel import chart_scroll_box
 from ui.tables import LABELS, readable
@@ -60,11 +62,11 @@ source = st.radio("Corpus", list(SOURCES), key="corpus_source", format_func=SOUR
 
 def _parsed(key: tuple, read) -> sources.Corpus:  # noqa: ANN001 - a function that reads the corpus
     """Read a corpus once per input (an upload is parsed once, not on every rerun)."""
-    kept = st.session_state.get(PARSED)
+    kept = state.recall(PARSED)
     if kept is not None and kept[0] == key:
         return kept[1]
     corpus = read()
-    st.session_state[PARSED] = (key, corpus)
+    state.remember(PARSED, (key, corpus))
     return corpus
 
 
@@ -131,7 +133,7 @@ elif isinstance(chosen, sources.Corpus):
         st.caption(f":material/info: {note}")
     key = (sel.model_id, corpus.digest, MAX_TOKENS)
     run = cache.stored_corpus_run(sel.model_id, corpus, MAX_TOKENS)
-    kept_job = st.session_state.get(JOB)
+    kept_job = state.recall(JOB)
     job = kept_job[1] if kept_job is not None and kept_job[0] == key else None
     if run is not None:
         st.caption(f":material/history: {len(corpus):,} sentences · this corpus was run with {sel.model_id} "
@@ -159,7 +161,7 @@ elif isinstance(chosen, sources.Corpus):
             run = status.run
     elif len(corpus) <= RUN_NOW:
         try:
-            run = cache.run_corpus_now(sel.model_id, corpus, 8, MAX_TOKENS)
+            run = cache.get(CorpusRunOf(sel.model_id, corpus, MAX_TOKENS, batch_size=8))
         except AttentionDashboardError as err:
             st.error(str(err), icon=":material/error:")
     else:
@@ -169,7 +171,7 @@ elif isinstance(chosen, sources.Corpus):
                              help="Sentences per forward pass (sorted by length, padded, padding masked).")
 
         def start(k: tuple = key, c: sources.Corpus = corpus, b: int = batch) -> None:
-            st.session_state[JOB] = (k, cache.start_corpus_run(sel.model_id, c, b, MAX_TOKENS))
+            state.remember(JOB, (k, cache.start_corpus_run(sel.model_id, c, b, MAX_TOKENS)))
 
         c2.button(f"Run {len(corpus):,} sentences", type="primary", icon=":material/play_arrow:", key="corpus_run",
                   on_click=start)
@@ -177,9 +179,9 @@ elif isinstance(chosen, sources.Corpus):
                 "sentences per second and the time left; Cancel keeps what is done.", icon=":material/play_circle:")
 
 if run is not None:
-    st.session_state[SHOWN] = run
-elif st.session_state.get(SHOWN) is not None:
-    run = st.session_state[SHOWN]
+    state.remember(SHOWN, run)
+elif state.recall(SHOWN) is not None:
+    run = state.recall(SHOWN)
     st.caption(f":material/history: Showing the last run (corpus: {run.meta.get('corpus_name', '')}, "
                f"{run.model_id}) until there is a new one.")
 
@@ -215,8 +217,8 @@ st.caption(f"**{LABELS.get(stat, stat)}**: {STATS[stat]}")
 
 def atlas() -> None:
     label = f"{LABELS.get(stat, stat)}{' (sd)' if spread == 'sd' else ''}"
-    chart = cache.overview_chart(run, f"{stat} {spread}", lambda: run.grid(stat, spread),
-                                 title=f"{label}, over {run.done:,} sentences", value_label=label)
+    chart = cache.chart(OverviewGrid(CorpusValues(run, stat, spread), title=f"{label}, over {run.done:,} sentences",
+                                     value_label=label))
     presenter.chart(chart, key="corpus_chart", marked=(layer, head),
                     on_select=state.select_from_chart("corpus_chart"))
 
@@ -249,12 +251,8 @@ shares = run.pattern_shares()
 
 
 def classes() -> None:
-    def codes() -> np.ndarray:
-        found = np.asarray([PATTERN_CLASSES.index(c) for c in shares["commonest"]], dtype=float)
-        return found.reshape(run.num_layers, run.num_heads)
-
-    chart = cache.overview_chart(run, "commonest pattern class", codes, title="Commonest pattern class",
-                                 value_label="Pattern class", categories=tuple(PATTERN_CLASSES))
+    chart = cache.chart(OverviewGrid(CorpusPatternCodes(run), title="Commonest pattern class",
+                                     value_label="Pattern class", categories=tuple(PATTERN_CLASSES)))
     presenter.chart(chart, key="corpus_patterns", marked=(layer, head),
                     on_select=state.select_from_chart("corpus_patterns"))
 
@@ -302,15 +300,12 @@ if run.model_id == sel.model_id:
     def against() -> None:
         values = cache.head_statistics(result)[stat].to_numpy(dtype=float).reshape(run.num_layers, run.num_heads)
         mean, sd = run.grid(stat, "mean"), run.grid(stat, "sd")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            z = np.where(sd > 0, (values - mean) / sd, np.nan)
+        z_scores = CorpusZScores(run, result, stat)
+        z = cache.get(z_scores)
         reach = max(float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0, 1.0)
-        # once per run, statistic and sentence (the text, pair, model and limit say which result)
-        which = f"against {stat} {result.model_id} {result.max_tokens} {result.text!r} {result.text_pair!r}"
-        chart = cache.overview_chart(run, which, lambda: z,
-                                     title=f"{LABELS.get(stat, stat)}: your sentence vs the corpus",
-                                     value_label="Standard deviations from the mean", scheme="redblue",
-                                     color_domain=(-reach, reach))
+        chart = cache.chart(OverviewGrid(z_scores, title=f"{LABELS.get(stat, stat)}: your sentence vs the corpus",
+                                         value_label="Standard deviations from the mean", scheme="redblue",
+                                         color_domain=(-reach, reach)))
         presenter.chart(chart, key="corpus_against", marked=(layer, head),
                         on_select=state.select_from_chart("corpus_against"))
         st.caption(f"Layer {layer}, head {head}: {values[layer, head]:.3f} on your sentence against a corpus mean "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.requests.charts import OverviewGrid, StatisticValues
 from ui import cache, page, presenter, state
 from ui.heatmap_panel import chart_scroll_box
 from ui.tables import closed_grid, readable
@@ -51,9 +52,7 @@ page.how_computed(STATS[stat][2])
 
 
 def atlas() -> None:
-    chart = cache.overview_chart(result, f"statistic {stat}",
-                                 lambda: stats.pivot(index="layer", columns="head", values=stat).to_numpy(),
-                                 title=STATS[stat][0], value_label=STATS[stat][0])
+    chart = cache.chart(OverviewGrid(StatisticValues(result, stat), title=STATS[stat][0], value_label=STATS[stat][0]))
     presenter.chart(chart, key="atlas_chart", width="content", marked=(sel.layer, sel.head),
                     on_select=state.select_from_chart("atlas_chart", page="single_head"))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.render import bars
+from core.requests.analysis import CategoryBreakdown
 from ui import cache, page, presenter, state
 from ui.tables import closed_grid, readable
 
@@ -52,7 +53,7 @@ page.how_computed("tutorial-categories")
 
 
 def breakdown() -> None:
-    conns, counts = cache.category_breakdown(result, float(threshold), mode)
+    conns, counts = cache.get(CategoryBreakdown(result, float(threshold), mode))
     presenter.chart(bars.category_chart(counts), width="content")
     if len(conns) > TABLE_ROWS:
         st.caption(f"The {TABLE_ROWS} strongest of {len(conns):,} connections; the CSV has all of them.")

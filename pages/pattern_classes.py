@@ -7,6 +7,8 @@ import dataclasses
 import streamlit as st
 
 from core.analysis import patterns
+from core.requests.analysis import PatternSummary, TemplateScores
+from core.requests.charts import OverviewGrid, PatternCodes
 from ui import cache, page, presenter, state
 from ui.heatmap_panel import chart_scroll_box
 from ui.tables import closed_grid, readable, small_table
@@ -51,14 +53,13 @@ page.describe(where="every layer × head")
 
 
 def classes() -> None:
-    summary = cache.pattern_summary(result, thresholds)
+    summary = cache.get(PatternSummary(result, thresholds))
     small_table(summary.counts)
     st.caption("Kovaleva et al. report 32–61% of BERT-base heads heterogeneous, depending on the task. "
                "Each cell of the grid carries its class's letter, as the legend does: V vertical, D diagonal, "
                "V+D vertical+diagonal, B block, H heterogeneous.")
-    grid = cache.overview_chart(result, f"pattern classes {thresholds!r}", lambda: summary.codes,
-                                title="Pattern class per head", value_label="class",
-                                categories=tuple(patterns.PATTERN_CLASSES))
+    grid = cache.chart(OverviewGrid(PatternCodes(result, thresholds), title="Pattern class per head",
+                                    value_label="class", categories=tuple(patterns.PATTERN_CLASSES)))
     presenter.chart(grid, key="pc_grid", on_select=state.select_from_chart("pc_grid"), marked=(sel.layer, sel.head),
                     width="content")
     closed_grid("Every head's class and scores (table)", summary.labelled, hide_index=True, width="stretch",
@@ -82,7 +83,7 @@ no_diagonal = c2.toggle("Leave out the diagonal", key="pc_nodiag")
 
 
 def templates() -> None:
-    scores = cache.template_scores(result, no_first, no_diagonal)
+    scores = cache.get(TemplateScores(result, no_first, no_diagonal))
     closed_grid("Template scores of every head (table)", scores, hide_index=True, width="stretch", height=300,
                 column_config=readable(scores.columns))
 

@@ -1,6 +1,6 @@
 """Syntax probing: does any head link words to their syntactic heads, across many sentences?
 (Clark et al. 2019, section 4.2.) Thin: choices, a run with progress and Stop, charts from
-core.render.syntax; every number comes from core.probing through ui.cache."""
+core.probing.charts; every number comes from core.probing through ui.cache."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from core.errors import AttentionDashboardError
 
 from core.examples import EXAMPLES
 from core.probing import syntax
-from core.render import syntax as syntax_charts
+from core.probing import charts as syntax_charts
+from core.requests.runs import BestHeadChart, BestHeads, HeadRelationMap, RelationMapChart, SentenceView
 from ui import cache, page, presenter, state
 from ui.glossary_links import term_help
 from ui.tables import closed_grid
@@ -101,15 +102,15 @@ st.caption(f"{len(texts)} sentence{'s' * (len(texts) != 1)} · model {sel.model_
 corpus = tuple(texts)
 run_key = (sel.model_id, hash(corpus), MAX_TOKENS)
 finished = cache.finished_probe(sel.model_id, corpus, MAX_TOKENS) if corpus else None
-stopped = st.session_state.get("probe_stopped") == run_key
+stopped = state.recall("probe_stopped") == run_key
 
 
 def stop() -> None:
-    st.session_state["probe_stopped"] = run_key
+    state.remember("probe_stopped", run_key)
 
 
 def request() -> None:
-    st.session_state["probe_requested"] = run_key
+    state.remember("probe_requested", run_key)
 
 
 if finished is None and corpus:
@@ -117,15 +118,15 @@ if finished is None and corpus:
     # The click is recorded by a callback (a plain session key): a button's own True lasts one
     # script run, and the router may take that run.
     st.button("Run", type="primary", icon=":material/play_arrow:", key="probe_run", on_click=request)
-    clicked = st.session_state.pop("probe_requested", None) == run_key
+    clicked = state.forget("probe_requested") == run_key
     if auto or clicked:
-        st.session_state.pop("probe_stopped", None)
+        state.forget("probe_stopped")
         st.button("Stop", icon=":material/stop:", key="probe_stop", on_click=stop,
                   help="Stops after the current batch; what is counted so far is shown.")
         bar = st.progress(0.0, text="Parsing and reading attention…")
 
         def progress(run) -> None:  # noqa: ANN001 - core.probing.run.ProbeRun
-            st.session_state["probe_partial"] = (run_key, run)
+            state.remember("probe_partial", (run_key, run))
             rate = run.rate
             left = (run.total - run.done - run.failed) / rate if rate > 0 else float("nan")
             eta = f" · about {left:.0f} s left" if left == left and left >= 1 else ""
@@ -133,7 +134,7 @@ if finished is None and corpus:
                          text=f"{run.done + run.failed} of {run.total} sentences · {rate:.1f} per second{eta}")
 
         try:
-            finished = cache.probe_corpus(sel.model_id, corpus, MAX_TOKENS, progress=progress)
+            finished = cache.get(cache.probe_request(sel.model_id, corpus, MAX_TOKENS, progress=progress))
         except AttentionDashboardError as err:  # spaCy or the model missing: the message says what to do
             st.error(str(err), icon=":material/error:")
         except ScriptControlException:
@@ -145,7 +146,7 @@ if finished is None and corpus:
 
 shown = finished
 if shown is None:
-    kept_partial = st.session_state.get("probe_partial")
+    kept_partial = state.recall("probe_partial")
     if kept_partial and kept_partial[0] == run_key and kept_partial[1].counts is not None:
         shown = kept_partial[1]
         st.info(f"Stopped after {shown.done} of {shown.total} sentences: the results below are for those. "
@@ -188,7 +189,7 @@ if shown is not None and shown.counts is not None and shown.counts.arcs:
                                     "head on the same sentences that score it flatters the winner, most with few "
                                     "sentences."))
     # The run's tables and best-head chart are memos (a head change reuses them).
-    best = cache.probe_best_heads(counts, int(min_count))
+    best = cache.get(BestHeads(counts, int(min_count)))
 
     st.subheader("Best head per relation")
     st.caption("Blue: the share of words whose syntactic head is the word the best head attends to most "
@@ -199,7 +200,7 @@ if shown is not None and shown.counts is not None and shown.counts.arcs:
                 icon=":material/info:")
     else:
         def best_chart() -> None:
-            chart = cache.probe_best_chart(counts, int(min_count), held)
+            chart = cache.chart(BestHeadChart(counts, int(min_count), bool(held)))
             presenter.chart(chart, width="stretch", key="probe_best_chart")
         page.guard(best_chart, "best-head chart")
         table = best.assign(head_name=[syntax_charts.head_label(a, b) for a, b in zip(best["layer"], best["head"])])
@@ -220,12 +221,12 @@ if shown is not None and shown.counts is not None and shown.counts.arcs:
     state.control("probe_dir", "best", state.parse_choice(directions), label="direction")
     direction = m2.radio("Direction", directions, key="probe_dir", horizontal=True,
                          format_func=lambda d: "Better of the two" if d == "best" else d)
-    hmap = cache.probe_head_relation_map(counts, direction, int(min_count))
+    hmap = cache.get(HeadRelationMap(counts, direction, int(min_count)))
     if hmap.empty:
         st.info("No relation has that many words here.", icon=":material/info:")
     else:
         def heat() -> None:
-            chart = cache.probe_map_chart(counts, direction, int(min_count), value)
+            chart = cache.chart(RelationMapChart(counts, direction, int(min_count), value))
             presenter.chart(chart, width="stretch", key="probe_map", marked=(sel.layer, sel.head),
                             on_select=state.select_from_chart("probe_map"))
         page.guard(heat, "head x relation map")
@@ -271,7 +272,7 @@ view_dir = st.radio("Attention drawn below the words", list(syntax.DIRECTIONS), 
 
 
 def arcs() -> None:
-    view = cache.probe_sentence_view(result, sel.layer, sel.head)
+    view = cache.get(SentenceView(result, sel.layer, sel.head))
     words, arcs_, att = view.words, view.arcs, view.attention
     if not words:
         st.info("The parser found no words to draw in this text.", icon=":material/info:")

@@ -82,7 +82,7 @@ def _tag() -> str:
 
 
 def _reveal(key: str) -> None:
-    st.session_state[key] = True
+    state.remember(key, True)
 
 
 def predict(question: Question) -> bool:
@@ -96,7 +96,7 @@ def predict(question: Question) -> bool:
         else:
             guess = st.selectbox("Your guess", question.options, index=None, key=guess_key,
                                  placeholder="Pick one…")
-        if not st.session_state.get(revealed_key):
+        if not state.recall(revealed_key):
             st.button("Reveal the answer and the chart", key=f"_tut_reveal_{tag}", on_click=_reveal,
                       args=(revealed_key,), type="primary", icon=":material/visibility:", shortcut="Down",
                       help=term_help("attention", "Guess first: the chart and the answer appear together."))
@@ -163,15 +163,9 @@ def draw_sentences() -> None:
             st.table(shown[["rank", "from", "to", "weight"]], hide_index=True)
 
 
-def _take_text(key: str) -> None:
-    text = st.session_state.get(key)
-    if isinstance(text, str) and text.strip():
-        state.set_control("text", text[:state.MAX_TEXT_CHARS])
-
-
 def draw_yours_input() -> None:
     key = f"_tut_text_{hashlib.sha1(sel.text.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}"
-    st.text_input("Your sentence (press Enter)", value=sel.text[:2000], key=key, on_change=_take_text, args=(key,),
+    st.text_input("Your sentence (press Enter)", value=sel.text[:2000], key=key, on_change=state.take_text, args=(key,),
                   help=term_help("token", "Any sentence: every step of the tutorial will use it."))
 
 

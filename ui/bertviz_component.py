@@ -41,6 +41,7 @@ from core.render.bertviz import (
     EmbeddedView,
     fit_subset,
 )
+from ui import state
 
 COMPONENT_NAME = "bertviz_view"
 _LAST_NONCE = "_bertviz_last_nonce__"
@@ -150,9 +151,9 @@ def _new_click(value: Any, key: str) -> dict | None:
     if not isinstance(value, dict) or "layer" not in value or "nonce" not in value:
         return None
     state_key = _LAST_NONCE + key
-    if st.session_state.get(state_key) == value["nonce"]:
+    if state.recall(state_key) == value["nonce"]:
         return None
-    st.session_state[state_key] = value["nonce"]
+    state.remember(state_key, value["nonce"])
     try:
         layer = int(value["layer"])
         head = None if value.get("head") is None else int(value["head"])

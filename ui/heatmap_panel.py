@@ -14,6 +14,7 @@ import streamlit as st
 from core.attention.result import AttentionResult
 from core.render import heatmaps, matrix
 from core.render.matrix import DrawMatrix
+from core.requests.charts import HeadHeatmap
 from ui import cache, page, presenter, state
 from ui.glossary_links import term_help
 
@@ -176,8 +177,8 @@ def heatmap_panel(dm: DrawMatrix, *, title: str, key: str, value_label: str = "A
     def make() -> object:
         if fixed_head is not None and numbers == (prepared.n <= heatmaps.ANNOTATE_MAX_N):
             owner, layer, head = fixed_head
-            return cache.head_chart(owner, layer, head, title=title, mode=mode, start=start, size=WINDOW,
-                                    max_cells=max_cells, scheme=scheme)
+            return cache.chart(HeadHeatmap(owner, layer, head, title=title, mode=mode, start=start, size=WINDOW,
+                                           max_cells=max_cells, scheme=scheme))
         return heatmaps.heatmap(prepared, title=title, value_label=value_label, selected_query=selected,
                                 scheme=scheme, color_domain=domain, annotate=numbers)
 

@@ -9,6 +9,8 @@ import streamlit as st
 
 from core.analysis import compare, tokens
 from core.attention.result import AttentionResult
+from core.render.controls import TokenControls, apply_controls
+from core.requests.analysis import NormBased
 from core.tutorial import glossary
 from ui import cache, page, state
 from ui.flow_panel import flow_panel
@@ -99,7 +101,7 @@ def lens_matrix(result: AttentionResult, lens: str, layer: int, head: int, *, pe
         return (cache.rollout(result)[layer], "Rollout attribution",
                 f"Rollout through layers 0–{layer}, all heads averaged.{caution}")
     if lens == "norm":
-        nr = cache.norm_based(result)
+        nr = cache.get(NormBased(result))
         if per_head:
             return nr.per_head[layer, head], "Norm-based weight", f"Layer {layer}, head {head}: norm-based attention."
         return (nr.per_layer[layer], "Norm-based weight (layer)",
@@ -107,7 +109,7 @@ def lens_matrix(result: AttentionResult, lens: str, layer: int, head: int, *, pe
     raise ValueError(lens)
 
 
-def shown_label(lens: str, value_label: str, controls: tokens.TokenControls) -> str:
+def shown_label(lens: str, value_label: str, controls: TokenControls) -> str:
     """The colour legend's label for what is drawn: hiding special tokens and renormalising turns
     norm-based values into each row's shares."""
     if lens == "norm" and controls.hide_special and controls.renormalise:
@@ -120,7 +122,7 @@ def norm_finding(result: AttentionResult, layer: int, head: int) -> None:
     mask = result.special_mask | tokens.punctuation_mask(list(result.display_tokens))
     if not mask.any():
         return
-    found = compare.norm_finding(cache.norm_based(result), mask, layer, head)
+    found = compare.norm_finding(cache.get(NormBased(result)), mask, layer, head)
     st.caption(f"[CLS]/[SEP]/punctuation receive {found.weight_share:.0%} of this head's weight but "
                f"{found.norm_share:.0%} of its norm-based attention; across all heads their norm share is "
                f"lower than their weight share in {found.heads_lower:.0%} of heads (Kobayashi et al. 2020).")
@@ -148,7 +150,7 @@ def lens_page(sel: state.Selection, result: AttentionResult, *, per_head: bool) 
 
     def draw() -> None:
         matrix, value_label, caption = lens_matrix(result, lens, sel.layer, sel.head, per_head=per_head)
-        dm = tokens.apply_controls(matrix, result, controls, allowed=result.allowed_mask() if result.causal else None)
+        dm = apply_controls(matrix, result, controls, allowed=result.allowed_mask() if result.causal else None)
         st.caption(caption)
         heatmap_panel(dm, title=f"{LENSES[lens]} · {shown}", key=prefix,
                       value_label=shown_label(lens, value_label, controls),

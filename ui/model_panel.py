@@ -20,7 +20,7 @@ _SEEN = "_evictions_seen"  # last eviction event this session has shown
 
 def offer(model_id: str) -> None:
     """Open the download box for `model_id` (called when it is chosen but not on this machine)."""
-    st.session_state[_OFFER] = model_id
+    state.remember(_OFFER, model_id)
 
 
 def _mb(n: int) -> str:
@@ -29,12 +29,12 @@ def _mb(n: int) -> str:
 
 def _use(model_id: str) -> None:
     state.set_control("model", model_id)
-    st.session_state.pop(_OFFER, None)
+    state.forget(_OFFER)
     cache.forget_download(model_id)
 
 
 def _close(model_id: str) -> None:
-    st.session_state.pop(_OFFER, None)
+    state.forget(_OFFER)
     cache.forget_download(model_id)
 
 
@@ -46,16 +46,16 @@ def _progress(model_id: str) -> None:
     if job.running:
         p = job.progress
         fraction = getattr(p, "fraction", 0.0)
-        done, total = getattr(p, "done", 0), getattr(p, "total", 0) or job.plan.total_bytes  # type: ignore[attr-defined]
+        done, total = getattr(p, "done", 0), getattr(p, "total", 0) or job.subject.total_bytes
         st.progress(fraction, text=f"{_mb(done)} of {_mb(total)}" + (f" · {p.file}" if p is not None else ""))
-        st.button("Cancel", key=f"_cancel_{model_id}", icon=":material/close:", on_click=job.cancel.set)
+        st.button("Cancel", key=f"_cancel_{model_id}", icon=":material/close:", on_click=job.cancel)
         return
     st.rerun(scope="app")  # finished, failed or cancelled: the whole sidebar shows the outcome
 
 
 def download_box() -> None:
     """The download offer, progress or outcome for the model this session asked for."""
-    model_id = st.session_state.get(_OFFER)
+    model_id = state.recall(_OFFER)
     if not model_id:
         return
     job = cache.download_job(model_id)
@@ -89,14 +89,14 @@ def download_box() -> None:
 
 def eviction_notice() -> None:
     """Say once per session when a model was unloaded to make room for another."""
-    if _SEEN not in st.session_state:  # a new session: only what happens from now on
+    if state.recall(_SEEN) is None:  # a new session: only what happens from now on
         past = cache.model_events(0)
-        st.session_state[_SEEN] = past[-1].seq if past else 0
+        state.remember(_SEEN, past[-1].seq if past else 0)
         return
-    seen = int(st.session_state[_SEEN])
+    seen = int(state.recall(_SEEN))
     events = cache.model_events(seen)
     if not events:
         return
-    st.session_state[_SEEN] = events[-1].seq
+    state.remember(_SEEN, events[-1].seq)
     for event in events[-2:]:
         st.info(event.message, icon=":material/memory:")

@@ -33,14 +33,29 @@ def header(title: str, how_to_read: str) -> state.Selection:
     st.title(title)
     st.caption(how_to_read)
     state.show_notes()
-    st.session_state[_VIEW] = {"page": title}
+    state.remember(_VIEW, {"page": title})
+    return _selection()
+
+
+def _selection() -> state.Selection:
+    """The selection the router made on this run. A page that ran without the router (the very
+    first run of a server, in Streamlit's v1 multipage mode: state.ensure_router) reruns through
+    it, or, where that is impossible, draws the shared sidebar itself so the page still works."""
+    if not state.router_ran():
+        from ui import sidebar
+
+        state.ensure_router()
+        state.begin_run()
+        state.router_ran()
+        state.publish(sidebar.sidebar())
     return state.current()
 
 
 def describe(*, where: str | None = None, lens: str | None = None) -> None:
     """Say what the page's charts show (e.g. where="layer 2, head 5", lens="raw attention"), for
     the title that downloaded images carry. A page that does not call it gets model and text."""
-    view: dict[str, Any] = st.session_state.setdefault(_VIEW, {})
+    view: dict[str, Any] = state.recall(_VIEW) or {}
+    state.remember(_VIEW, view)
     view.update({k: v for k, v in (("where", where), ("lens", lens)) if v is not None})
 
 
@@ -52,9 +67,9 @@ def _shorten(text: str, limit: int = TEXT_IN_TITLE) -> str:
 def title_lines(sel: state.Selection | None = None) -> list[str]:
     """The title block of a downloaded image: model, what is shown (layer, head, lens), the text."""
     if sel is None:  # the router's selection for this run (state.current() is for the page's start)
-        found = st.session_state.get(state.SELECTION)
+        found = state.recall(state.SELECTION)
         sel = found if isinstance(found, state.Selection) else None
-    view: dict[str, Any] = st.session_state.get(_VIEW, {})
+    view: dict[str, Any] = state.recall(_VIEW, {})
     if sel is None:
         return [view.get("page", "Attention dashboard")]
     first = [sel.model_id]

@@ -90,19 +90,6 @@ def _digest(*parts: object) -> str:
     return hashlib.sha1("\x1f".join(map(str, parts)).encode("utf-8", "surrogatepass")).hexdigest()[:10]
 
 
-def _take_text(key: str) -> None:
-    text = st.session_state.get(key)
-    if isinstance(text, str) and text.strip():
-        state.set_control("text", text[:state.MAX_TEXT_CHARS])
-
-
-def _take_example() -> None:
-    choice = st.session_state.get("_pb_example")
-    if choice in EXAMPLES:
-        state.set_control("text", EXAMPLES[choice])
-    st.session_state["_pb_example"] = None
-
-
 def _take(what: str, key: str) -> None:
     value = st.session_state.get(key)
     if value is not None:
@@ -115,9 +102,10 @@ def bar(sel: state.Selection) -> None:
     the tutorial's own box) draws a fresh widget with the new value."""
     cols = st.columns([5, 2.4, 1.1, 1.1, 1.6], vertical_alignment="bottom")
     text_key = f"_pb_text_{_digest(sel.text)}"
-    cols[0].text_input("Sentence", value=sel.text, key=text_key, on_change=_take_text, args=(text_key,),
+    cols[0].text_input("Sentence", value=sel.text, key=text_key, on_change=state.take_text, args=(text_key,),
                        help="Press Enter to use it on every page.")
-    cols[1].selectbox("Example", list(EXAMPLES), index=None, key="_pb_example", on_change=_take_example,
+    cols[1].selectbox("Example", list(EXAMPLES), index=None, key="_pb_example", on_change=state.take_example,
+                      args=("_pb_example",),
                       placeholder="The six sentence types…")
     layer_key, head_key = f"_pb_layer_{sel.layer}", f"_pb_head_{sel.head}"
     cols[2].selectbox("Layer", list(range(sel.num_layers)), index=min(sel.layer, sel.num_layers - 1), key=layer_key,
@@ -152,7 +140,7 @@ def chart(chart: Any, *, key: str | None = None, on_select: Any = "ignore",
     (the chart's own size) or "stretch" (a fit-x chart fills its column), as st.altair_chart.
 
     The chart's Vega-Lite spec is made once per chart object (:func:`spec_of`), so a chart that
-    comes from a memo (ui.cache) is not converted again on every rerun. `marked` (layer, head):
+    comes from the engine (ui.cache) is not converted again on every rerun. `marked` (layer, head):
     the head a chart built with a marking layer (its own dataset core.render.vega.MARKED_DATA, e.g. a
     memoised overview grid) marks on this run, set in the finished spec (vega.with_marked): the
     spec stays the same, so the browser updates the drawn view's data instead of building it anew.
@@ -174,53 +162,29 @@ def chart(chart: Any, *, key: str | None = None, on_select: Any = "ignore",
                               width=width)
 
 
-SPEC_SLOT = "_dashboard_vl_specs"
-"""Attribute of a chart object holding its specs ({presenter: spec}). A dict, so the shallow
-copies ui.cache hands out of a memoised chart share it: the memo's chart is converted once."""
-
 try:  # the conversion st.altair_chart itself runs (theme "none", data as named Arrow datasets)
     from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec as _streamlit_spec
 except ImportError:  # a Streamlit without it: spec_of says None and chart() calls st.altair_chart
     _streamlit_spec = None
 
 
-def with_spec_slot(chart: Any) -> Any:
-    """`chart` itself, with an (empty) spec slot if it had none: call it on a memoised chart
-    before copying it, so the copies share what :func:`spec_of` computes."""
-    store = getattr(chart, "__dict__", None)
-    if store is not None and SPEC_SLOT not in store:
-        object.__setattr__(chart, SPEC_SLOT, {})
-    return chart
-
-
 def spec_of(chart: Any, *, presenter: bool = False) -> dict[str, Any] | None:
-    """The Vega-Lite spec `chart` is drawn from, computed on the first call and kept in the chart
-    object's spec slot (so it lives exactly as long as the chart, e.g. in an engine memo, and is
-    shared by the memo's shallow copies).
+    """The Vega-Lite spec `chart` is drawn from, made once per chart object and kept on it
+    (core.render.vega.spec_memo: shared by a memoised chart's copies, vega.shared_copy).
 
     Normally it is what ``st.altair_chart`` makes of the chart (Streamlit's own conversion, data as
     Arrow datasets), so drawing it with ``st.vega_lite_chart`` sends the same message and keeps
-    the same element id; Altair's ``to_dict`` took about 12 ms a chart on every rerun. In presenter
+    the same element id, and a memoised chart is not converted again on every rerun. In presenter
     mode it is core.tutorial.slides.for_projector's spec (inline data, fonts at least 18 px).
-    None where this Streamlit has no conversion to call. Charts are never changed in place after
-    they are built (builders and Altair's methods return new objects), so a spec cannot go stale.
+    None where this Streamlit has no conversion to call.
     """
-    presenter = bool(presenter)
-    if not presenter and _streamlit_spec is None:
-        return None
-    slot = getattr(with_spec_slot(chart), "__dict__", {}).get(SPEC_SLOT)
-    if slot is None:  # an object without a __dict__ (not an Altair chart)
-        return None
-    spec = slot.get(presenter)
-    if spec is None:
-        from core.render import vega
+    from core.render import vega
 
-        if presenter:
-            spec = slides.for_projector(vega.chart_spec(chart))
-        else:
-            spec = _streamlit_spec(vega.unvalidated(chart))
-        slot[presenter] = spec
-    return spec
+    if presenter:
+        return vega.spec_memo(chart, True, lambda c: slides.for_projector(vega.chart_spec(c)))
+    if _streamlit_spec is None:
+        return None
+    return vega.spec_memo(chart, False, lambda c: _streamlit_spec(vega.unvalidated(c)))
 
 
 def step_keys(previous: Any, following: Any, *, disabled_previous: bool, disabled_next: bool) -> None:

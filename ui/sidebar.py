@@ -17,6 +17,7 @@ from ui import cache, model_panel, state
 from ui.glossary_links import term_help
 
 _BADGE = {"ready": "✓", "downloadable": "↓", "unavailable": "✗"}
+_MODEL_MESSAGE = "_model_message"  # why the model just chosen was not taken
 
 ABOUT = ("**Attention dashboard**: what the attention heads of a transformer look at, for any sentence you "
          "type. Start with *Read this first* in the sidebar. Light or dark: choose above "
@@ -25,7 +26,7 @@ PAGE_LINKS_KEY = "page_links"  # the links' container carries the CSS class st-k
 SCRIPT_KEY = "sidebar_script"  # the container of PAGE_LINK_SCRIPT (hidden by STYLE)
 FOCUS = "#1f6fb2"  # the light theme's primary blue: 5.3:1 on white, 3.4:1 on the dark background (3:1 needed)
 
-# WCAG 2.1 AA fixes to Streamlit's own styles (issue 16), one rule per reason; drawn on every page.
+# WCAG 2.1 AA fixes to Streamlit's own styles, one rule per reason; drawn on every page.
 STYLE = f"""<style>
 /* A caption is its text at 60 % opacity, so a link in it fell to 2.96:1 (light) and 3.91:1 (dark). The same
    60 % as a colour instead: the caption's text reads the same (4.95:1), its links keep their full colour. */
@@ -62,23 +63,15 @@ def _on_model_change() -> None:
         return
     if status is None or status[1] == "unavailable":
         reason = status[2] if status else "it is not in the registry"
-        st.session_state["_model_message"] = (
-            f"{status[0] if status else chosen} is unavailable: {reason}. Kept the current model."
-        )
+        state.remember(_MODEL_MESSAGE, f"{status[0] if status else chosen} is unavailable: {reason}. "
+                                       "Kept the current model.")
         state.set_control("model", state.kept("model"))
-
-
-def _load_example() -> None:
-    choice = st.session_state.get("_example")
-    if choice in EXAMPLES:
-        state.set_control("text", EXAMPLES[choice])
-    st.session_state["_example"] = None
 
 
 def _clip_text() -> None:
     text = st.session_state.get("text", "")
     if len(text) > state.MAX_TEXT_CHARS:
-        state.set_control("text", text[:state.MAX_TEXT_CHARS])
+        state.replace_text(text)  # cut to MAX_TEXT_CHARS
         state.note(f"The text was {len(text):,} characters; kept the first {state.MAX_TEXT_CHARS:,}.")
 
 
@@ -107,7 +100,7 @@ def sidebar() -> state.Selection:
             help="✓ ready on this machine · ↓ downloadable from the Hugging Face Hub · ✗ unavailable. "
                  f"Default: {default_reason}",
         )
-        message = st.session_state.pop("_model_message", None)
+        message = state.forget(_MODEL_MESSAGE)
         if message:
             st.warning(message, icon=":material/block:")
         model_panel.download_box()
@@ -120,7 +113,8 @@ def sidebar() -> state.Selection:
                      help=term_help("token", "Any sentence; the model cuts it into tokens. Past the model's limit (512 tokens) "
                                     "the text is truncated and the page says so."))
         st.selectbox("Load an example", list(EXAMPLES), index=None, key="_example",
-                     placeholder="The tutorial's six sentence types…", on_change=_load_example)
+                     placeholder="The tutorial's six sentence types…", on_change=state.take_example,
+                     args=("_example",))
         pair = state.control("pair", "", state.parse_text, state.text_for_link, label="second sentence")
         # A constant `expanded`: changing it re-creates the expander and collapses it mid-edit.
         with st.expander("Sentence pair", expanded=False):
@@ -148,7 +142,7 @@ def sidebar() -> state.Selection:
 def warm_up_current() -> None:
     """Start loading the current selection's model in the background after a short wait (no-op once
     loaded; see cache.AFTER_DRAW_DELAY_S)."""
-    selection = st.session_state.get(state.SELECTION)
+    selection = state.recall(state.SELECTION)
     if isinstance(selection, state.Selection):
         cache.warm_up(selection.model_id, EXAMPLES.values(), delay_s=cache.AFTER_DRAW_DELAY_S)
 

@@ -1,5 +1,6 @@
-"""Shared state: every control's value, the link (URL) that reproduces the view, and the one
-selection API.
+"""Shared state: every control's value, the link (URL) that reproduces the view, the one
+selection API and the one way to replace the text. The only module that writes
+`st.session_state`: everything else reads it, or calls a function here.
 
 Controls. Streamlit drops a widget's state on any run that does not draw the widget (another
 page, a `st.stop()` above it, a closed expander) and on every page switch made from code. So
@@ -16,6 +17,13 @@ controls drawn on that run, so the address bar is always a link to exactly what 
 Selection. `select(layer=, head=, page=)` is the one route for every click (atlas cells,
 pattern-class cells, thumbnails, BertViz, table rows): it changes the layer and head (and the
 page, if given) and nothing else. It works from an `on_select` callback and from a page body.
+
+Text. `replace_text(text)` is the one route for every control that replaces the user's text (the
+sidebar's box and examples, the presenter bar's box and examples, the tutorial's box, a corpus
+sentence opened in Single head).
+
+Memory. `remember` / `recall` / `forget`: values a module keeps for this session between runs
+that are not controls (a download offer, a run in progress, a revealed answer).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from typing import Any
 import streamlit as st
 
 from core.attention.result import normalise_pair
+from core.examples import EXAMPLES
 from ui import page_table
 
 MAX_TEXT_CHARS = 20_000  # the model keeps at most 512 tokens anyway
@@ -38,7 +47,8 @@ _DRAWN = "_drawn"  # control key -> number of the run that last drew its widget
 _RUN_NO = "_run_no"
 _RUN_KEYS = "_url_run_keys"  # control key -> serializer, for the controls drawn on this run
 _PENDING = "_pending_select"  # {"layer", "head", "page"} from select(), applied by the router
-_PENDING_TEXT = "_pending_text"  # a sentence from open_sentence() called in a page body, applied by the router
+_PENDING_TEXT = "_pending_text"  # (text, clear pair) from replace_text() in a page body, applied by the router
+_ROUTER_RAN = "_router_ran"
 SELECTION = "_selection"
 
 
@@ -124,15 +134,14 @@ def begin_run() -> None:
     ss = st.session_state
     ss[_RUN_NO] = int(ss.get(_RUN_NO, 0)) + 1
     ss[_RUN_KEYS] = {}
-    ss["_router_ran"] = True
+    ss[_ROUTER_RAN] = True
     pending = ss.get(_PENDING) or {}
     for key in ("layer", "head"):
         if key in pending:
             set_control(key, pending[key])
-    sentence = ss.pop(_PENDING_TEXT, None)  # open_sentence() from a page body
+    sentence = ss.pop(_PENDING_TEXT, None)  # replace_text() from a page body
     if sentence is not None:
-        set_control("text", sentence)
-        set_control("pair", "")
+        _set_text(*sentence)
     if pending:
         ss[_PENDING] = {"page": pending["page"]} if "page" in pending else {}
 
@@ -272,22 +281,55 @@ def select(layer: int | None = None, head: int | None = None, page: str | None =
         st.rerun()
 
 
-def open_sentence(text: str, layer: int, head: int, page: str = "single_head") -> None:
-    """Open `text` at (layer, head) on `page` (a page_table name): the one action that REPLACES
-    the user's text, and clears the second sentence, because the user picked that sentence
-    (a most or least typical sentence of a corpus, pages/corpus.py). Model and every other
-    control stay. Works from a callback and from a page body, like `select`."""
+# --- the one way to replace the text ----------------------------------------------------------
+
+def _set_text(text: str, clear_pair: bool) -> None:
+    set_control("text", text)
+    if clear_pair:
+        set_control("pair", "")
+
+
+def replace_text(text: str, *, clear_pair: bool = False) -> None:
+    """Make `text` the user's text on every page (cut to MAX_TEXT_CHARS); `clear_pair` also
+    empties the second sentence. Model, layer, head and every other control stay. From a
+    callback the run that follows uses it; from a page body (the text box exists on this run) it
+    reruns at once and the router applies it."""
     text = str(text)[:MAX_TEXT_CHARS]
     if _in_callback():
-        set_control("text", text)
-        set_control("pair", "")
+        _set_text(text, clear_pair)
+        return
+    st.session_state[_PENDING_TEXT] = (text, clear_pair)
+    st.rerun()
+
+
+def take_text(widget_key: str) -> None:
+    """An `on_change` callback: the text typed into the box `widget_key` (blank is ignored)."""
+    text = st.session_state.get(widget_key)
+    if isinstance(text, str) and text.strip():
+        replace_text(text)
+
+
+def take_example(widget_key: str) -> None:
+    """An `on_change` callback of an example picker: its sentence becomes the text, and the
+    picker shows its placeholder again."""
+    choice = st.session_state.get(widget_key)
+    if choice in EXAMPLES:
+        replace_text(EXAMPLES[choice])
+    st.session_state[widget_key] = None
+
+
+def open_sentence(text: str, layer: int, head: int, page: str = "single_head") -> None:
+    """Open `text` at (layer, head) on `page` (a page_table name), with no second sentence,
+    because the user picked that sentence (a most or least typical sentence of a corpus,
+    pages/corpus.py). Works from a callback and from a page body, like `select`."""
+    if _in_callback():
+        replace_text(text, clear_pair=True)
         select(layer=layer, head=head, page=page)
         return
-    st.session_state[_PENDING_TEXT] = text  # the text widget exists on this run: the router applies it
     pending: dict[str, Any] = dict(st.session_state.get(_PENDING) or {})
     pending.update(layer=int(layer), head=int(head), page=page_table.by_name(page).name)
     st.session_state[_PENDING] = pending
-    st.rerun()
+    replace_text(text, clear_pair=True)  # reruns: the router applies both
 
 
 def select_from_chart(chart_key: str, param: str = "head", page: str | None = None) -> Callable[[], None]:
@@ -328,11 +370,35 @@ def pending_page() -> str | None:
 
 # --- what pages read ------------------------------------------------------------------------
 
+def publish(selection: Selection) -> Selection:
+    """Keep the selection the sidebar made on this run, for the page (`current`)."""
+    st.session_state[SELECTION] = selection
+    return selection
+
+
+def router_ran() -> bool:
+    """True once per run in which the router ran before the page (taken by the page's header)."""
+    return bool(st.session_state.pop(_ROUTER_RAN, False))
+
+
 def current() -> Selection:
-    """The selection the router computed for this run (see `_bootstrap` for the exception)."""
-    if not st.session_state.pop("_router_ran", False):
-        _bootstrap()
+    """The selection the router computed for this run."""
     return st.session_state[SELECTION]
+
+
+# --- what a module keeps for this session ---------------------------------------------------------
+
+def remember(key: str, value: Any) -> None:
+    st.session_state[key] = value
+
+
+def recall(key: str, default: Any = None) -> Any:
+    return st.session_state.get(key, default)
+
+
+def forget(key: str) -> Any:
+    """Drop a remembered value; returns it (None if there was none)."""
+    return st.session_state.pop(key, None)
 
 
 def ensure_router() -> None:
@@ -346,22 +412,11 @@ def ensure_router() -> None:
     """
     try:
         from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:  # internal API moved: the fallback in _bootstrap still draws the sidebar
+    except ImportError:  # internal API moved: the fallback in ui.page.header still draws the sidebar
         return
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
-
-
-def _bootstrap() -> None:
-    """A page ran without the router (v1 mode, see ensure_router): rerun through the router,
-    or, if that is impossible, draw the shared sidebar here so the page still works."""
-    from ui import sidebar
-
-    ensure_router()
-    begin_run()
-    st.session_state.pop("_router_ran", None)
-    st.session_state[SELECTION] = sidebar.sidebar()
 
 
 def selection_of(model_id: str, text: str, pair: str, layer: int, head: int, grid: tuple[int, int]) -> Selection:

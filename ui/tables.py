@@ -61,9 +61,8 @@ def readable(columns: Iterable[Any], **overrides: Any) -> dict[str, Any]:
 
 def closed_grid(title: str, table: Any, *, icon: str = ":material/table_view:", **kwargs: Any) -> Any:
     """`st.dataframe(table, **kwargs)` inside a closed expander titled `title`; returns what
-    st.dataframe returns. A data grid, even a small one, adds about 0.35 s to a page's paint in
-    Chromium (measured with scripts/bench_browser.py: About opened in 0.61 s with its 6-row grid,
-    0.25-0.38 s without); closed, it costs nothing until the reader opens it."""
+    st.dataframe returns. A data grid, even a small one, slows a page's paint noticeably
+    (docs/performance.md); closed, it costs nothing until the reader opens it."""
     with st.expander(title, icon=icon):
         return st.dataframe(table, **kwargs)
 

@@ -1,7 +1,7 @@
 """The token controls popover: hide special tokens, merge subwords, prune each row.
 
-Widgets only: the values become a core.analysis.tokens.TokenControls, and
-core.analysis.tokens.apply_controls does the work. Every value is a control of ui.state
+Widgets only: the values become a core.render.controls.TokenControls, and
+core.render.controls.apply_controls does the work. Every value is a control of ui.state
 (kept across pages, bound to the link under `{prefix}hide`, `{prefix}words`, ...).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.analysis.tokens import TokenControls
+from core.render.controls import TokenControls
 from ui import state
 from ui.glossary_links import term_help
 

@@ -1,15 +1,15 @@
 """ui.presenter.spec_of: a chart's Vega-Lite spec is made once per chart object and shared by the
-copies ui.cache hands out of a memo, and drawing it sends what st.altair_chart would send."""
+copies ui.cache hands out of the engine (core.render.vega.shared_copy), and drawing it sends what
+st.altair_chart would send."""
 
 from __future__ import annotations
-
-import copy
 
 import altair as alt
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.render import vega
 from ui import presenter
 
 
@@ -42,8 +42,8 @@ def test_spec_is_made_once_per_chart(conversions: list[object]) -> None:
 
 
 def test_copies_of_a_memoised_chart_share_one_conversion(conversions: list[object]) -> None:
-    memo = presenter.with_spec_slot(_chart())  # what ui.cache does before copying a memo
-    one, two = copy.copy(memo), copy.copy(memo)
+    memo = _chart()
+    one, two = vega.shared_copy(memo), vega.shared_copy(memo)  # what ui.cache hands out
     assert presenter.spec_of(one) is presenter.spec_of(two)
     assert len(conversions) == 1
     # A chart derived from it (Altair returns a new object) gets its own spec, never a stale one.
@@ -54,7 +54,7 @@ def test_copies_of_a_memoised_chart_share_one_conversion(conversions: list[objec
 
 
 def test_presenter_spec_is_kept_apart() -> None:
-    chart = presenter.with_spec_slot(_chart())
+    chart = vega.with_spec_slot(_chart())
     normal = presenter.spec_of(chart)
     projected = presenter.spec_of(chart, presenter=True)
     assert projected is not normal
@@ -97,7 +97,7 @@ def test_an_object_without_attributes_has_no_spec() -> None:
 @pytest.mark.parametrize("page", ["pages/head_atlas.py", "pages/pattern_classes.py"])
 def test_a_head_change_moves_the_outline_without_building_the_grid_again(page: str, monkeypatch) -> None:
     """The overview grid is a memo marking no head; each run sets the marked head in its spec."""
-    from core.render import heatmaps
+    from core.render import grids
     from tests.app.apptest_util import charts_of, exceptions_of, make_app
 
     import pyarrow as pa
@@ -105,13 +105,13 @@ def test_a_head_change_moves_the_outline_without_building_the_grid_again(page: s
     from core.render import vega
 
     built: list[object] = []
-    real = heatmaps.overview_grid
+    real = grids.overview_grid
 
     def counting(*args, **kwargs):
         built.append((kwargs.get("selected"), kwargs.get("marking")))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(heatmaps, "overview_grid", counting)
+    monkeypatch.setattr(grids, "overview_grid", counting)
     at = make_app(page, layer=1, head=2)
     assert not exceptions_of(at)
 

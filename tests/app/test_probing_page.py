@@ -97,7 +97,7 @@ def test_a_head_change_reuses_the_runs_tables_and_chart(monkeypatch):
     """Best heads, the head x relation map and the best-head chart of a finished run are memos:
     a head change redraws only what depends on the head (same numbers, no recomputation)."""
     from core.probing import syntax
-    from core.render import syntax as syntax_charts
+    from core.probing import charts as syntax_charts
 
     calls: list[str] = []
     for module, name in ((syntax, "best_heads"), (syntax, "head_relation_map"), (syntax_charts, "best_head_chart")):

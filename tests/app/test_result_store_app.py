@@ -19,10 +19,8 @@ def fresh_engine(monkeypatch, tmp_path):
     """The app's shared engine, rebuilt on a store in tmp_path (and rebuilt again afterwards)."""
     monkeypatch.setenv(ENV_CACHE_DIR, str(tmp_path))
     cache.get_engine.clear()
-    cache._warm_threads.clear()
     yield tmp_path
     cache.get_engine.clear()
-    cache._warm_threads.clear()
 
 
 def test_stored_default_view_draws_while_the_model_cannot_load(fresh_engine, bundled_model, monkeypatch) -> None:
@@ -70,14 +68,13 @@ def test_the_warm_up_after_a_stored_view_waits_until_a_run_needs_the_model(fresh
 
     monkeypatch.setattr(engine_module.AttentionEngine, "model", fake_model)
     monkeypatch.setattr(cache, "AFTER_DRAW_DELAY_S", 60.0)
-    cache.warm_up(BUNDLED_MODEL_ID, delay_s=cache.AFTER_DRAW_DELAY_S)
-    warm = cache._warm_threads()[BUNDLED_MODEL_ID]
+    warm = cache.warm_up(BUNDLED_MODEL_ID, delay_s=cache.AFTER_DRAW_DELAY_S)
     assert not loaded.wait(0.3) and loads == []  # still waiting
-    cache.warm_up(BUNDLED_MODEL_ID, delay_s=cache.AFTER_DRAW_DELAY_S)  # the router again: no second thread
-    assert cache._warm_threads()[BUNDLED_MODEL_ID] is warm and not loaded.wait(0.2)
+    again = cache.warm_up(BUNDLED_MODEL_ID, delay_s=cache.AFTER_DRAW_DELAY_S)  # the router again: no second job
+    assert again is warm and not loaded.wait(0.2)
     cache.warm_up(BUNDLED_MODEL_ID)  # this run needs the model: start now
     assert loaded.wait(10)
-    warm.thread.join(10)
+    warm.join(10)
     assert loads == [BUNDLED_MODEL_ID]
 
 

@@ -158,3 +158,33 @@ def test_every_bad_link_value_of_the_hostile_corpus_opens_with_a_note(case: dict
     assert ss["model"] == "all-MiniLM-L6-v2"
     shown = " ".join(texts_of(at)).lower()
     assert "link" in shown or "not valid here" in shown or "unavailable" in shown, (case["name"], shown[:400])
+
+
+def test_only_ui_state_writes_session_state_and_replaces_the_text() -> None:
+    """Every write to st.session_state (assignment, pop, setdefault, update, del) is in ui/state.py,
+    and so is every change of the text control: other modules call state.replace_text & co."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    files = [*sorted((root / "ui").glob("*.py")), *sorted((root / "pages").glob("*.py")), root / "streamlit_app.py"]
+    writes: list[str] = []
+    for path in files:
+        if path.name == "state.py" and path.parent.name == "ui":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            targets: list[ast.AST] = []
+            if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+                targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+            for target in targets:
+                if isinstance(target, (ast.Subscript, ast.Attribute)) and "session_state" in ast.unparse(target):
+                    writes.append(f"{path.name}:{node.lineno}")
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in {"pop", "setdefault", "update", "clear", "__setitem__"}
+                    and "session_state" in ast.unparse(node.func.value)):
+                writes.append(f"{path.name}:{node.lineno}")
+            if (isinstance(node, ast.Call) and ast.unparse(node.func).endswith("set_control") and node.args
+                    and isinstance(node.args[0], ast.Constant) and node.args[0].value in {"text", "pair"}):
+                writes.append(f"{path.name}:{node.lineno} (the text)")
+    assert writes == []
