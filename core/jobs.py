@@ -1,5 +1,5 @@
 """Background work: one `Job` per piece of work that outlives a script run (a model's warm-up, a
-model download, a corpus run), and `Jobs`, a registry that shares one job per key between callers.
+model download, a corpus run, a probing run), and `Jobs`, a registry that shares one job per key between callers.
 
 A job runs `work(job)` on a daemon thread. While it runs, `work` reports progress with
 `job.report(value)` (any value: the caller that polls knows its type) and checks
@@ -127,12 +127,12 @@ class Jobs:
             return self._jobs.get(key)
 
     def start(self, key: Hashable, work: Callable[[Job], Any], *, once: bool = False, **options: Any) -> Job:
-        """The job for `key`: the running one, or the last one if it finished its work in full
-        (done and not cancelled), or with `once` whatever job was ever started for the key; else a
-        new `Job(work, **options)`. A delay of zero asked of a waiting job starts it now."""
+        """The job for `key` if it is running or finished its work in full (neither cancelled nor
+        failed), or with `once` whatever job was ever started for the key; else a new
+        `Job(work, **options)`. A delay of zero asked of a waiting job starts it now."""
         with self._lock:
             job = self._jobs.get(key)
-            if job is not None and (once or job.running or (job.done and not job.cancelled)):
+            if job is not None and (once or (not job.cancelled and (job.running or job.done))):
                 if float(options.get("delay_s", 0.0)) <= 0:
                     job.start_now()
                 return job

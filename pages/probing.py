@@ -5,14 +5,11 @@ core.probing.charts; every number comes from core.probing through ui.cache."""
 from __future__ import annotations
 
 import dataclasses
-import logging
 from pathlib import Path
 
 import streamlit as st
-from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
 from core.errors import AttentionDashboardError
-
 from core.examples import EXAMPLES
 from core.probing import syntax
 from core.probing import charts as syntax_charts
@@ -21,12 +18,12 @@ from ui import cache, page, presenter, state
 from ui.glossary_links import term_help
 from ui.tables import closed_grid
 
-log = logging.getLogger("attention_dashboard")
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "assets" / "corpus" / "sample_en.txt"
 MAX_LINES = 500
 MAX_LINE_CHARS = 300
 MAX_TOKENS = 128  # per sentence; longer sentences are cut and their last words left out
+PROGRESS_EVERY_S = 0.25  # how often the page redraws a running probe's progress
 ARC_WORDS = 40  # the arc view draws at most this many words
 SKIPPED = {"merged": "split differently by parser and model", "unmatched": "past the token limit",
            "space": "on whitespace", "same unit": "inside one model word"}
@@ -107,6 +104,9 @@ stopped = state.recall("probe_stopped") == run_key
 
 def stop() -> None:
     state.remember("probe_stopped", run_key)
+    job = cache.probe_job(sel.model_id, corpus, MAX_TOKENS)
+    if job is not None:
+        job.cancel()  # stops after the sentences in flight; what it counted stays shown
 
 
 def request() -> None:
@@ -125,7 +125,7 @@ if finished is None and corpus:
                   help="Stops after the current batch; what is counted so far is shown.")
         bar = st.progress(0.0, text="Parsing and reading attention…")
 
-        def progress(run) -> None:  # noqa: ANN001 - core.probing.run.ProbeRun
+        def show(run) -> None:  # noqa: ANN001 - core.probing.run.ProbeRun, being filled in
             state.remember("probe_partial", (run_key, run))
             rate = run.rate
             left = (run.total - run.done - run.failed) / rate if rate > 0 else float("nan")
@@ -133,15 +133,18 @@ if finished is None and corpus:
             bar.progress(min(1.0, (run.done + run.failed) / max(run.total, 1)),
                          text=f"{run.done + run.failed} of {run.total} sentences · {rate:.1f} per second{eta}")
 
-        try:
-            finished = cache.get(cache.probe_request(sel.model_id, corpus, MAX_TOKENS, progress=progress))
-        except AttentionDashboardError as err:  # spaCy or the model missing: the message says what to do
+        try:  # the run is a background job (shared with any session probing the same sentences)
+            job = cache.start_probe_run(sel.model_id, corpus, MAX_TOKENS)
+            while not job.join(PROGRESS_EVERY_S):
+                if job.progress is not None:
+                    show(job.progress)
+            if job.failed:
+                st.error(job.error, icon=":material/error:")
+            elif job.result is not None:
+                show(job.result)
+                finished = job.result if job.result.complete else None
+        except AttentionDashboardError as err:  # spaCy missing: the message says what to do
             st.error(str(err), icon=":material/error:")
-        except ScriptControlException:
-            raise
-        except Exception:  # noqa: BLE001 - a message, never a traceback; the log has it
-            log.exception("probing run failed")
-            st.error("The probing run failed; the log has the details.", icon=":material/error:")
         bar.empty()
 
 shown = finished

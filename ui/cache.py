@@ -2,7 +2,7 @@
 
 `st.cache_resource` holds ONE AttentionEngine shared by every session (core.attention.engine):
 it keeps every computed value (memory, then disk, then compute; core.requests lists what can be
-asked for) and runs background jobs (warm-ups, downloads, corpus runs). This module only adapts
+asked for) and runs background jobs (warm-ups, downloads, corpus and probing runs). This module only adapts
 it to Streamlit: spinners while a model or the parser loads, `st.cache_data` for answers that
 depend on this machine's configuration, and shallow copies of shared charts. Pages ask
 `get(HeadStatistics(result))`, `chart(OverviewGrid(...))`, or one of the short names below;
@@ -248,6 +248,16 @@ def parser() -> runs.SharedParser:
 def probe_request(model_id: str, texts: tuple[str, ...], max_tokens: int | None, **options: Any) -> runs.ProbeRunOf:
     """The probing run of these texts with this model and the parser installed here."""
     return runs.ProbeRunOf(model_id, tuple(texts), max_tokens, parser_status(), **options)
+
+
+def start_probe_run(model_id: str, texts: tuple[str, ...], max_tokens: int | None) -> Job:
+    """A probing run on the engine's background job (the parser loads here, with a spinner; the
+    model on the job). Raises ParserUnavailableError when spaCy or its model is missing."""
+    return runs.start_probe_run(get_engine(), probe_request(model_id, texts, max_tokens, nlp=parser()))
+
+
+def probe_job(model_id: str, texts: tuple[str, ...], max_tokens: int | None) -> Job | None:
+    return runs.probe_job(get_engine(), probe_request(model_id, texts, max_tokens))
 
 
 def start_corpus_run(model_id: str, corpus: Corpus, batch_size: int, max_tokens: int | None) -> CorpusJob:

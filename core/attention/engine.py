@@ -12,7 +12,7 @@ One engine is shared by every session of the app (held by `st.cache_resource` in
 so nothing per-session is ever kept on it. Changing layer or head never re-runs a model:
 results are keyed by (model id, text, second text, max tokens) only. Models are loaded on first
 use and kept in a set bounded by bytes; `jobs` runs background work (warm-ups, downloads,
-corpus runs), one job per key.
+corpus and probing runs), one job per key.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Requests for runs over many sentences: corpus runs (core.corpus.run) and probing runs
 (core.probing.run), each with its store on disk (a finished run reopens at once, after a restart
 too, and `python -m core.corpus` files runs where these find them), what is derived from a run,
-and a corpus run as a background job.
+and each kind of run as a background job (core.jobs) of the engine.
 
 What is derived from a run is keyed by the run object itself (its counts, or the CorpusRun): a
 run is final once a page draws it, and a new run is a new object.
@@ -9,6 +9,7 @@ run is final once a page draws it, and a new run is a new object.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -161,7 +162,8 @@ class ProbeRunOf(Request):
     """The heads of a model probed against spaCy's parse of `texts` (core.probing.run.probe_corpus,
     batched). Keyed by model, texts, token limit and parser (`parser`: its ParserStatus); `nlp`
     is the pipeline itself. Only a finished run is kept and filed; `progress(run)` is called as it
-    goes with the run being filled in, so a caller stopped mid-run still holds the partial counts."""
+    goes with the run being filled in, so a caller stopped mid-run still holds the partial counts;
+    `cancel()` True stops it after the sentences in flight."""
 
     cache: ClassVar[str] = "runs"
 
@@ -172,6 +174,7 @@ class ProbeRunOf(Request):
     nlp: Any = field(default=None, compare=False)
     batch_size: int = field(default=16, compare=False)
     progress: Callable[[Any], None] | None = field(default=None, compare=False)
+    cancel: Callable[[], bool] | None = field(default=None, compare=False)
     loading: Loading | None = field(default=None, compare=False)
 
     @property
@@ -193,7 +196,7 @@ class ProbeRunOf(Request):
             raise ValueError("a probing run needs its parser (nlp)")
         loaded = engine.loaded(self.model_id, self.loading, "first use only")
         return probing_run.probe_corpus(loaded, list(self.texts), self.nlp, max_tokens=self.max_tokens,
-                                        progress=self.progress, batch_size=self.batch_size)
+                                        progress=self.progress, cancel=self.cancel, batch_size=self.batch_size)
 
     def save(self, engine: AttentionEngine, value: Any) -> None:
         from core.probing import run as probing_run
@@ -202,6 +205,24 @@ class ProbeRunOf(Request):
 
     def keep(self, value: Any) -> bool:
         return not value.cancelled and value.counts is not None
+
+
+PROBE_FAILED = "The probing run failed; the log has the details."
+
+
+def start_probe_run(engine: AttentionEngine, request: ProbeRunOf) -> Job:
+    """A probing run as a background job shared by every caller of the same request: its
+    progress is the ProbeRun being filled in, `cancel()` stops it (the partial run stays its
+    progress), its result the finished run. The model loads on the job."""
+
+    def work(job: Job) -> Any:
+        return engine.get(dataclasses.replace(request, progress=job.report, cancel=lambda: job.cancelled))
+
+    return engine.jobs.start(request.key, work, name="probe-run", failure=PROBE_FAILED)
+
+
+def probe_job(engine: AttentionEngine, request: ProbeRunOf) -> Job | None:
+    return engine.jobs.get(request.key)
 
 
 @dataclass(frozen=True)

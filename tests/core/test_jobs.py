@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from core.errors import AttentionDashboardError
 from core.jobs import Job, Jobs
@@ -104,6 +105,9 @@ def test_a_failed_or_cancelled_job_is_started_again_unless_once() -> None:
     once = jobs.start("o", fail, once=True)
     once.join(5)
     assert jobs.start("o", lambda j: 1, once=True) is once
+    stopping = jobs.start("s", lambda j: j.cancel_event.wait(5) and time.sleep(0.3))
+    stopping.cancel()  # still finishing: a new start does not join it
+    assert jobs.start("s", lambda j: 1) is not stopping
     cancelled = jobs.start("c", lambda j: j.cancel_event.wait(5))
     cancelled.cancel()
     cancelled.join(5)
