@@ -31,7 +31,7 @@ layer or head change at <= 128 tokens <= 0.3 s; first chart in a warm new browse
 
 --root PATH runs the app of another checkout (e.g. a `git worktree` of an earlier commit) with
 this venv's streamlit; --ref COMMIT makes a temporary worktree of COMMIT, measures it and removes
-it. The harness (tests/browser/harness.py) is always this checkout's.
+it. The harness (tests/browser/: harness.py, server.py) is always this checkout's.
 
 Importable: `run(...) -> list[dict]` (uniform rows: benchmark, metric, page, n_tokens, value,
 unit, goal, passed, detail) and `markdown(rows)`.
@@ -157,13 +157,13 @@ def tree(root: str | None, ref: str | None) -> Iterator[Path]:
 
 
 def use_tree(root: Path) -> None:
-    """Point the harness's StreamlitServer at `root` (its ROOT is the cwd of `streamlit run`),
+    """Point the browser tests' StreamlitServer at `root` (its ROOT is the cwd of `streamlit run`),
     with that tree's .venv streamlit if it has one, else the one beside this Python."""
-    import tests.browser.harness as harness
+    import tests.browser.server as app_server
 
-    harness.ROOT = root
+    app_server.ROOT = root
     own = root / ".venv" / "bin" / "streamlit"
-    harness.STREAMLIT = own if own.exists() else Path(sys.executable).parent / "streamlit"
+    app_server.STREAMLIT = own if own.exists() else Path(sys.executable).parent / "streamlit"
 
 
 def commit_of(root: Path) -> str:

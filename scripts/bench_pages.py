@@ -13,7 +13,7 @@ Bytes at n = 512, two ways: the size of every element message of one full AppTes
 serialized delta protos: Vega-Lite specs with their Arrow datasets, dataframes as Arrow,
 component arguments, text), and the bytes of every websocket message a real `streamlit run`
 sends to a new session that opens the page (a client of Streamlit's own protocol, see
-tests/browser/harness.ws_open). Static files (the JS bundle, the BertViz component's scripts)
+tests/browser/ws_client.ws_open). Static files (the JS bundle, the BertViz component's scripts)
 are served once per browser and not counted.
 
 Goals: <= 100 ms per rerun at n <= 128 with the attention cached; <= 5 MB per
@@ -113,7 +113,8 @@ def wire_bytes(pages: list[str], text: str) -> dict[str, tuple[int, str]]:
     import asyncio
     import urllib.parse
 
-    from tests.browser.harness import streamlit_server, ws_open
+    from tests.browser.harness import streamlit_server
+    from tests.browser.ws_client import ws_open
 
     out: dict[str, tuple[int, str]] = {}
     with streamlit_server() as srv:
@@ -136,7 +137,8 @@ def live_reruns(pages: list[str], texts: dict[int, str], repeats: int) -> dict[t
     import asyncio
     import urllib.parse
 
-    from tests.browser.harness import WsSession, streamlit_server, ws_open
+    from tests.browser.harness import streamlit_server
+    from tests.browser.ws_client import WsSession, ws_open
 
     heads = [str((3 + 4 * i) % 12) for i in range(repeats + 1)]
 

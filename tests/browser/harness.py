@@ -1,17 +1,11 @@
-"""Browser test harness: a real `streamlit run` on a free local port, and Debian's Chromium.
-
-Used by tests/browser/test_e2e.py, test_concurrency.py, test_hostile.py, test_memory.py and by
-scripts/bench_startup.py / scripts/bench_pages.py. Import the fixtures into a test module:
+"""Browser test harness: waiting for, reading and acting on the app's pages in Debian's Chromium,
+and the pytest fixtures (one shared server, the browser, tabs). The app under test is
+tests/browser/server.py, the browser tests/browser/chromium.py; async twins of these helpers
+are in async_pages.py, a browser-free websocket client in ws_client.py. Import the fixtures
+into a test module:
 
     from tests.browser.harness import browser, server, new_page, wait_for_app_idle  # noqa: F401
 
-- `StreamlitServer` starts `.venv/bin/streamlit run streamlit_app.py` (headless, 127.0.0.1, a free
-  port, no usage stats) in its own process group with the offline environment
-  (HF_HUB_OFFLINE=1, ATTENTION_DASHBOARD_OFFLINE=1), waits for /_stcore/health and kills the
-  whole group on exit. Its log is kept in a temporary file (`server.log_text()`).
-- `launch_browser()` starts /usr/bin/chromium through Playwright (never a downloaded browser),
-  with a fresh temporary profile. `Offline` routes every request whose host is not 127.0.0.1 /
-  localhost to abort and records it, so tests can assert nothing outside was needed.
 - `wait_for_app_idle(page, min_charts=N)`: waits until the script run finished
   (`stApp[data-test-script-state="notRunning"]`, connected, no spinner) and at least N Vega-Lite
   charts have drawn their marks.
@@ -23,17 +17,10 @@ import atexit
 import contextlib
 import itertools
 import os
-import re
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,39 +28,8 @@ from typing import Any
 
 import pytest
 
-from ui import page_table
-from ui.page_table import PageRow
-
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("ATTENTION_DASHBOARD_CHROMIUM", "/usr/bin/chromium")
-STREAMLIT = ROOT / ".venv" / "bin" / "streamlit"
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
-VIEWPORT = {"width": 1400, "height": 900}
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage",
-    # Every non-local host is unreachable at the resolver too (the Offline route handler records
-    # and aborts them first; contexts without routing, which keep the HTTP cache, rely on this).
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
-]
-
-# Every page comes from the one page table (ui/page_table.py): adding a page there adds it to
-# every browser test. Tests name a page by its file stem ("single_head"), as before.
-ROWS: tuple[PageRow, ...] = page_table.PAGES
-ROW: dict[str, PageRow] = {row.name: row for row in ROWS}
-PAGES: list[str] = [row.name for row in ROWS]
-# The address a page is opened at: its row's address; the default page's canonical one is "/".
-PAGE_PATHS: dict[str, str] = {row.name: ("" if row.default else row.address) for row in ROWS}
-DEFAULT_PAGE: str = page_table.DEFAULT.name
-# Pages that draw no Vega-Lite chart by design (tables / iframes / text only): PageRow.charts.
-NO_VEGA: set[str] = {row.name for row in ROWS if not row.charts}
-
-
-def min_charts(name: str) -> int:
-    """How many drawn charts a first visit to page `name` waits for (1 where its row draws charts)."""
-    return 1 if ROW[name].charts else 0
-
+from tests.browser.chromium import CHROMIUM, LOCAL_HOSTS, RUN_COUNTER_JS, VIEWPORT, Offline, is_favicon, launch_browser
+from tests.browser.server import DEFAULT_PAGE, PAGE_PATHS, ROOT, StreamlitServer, min_charts, streamlit_server
 
 # Streamlit 1.67 DOM facts (inspected in this build's frontend bundle).
 SEL_APP = '[data-testid="stApp"]'
@@ -88,240 +44,7 @@ SEL_SKELETON = '[data-testid="stSkeleton"]'
 SEL_IFRAME = 'iframe'
 SEL_TITLE = 'h1'
 
-requires_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed")
-
-
-def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({
-        "HF_HUB_OFFLINE": "1",
-        "ATTENTION_DASHBOARD_OFFLINE": "1",
-        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "TRANSFORMERS_OFFLINE": "1",
-        "PYTHONUNBUFFERED": "1",
-        # Every non-local host unreachable: HTTP clients that honour proxies (requests, httpx,
-        # urllib, huggingface_hub) get a refused connection at once instead of trying the Internet.
-        "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
-        "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
-        "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
-        # The app as shipped: the seed (assets/seed) on, whatever the test process set for itself.
-        "ATTENTION_DASHBOARD_SEED": "on",
-    })
-    env.update(extra or {})
-    return env
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_mb(pid: int) -> float:
-    """Resident set size of a process in MiB (VmRSS from /proc)."""
-    text = Path(f"/proc/{pid}/status").read_text()
-    m = re.search(r"^VmRSS:\s+(\d+)\s+kB", text, re.M)
-    return int(m.group(1)) / 1024 if m else float("nan")
-
-
-class StreamlitServer:
-    """One `streamlit run streamlit_app.py` on 127.0.0.1:<free port>, in its own process group."""
-
-    def __init__(self, *, extra_args: list[str] | None = None, env: dict[str, str] | None = None,
-                 watcher: bool = False) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        args = [
-            str(STREAMLIT), "run", "streamlit_app.py",
-            "--server.headless", "true",
-            "--server.port", str(self.port),
-            "--server.address", "127.0.0.1",
-            "--browser.gatherUsageStats", "false",
-        ]
-        if not watcher:
-            # Tests do not need hot reload; the recursive watcher on a busy checkout only adds noise
-            # (and CPU) on 2 cores. bench_startup measures the project's own config (watcher on).
-            args += ["--server.fileWatcherType", "none"]
-        self.args = args + list(extra_args or [])
-        self.env = server_env(env)
-        # Each server gets its own empty result store (core/result_store.py) unless the caller
-        # passes ATTENTION_DASHBOARD_CACHE_DIR, e.g. to restart a server on an earlier one's store.
-        self._own_cache: str | None = None
-        if not (env or {}).get("ATTENTION_DASHBOARD_CACHE_DIR"):
-            self._own_cache = tempfile.mkdtemp(prefix="attention_results_")
-            self.env["ATTENTION_DASHBOARD_CACHE_DIR"] = self._own_cache
-        self.log_file = tempfile.NamedTemporaryFile(prefix="streamlit_", suffix=".log", delete=False)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.started_at = 0.0
-        self.healthy_at = 0.0
-
-    # -- lifecycle -------------------------------------------------------------------------------
-    def start(self, timeout: float = 60.0) -> StreamlitServer:
-        self.started_at = time.perf_counter()
-        self.proc = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=self.log_file,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        self.wait_healthy(timeout)
-        self.healthy_at = time.perf_counter()
-        return self
-
-    def wait_healthy(self, timeout: float = 60.0, interval: float = 0.02) -> None:
-        deadline = time.perf_counter() + timeout
-        while time.perf_counter() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
-            if self.healthy():
-                return
-            time.sleep(interval)
-        raise TimeoutError(f"streamlit did not answer /_stcore/health in {timeout} s:\n{self.log_text()[-3000:]}")
-
-    def healthy(self, timeout: float = 10.0) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=timeout) as r:
-                return r.status == 200
-        except (urllib.error.URLError, OSError, ValueError):
-            return False
-
-    def stop(self) -> None:
-        try:
-            if self.proc is not None:
-                if self.proc.poll() is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(self.proc.pid, signal.SIGTERM)
-                    try:
-                        self.proc.wait(timeout=10)
-                    except subprocess.TimeoutExpired:
-                        with contextlib.suppress(ProcessLookupError):
-                            os.killpg(self.proc.pid, signal.SIGKILL)
-                        self.proc.wait(timeout=10)
-                self.log_file.close()
-        finally:
-            if self._own_cache:  # also when the server never started
-                shutil.rmtree(self._own_cache, ignore_errors=True)
-                self._own_cache = None
-
-    def __enter__(self) -> StreamlitServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    # -- observation -----------------------------------------------------------------------------
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def rss_mb(self) -> float:
-        return rss_mb(self.pid)
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def log_text(self) -> str:
-        self.log_file.flush()
-        try:
-            return Path(self.log_file.name).read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def tracebacks(self) -> list[str]:
-        """Tracebacks in the server log that were NOT caught by the app (uncaught script errors)."""
-        return [m for m in re.split(r"\n(?=\S)", self.log_text()) if "Traceback" in m]
-
-    def page_url(self, page: str = "", **params: Any) -> str:
-        """URL of a page by name (a file stem from the page table, see PAGE_PATHS) or a raw path,
-        with query parameters."""
-        page = PAGE_PATHS.get(page, page)
-        query = urllib.parse.urlencode({k: str(v) for k, v in params.items()})
-        return f"{self.url}/{page}" + (f"?{query}" if query else "")
-
-
-@contextlib.contextmanager
-def streamlit_server(**kwargs: Any) -> Iterator[StreamlitServer]:
-    srv = StreamlitServer(**kwargs)
-    try:
-        srv.start()
-        yield srv
-    finally:
-        srv.stop()
-
-
-# --- the browser ------------------------------------------------------------------------------
-
-@dataclass
-class Offline:
-    """Route handler: requests to non-local hosts are aborted and recorded."""
-
-    blocked: list[str] = field(default_factory=list)
-
-    def needed(self) -> list[str]:
-        """Blocked requests other than the tab's favicon (which nothing on the page needs to draw)."""
-        return [u for u in self.blocked if not _is_favicon(u)]
-
-    def record(self, request: Any) -> None:
-        """Request listener (contexts without routing, which keep the HTTP cache: outside hosts
-        are unreachable at the resolver, CHROMIUM_ARGS): record any request to one."""
-        url = request.url
-        host = urllib.parse.urlsplit(url).hostname or ""
-        if not (url.startswith(("data:", "blob:", "about:")) or host in LOCAL_HOSTS or f"[{host}]" in LOCAL_HOSTS):
-            self.blocked.append(url)
-
-    def handle(self, route: Any) -> None:
-        url = route.request.url
-        host = urllib.parse.urlsplit(url).hostname or ""
-        if url.startswith(("data:", "blob:", "about:")) or host in LOCAL_HOSTS or f"[{host}]" in LOCAL_HOSTS:
-            route.continue_()
-        else:
-            self.blocked.append(url)
-            route.abort("internetdisconnected")
-
-    async def ahandle(self, route: Any) -> None:
-        url = route.request.url
-        host = urllib.parse.urlsplit(url).hostname or ""
-        if url.startswith(("data:", "blob:", "about:")) or host in LOCAL_HOSTS:
-            await route.continue_()
-        else:
-            self.blocked.append(url)
-            await route.abort("internetdisconnected")
-
-
-def _is_favicon(url: str) -> bool:
-    # st.set_page_config(page_icon=":material/...:") makes the tab icon an SVG from fonts.gstatic.com
-    return "fonts.gstatic.com/s/i/short-term/release/materialsymbols" in url or url.endswith("favicon.ico")
-
-
-def launch_browser(playwright: Any) -> Any:
-    """Debian's Chromium through Playwright (Playwright gives it a fresh temporary profile)."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-
-
-async def alaunch_browser(playwright: Any) -> Any:
-    return await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-
-
-# Counts script runs (transitions of stApp's data-test-script-state to "running") and records
-# any JavaScript dialog-free execution marker a hostile payload could leave (window.__pwned).
-RUN_COUNTER_JS = """
-(() => {
-  window.__runs = 0;
-  const seen = new WeakMap();
-  const obs = new MutationObserver(muts => {
-    for (const m of muts) {
-      const el = m.target;
-      if (el.getAttribute && el.getAttribute('data-testid') === 'stApp') {
-        const s = el.getAttribute('data-test-script-state');
-        if (s === 'running' && seen.get(el) !== 'running') window.__runs += 1;
-        seen.set(el, s);
-      }
-    }
-  });
-  const start = () => obs.observe(document.documentElement, {subtree: true, attributes: true,
-                                                            attributeFilter: ['data-test-script-state']});
-  if (document.documentElement) start(); else document.addEventListener('DOMContentLoaded', start);
-})();
-"""
-
+# --- browser contexts ------------------------------------------------------------------------
 
 def cached_context(browser: Any, viewport: dict[str, int] | None = None,
                    run_counter: bool = False) -> tuple[Any, list[str]]:
@@ -334,7 +57,7 @@ def cached_context(browser: Any, viewport: dict[str, int] | None = None,
     def record(request: Any) -> None:
         url = request.url
         host = urllib.parse.urlsplit(url).hostname or ""
-        if not url.startswith(("data:", "blob:", "about:")) and host not in LOCAL_HOSTS and not _is_favicon(url):
+        if not url.startswith(("data:", "blob:", "about:")) and host not in LOCAL_HOSTS and not is_favicon(url):
             outside.append(url)
 
     context = browser.new_context(viewport=viewport or VIEWPORT, service_workers="block")
@@ -374,7 +97,7 @@ _IDLE_JS = """([minCharts, selApp, selChart, selSpinner]) => {
 # Idle, and idle for `settleMs` without a break: a callback / st.rerun / st.switch_page starts
 # another run right after the first one ends, and a run shorter than one poll still counts
 # (window.__runs, RUN_COUNTER_JS). `token` makes each call start its own watch.
-_SETTLED_JS = """([idleArgs, settleMs, token]) => {
+SETTLED_JS = """([idleArgs, settleMs, token]) => {
   const idle = (%s)(idleArgs);
   const now = performance.now();
   const runs = window.__runs || 0;
@@ -386,7 +109,7 @@ _SETTLED_JS = """([idleArgs, settleMs, token]) => {
 }""" % _IDLE_JS
 
 
-_DIAG_JS = """([selApp, selChart]) => {
+DIAG_JS = """([selApp, selChart]) => {
   const app = document.querySelector(selApp);
   const charts = Array.from(document.querySelectorAll(selChart));
   return {
@@ -403,7 +126,7 @@ _DIAG_JS = """([selApp, selChart]) => {
 _watch_tokens = itertools.count(1)
 
 
-def _settled_args(min_charts: int, settle: float) -> list[Any]:
+def settled_args(min_charts: int, settle: float) -> list[Any]:
     return [[min_charts, SEL_APP, SEL_CHART, SEL_SPINNER], int(settle * 1000), next(_watch_tokens)]
 
 
@@ -417,11 +140,11 @@ def wait_for_app_idle(page: Any, min_charts: int = 0, timeout: float = 90.0, set
     """
     t0 = time.perf_counter()
     try:
-        page.wait_for_function(_SETTLED_JS, arg=_settled_args(min_charts, settle), timeout=timeout * 1000,
+        page.wait_for_function(SETTLED_JS, arg=settled_args(min_charts, settle), timeout=timeout * 1000,
                                polling=50)
     except Exception as err:  # noqa: BLE001 - say what the page looked like
         try:
-            diag = page.evaluate(_DIAG_JS, [SEL_APP, SEL_CHART])
+            diag = page.evaluate(DIAG_JS, [SEL_APP, SEL_CHART])
         except Exception as inner:  # noqa: BLE001 - the page itself is gone
             diag = f"(page unreadable: {inner})"
         raise TimeoutError(f"app not idle with {min_charts} charts after {timeout} s at {page.url[:160]}: "
@@ -773,211 +496,3 @@ if __name__ == "__main__":
     main()
 
 
-# --- async twins (for many sessions at once: test_concurrency, test_memory) ----------------------
-
-async def anew_page(browser: Any, offline: Offline) -> tuple[Any, Any]:
-    context = await browser.new_context(viewport=VIEWPORT, service_workers="block")
-    await context.route("**/*", offline.ahandle)
-    await context.add_init_script(RUN_COUNTER_JS)
-    return context, await context.new_page()
-
-
-async def await_idle(page: Any, min_charts: int = 0, timeout: float = 90.0, settle: float = 0.35) -> float:
-    """wait_for_app_idle for the async API (the same condition, checked in the page)."""
-    t0 = time.perf_counter()
-    try:
-        await page.wait_for_function(_SETTLED_JS, arg=_settled_args(min_charts, settle), timeout=timeout * 1000,
-                                     polling=50)
-    except Exception as err:  # noqa: BLE001 - say what the page looked like
-        try:
-            diag = await page.evaluate(_DIAG_JS, [SEL_APP, SEL_CHART])
-        except Exception as inner:  # noqa: BLE001 - the page itself is gone
-            diag = f"(page unreadable: {inner})"
-        raise TimeoutError(f"app not idle with {min_charts} charts after {timeout} s at {page.url[:160]}: "
-                           f"{diag}") from err
-    return time.perf_counter() - t0
-
-
-async def agoto(page: Any, url: str, min_charts: int = 0, timeout: float = 90.0) -> float:
-    t0 = time.perf_counter()
-    await page.goto(url, wait_until="commit", timeout=timeout * 1000)
-    await await_idle(page, min_charts=min_charts, timeout=timeout)
-    return time.perf_counter() - t0
-
-
-async def arerun_and_wait(page: Any, action: Any, min_charts: int = 0, timeout: float = 90.0,
-                          start_timeout: float = 5.0) -> float:
-    before = int(await page.evaluate("() => window.__runs || 0"))
-    t0 = time.perf_counter()
-    await action()
-    try:
-        await page.wait_for_function("(n) => (window.__runs || 0) > n", arg=before,
-                                     timeout=start_timeout * 1000, polling=20)
-    except Exception:  # noqa: BLE001 - no rerun started: the value did not change
-        pass
-    await await_idle(page, min_charts=min_charts, timeout=timeout)
-    return time.perf_counter() - t0
-
-
-async def achoose(page: Any, label: str, option: str) -> None:
-    box = page.locator(f'input[role="combobox"][aria-label="{label}"]').first
-    await box.click()
-    await box.fill(option)
-    await page.get_by_role("listbox").get_by_role("option", name=option, exact=True).first.click()
-
-
-async def aset_text(page: Any, text: str, label: str = TEXT_LABEL) -> None:
-    area = page.locator(f'[data-testid="stSidebar"] textarea[aria-label="{label}"]').first
-    for _ in range(3):
-        await area.fill(text)
-        if await area.input_value() == text:
-            break
-    await area.press("Control+Enter")
-
-
-async def achart_marks(page: Any, index: int = 0) -> list[str]:
-    return list(await page.evaluate("""([sel, i]) => {
-        const c = document.querySelectorAll(sel)[i];
-        if (!c) return [];
-        return Array.from(c.querySelectorAll('[role="graphics-symbol"]')).map(e => e.getAttribute('aria-label') || '');
-    }""", [SEL_CHART, index]))
-
-
-async def aexceptions(page: Any) -> list[str]:
-    return [t.strip() for t in await page.locator(SEL_EXCEPTION).all_inner_texts()]
-
-
-# --- a client of Streamlit's websocket (no browser: many sessions cheaply) -----------------------
-
-@dataclass
-class WsRun:
-    """What one session's script run(s) sent: element counts, bytes, how it finished."""
-
-    status: str = ""
-    bytes: int = 0
-    messages: int = 0
-    elements: dict[str, int] = field(default_factory=dict)
-    texts: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def charts(self) -> int:
-        return self.elements.get("vega_lite_chart", 0)
-
-    @property
-    def exceptions(self) -> int:
-        return self.elements.get("exception", 0)
-
-
-async def ws_open(base_url: str, page_name: str = "", query_string: str = "", timeout: float = 120.0) -> WsRun:
-    """Open a fresh session over /_stcore/stream like a browser tab would, run the page, close.
-
-    Sends one BackMsg rerun_script with the page name and query string, then reads ForwardMsgs
-    until a script run finishes for good (not FINISHED_EARLY_FOR_RERUN).
-    """
-    import asyncio
-
-    import websockets
-    from streamlit.proto.BackMsg_pb2 import BackMsg
-    from streamlit.proto.ClientState_pb2 import ClientState
-    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-    ws_url = base_url.replace("http://", "ws://") + "/_stcore/stream"
-    run = WsRun()
-    t0 = time.perf_counter()
-    async with websockets.connect(ws_url, subprotocols=["streamlit"], origin=base_url, max_size=None,
-                                  open_timeout=timeout) as ws:
-        back = BackMsg(rerun_script=ClientState(query_string=query_string, page_name=PAGE_PATHS.get(page_name, page_name)))
-        await ws.send(back.SerializeToString())
-        deadline = t0 + timeout
-        while True:
-            raw = await asyncio.wait_for(ws.recv(), timeout=max(deadline - time.perf_counter(), 0.1))
-            run.bytes += len(raw)
-            run.messages += 1
-            msg = ForwardMsg()
-            msg.ParseFromString(raw)
-            kind = msg.WhichOneof("type")
-            if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
-                el = msg.delta.new_element
-                name = el.WhichOneof("type") or "?"
-                run.elements[name] = run.elements.get(name, 0) + 1
-                if name == "alert":
-                    run.texts.append(el.alert.body)
-                elif name == "exception":
-                    run.texts.append(el.exception.message)
-            elif kind == "page_not_found":
-                run.elements["page_not_found"] = run.elements.get("page_not_found", 0) + 1
-            elif kind == "script_finished":
-                status = ForwardMsg.ScriptFinishedStatus.Name(msg.script_finished)
-                if status != "FINISHED_EARLY_FOR_RERUN":
-                    run.status = status
-                    break
-    run.seconds = time.perf_counter() - t0
-    return run
-
-
-class WsSession:
-    """A long-lived session over Streamlit's websocket: open a page, then rerun with a new text.
-
-    Typing into the sidebar's text box is what the browser sends as a rerun_script BackMsg that
-    carries the text area's new widget state; this does the same, without a browser.
-    """
-
-    def __init__(self, base_url: str, page_name: str = "") -> None:
-        self.base_url = base_url
-        self.page_name = PAGE_PATHS.get(page_name, page_name)
-        self.ws: Any = None
-        self.widget_ids: dict[str, str] = {}  # label -> widget id, from the elements seen
-
-    async def __aenter__(self) -> WsSession:
-        import websockets
-
-        ws_url = self.base_url.replace("http://", "ws://") + "/_stcore/stream"
-        self.ws = await websockets.connect(ws_url, subprotocols=["streamlit"], origin=self.base_url, max_size=None)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.ws.close()
-
-    async def run(self, query_string: str = "", widgets: dict[str, str] | None = None,
-                  timeout: float = 120.0) -> WsRun:
-        """One rerun: the page, the query string, and string values for widgets by label."""
-        import asyncio
-
-        from streamlit.proto.BackMsg_pb2 import BackMsg
-        from streamlit.proto.ClientState_pb2 import ClientState
-        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-        from streamlit.proto.WidgetStates_pb2 import WidgetState, WidgetStates
-
-        states = WidgetStates(widgets=[WidgetState(id=self.widget_ids[label], string_value=value)
-                                       for label, value in (widgets or {}).items()])
-        back = BackMsg(rerun_script=ClientState(query_string=query_string, page_name=self.page_name,
-                                                widget_states=states))
-        t0 = time.perf_counter()
-        await self.ws.send(back.SerializeToString())
-        run = WsRun()
-        while True:
-            raw = await asyncio.wait_for(self.ws.recv(), timeout=max(t0 + timeout - time.perf_counter(), 0.1))
-            run.bytes += len(raw)
-            run.messages += 1
-            msg = ForwardMsg()
-            msg.ParseFromString(raw)
-            kind = msg.WhichOneof("type")
-            if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
-                el = msg.delta.new_element
-                name = el.WhichOneof("type") or "?"
-                run.elements[name] = run.elements.get(name, 0) + 1
-                inner = getattr(el, name, None)
-                if inner is not None and hasattr(inner, "label") and hasattr(inner, "id") and inner.id:
-                    self.widget_ids[inner.label] = inner.id
-                if name == "alert":
-                    run.texts.append(el.alert.body)
-                elif name == "exception":
-                    run.texts.append(el.exception.message)
-            elif kind == "script_finished":
-                status = ForwardMsg.ScriptFinishedStatus.Name(msg.script_finished)
-                if status != "FINISHED_EARLY_FOR_RERUN":
-                    run.status = status
-                    break
-        run.seconds = time.perf_counter() - t0
-        return run

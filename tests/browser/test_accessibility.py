@@ -44,6 +44,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.chromium import requires_chromium
 from tests.browser.harness import (  # noqa: F401 - fixtures
     PAGE_PATHS,
     ROOT,
@@ -53,7 +54,6 @@ from tests.browser.harness import (  # noqa: F401 - fixtures
     goto,
     no_exceptions,
     playwright_instance,
-    requires_chromium,
     runs,
     server,
     wait_for_app_idle,

@@ -21,10 +21,9 @@ import urllib.request
 
 import pytest
 
-from tests.browser.harness import (  # noqa: F401 - fixtures are used by name
-    CHROMIUM, Offline, achart_marks, achoose, aexceptions, agoto, alaunch_browser, anew_page,
-    arerun_and_wait, requires_chromium, server,
-)
+from tests.browser.async_pages import achart_marks, achoose, aexceptions, agoto, anew_page, arerun_and_wait
+from tests.browser.chromium import alaunch_browser, requires_chromium
+from tests.browser.harness import CHROMIUM, Offline, server  # noqa: F401 - fixtures are used by name
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 

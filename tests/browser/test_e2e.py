@@ -16,12 +16,40 @@ import time
 
 import pytest
 
+from tests.browser.chromium import requires_chromium
 from tests.browser.harness import (  # noqa: F401 - fixtures are used by name
-    DEFAULT_PAGE, PAGE_PATHS, PAGES, PAIR_LABEL, ROW, SEL_CHART, SEL_ERROR, RequestLog, alert_texts, browser,
-    chart_marks, choose, count_charts, goto, min_charts, nav_links, new_page, no_exceptions, offline, open_page,
-    page_not_found, playwright_instance, query_params, requires_chromium, rerun_and_wait, runs, screenshot, server,
-    set_text, title, url_path, wait_for_app_idle, tabs_context,
+    DEFAULT_PAGE,
+    PAGE_PATHS,
+    PAIR_LABEL,
+    SEL_CHART,
+    SEL_ERROR,
+    RequestLog,
+    alert_texts,
+    browser,
+    chart_marks,
+    choose,
+    count_charts,
+    goto,
+    min_charts,
+    nav_links,
+    new_page,
+    no_exceptions,
+    offline,
+    open_page,
+    page_not_found,
+    playwright_instance,
+    query_params,
+    rerun_and_wait,
+    runs,
+    screenshot,
+    server,
+    set_text,
+    tabs_context,
+    title,
+    url_path,
+    wait_for_app_idle,
 )
+from tests.browser.server import PAGES, ROW
 from ui import page_table
 
 pytestmark = [pytest.mark.browser, requires_chromium]

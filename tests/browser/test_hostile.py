@@ -20,12 +20,36 @@ from typing import Any
 
 import pytest
 
+from tests.browser.chromium import requires_chromium
 from tests.browser.harness import (  # noqa: F401 - fixtures are used by name
-    DEFAULT_PAGE, NO_VEGA, PAGES, PAIR_LABEL, ROOT, SEL_ALERT, SEL_ERROR, SEL_WARNING, TEXT_LABEL, Offline, alert_texts,
-    body_text, browser, chart_marks, choose, count_charts, exceptions, goto, new_context, open_page,
-    page_not_found, painted, playwright_instance, requires_chromium, rerun_and_wait, server, set_text,
-    tabs_context, wait_for_app_idle,
+    DEFAULT_PAGE,
+    PAIR_LABEL,
+    ROOT,
+    SEL_ALERT,
+    SEL_ERROR,
+    SEL_WARNING,
+    TEXT_LABEL,
+    Offline,
+    alert_texts,
+    body_text,
+    browser,
+    chart_marks,
+    choose,
+    count_charts,
+    exceptions,
+    goto,
+    new_context,
+    open_page,
+    page_not_found,
+    painted,
+    playwright_instance,
+    rerun_and_wait,
+    server,
+    set_text,
+    tabs_context,
+    wait_for_app_idle,
 )
+from tests.browser.server import NO_VEGA, PAGES
 
 CORPUS_FILE = ROOT / "tests" / "hostile_inputs.json"
 CORPUS = json.loads(Path(CORPUS_FILE).read_text(encoding="utf-8"))

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.chromium import requires_chromium
 from tests.browser.harness import (  # noqa: F401 - fixtures
     PAGE_PATHS,
     browser,
@@ -27,7 +28,6 @@ from tests.browser.harness import (  # noqa: F401 - fixtures
     no_exceptions,
     playwright_instance,
     query_params,
-    requires_chromium,
     rerun_and_wait,
     server,
     url_path,

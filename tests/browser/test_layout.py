@@ -22,10 +22,19 @@ from typing import Any
 
 import pytest
 
+from tests.browser.chromium import requires_chromium
 from tests.browser.harness import (  # noqa: F401 - fixtures are used by name
-    PAGES, ROW, browser, cached_context, goto, min_charts, no_exceptions, playwright_instance,
-    requires_chromium, screenshot, server, wait_for_stable_layout,
+    browser,
+    cached_context,
+    goto,
+    min_charts,
+    no_exceptions,
+    playwright_instance,
+    screenshot,
+    server,
+    wait_for_stable_layout,
 )
+from tests.browser.server import PAGES, ROW
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 

@@ -19,7 +19,10 @@ import urllib.parse
 
 import pytest
 
-from tests.browser.harness import ROW, requires_chromium, rss_mb, server, ws_open  # noqa: F401
+from tests.browser.chromium import requires_chromium
+from tests.browser.harness import server  # noqa: F401
+from tests.browser.server import ROW, rss_mb
+from tests.browser.ws_client import ws_open
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 

@@ -19,10 +19,8 @@ from typing import Any
 
 import pytest
 
+from tests.browser.chromium import requires_chromium
 from tests.browser.harness import (  # noqa: F401 - fixtures
-    PAGES,
-    ROW,
-    ROWS,
     RUN_COUNTER_JS,
     Offline,
     browser,
@@ -30,13 +28,13 @@ from tests.browser.harness import (  # noqa: F401 - fixtures
     min_charts,
     no_exceptions,
     playwright_instance,
-    requires_chromium,
     rerun_and_wait,
     server,
     title,
     url_path,
     wait_for_app_idle,
 )
+from tests.browser.server import PAGES, ROW, ROWS
 from ui.sidebar import CLOSE_ON_NARROW_WIDTH, PAGE_LINKS_KEY
 
 pytestmark = [pytest.mark.browser, requires_chromium]

@@ -22,10 +22,22 @@ from typing import Any
 import pytest
 
 from core.tutorial import steps
+from tests.browser.chromium import requires_chromium
 from tests.browser.harness import (  # noqa: F401 - fixtures are used by name
-    PAGES, RUN_COUNTER_JS, Offline, browser, goto, min_charts, no_exceptions, playwright_instance, requires_chromium,
-    rerun_and_wait, screenshot, server, wait_for_app_idle, wait_for_stable_layout,
+    RUN_COUNTER_JS,
+    Offline,
+    browser,
+    goto,
+    min_charts,
+    no_exceptions,
+    playwright_instance,
+    rerun_and_wait,
+    screenshot,
+    server,
+    wait_for_app_idle,
+    wait_for_stable_layout,
 )
+from tests.browser.server import PAGES
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 

@@ -21,9 +21,20 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.browser.chromium import requires_chromium
 from tests.browser.harness import (  # noqa: F401 - fixtures are used by name
-    SEL_CHART, browser, goto, new_page, no_exceptions, offline, playwright_instance, query_params,
-    requires_chromium, rerun_and_wait, screenshot, server, tabs_context,
+    SEL_CHART,
+    browser,
+    goto,
+    new_page,
+    no_exceptions,
+    offline,
+    playwright_instance,
+    query_params,
+    rerun_and_wait,
+    screenshot,
+    server,
+    tabs_context,
 )
 
 pytestmark = [pytest.mark.browser, requires_chromium]
