@@ -126,12 +126,12 @@ def _group_of(module: str) -> str:
 def layer_violations(graph: dict[str, dict[str, int]]) -> list[str]:
     out = []
     for importer, edges in sorted(graph.items()):
-        rank, _ = layer_of(importer)
+        rank, mine = layer_of(importer)
         for imported, line in sorted(edges.items()):
-            their_rank, _ = layer_of(imported)
+            their_rank, theirs = layer_of(imported)
             where = f"{importer} -> {imported} ({_file_of(importer)}:{line})"
             if their_rank > rank:
-                out.append(f"{where}: layer {rank} imports layer {their_rank}")
+                out.append(f"{where}: {mine} (layer {rank + 1}) is below {theirs} (layer {their_rank + 1})")
             elif rank == their_rank == TOP_CORE and not importer.endswith(".__main__"):
                 mine, theirs = _group_of(importer), _group_of(imported)
                 if mine != theirs:
