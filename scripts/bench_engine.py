@@ -31,6 +31,7 @@ import os
 import resource
 import statistics
 import time
+from typing import Any
 
 from bench_common import text_with_tokens  # noqa: E402 - sets the offline env first
 
@@ -40,7 +41,6 @@ RATIO_GOAL_MIN_N = 32
 CACHED_GOAL_MS = 2.0  # cached repeat at n = 128
 CACHED_GOAL_N = 128
 DEFAULT_THREADS = "bare forward, torch's default threads"
-
 
 
 def _median_ms(samples: list[float]) -> float:
@@ -56,6 +56,77 @@ def _row(metric: str, n: int | None, value: float, unit: str, goal: str = "", pa
             "unit": unit, "goal": goal, "passed": passed}
 
 
+def _extraction_rows(loaded: Any, text: str, n: int, repeats: int) -> list[dict]:
+    """The bare forward pass (with and without the thread policy) against `extract` at n tokens,
+    interleaved so both see the same machine load."""
+    import torch
+
+    from core.attention.extract import cpu_threads_for, extract
+
+    model, tok = loaded.model, loaded.tokenizer
+    enc = tok(text, return_tensors="pt")
+    inputs = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+    if "token_type_ids" in enc:
+        inputs["token_type_ids"] = enc["token_type_ids"]
+
+    def bare(policy: bool = True) -> None:
+        with torch.inference_mode(), cpu_threads_for(n) if policy else contextlib.nullcontext():
+            out = model(**inputs, output_attentions=True, return_dict=True)
+        assert len(out.attentions) == loaded.info.num_layers
+
+    for _ in range(2):  # warm up both paths
+        bare()
+        bare(policy=False)
+        extract(loaded, text)
+    bare_s: list[float] = []
+    ext_s: list[float] = []
+    bare_cpu: list[float] = []
+    ext_cpu: list[float] = []
+    default_s: list[float] = []
+    for _ in range(_repeats_for(n, repeats)):  # interleaved: same machine load for both
+        t = time.perf_counter()
+        bare(policy=False)
+        default_s.append(time.perf_counter() - t)
+        c, t = time.process_time(), time.perf_counter()
+        bare()
+        bare_s.append(time.perf_counter() - t)
+        bare_cpu.append(time.process_time() - c)
+        c, t = time.process_time(), time.perf_counter()
+        result = extract(loaded, text)
+        ext_s.append(time.perf_counter() - t)
+        ext_cpu.append(time.process_time() - c)
+    assert result.n_tokens == n
+    # median of the per-pair ratios: each pair ran back to back, so a burst of load from
+    # other processes inflates both sides of a pair rather than one side of the ratio
+    ratio = statistics.median(e / b for e, b in zip(ext_s, bare_s))
+    cpu_ratio = statistics.median(bare_cpu) and statistics.median(ext_cpu) / statistics.median(bare_cpu)
+    rows = [_row("bare forward", n, _median_ms(bare_s), "ms"),
+            _row(DEFAULT_THREADS, n, _median_ms(default_s), "ms"),
+            _row("extraction / bare, CPU time", n, cpu_ratio, "x"),
+            _row("extraction (uncached)", n, _median_ms(ext_s), "ms")]
+    if n >= RATIO_GOAL_MIN_N:
+        rows.append(_row("extraction / bare", n, ratio, "x", f"<= {RATIO_GOAL}", ratio <= RATIO_GOAL))
+    else:
+        rows.append(_row("extraction / bare", n, ratio, "x", "(no goal below 32 tokens)", None))
+    return rows
+
+
+def _cached_row(engine: Any, text: str, n: int, repeats: int) -> dict:
+    """A repeat of a result the engine holds (its memory cache)."""
+    from core.models.registry import BUNDLED_MODEL_ID
+
+    engine.result(BUNDLED_MODEL_ID, text)  # fill the cache
+    hit_s: list[float] = []
+    for _ in range(max(50, repeats * 5)):
+        t = time.perf_counter()
+        engine.result(BUNDLED_MODEL_ID, text)
+        hit_s.append(time.perf_counter() - t)
+    hit_ms = _median_ms(hit_s)
+    if n == CACHED_GOAL_N:
+        return _row("cached repeat", n, hit_ms, "ms", f"< {CACHED_GOAL_MS} ms", hit_ms < CACHED_GOAL_MS)
+    return _row("cached repeat", n, hit_ms, "ms")
+
+
 def run(repeats: int = 15, sizes: tuple[int, ...] = SIZES, threads: int | None = None) -> list[dict]:
     """Run the benchmark; returns rows (see module docstring). Takes about 10-20 s on 2 cores.
 
@@ -65,7 +136,6 @@ def run(repeats: int = 15, sizes: tuple[int, ...] = SIZES, threads: int | None =
 
     if threads:
         torch.set_num_threads(int(threads))
-    from core.attention.extract import cpu_threads_for, extract
     from core.attention.engine import AttentionEngine
     from core.models.registry import BUNDLED_MODEL_ID
     from core.models.loading import quiet_transformers
@@ -84,66 +154,10 @@ def run(repeats: int = 15, sizes: tuple[int, ...] = SIZES, threads: int | None =
     rows.append(_row("first model load", None, first_load * 1000, "ms"))
     rows.append(_row("cached model load (engine.model again)", None, cached_load * 1000, "ms"))
 
-    model, tok = loaded.model, loaded.tokenizer
     for n in sizes:
-        text = text_with_tokens(tok, n)
-        enc = tok(text, return_tensors="pt")
-        inputs = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
-        if "token_type_ids" in enc:
-            inputs["token_type_ids"] = enc["token_type_ids"]
-
-        def bare(policy: bool = True) -> None:
-            with torch.inference_mode(), cpu_threads_for(n) if policy else contextlib.nullcontext():
-                out = model(**inputs, output_attentions=True, return_dict=True)
-            assert len(out.attentions) == loaded.info.num_layers
-
-        for _ in range(2):  # warm up both paths
-            bare()
-            bare(policy=False)
-            extract(loaded, text)
-        bare_s: list[float] = []
-        ext_s: list[float] = []
-        bare_cpu: list[float] = []
-        ext_cpu: list[float] = []
-        default_s: list[float] = []
-        for _ in range(_repeats_for(n, repeats)):  # interleaved: same machine load for both
-            t = time.perf_counter()
-            bare(policy=False)
-            default_s.append(time.perf_counter() - t)
-            c, t = time.process_time(), time.perf_counter()
-            bare()
-            bare_s.append(time.perf_counter() - t)
-            bare_cpu.append(time.process_time() - c)
-            c, t = time.process_time(), time.perf_counter()
-            result = extract(loaded, text)
-            ext_s.append(time.perf_counter() - t)
-            ext_cpu.append(time.process_time() - c)
-        assert result.n_tokens == n
-        bare_ms, ext_ms = _median_ms(bare_s), _median_ms(ext_s)
-        # median of the per-pair ratios: each pair ran back to back, so a burst of load from
-        # other processes inflates both sides of a pair rather than one side of the ratio
-        ratio = statistics.median(e / b for e, b in zip(ext_s, bare_s))
-        cpu_ratio = statistics.median(bare_cpu) and statistics.median(ext_cpu) / statistics.median(bare_cpu)
-        rows.append(_row("bare forward", n, bare_ms, "ms"))
-        rows.append(_row(DEFAULT_THREADS, n, _median_ms(default_s), "ms"))
-        rows.append(_row("extraction / bare, CPU time", n, cpu_ratio, "x"))
-        rows.append(_row("extraction (uncached)", n, ext_ms, "ms"))
-        if n >= RATIO_GOAL_MIN_N:
-            rows.append(_row("extraction / bare", n, ratio, "x", f"<= {RATIO_GOAL}", ratio <= RATIO_GOAL))
-        else:
-            rows.append(_row("extraction / bare", n, ratio, "x", "(no goal below 32 tokens)", None))
-
-        engine.result(BUNDLED_MODEL_ID, text)  # fill the cache
-        hit_s: list[float] = []
-        for _ in range(max(50, repeats * 5)):
-            t = time.perf_counter()
-            engine.result(BUNDLED_MODEL_ID, text)
-            hit_s.append(time.perf_counter() - t)
-        hit_ms = _median_ms(hit_s)
-        if n == CACHED_GOAL_N:
-            rows.append(_row("cached repeat", n, hit_ms, "ms", f"< {CACHED_GOAL_MS} ms", hit_ms < CACHED_GOAL_MS))
-        else:
-            rows.append(_row("cached repeat", n, hit_ms, "ms"))
+        text = text_with_tokens(loaded.tokenizer, n)
+        rows += _extraction_rows(loaded, text, n, repeats)
+        rows.append(_cached_row(engine, text, n, repeats))
 
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     rows.append(_row("peak RSS", None, peak_kib / 1024, "MiB"))
