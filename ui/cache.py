@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import streamlit as st
 
-from core.attention.engine import AttentionEngine, Request
+from core.attention.engine import AttentionEngine
+from core.attention.request import Request
 from core.attention.result import AttentionResult, normalise_pair
 from core.attention.store import ResultStore, seed_store
 from core.models import availability, registry

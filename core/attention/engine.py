@@ -1,7 +1,7 @@
 """The engine: the one keeper of everything computed, and of the loaded models.
 
-Everything the app computes is asked for with a typed request (`Request`: a frozen dataclass
-that says what, and how to compute it) and answered by `AttentionEngine.get(request)`: memory
+Everything the app computes is asked for with a typed request (`Request`, core.attention.request:
+a frozen dataclass that says what, and how to compute it) and answered by `AttentionEngine.get(request)`: memory
 (a bounded LRU, single-flight: two sessions asking for the same thing compute it once), then
 the request's disk store when its kind has one (results, corpus runs, probing runs), then
 `request.compute(engine)`. The attention of a text (`Attention`) is the first request; the
@@ -17,7 +17,6 @@ corpus and probing runs), one job per key.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import logging
 import os
@@ -25,13 +24,13 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
 from core.attention.extract import effective_max_tokens, extract
+from core.attention.request import Loading, Request
 from core.attention.result import AttentionResult, normalise_pair
 from core.errors import EmptyTextError
 from core.jobs import Job, Jobs
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _MISSING = object()
-Loading = Callable[[str], AbstractContextManager[Any]]  # a context entered while something slow happens (a spinner)
 log = logging.getLogger("attention_dashboard")
 
 ENV_MODEL_MEMORY = "ATTENTION_DASHBOARD_MODEL_MEMORY_MB"
@@ -202,74 +200,7 @@ class BoundedCache:
             self._bytes = 0
 
 
-# --- requests -------------------------------------------------------------------------------------
-
-class _Same:
-    """A key part for an unhashable object: equal only to itself, and holding it (so its id cannot
-    be reused while a cache entry keyed by it lives)."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj: Any) -> None:
-        self.obj = obj
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Same) and other.obj is self.obj
-
-    def __hash__(self) -> int:
-        return id(self.obj)
-
-
-def key_of(value: Any) -> Hashable:
-    """The key part of one request field: a request's own key, a result's identity (model, text,
-    second text, token limit), tuples element by element, a hashable value itself, and any other
-    object by identity (a finished run's counts)."""
-    if isinstance(value, Request):
-        return value.key
-    if isinstance(value, AttentionResult):
-        return ("result", value.model_id, value.text, value.text_pair, value.max_tokens)
-    if isinstance(value, (tuple, list)):
-        return tuple(key_of(v) for v in value)
-    try:
-        hash(value)
-    except TypeError:
-        return _Same(value)
-    return value
-
-
-@dataclass(frozen=True)
-class Request:
-    """What to compute, as a frozen dataclass; `AttentionEngine.get(request)` answers it.
-
-    A subclass declares its inputs as fields and `compute(engine)`: everything it needs comes
-    from its fields and from the engine (`engine.get(other request)`, `engine.loaded(model_id)`).
-    Its key is its class and its compared fields (see `key_of`); fields that do not change the
-    value (a progress callback, a spinner, a cancel event) are declared `field(compare=False)`.
-    `cache` names the engine's bounded cache that holds its values: "derived" (things computed
-    from a result), "results", or "runs" (corpus and probing runs and what is derived from them).
-    A kind with a disk store overrides `load` (a stored value, or None) and `save`; `keep(value)`
-    False leaves a value out of memory (a cancelled run is not the answer to its request).
-    """
-
-    cache: ClassVar[str] = "derived"
-
-    @property
-    def key(self) -> Hashable:
-        parts = tuple(key_of(getattr(self, f.name)) for f in dataclasses.fields(self) if f.compare)
-        return (type(self).__module__, type(self).__qualname__, *parts)
-
-    def compute(self, engine: AttentionEngine) -> Any:
-        raise NotImplementedError
-
-    def load(self, engine: AttentionEngine) -> Any | None:
-        return None
-
-    def save(self, engine: AttentionEngine, value: Any) -> None:
-        return None
-
-    def keep(self, value: Any) -> bool:
-        return True
-
+# --- the requests of this layer ---------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Attention(Request):

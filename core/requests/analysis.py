@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.attention.engine import AttentionEngine, Loading, Request
+from core.attention.engine import AttentionEngine
+from core.attention.request import Loading, Request
 from core.attention.result import AttentionResult
 
 

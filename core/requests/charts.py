@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from core.attention.engine import AttentionEngine, Request
+from core.attention.engine import AttentionEngine
+from core.attention.request import Request
 from core.attention.result import AttentionResult
 from core.requests.analysis import HeadStatistics, PatternSummary
 

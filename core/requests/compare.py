@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from core.attention.engine import AttentionEngine, Request
+from core.attention.engine import AttentionEngine
+from core.attention.request import Request
 from core.attention.result import AttentionResult
 
 

@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from core.attention.engine import AttentionEngine, Loading, Request
+from core.attention.engine import AttentionEngine
+from core.attention.request import Loading, Request
 from core.attention.result import AttentionResult
 from core.jobs import Job
 

@@ -9,7 +9,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from core.attention.engine import AttentionEngine, Request, key_of
+from core.attention.engine import AttentionEngine
+from core.attention.request import Request, key_of
 from core.requests import analysis, charts
 
 
