@@ -107,6 +107,26 @@ def _ro(*arrays: np.ndarray | None) -> None:
             a.setflags(write=False)
 
 
+WHAT_IT_IS_FOR = {
+    "masked": "It was trained to fill in hidden words: cover a word with [MASK] and it ranks every word of "
+              "its vocabulary by how well it fits. Those probabilities are its output here.",
+    "causal": "It was trained to continue text: after each token it ranks every token of its vocabulary as "
+              "the next one. Those probabilities are its output here.",
+    "embedding": "It was trained to turn a sentence into one vector (its embedding) so that sentences with "
+                 "similar meaning get similar vectors, for semantic search and clustering. It has no "
+                 "word-prediction head: its output is the embedding (the mean of its last layer's token "
+                 "vectors, scaled to length 1), and comparing two texts gives their cosine similarity "
+                 "(1 = same direction, 0 = unrelated).",
+    "none": "Its checkpoint holds only the encoder, without an output layer, so there is no prediction to "
+            "show; the attention views still work.",
+}
+
+
+def what_it_is_for(loaded: LoadedModel) -> str:
+    """One plain paragraph: what this model's output is (for the page's header)."""
+    return WHAT_IT_IS_FOR.get(loaded.kind, WHAT_IT_IS_FOR["none"])
+
+
 def require_kind(loaded: LoadedModel, wanted: str = "an output") -> str:
     if loaded.kind == "none" or (loaded.kind in ("masked", "causal") and loaded.lm is None):
         raise NoOutputHeadError(loaded.info.model_id, loaded.kind, wanted)

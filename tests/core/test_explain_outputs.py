@@ -82,6 +82,14 @@ def test_embedding_is_mean_pooling_then_l2_as_sentence_transformers_computes_it(
     np.testing.assert_allclose(out.embedding, encoded[0], atol=1e-5)
 
 
+def test_every_kind_says_what_its_output_is(lm_models, bundled_model, tiny_bert):
+    from core.explain.outputs import what_it_is_for
+
+    assert "cosine" in what_it_is_for(bundled_model) and "no word-prediction head" in what_it_is_for(bundled_model)
+    assert "[MASK]" in what_it_is_for(lm_models["bert"]) and "next one" in what_it_is_for(lm_models["gpt2"])
+    assert "only the encoder" in what_it_is_for(tiny_bert)
+
+
 def test_results_are_read_only(lm_models):
     out = predict(lm_models["bert"], TEXT)
     for arr in (out.problem.input_ids, out.problem.attention, out.problem.log_probs, out.predictions[0].probabilities):
