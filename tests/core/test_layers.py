@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("core.attention",),
     ("core.analysis",),
     ("core.render",),
-    ("core.compare", "core.corpus", "core.probing", "core.tutorial", "core.explain"),
+    ("core.compare", "core.corpus", "core.probing", "core.tutorial", "core.explain", "core.generate"),
     ("core.requests",),
     ("ui",),
     ("pages", "streamlit_app"),
@@ -38,7 +38,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 # them share belongs lower, e.g. the padded batches of corpus and probing in core.attention).
 # A package's command line (its __main__) may use its peers, as scripts/ may: nothing imports
 # it (test_nothing_imports_a_command_line), so it ties no library code together.
-TOP_CORE = LAYERS.index(("core.compare", "core.corpus", "core.probing", "core.tutorial", "core.explain"))
+TOP_CORE = LAYERS.index(("core.compare", "core.corpus", "core.probing", "core.tutorial", "core.explain", "core.generate"))
 
 
 def module_name(path: Path) -> str:
