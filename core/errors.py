@@ -1,10 +1,11 @@
 """Typed errors the app turns into short messages (never a traceback on screen): the base class,
-and the errors of models, attention, analysis and render. The packages above them keep theirs in
-one module each: core.corpus.errors, core.probing.errors."""
+and the errors of models (downloads included), attention, analysis and render. The packages above
+them keep theirs in one module each: core.corpus.errors, core.probing.errors."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 
 class AttentionDashboardError(Exception):
@@ -42,6 +43,39 @@ class ModelUnavailableError(AttentionDashboardError, RuntimeError):
 class NoAttentionError(AttentionDashboardError, RuntimeError):
     def __init__(self, model_id: str, detail: str) -> None:
         super().__init__(f"Model '{model_id}' did not return attention weights: {detail}")
+
+
+# --- downloads (core.models.download) ---------------------------------------------------------
+
+class DownloadError(AttentionDashboardError, RuntimeError):
+    """A download that did not finish; nothing of it was kept. `str()` is one sentence."""
+
+
+class DownloadCancelled(DownloadError):
+    def __init__(self, model_id: str) -> None:
+        super().__init__(f"The download of {model_id} was cancelled; nothing was kept.")
+
+
+class DiskFullError(DownloadError):
+    def __init__(self, model_id: str, needed: int, free: int, folder: Path | str) -> None:
+        self.needed, self.free = needed, free
+        super().__init__(
+            f"Not enough disk space for {model_id}: it needs {megabytes(needed)} and {folder} has "
+            f"{megabytes(free)} free. "
+            "Free some space (or point HF_HOME at a larger disk) and try again; nothing was kept.")
+
+
+class ConnectionBrokenError(DownloadError):
+    def __init__(self, model_id: str, done: int, total: int, detail: str) -> None:
+        super().__init__(
+            f"The connection broke while downloading {model_id} ({megabytes(done)} of {megabytes(total)}: "
+            f"{detail}). "
+            "Nothing was kept; try again when the network is back.")
+
+
+def megabytes(n: int) -> str:
+    """A byte count as the download messages write it: "255 MB", "12 kB"."""
+    return f"{n / 1e6:,.0f} MB" if n >= 1e6 else f"{n / 1e3:,.0f} kB"
 
 
 # --- analysis ----------------------------------------------------------------------------------

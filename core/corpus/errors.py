@@ -1,5 +1,5 @@
-"""The corpus package's typed errors: a corpus that cannot be read (`CorpusError` and its kinds)
-and Ray missing for the distributed run. `str()` says why and what to do."""
+"""The corpus package's typed errors: a corpus that cannot be read (`CorpusError` and its kinds),
+a file that is not a corpus run (`CorpusRunError`) and Ray missing for the distributed run. `str()` says why and what to do."""
 
 from __future__ import annotations
 
@@ -68,3 +68,8 @@ class DatasetUnavailableError(CorpusError):
 class RayUnavailableError(AttentionDashboardError, RuntimeError):
     def __init__(self, requirement: str) -> None:
         super().__init__(f"Ray is not installed here; it is optional: pip install \"{requirement}\".")
+
+
+class CorpusRunError(AttentionDashboardError, ValueError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"This file is not a corpus run this app can open: {detail}.")

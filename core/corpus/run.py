@@ -31,9 +31,10 @@ import pandas as pd
 from core import runfiles
 from core.analysis.patterns import PATTERN_CLASSES
 from core.corpus.aggregate import STAT_NAMES, TYPICAL_K, CorpusAggregate
-from core.corpus.batch import DEFAULT_BATCH_SIZE, DEFAULT_CORPUS_MAX_TOKENS, iter_padded
+from core.attention.batch import DEFAULT_BATCH_SIZE, iter_padded
+from core.corpus.batch import DEFAULT_CORPUS_MAX_TOKENS
 from core.corpus.sources import Corpus
-from core.errors import AttentionDashboardError
+from core.corpus.errors import CorpusRunError
 from core.jobs import Job
 from core.models.loading import LoadedModel
 
@@ -43,15 +44,12 @@ FORMAT_VERSION = 1
 META_KEY = b"attention_dashboard.corpus_run"
 SUBDIR = "corpus"
 MAX_STORED_RUNS = 64  # least recently used runs past this are deleted
-_CODE_FILES = ("corpus/batch.py", "corpus/aggregate.py", "analysis/statistics.py", "analysis/patterns.py",
-               "analysis/tokens.py")
+# This app's code that decides a run's numbers, besides the extraction code in every result key
+# (core.attention.store.library_versions): the padded batches, their token masks, the statistics.
+_CODE_FILES = ("attention/batch.py", "models/token_sets.py", "corpus/aggregate.py", "analysis/statistics.py",
+               "analysis/patterns.py")
 
 Progress = Callable[[int, int, float, float], None]  # (done, total, sentences per second, seconds left)
-
-
-class CorpusRunError(AttentionDashboardError, ValueError):
-    def __init__(self, detail: str) -> None:
-        super().__init__(f"This file is not a corpus run this app can open: {detail}.")
 
 
 # --- the run ------------------------------------------------------------------------------------

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.errors import AttentionDashboardError
+# Its errors live in core.errors; ui/model_panel.py and scripts/model_kit.py import them from here.
+from core.errors import ConnectionBrokenError, DiskFullError, DownloadCancelled, DownloadError, megabytes
 from core.models.availability import hub_endpoint, offline_mode
 from core.models.registry import resolve_spec
 
@@ -43,34 +44,6 @@ ALLOW_PATTERNS: tuple[str, ...] = (
 )
 STAGING_PREFIX = ".attention-dashboard-staging-"
 DISK_MARGIN = 64 * 2**20  # free space to leave beyond the files themselves
-
-
-class DownloadError(AttentionDashboardError, RuntimeError):
-    """A download that did not finish; nothing of it was kept. `str()` is one sentence."""
-
-
-class DownloadCancelled(DownloadError):
-    def __init__(self, model_id: str) -> None:
-        super().__init__(f"The download of {model_id} was cancelled; nothing was kept.")
-
-
-class DiskFullError(DownloadError):
-    def __init__(self, model_id: str, needed: int, free: int, folder: Path) -> None:
-        self.needed, self.free = needed, free
-        super().__init__(
-            f"Not enough disk space for {model_id}: it needs {_mb(needed)} and {folder} has {_mb(free)} free. "
-            "Free some space (or point HF_HOME at a larger disk) and try again; nothing was kept.")
-
-
-class ConnectionBrokenError(DownloadError):
-    def __init__(self, model_id: str, done: int, total: int, detail: str) -> None:
-        super().__init__(
-            f"The connection broke while downloading {model_id} ({_mb(done)} of {_mb(total)}: {detail}). "
-            "Nothing was kept; try again when the network is back.")
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1e6:,.0f} MB" if n >= 1e6 else f"{n / 1e3:,.0f} kB"
 
 
 @dataclass(frozen=True)
@@ -95,7 +68,7 @@ class DownloadPlan:
 
     @property
     def size_text(self) -> str:
-        return f"{_mb(self.total_bytes)} in {len(self.files)} files"
+        return f"{megabytes(self.total_bytes)} in {len(self.files)} files"
 
 
 @dataclass(frozen=True)

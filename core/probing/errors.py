@@ -1,4 +1,5 @@
-"""The probing package's typed errors; `str()` is a sentence fit to show a user."""
+"""The probing package's typed errors (no parser, a parse that does not line up, a file that is
+not a probing run); `str()` is a sentence fit to show a user."""
 
 from __future__ import annotations
 
@@ -11,3 +12,8 @@ class ParserUnavailableError(AttentionDashboardError, RuntimeError):
 
 class AlignmentError(AttentionDashboardError, ValueError):
     """The parse and the model's tokens do not describe the same text."""
+
+
+class ProbeRunError(AttentionDashboardError, ValueError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"This file is not a probing run this app can open: {detail}.")

@@ -2,7 +2,7 @@
 
 The per-sentence inputs are plain data (`SentenceInput`: attention [L, H, n, n], character offsets,
 special-token mask and word ids per token), so the same counting runs on one-sentence extraction
-(`sentence_input`, here) or on the corpus module's batched records (`from_record`), and a batch of
+(`sentence_input`, here) or on the records of batched extraction (`core.attention.batch`, `from_record`), and a batch of
 them is one call (`probe_batch`) that returns mergeable counts (for a worker process or a Ray task).
 
 A finished run is a file: `ProbeRun.save` writes Parquet (the counts' long table,
@@ -27,10 +27,10 @@ import numpy as np
 from core.attention.extract import effective_max_tokens, extract
 from core.attention.result import AttentionResult
 from core import runfiles
-from core.errors import AttentionDashboardError
 from core.models.loading import LoadedModel
 from core.probing import parser as parsing
 from core.probing.align import AlignmentError
+from core.probing.errors import ProbeRunError
 from core.probing.syntax import DEFAULT_OFFSETS, SentenceProbe, SyntaxCounts, probe_sentence
 
 log = logging.getLogger("attention_dashboard")
@@ -42,12 +42,7 @@ META_KEY = b"attention_dashboard.probe_run"
 SUBDIR = "probing"
 MAX_STORED_RUNS = 64  # least recently used runs past this are deleted
 _CODE_FILES = ("probing/align.py", "probing/syntax.py", "probing/run.py", "probing/parser.py", "analysis/tokens.py",
-               "corpus/batch.py")
-
-
-class ProbeRunError(AttentionDashboardError, ValueError):
-    def __init__(self, detail: str) -> None:
-        super().__init__(f"This file is not a probing run this app can open: {detail}.")
+               "attention/batch.py")
 
 
 @dataclass(frozen=True)
@@ -95,7 +90,7 @@ def _field(record: Any, *names: str) -> Any:
 
 
 def from_record(record: Any) -> SentenceInput:
-    """A per-sentence record from the corpus module's batched extraction (an object or a dict
+    """A per-sentence record of batched extraction (`core.attention.batch`; an object or a dict
     with text, attention [L, H, n, n], offsets, special mask, word ids and tokens)."""
     return SentenceInput(
         text=str(_field(record, "text")),
@@ -297,7 +292,7 @@ def _resolve(model: Any, model_id: str | None) -> LoadedModel:
 
 
 def _batched_extractor() -> Callable[..., Any] | None:
-    """The corpus module's batched extraction (`core.corpus.batch.iter_batches`), if present."""
+    """Batched extraction (`core.attention.batch.iter_batches`), if it can be imported."""
     try:
         from core.attention.batch import iter_batches
     except ImportError:
@@ -313,7 +308,7 @@ def probe_corpus(model: LoadedModel | Any, texts: Sequence[str], nlp: Any, *, mo
 
     model: a LoadedModel, or an AttentionEngine with `model_id` (only its loaded model is used:
     a corpus would flush the engine's result cache). nlp: a spaCy pipeline (`parser.load_parser`).
-    batch_size > 1 extracts with the corpus module's padded batches (`core.corpus.batch`, equal
+    batch_size > 1 extracts with the padded batches of `core.attention.batch` (equal
     to one-sentence extraction) when it is installed; 1 extracts one sentence at a time.
     progress(run) after each sentence (batch); the run object is the one returned, filled in as it
     goes, so a caller interrupted mid-run still holds what was counted. cancel() is checked before
@@ -326,70 +321,92 @@ def probe_corpus(model: LoadedModel | Any, texts: Sequence[str], nlp: Any, *, mo
     kept = [(i, t) for i, t in enumerate(texts) if isinstance(t, str) and t.strip()]
     run = ProbeRun(None, loaded.info.model_id, parsing.parser_label(nlp), total=len(kept),
                    blank=len(texts) - len(kept))
-    offsets = tuple(int(k) for k in baseline_offsets)
+    counter = _Counter(run, tuple(int(k) for k in baseline_offsets), progress)
     batched = _batched_extractor() if batch_size > 1 else None
-    start = time.perf_counter()
-
-    def fail(index: int, err: BaseException) -> None:
-        run.failed += 1
-        if len(run.failures) < MAX_FAILURES_KEPT:
-            run.failures.append((index, f"{type(err).__name__}: {err}"))
-
-    def count(index: int, item: SentenceInput, parse: parsing.Parse, truncated: bool) -> None:
-        try:
-            probe = probe_input(item, parse, baseline_offsets=offsets)
-            if run.counts is None:
-                run.counts = SyntaxCounts(int(item.attention.shape[0]), int(item.attention.shape[1]), offsets)
-            run.counts.add(probe, fold=index)  # fold by corpus position: the same in any batch order
-            run.done += 1
-            run.truncated += int(truncated)
-        except Exception as err:  # noqa: BLE001 - one bad text never stops the run
-            fail(index, err)
-
-    def tick() -> None:
-        run.seconds = time.perf_counter() - start
-        if progress is not None:
-            progress(run)
-
+    stopped = cancel or (lambda: False)
     step = max(1, int(chunk if batched is not None else 32))
     for b in range(0, len(kept), step):
         part = kept[b:b + step]
-        if cancel is not None and cancel():
+        if stopped():
             run.cancelled = True
             break
         parses = dict(zip((i for i, _ in part), parsing.parse_many(nlp, [t for _, t in part], batch_size=len(part))))
         if batched is not None:
-            left = {i for i, _ in part}
-            try:
-                for records in batched(loaded, [t for _, t in part], batch_size, limit, indices=[i for i, _ in part]):
-                    for rec in records:
-                        left.discard(rec.index)
-                        count(rec.index, from_record(rec), parses[rec.index], rec.result.truncated_tokens > 0)
-                    tick()
-                    if cancel is not None and cancel():
-                        run.cancelled = True
-                        break
-            except Exception as err:  # noqa: BLE001 - a failed batch: its texts are listed, the run goes on
-                for i in sorted(left):
-                    fail(i, err)
-                tick()
+            _probe_batched(batched, loaded, part, parses, batch_size, limit, counter, stopped)
         else:
-            for index, text in part:
-                if cancel is not None and cancel():
-                    run.cancelled = True
-                    break
-                try:
-                    res = extract(loaded, text, None, limit)
-                    item = sentence_input(loaded, text, limit, result=res)
-                except Exception as err:  # noqa: BLE001
-                    fail(index, err)
-                else:
-                    count(index, item, parses[index], res.truncated_tokens > 0)
-                tick()
+            _probe_one_by_one(loaded, part, parses, limit, counter, stopped)
         if run.cancelled:
             break
-    run.seconds = time.perf_counter() - start
+    counter.tick(report=False)
     return run
+
+
+class _Counter:
+    """Counts a probing run's sentences into `run` (its failures too) and reports progress."""
+
+    def __init__(self, run: ProbeRun, offsets: tuple[int, ...],
+                 progress: Callable[[ProbeRun], None] | None) -> None:
+        self.run, self.offsets, self.progress = run, offsets, progress
+        self.start = time.perf_counter()
+
+    def fail(self, index: int, err: BaseException) -> None:
+        self.run.failed += 1
+        if len(self.run.failures) < MAX_FAILURES_KEPT:
+            self.run.failures.append((index, f"{type(err).__name__}: {err}"))
+
+    def count(self, index: int, item: SentenceInput, parse: parsing.Parse, truncated: bool) -> None:
+        run = self.run
+        try:
+            probe = probe_input(item, parse, baseline_offsets=self.offsets)
+            if run.counts is None:
+                run.counts = SyntaxCounts(int(item.attention.shape[0]), int(item.attention.shape[1]), self.offsets)
+            run.counts.add(probe, fold=index)  # fold by corpus position: the same in any batch order
+            run.done += 1
+            run.truncated += int(truncated)
+        except Exception as err:  # noqa: BLE001 - one bad text never stops the run
+            self.fail(index, err)
+
+    def tick(self, report: bool = True) -> None:
+        self.run.seconds = time.perf_counter() - self.start
+        if report and self.progress is not None:
+            self.progress(self.run)
+
+
+def _probe_batched(batched: Callable[..., Any], loaded: LoadedModel, part: list[tuple[int, str]],
+                   parses: dict[int, parsing.Parse], batch_size: int, limit: int, counter: _Counter,
+                   stopped: Callable[[], bool]) -> None:
+    """One chunk of texts in padded batches; a batch that fails lists its texts as failures."""
+    left = {i for i, _ in part}
+    try:
+        for records in batched(loaded, [t for _, t in part], batch_size, limit, indices=[i for i, _ in part]):
+            for rec in records:
+                left.discard(rec.index)
+                counter.count(rec.index, from_record(rec), parses[rec.index], rec.result.truncated_tokens > 0)
+            counter.tick()
+            if stopped():
+                counter.run.cancelled = True
+                break
+    except Exception as err:  # noqa: BLE001 - a failed batch: its texts are listed, the run goes on
+        for i in sorted(left):
+            counter.fail(i, err)
+        counter.tick()
+
+
+def _probe_one_by_one(loaded: LoadedModel, part: list[tuple[int, str]], parses: dict[int, parsing.Parse],
+                      limit: int, counter: _Counter, stopped: Callable[[], bool]) -> None:
+    """One chunk of texts, one extraction each; a text that fails is listed and skipped."""
+    for index, text in part:
+        if stopped():
+            counter.run.cancelled = True
+            break
+        try:
+            res = extract(loaded, text, None, limit)
+            item = sentence_input(loaded, text, limit, result=res)
+        except Exception as err:  # noqa: BLE001
+            counter.fail(index, err)
+        else:
+            counter.count(index, item, parses[index], res.truncated_tokens > 0)
+        counter.tick()
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.attention.batch import iter_batches
 from core.corpus import run as run_mod
 from core.corpus import sources
 from core.corpus.aggregate import STAT_NAMES, CorpusAggregate
-from core.corpus.batch import iter_batches
 from core.corpus.run import CorpusJob, CorpusRun, CorpusRunError, run_corpus, stored_run
 from core.models.registry import BUNDLED_MODEL_ID
 
