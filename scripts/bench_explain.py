@@ -12,6 +12,8 @@ all-MiniLM-L6-v2, 6 layers x 12 heads, its output the sentence embedding):
   (`intervene`), and the intervention alone on a cached text (goal <= 150 ms);
 - faithfulness over a built-in corpus (every sentence: lenses incl. flow and norm-based,
   blank-out, gradient x input, Spearman; goal <= 60 s), run once.
+Each row also gives this process's CPU time and the 1-minute load average: other processes on
+the same cores stretch the wall time, not the CPU time.
 
 Importable: `run() -> list[dict]` with the schema of the other bench scripts (benchmark, metric,
 n_tokens, value, unit, goal, passed); `markdown(rows)` renders them.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -31,18 +34,29 @@ N_TOKENS = 32
 GOALS = {"ablation": 1.0, "ig": 1.0, "rerun_ms": 150.0, "corpus": 60.0}
 
 
+_CPU: list[float] = []  # CPU seconds of the last timed figure (median), beside its wall time
+
+
 def _row(metric: str, n: int | None, value: float, unit: str, goal: str = "", passed: bool | None = None) -> dict:
+    cpu = _CPU.pop() if _CPU and unit in ("s", "ms") else None
+    if cpu is not None and unit == "ms":
+        cpu *= 1000
     return {"benchmark": "explain", "metric": metric, "n_tokens": n, "value": round(float(value), 4),
-            "unit": unit, "goal": goal, "passed": passed}
+            "unit": unit, "goal": goal, "passed": passed, "cpu": None if cpu is None else round(cpu, 4),
+            "load": round(os.getloadavg()[0], 2)}
 
 
 def _median_s(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall seconds; the median CPU seconds of this process go to _CPU (other processes on
+    the same cores stretch wall time, not CPU time)."""
     fn()  # warm: first-call allocations and lazy imports
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    _CPU[:] = [statistics.median(cpu)]
     return statistics.median(times)
 
 
@@ -67,6 +81,7 @@ def run(repeats: int = 7, corpus: str = "sample_en") -> list[dict]:
     s = _median_s(lambda: integrated_gradients(loaded, problem, 32), repeats)
     err = integrated_gradients(loaded, problem, 32).relative_error
     rows.append(_row("integrated gradients, 32 steps", N_TOKENS, s, "s", f"<= {GOALS['ig']:g} s", s <= GOALS["ig"]))
+    _CPU.clear()
     rows.append(_row("  ... completeness error |delta| / |F(x) - F(b)|", N_TOKENS, err * 100, "%", "<= 1 %", err <= 0.01))
     word = int(problem.sentence.content_words()[3])
     ms = 1000 * _median_s(lambda: intervene(loaded, resolve(loaded, text), Intervention(mask_words=(word,))), repeats)
@@ -78,9 +93,10 @@ def run(repeats: int = 7, corpus: str = "sample_en") -> list[dict]:
         from core.corpus.sources import builtin
 
         sentences = builtin(corpus).sentences
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         result = corpus_faithfulness(loaded, sentences, name=corpus)
         s = time.perf_counter() - start
+        _CPU[:] = [time.process_time() - start_cpu]
         rows.append(_row(f"faithfulness over '{corpus}' ({result.n_used} of {len(sentences)} sentences)", None, s,
                          "s", f"<= {GOALS['corpus']:g} s", s <= GOALS["corpus"]))
     return rows
@@ -91,11 +107,14 @@ def _fmt(value: float, unit: str) -> str:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| benchmark | tokens | median | goal | result |", "|---|---:|---:|---|---|"]
+    lines = ["| benchmark | tokens | median (wall) | CPU time | load avg | goal | result |",
+             "|---|---:|---:|---:|---:|---|---|"]
     for row in rows:
         verdict = "" if row["passed"] is None else ("pass" if row["passed"] else "FAIL")
+        cpu = "-" if row.get("cpu") is None else _fmt(row["cpu"], row["unit"])
         lines.append(f"| {row['metric']} | {row['n_tokens'] if row['n_tokens'] is not None else '-'} "
-                     f"| {_fmt(row['value'], row['unit'])} | {row['goal'] or '-'} | {verdict or '-'} |")
+                     f"| {_fmt(row['value'], row['unit'])} | {cpu} | {row['load']} | {row['goal'] or '-'} "
+                     f"| {verdict or '-'} |")
     return "\n".join(lines)
 
 

@@ -124,16 +124,27 @@ def integrated_gradients(loaded: LoadedModel, problem: Problem, steps: int = DEF
                                delta=float(delta.reshape(-1)[0]), steps=steps)
 
 
+def unedited_value(problem: Problem) -> float:
+    """F of the text as resolved (value_score of the unedited forward pass)."""
+    if problem.kind != "embedding":
+        return float(problem.log_probs[problem.target_id])
+    ref = problem.pair_embedding if problem.pair_embedding is not None else problem.embedding
+    return float(np.dot(problem.embedding.astype(np.float64), ref))
+
+
 def blank_out(loaded: LoadedModel, problem: Problem, words: np.ndarray | None = None) -> np.ndarray:
-    """float32 [k]: F(text) - F(text with word w blanked) for each word (default: candidate words)."""
+    """float32 [k]: F(text) - F(text with word w blanked) for each word (default: candidate words);
+    F(text) from the resolved problem, the blanked copies in batched forwards."""
     import torch
 
     s = problem.sentence
     words = problem.candidate_words if words is None else np.asarray(words, dtype=np.int64)
+    if not len(words):
+        return np.zeros(0, dtype=np.float32)
     n = len(problem.input_ids)
-    rows = np.repeat(problem.input_ids[None], len(words) + 1, axis=0)  # row 0: the text itself
+    rows = np.repeat(problem.input_ids[None], len(words), axis=0)
     blank = blank_token_id(loaded)
-    for r, w in enumerate(words, start=1):
+    for r, w in enumerate(words):
         rows[r, list(s.word_tokens[w])] = blank
     scores = []
     chunk = max(1, MAX_BATCH_TOKENS // n)
@@ -142,8 +153,7 @@ def blank_out(loaded: LoadedModel, problem: Problem, words: np.ndarray | None = 
             batch = torch.tensor(rows[start:start + chunk])
             inputs = model_inputs(loaded, batch, _inputs(problem, batch))
             scores.append(value_score(problem, run(loaded, inputs), inputs["attention_mask"]).double().cpu().numpy())
-    f = np.concatenate(scores)
-    return (f[0] - f[1:]).astype(np.float32)
+    return (unedited_value(problem) - np.concatenate(scores)).astype(np.float32)
 
 
 def ranks_of(scores: np.ndarray, by_magnitude: bool = False) -> np.ndarray:
