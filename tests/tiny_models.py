@@ -236,3 +236,103 @@ def with_heads_once() -> dict[str, LoadedModel]:
 def model_folder(root: Path, family: str) -> Path:
     """Folder a builder wrote (for tests that point ATTENTION_DASHBOARD_MODELS at it)."""
     return Path(root) / TINY_IDS[family]
+
+
+# --- encoder-decoder models (MarianMT, T5) and a causal model sized like DistilGPT-2 ------------
+# One SentencePiece unigram model trained here on English and German sentences serves both:
+# Marian reads it through its own MarianTokenizer (source.spm, target.spm, vocab.json; no offset
+# mapping, like the real opus-mt-en-de), T5 through its fast tokenizer built from the pieces.
+
+SEQ2SEQ_IDS = {"marian": "tiny-marian", "t5": "tiny-t5"}
+GERMAN_CORPUS = [
+    "Die Katze sitzt auf der Matte.",
+    "Der Hund bellte heute Morgen den Postboten an.",
+    "Ich denke, dass das Modell den Satz versteht.",
+    "Das Wetter war kalt, also blieben wir drinnen.",
+    "Sprachmodelle sagen das nächste Wort voraus.",
+    "Die Schüler stellten dem Lehrer eine Frage.",
+    "Musik macht die Menschen glücklich.",
+    "Bitte schließe die Tür, wenn du gehst.",
+]
+
+
+def _sentencepiece_model(folder: Path) -> Path:
+    """A tiny unigram SentencePiece model: <pad> 0, </s> 1, <unk> 2 (T5's and our Marian's ids)."""
+    import sentencepiece as spm
+
+    folder.mkdir(parents=True, exist_ok=True)
+    prefix = folder / "spm"
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(BPE_CORPUS + GERMAN_CORPUS), model_prefix=str(prefix), vocab_size=300,
+        model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1, character_coverage=1.0,
+        hard_vocab_limit=False, minloglevel=2,
+    )
+    return prefix.with_suffix(".model")
+
+
+def _spm_pieces(model_file: Path) -> list[tuple[str, float]]:
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(model_file))
+    return [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
+
+
+def build_marian(root: Path):
+    """A tiny MarianMTModel (2 + 2 layers x 2 heads) with a real MarianTokenizer."""
+    import json
+    import shutil
+
+    from transformers import MarianConfig, MarianMTModel, MarianTokenizer
+
+    from core.generate.seq2seq import load_seq2seq_from_source
+
+    folder = Path(root) / SEQ2SEQ_IDS["marian"]
+    model_file = _sentencepiece_model(Path(root) / "spm-marian")
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(model_file, folder / "source.spm")
+    shutil.copy(model_file, folder / "target.spm")
+    pieces = _spm_pieces(model_file)
+    (folder / "vocab.json").write_text(json.dumps({p: i for i, (p, _) in enumerate(pieces)}), encoding="utf-8")
+    MarianTokenizer(str(folder / "source.spm"), str(folder / "target.spm"), str(folder / "vocab.json"),
+                    model_max_length=64).save_pretrained(folder)
+    _torch_seed()
+    cfg = MarianConfig(vocab_size=len(pieces), d_model=32, encoder_layers=2, decoder_layers=2,
+                       encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+                       decoder_ffn_dim=64, max_position_embeddings=64, pad_token_id=0, eos_token_id=1,
+                       decoder_start_token_id=0, forced_eos_token_id=1, scale_embedding=True,
+                       initializer_range=0.3)
+    MarianMTModel(cfg).save_pretrained(folder)
+    return load_seq2seq_from_source(str(folder), model_id=SEQ2SEQ_IDS["marian"], display_name="tiny MarianMT",
+                                    device="cpu", local_only=True)
+
+
+def build_t5(root: Path):
+    """A tiny T5ForConditionalGeneration (2 + 2 layers x 2 heads) with a fast T5 tokenizer."""
+    from transformers import T5Config, T5ForConditionalGeneration, T5Tokenizer
+
+    from core.generate.seq2seq import load_seq2seq_from_source
+
+    folder = Path(root) / SEQ2SEQ_IDS["t5"]
+    pieces = _spm_pieces(_sentencepiece_model(Path(root) / "spm-t5"))
+    T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=64).save_pretrained(folder)
+    _torch_seed()
+    cfg = T5Config(vocab_size=len(pieces), d_model=32, d_kv=16, d_ff=64, num_layers=2, num_decoder_layers=2,
+                   num_heads=2, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+                   initializer_factor=1.0)
+    T5ForConditionalGeneration(cfg).save_pretrained(folder)
+    return load_seq2seq_from_source(str(folder), model_id=SEQ2SEQ_IDS["t5"], display_name="tiny T5",
+                                    device="cpu", local_only=True)
+
+
+_SEQ2SEQ: dict[str, object] = {}
+
+
+def seq2seq_once() -> dict:
+    """The tiny Marian and T5 models, built once per test process: {"marian": ..., "t5": ...}."""
+    if not _SEQ2SEQ:
+        import tempfile
+
+        _quiet()
+        root = Path(tempfile.mkdtemp(prefix="tiny_seq2seq_"))
+        _SEQ2SEQ.update(marian=build_marian(root), t5=build_t5(root))
+    return _SEQ2SEQ

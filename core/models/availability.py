@@ -13,13 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from core.errors import UnknownModelError
 from core.models.registry import (
     BUNDLED_MODEL_ID,
     DEFAULT_MODEL_ID,
+    ENCODER_DECODER_REASON,
     ENV_OFFLINE,
     ENV_PROBE_TIMEOUT,
     ModelSpec,
     bundled_model_path,
+    encoder_decoder_registry,
     registry,
     resolve_spec,
 )
@@ -108,7 +111,7 @@ def reset_probe_cache() -> None:
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model")
 
 
-def _in_hf_cache(repo_id: str) -> bool:
+def _in_hf_cache(repo_id: str, extra_files: tuple[str, ...] = ()) -> bool:
     """Ready in the Hugging Face cache: config.json, a tokenizer file and every weight file (all
     shards of a sharded checkpoint). Half a download is never ready: huggingface_hub keeps
     unfinished files out of the snapshot folder, and core.models.download moves a model in only
@@ -126,6 +129,8 @@ def _in_hf_cache(repo_id: str) -> bool:
         return False
     if not any(cached(name) for name in _TOKENIZER_FILES):
         return False
+    if not all(cached(name) for name in extra_files):
+        return False
     if cached("model.safetensors") or cached("pytorch_model.bin"):
         return True
     index = cached("model.safetensors.index.json")
@@ -140,12 +145,29 @@ def _in_hf_cache(repo_id: str) -> bool:
 
 
 def check_availability(model_id: str) -> ModelStatus:
+    """For the one-stack views (everything but the source / target views): an encoder-decoder
+    model is unavailable here, with the reason."""
     spec = resolve_spec(model_id)
+    if spec.encoder_decoder:
+        return ModelStatus(spec, Availability.UNAVAILABLE, ENCODER_DECODER_REASON)
+    return _files_status(spec)
+
+
+def check_encoder_decoder_availability(model_id: str) -> ModelStatus:
+    """For the source / target views: a registered encoder-decoder model, ready, downloadable or
+    unavailable like any other. Raises UnknownModelError for any other id."""
+    spec = resolve_spec(model_id)
+    if not spec.encoder_decoder:
+        raise UnknownModelError(model_id, list(encoder_decoder_registry()))
+    return _files_status(spec)
+
+
+def _files_status(spec: ModelSpec) -> ModelStatus:
     if spec.is_local:
         if (Path(spec.source) / "config.json").is_file():
             return ModelStatus(spec, Availability.READY, "its files are on this machine")
         return ModelStatus(spec, Availability.UNAVAILABLE, "its folder has no config.json")
-    if _in_hf_cache(spec.source):
+    if _in_hf_cache(spec.source, spec.extra_files):
         return ModelStatus(spec, Availability.READY, "found in the local Hugging Face cache")
     if offline_mode():
         return ModelStatus(spec, Availability.UNAVAILABLE,

@@ -35,6 +35,13 @@ class ModelSpec:
     is_local: bool = False
     base_model: str | None = None  # model id this one was fine-tuned from (a comparison pair)
     languages: str = "en"  # "en", or "multilingual"
+    # Two stacks (an encoder read by a decoder through cross-attention: MarianMT, T5). The
+    # attention pages read one stack, so `registry()` leaves these out; the encoder-decoder
+    # views list them with `encoder_decoder_registry()`.
+    encoder_decoder: bool = False
+    # Files the model needs beyond config, tokenizer and weights (Marian's SentencePiece models):
+    # availability calls it ready only with these in the cache too.
+    extra_files: tuple[str, ...] = ()
 
 
 def bundled_model_path() -> Path | None:
@@ -63,6 +70,19 @@ _KNOWN: tuple[ModelSpec, ...] = (
     ModelSpec("xlm-roberta-base", "XLM-RoBERTa base", "xlm-roberta-base", "100 languages, SentencePiece",
               languages="multilingual"),
 )
+
+
+# Encoder-decoder models: for the source / target views only (core.generate.seq2seq).
+_ENCODER_DECODER: tuple[ModelSpec, ...] = (
+    ModelSpec("Helsinki-NLP/opus-mt-en-de", "MarianMT English to German (opus-mt-en-de)",
+              "Helsinki-NLP/opus-mt-en-de", "encoder-decoder, 6 + 6 layers x 8 heads; translates English to German",
+              encoder_decoder=True, extra_files=("source.spm", "target.spm")),
+    ModelSpec("t5-small", "T5 small", "t5-small",
+              "encoder-decoder, 6 + 6 layers x 8 heads; tasks by prefix, e.g. 'translate English to German: '",
+              encoder_decoder=True),
+)
+ENCODER_DECODER_REASON = ("it is an encoder-decoder model (two stacks joined by cross-attention); "
+                          "these views read one stack: open it with the source and target views")
 
 
 def _bundled_spec() -> ModelSpec | None:
@@ -94,16 +114,29 @@ def _extra_specs() -> list[ModelSpec]:
 
 
 def registry() -> dict[str, ModelSpec]:
-    """Every model the app may offer, keyed by model id, in display order."""
+    """Every model the attention pages may offer (one stack: encoders and decoders), keyed by
+    model id, in display order. Encoder-decoder models are in `encoder_decoder_registry()`."""
     specs: list[ModelSpec] = list(_KNOWN)
     bundled = _bundled_spec()
     if bundled is not None:
         specs.append(bundled)
     specs.extend(_extra_specs())
+    reserved = {spec.model_id for spec in _ENCODER_DECODER}
     out: dict[str, ModelSpec] = {}
     for spec in specs:
-        out.setdefault(spec.model_id, spec)
+        if spec.model_id not in reserved:
+            out.setdefault(spec.model_id, spec)
     return out
+
+
+def encoder_decoder_registry() -> dict[str, ModelSpec]:
+    """The encoder-decoder models (MarianMT, T5), keyed by model id, in display order."""
+    return {spec.model_id: spec for spec in _ENCODER_DECODER}
+
+
+def all_models() -> dict[str, ModelSpec]:
+    """Both: what the model kit can fetch and `resolve_spec` knows."""
+    return {**registry(), **encoder_decoder_registry()}
 
 
 def comparison_pairs() -> list[tuple[str, str]]:
@@ -125,8 +158,10 @@ def related_model(model_id: str) -> str | None:
 
 
 def resolve_spec(model_id: str) -> ModelSpec:
-    """The spec for an id, or UnknownModelError. Arbitrary ids and paths are refused."""
-    reg = registry()
+    """The spec for an id (either registry), or UnknownModelError. Arbitrary ids and paths are
+    refused. Whether a model suits a view is availability's question (an encoder-decoder model
+    is unavailable to the one-stack views, with ENCODER_DECODER_REASON)."""
+    reg = all_models()
     if not isinstance(model_id, str) or model_id not in reg:
         raise UnknownModelError(str(model_id), list(reg))
     return reg[model_id]
