@@ -18,7 +18,7 @@ import numpy as np
 from core.explain.errors import NothingLeftError, OutOfRangeError, SpecialTokenError, TargetWordError
 from core.explain.hooks import HeadEdit, model_inputs, private_forward, run
 from core.explain.inputs import blank_token_id, prepare
-from core.explain.outputs import (Problem, TokenPrediction, batch_embedding, focus_log_probs, top_k,
+from core.explain.outputs import (Problem, TokenPrediction, batch_embedding, focus_log_probs, top_predictions,
                                   value_score)
 from core.models.loading import LoadedModel
 
@@ -155,7 +155,7 @@ def _renormalised(att: np.ndarray, kept: np.ndarray) -> np.ndarray:
 
 
 def intervene(loaded: LoadedModel, problem: Problem, intervention: Intervention, *,
-              means: HeadMeans | None = None, top_k_count: int = 10) -> InterventionResult:
+              means: HeadMeans | None = None, top_k: int = 10) -> InterventionResult:
     """Run `problem`'s text with `intervention` and compare with the unedited run.
 
     Raises NothingLeftError (every word masked/dropped, every head off), OutOfRangeError,
@@ -206,7 +206,7 @@ def intervene(loaded: LoadedModel, problem: Problem, intervention: Intervention,
         ranks = (int((lp0 > lp0[t]).sum()) + 1, int((lp1 > lp1[t]).sum()) + 1)
         top1 = int(np.argmax(lp0))
         p1b, p1a, r1a = float(np.exp(lp0[top1])), float(np.exp(lp1[top1])), int((lp1 > lp1[top1]).sum()) + 1
-        pred = top_k(loaded, lp1, focus, top_k_count, t)
+        pred = top_predictions(loaded, lp1, focus, top_k, t)
         cos0 = nan
     arrays = (kept, ids, before_att, after_att, shift.astype(np.float32))
     for a in arrays:

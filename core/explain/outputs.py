@@ -231,7 +231,7 @@ def resolve(loaded: LoadedModel, text: str, target: Target | None = None, *, tex
                    pooled_norm=norm, pair_embedding=pair_embedding, attention=attention, hidden_states=states)
 
 
-def top_k(loaded: LoadedModel, log_probs: np.ndarray, position: int, k: int, target_id: int | None) -> TokenPrediction:
+def top_predictions(loaded: LoadedModel, log_probs: np.ndarray, position: int, k: int, target_id: int | None) -> TokenPrediction:
     """The k most probable tokens of one log-probability vector [vocab], with the target's rank."""
     lp = np.asarray(log_probs, dtype=np.float64)
     k = max(1, min(int(k), lp.shape[0]))
@@ -254,7 +254,7 @@ def top_k(loaded: LoadedModel, log_probs: np.ndarray, position: int, k: int, tar
                            target_rank=rank)
 
 
-def predict(loaded: LoadedModel, text: str, target: Target | None = None, *, top_k_count: int = DEFAULT_TOP_K,
+def predict(loaded: LoadedModel, text: str, target: Target | None = None, *, top_k: int = DEFAULT_TOP_K,
             text_pair: str | None = None, max_tokens: int | None = None) -> ModelOutput:
     """The model's output for `text`: masked-word fills, next-token top-k, or the embedding.
 
@@ -266,7 +266,7 @@ def predict(loaded: LoadedModel, text: str, target: Target | None = None, *, top
     problem = resolve(loaded, text, target, text_pair=text_pair, max_tokens=max_tokens)
     predictions: list[TokenPrediction] = []
     if problem.kind == "masked" and len(problem.masked_positions) == 1:
-        predictions.append(top_k(loaded, problem.log_probs, problem.focus, top_k_count, problem.target_id))
+        predictions.append(top_predictions(loaded, problem.log_probs, problem.focus, top_k, problem.target_id))
     elif problem.kind == "masked":
         s = problem.sentence
         ids = torch.tensor(problem.input_ids)[None]
@@ -275,11 +275,11 @@ def predict(loaded: LoadedModel, text: str, target: Target | None = None, *, top
             logits = run(loaded, model_inputs(loaded, ids, types)).logits[0]
             rows = torch.log_softmax(logits[list(problem.masked_positions)].float(), dim=-1).cpu().numpy()
         for pos, lp in zip(problem.masked_positions, rows):
-            predictions.append(top_k(loaded, lp, pos, top_k_count, int(s.input_ids[pos])))
+            predictions.append(top_predictions(loaded, lp, pos, top_k, int(s.input_ids[pos])))
         if problem.target_id != int(s.input_ids[problem.focus]):
-            predictions[0] = top_k(loaded, rows[0], problem.focus, top_k_count, problem.target_id)
+            predictions[0] = top_predictions(loaded, rows[0], problem.focus, top_k, problem.target_id)
     elif problem.kind == "causal":
-        predictions.append(top_k(loaded, problem.log_probs, problem.focus, top_k_count, problem.target_id))
+        predictions.append(top_predictions(loaded, problem.log_probs, problem.focus, top_k, problem.target_id))
     cosine = None
     if problem.pair_embedding is not None:
         cosine = float(np.dot(problem.embedding, problem.pair_embedding))

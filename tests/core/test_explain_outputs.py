@@ -23,7 +23,7 @@ def test_masked_fills_are_the_lm_s_own_softmax_with_the_original_rank(lm_models)
     import torch
 
     loaded = lm_models["bert"]
-    out = predict(loaded, TEXT, Target(word=2), top_k_count=5)  # "cat"
+    out = predict(loaded, TEXT, Target(word=2), top_k=5)  # "cat"
     p = out.problem
     assert p.sentence.words[2] == "cat" and p.masked_positions == p.sentence.word_tokens[2]
     assert p.input_ids[p.focus] == loaded.tokenizer.mask_token_id
