@@ -154,12 +154,21 @@ def chart(chart: Any, *, key: str | None = None, on_select: Any = "ignore",
             return st.altair_chart(vega.unvalidated(chart), key=key, on_select=on_select,
                                    selection_mode=selection_mode, width=width)
         spec = vega.chart_spec(vega.unvalidated(chart))  # no Streamlit conversion to call: inline data
+    spec = vega.themed(spec, theme())
     if marked is not None:
         spec = vega.with_marked(spec, marked)
     if stable_data is not None:
         spec = vega.with_stable_data(spec, stable_data)
     return st.vega_lite_chart(spec=dict(spec), key=key, on_select=on_select, selection_mode=selection_mode,
                               width=width)
+
+
+def theme() -> str | None:
+    """The viewer's theme ("light" / "dark"), as the browser reported it; None where unknown."""
+    try:
+        return st.context.theme.type
+    except Exception:  # noqa: BLE001 - no browser context (AppTest, bare mode)
+        return None
 
 
 try:  # the conversion st.altair_chart itself runs (theme "none", data as named Arrow datasets)
@@ -181,7 +190,8 @@ def spec_of(chart: Any, *, presenter: bool = False) -> dict[str, Any] | None:
     from core.render import vega
 
     if presenter:
-        return vega.spec_memo(chart, True, lambda c: slides.for_projector(vega.chart_spec(c)))
+        return vega.spec_memo(chart, True, lambda c: vega.without_small_cell_numbers(
+            slides.for_projector(vega.chart_spec(c)), slides.MIN_ANNOTATED_CELL_PX))
     if _streamlit_spec is None:
         return None
     return vega.spec_memo(chart, False, lambda c: _streamlit_spec(vega.unvalidated(c)))

@@ -13,7 +13,8 @@ import pandas as pd
 from core.compare.match import HeadMatching
 from core.compare.words import WordMatrix
 from core.render.matrix import DrawMatrix
-from core.render.vega import PAD, no_init_validation, value_if
+from core.render.raster import light_text_test
+from core.render.vega import PAD, TEXT_DARK, TEXT_LIGHT, no_init_validation, value_if
 
 DIFF_MARK = "✱"
 
@@ -48,8 +49,8 @@ def match_grid(matching: HeadMatching, *, title: str, selected: tuple[int, int] 
     la, ha = matching.grid_a
     df = _grid_frame(matching)
     size = int(cell or max(20, min(40, 440 // max(ha, 1))))
-    x = alt.X("head:O", title="Head of A", axis=alt.Axis(labelAngle=0))
-    y = alt.Y("layer:O", title="Layer of A")
+    x = alt.X("head:O", title="Head of A", axis=alt.Axis(labelAngle=0), scale=alt.Scale(domain=list(range(ha))))
+    y = alt.Y("layer:O", title="Layer of A", scale=alt.Scale(domain=list(range(la))))
     tooltip = [alt.Tooltip("layer:O", title="A layer"), alt.Tooltip("head:O", title="A head"),
                alt.Tooltip("match:N", title="Most similar head of B"),
                alt.Tooltip("value_text:N", title="JS divergence (nats)")]
@@ -64,7 +65,8 @@ def match_grid(matching: HeadMatching, *, title: str, selected: tuple[int, int] 
     if la * ha <= 144 and size >= 36:
         layers.append(alt.Chart().mark_text(fontSize=10).encode(
             x=x, y=y, text=alt.Text("value_text:N"), tooltip=tooltip,
-            color=value_if(f"datum.divergence < {0.45 * hi!r}", "white", "black")))
+            color=value_if(light_text_test("divergence", 0.0, max(hi, 1e-6), "purples", reverse=True),
+                           TEXT_LIGHT, TEXT_DARK)))
     if selected is not None:
         layers.append(alt.Chart().mark_rect(fill=None, stroke="#ff7f0e", strokeWidth=3).encode(x=x, y=y)
                       .transform_filter(f"datum.layer == {int(selected[0])} && datum.head == {int(selected[1])}"))

@@ -338,13 +338,14 @@ def _category_colour(cats: list[str], value_label: str) -> tuple[alt.Color, list
 
 
 def _overview_labels(x: Any, y: Any, tooltip: Any, *, numbers: bool, cats: list[str] | None, fills: list[str],
-                     cell: int, lo: float, hi: float) -> list[alt.Chart]:
-    """The text in the cells: each value (`numbers`), else each class's letter, else none."""
+                     cell: int, lo: float, hi: float, scheme: str = "blues") -> list[alt.Chart]:
+    """The text in the cells: each value (`numbers`), else each class's letter, else none; black or
+    white by the cell's own colour."""
     if numbers:
-        threshold = lo + 0.55 * (hi - lo)
+        light = _raster.light_text_test("value", lo, hi, scheme)
         return [alt.Chart().mark_text(fontSize=11).encode(
             x=x, y=y, text=alt.Text("value_short:N"), tooltip=tooltip,
-            color=value_if(f"datum.valid && datum.value > {threshold!r}", TEXT_LIGHT, TEXT_DARK))]
+            color=value_if(f"datum.valid && {light}", TEXT_LIGHT, TEXT_DARK))]
     if cats is None:
         return []
     light = json.dumps([c for c, f in zip(cats, fills) if text_on(f) == TEXT_LIGHT])
@@ -398,7 +399,8 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
     rect = alt.Chart().mark_rect().encode(x=x, y=y, color=color, tooltip=tooltip)
     param = alt.selection_point(name="head", fields=["layer", "head"], on="click", clear="dblclick",
                                 empty=False) if selectable else None
-    labels = _overview_labels(x, y, tooltip, numbers=annotate, cats=cats, fills=fills, cell=cell, lo=lo, hi=hi)
+    labels = _overview_labels(x, y, tooltip, numbers=annotate, cats=cats, fills=fills, cell=cell, lo=lo, hi=hi,
+                             scheme=scheme)
     if param is not None and not labels:
         rect = with_selection(rect, param)
     # NaN values are null in the data; Vega-Lite filters them from the coloured layer, so a

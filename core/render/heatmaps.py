@@ -114,10 +114,10 @@ def cell_layers(*, x_sort: list[str], y_sort: list[str], value_label: str, lo: f
         rect_enc.update(selection_outline(param))
     layers = [rect.encode(**rect_enc)]
     if annotate:
-        threshold = lo + 0.55 * (hi - lo)
+        light = _raster.light_text_test("weight", lo, hi, scheme)
         text = alt.Chart().mark_text(fontSize=max(9, min(12, cell // 3)), baseline="middle").encode(
             x=x, y=y, text=alt.Text("cell_text:N"), tooltip=tooltip,
-            color=value_if(f"datum.allowed && datum.weight > {threshold!r}", TEXT_LIGHT, TEXT_DARK),
+            color=value_if(f"datum.allowed && {light}", TEXT_LIGHT, TEXT_DARK),
         )
         layers.append(text)
     if clicks_on_top:

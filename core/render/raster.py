@@ -118,6 +118,45 @@ def colorize(values: np.ndarray, lo: float, hi: float, scheme: str = "blues",
     return out
 
 
+def light_text_spans(scheme: str, *, reverse: bool = False, samples: int = 512) -> list[tuple[float, float]]:
+    """Where on the scheme (t from 0 to 1; `reverse` as Vega's scale reverse) white text reads
+    better than black: the spans of t whose colour has the higher WCAG contrast with white.
+    One of black and white always reaches 4.58:1 on any fill, so choosing by the fill's own
+    luminance keeps every cell number readable (a fixed threshold on the value did not: white on
+    pale cells of a diverging scheme, black on dark purple)."""
+    t = np.linspace(0.0, 1.0, samples + 1)
+    rgb = colorize(1.0 - t if reverse else t, 0.0, 1.0, scheme)[..., :3].astype(np.float64) / 255
+    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    lum = lin @ np.array([0.2126, 0.7152, 0.0722])
+    white = 1.05 / (lum + 0.05) > (lum + 0.05) / 0.05
+    spans, start = [], None
+    for i, w in enumerate(white):
+        if w and start is None:
+            start = i
+        if start is not None and (not w or i == samples):
+            end = i if w else i - 1
+            spans.append((float(t[start]), float(t[end])))
+            start = None
+    return spans
+
+
+def light_text_test(field: str, lo: float, hi: float, scheme: str, *, reverse: bool = False) -> str:
+    """A Vega expression, true where ``datum[field]``'s cell (linear, clamped scale from lo to hi)
+    is dark enough for white text (:func:`light_text_spans`); "false" where it never is."""
+    if not supports(scheme):  # a scheme not reproduced here: its darker end, as a guess
+        return f"isFinite(datum[{field!r}]) && datum[{field!r}] {'<' if reverse else '>'} {lo + (0.45 if reverse else 0.55) * (hi - lo)!r}"
+    parts = []
+    for a, b in light_text_spans(scheme, reverse=reverse):
+        lower = None if a <= 0 else lo + a * (hi - lo)
+        upper = None if b >= 1 else lo + b * (hi - lo)
+        conds = [f"datum[{field!r}] >= {lower!r}"] if lower is not None else []
+        conds += [f"datum[{field!r}] <= {upper!r}"] if upper is not None else []
+        parts.append("(" + " && ".join(conds) + ")" if conds else "true")
+    if not parts:
+        return "false"
+    return f"isFinite(datum[{field!r}]) && (" + " || ".join(parts) + ")"
+
+
 def png_data_url(rgba: np.ndarray) -> str:
     """A ``data:image/png;base64,...`` URL of an ``[h, w, 4]`` uint8 image (RGB when opaque)."""
     arr = np.ascontiguousarray(rgba, dtype=np.uint8)

@@ -26,7 +26,7 @@ from altair.utils import schemapi as _schemapi
 MASKED_FILL = "#a3a3a3"
 HIGHLIGHT = "#ff7f0e"  # orange: visible on blues, on grey and on both themes
 SUBTITLE_GREY = "#808495"  # contrast about 3.9:1 on white and 5:1 on Streamlit's dark background
-TEXT_DARK = "#1b1b1b"  # cell text on light fills (fill colour is fixed, not the theme's)
+TEXT_DARK = "#000000"  # cell text on light fills; pure black, so black or white always reaches 4.5:1
 TEXT_LIGHT = "#ffffff"  # cell text on dark fills
 CATEGORY_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#56b4e9", "#cc79a7", "#f0e442", "#000000")
 """Okabe & Ito's colour-blind-safe palette ("Color Universal Design", 2008), in the order categories
@@ -233,9 +233,79 @@ def title_params(title: str, subtitle: str | Sequence[str] | None = None) -> alt
         sub = [subtitle] if isinstance(subtitle, str) else list(subtitle)
         # Streamlit's theme colours the title but leaves the subtitle Vega's black, unreadable on
         # the dark theme (seen in Chromium): a mid grey reads on both backgrounds.
-        return alt.TitleParams(text=title, subtitle=sub, fontSize=16, subtitleFontSize=13,
-                               subtitleColor=SUBTITLE_GREY, anchor="start")
+        # Its colour comes from the theme (:func:`themed`): no grey reads at 4.5:1 on white and on
+        # Streamlit's dark background alike.
+        return alt.TitleParams(text=title, subtitle=sub, fontSize=16, subtitleFontSize=13, anchor="start")
     return alt.TitleParams(text=title, fontSize=16, anchor="start")
+
+
+THEME_TEXT = {"light": ("#111111", "#454545"), "dark": ("#fafafa", "#c8c8d0")}
+"""(text, muted text) per Streamlit theme: the config's text colour, and a grey for subtitles
+that still reads at 7:1 on its background."""
+
+
+def themed(spec: dict[str, Any], theme: str | None) -> dict[str, Any]:
+    """A finished spec whose free text takes the theme's colours: axis, legend, header and title
+    labels, subtitles, and text marks that set no colour of their own (Vega draws those black or
+    mid grey whatever the background: black on Streamlit's dark theme, 3.7:1 grey on white).
+    Cell numbers keep their own black or white. New top-level and "config" dicts; everything else
+    is shared with `spec`, which is not changed. An unknown theme is taken as light."""
+    ink, muted = THEME_TEXT.get(theme or "light", THEME_TEXT["light"])
+    config = dict(spec.get("config") or {})
+    wants = {"axis": {"labelColor": ink, "titleColor": ink},
+             "legend": {"labelColor": ink, "titleColor": ink},
+             "header": {"labelColor": ink, "titleColor": ink},
+             "title": {"color": ink, "subtitleColor": muted},
+             "text": {"color": ink}}
+    for group, colours in wants.items():
+        config[group] = {**dict(config.get(group) or {}), **colours}
+    return {**spec, "config": config}
+
+
+CELL_NUMBER_FIELDS = frozenset({"cell_text", "value_short", "value_text"})
+"""The text fields of the cell-number layers of heatmaps and grids (core.render, core.compare)."""
+
+
+def without_small_cell_numbers(spec: dict[str, Any], min_cell_px: float) -> dict[str, Any]:
+    """A finished spec without the cell-number layers whose cells are narrower than `min_cell_px`
+    (the cell: the layer group's width over its x domain's length). For presenter mode, where an
+    18 px number needs a 48 px cell: a smaller one runs into its neighbours ("0.070.310.21"); the
+    colours and tooltips still carry the values. `spec` is not changed."""
+    def x_count(layer: dict[str, Any]) -> int | None:
+        x = (layer.get("encoding") or {}).get("x") or {}
+        for found in (x.get("sort"), (x.get("scale") or {}).get("domain")):
+            if isinstance(found, list) and found:
+                return len(found)
+        return None
+
+    def is_numbers(layer: Any) -> bool:
+        if not isinstance(layer, dict):
+            return False
+        mark = layer.get("mark")
+        kind = mark.get("type") if isinstance(mark, dict) else mark
+        text = (layer.get("encoding") or {}).get("text") or {}
+        return kind == "text" and isinstance(text, dict) and text.get("field") in CELL_NUMBER_FIELDS
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        out = {k: walk(v) for k, v in node.items() if k != "datasets"}
+        if "datasets" in node:
+            out["datasets"] = node["datasets"]
+        layers, width = out.get("layer"), out.get("width")
+        if isinstance(layers, list) and isinstance(width, (int, float)):
+            keep = []
+            for layer in layers:
+                count = x_count(layer) if is_numbers(layer) else None
+                if count and width / count < min_cell_px:
+                    continue
+                keep.append(layer)
+            out["layer"] = keep
+        return out
+
+    return walk(spec)
 
 
 def label_font(cell: int) -> int:
