@@ -27,7 +27,8 @@ from ui.heatmap_panel import chart_scroll_box, table_view
 from ui.glossary_links import term_help
 
 AVERAGE = -1  # B's "head" value for the layer's head average
-SIDE_PX = 380  # plot side of each of A and B (two columns at 1400 px with axes and legends)
+AUTO = -2  # B's layer or head until chosen: A's (the next layer where B is A's own model and text)
+SIDE_PX = 300  # plot side of each of A and B (two columns at 1400 px, with axes and legend, fit)
 SPECIALS = {"hidden": "Hidden", "own": "Their own rows"}
 WORD_MODES = {"text": "From the text", "tokenizer": "A's tokenizer's words"}
 MATCH_OVER = {"text": "This text", "six": "The tutorial's six sentences"}
@@ -79,20 +80,29 @@ with st.container(border=True):
     b1.selectbox("Model B", ready, key="cmodel", help="Models ready on this machine (download others from the "
                                                       "sidebar's model picker).")
     layers_b, heads_b = grid_shape(model_b) or (sel.num_layers, sel.num_heads)
-    same_model = model_b == sel.model_id
-    default_layer = (min(sel.layer + 1, layers_b - 1) if sel.layer + 1 < layers_b else max(sel.layer - 1, 0)) \
-        if same_model else min(sel.layer, layers_b - 1)
-    layer_b = state.control("cl", default_layer, state.parse_int(0, layers_b - 1), label="layer B")
-    b2.selectbox("Layer B", list(range(layers_b)), key="cl", help=term_help("layer"))
-    head_b = state.control("ch", min(sel.head, heads_b - 1), state.parse_int(AVERAGE, heads_b - 1), label="head B")
-    b3.selectbox("Head B", [AVERAGE, *range(heads_b)], key="ch",
-                 format_func=lambda h: "average" if h == AVERAGE else str(h), help=term_help("head"))
-    state.control("ctext", "", state.parse_text, state.text_for_link, label="text B")
+    # B follows A's layer and head until chosen here (a fixed default of its own made a she/he pair
+    # compare two different heads without saying so); the next layer only where B is A's own model
+    # and text, which would otherwise be A itself.
+    typed_b = state.control("ctext", "", state.parse_text, state.text_for_link, label="text B")
+    text_b = (typed_b or "").strip() or sel.text
+    same_source = model_b == sel.model_id and text_b == sel.text
+    auto_layer = (min(sel.layer + 1, layers_b - 1) if sel.layer + 1 < layers_b else max(sel.layer - 1, 0)) \
+        if same_source else min(sel.layer, layers_b - 1)
+    auto_head = AVERAGE if avg_a else min(sel.head, heads_b - 1)
+    layer_b = state.control("cl", AUTO, state.parse_int(AUTO, layers_b - 1), label="layer B")
+    b2.selectbox("Layer B", [AUTO, *range(layers_b)], key="cl", help=term_help(
+        "layer", "Auto: A's layer, or the next one where B has A's model and text."),
+        format_func=lambda v: f"auto ({auto_layer})" if v == AUTO else str(v))
+    head_b = state.control("ch", AUTO, state.parse_int(AUTO, heads_b - 1), label="head B")
+    b3.selectbox("Head B", [AUTO, AVERAGE, *range(heads_b)], key="ch", help=term_help("head", "Auto: A's head."),
+                 format_func=lambda h: (f"auto ({'average' if auto_head == AVERAGE else auto_head})" if h == AUTO
+                                        else "average" if h == AVERAGE else str(h)))
+    layer_b = auto_layer if layer_b == AUTO else layer_b
+    head_b = auto_head if head_b == AUTO else head_b
     b4.text_input("Text B (empty = A's text)", key="ctext",
                   placeholder=f"e.g. {MINIMAL_PAIRS[0][1]}",
                   help=f"A minimal pair compares word by word: try A = “{MINIMAL_PAIRS[0][0]}” and "
                        f"B = “{MINIMAL_PAIRS[0][1]}”.")
-text_b = (state.kept("ctext") or "").strip() or sel.text
 pair_b = sel.text_pair if text_b == sel.text else None
 head_a = None if avg_a else sel.head
 head_b_or_avg = None if head_b == AVERAGE else int(head_b)
@@ -138,6 +148,10 @@ def sides() -> None:
     st.caption(f":material/info: Word level: a word's key pieces are summed and its query pieces averaged "
                f"(Clark et al. 2019). Special tokens: {shown}. One colour scale, 0 to {top:.2f}, for A and B."
                + (f" {charts.DIFF_MARK} marks the words that differ." if differing else ""))
+    if model_b == sel.model_id and text_b == sel.text and int(layer_b) == sel.layer and head_b_or_avg == head_a:
+        st.info("B is the same as A (same model, text, layer and head), so B − A is zero everywhere. Give B another "
+                "text (a minimal pair: she / he), another model, or another layer or head.",
+                icon=":material/compare_arrows:")
     col_a, col_b = st.columns(2)
     with col_a:
         _draw(requests.WordPanel(head_a_request), key="cmp_a",
@@ -220,6 +234,11 @@ def matching_section() -> None:
                "an arbitrary order inside a layer, so the same number in two models is not the same head.")
     over = state.control("cmatch", "text", state.parse_choice(list(MATCH_OVER)), label="match over")
     st.radio("Over", list(MATCH_OVER), key="cmatch", format_func=MATCH_OVER.get, horizontal=True)
+    if model_b == sel.model_id and (over == "six" or text_b == sel.text):
+        st.info("B is A's own model on the same text, so every head of A is closest to itself (divergence 0). "
+                "Choose another model or text for B to see which of its heads does A's work.",
+                icon=":material/info:")
+        return
     if over == "six":
         texts = list(dict.fromkeys(EXAMPLES.values()))
         pairs = [(cache.result(sel.model_id, t), cache.result(model_b, t)) for t in texts]

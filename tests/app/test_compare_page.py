@@ -43,10 +43,14 @@ def test_first_visit_shows_a_b_and_their_difference_and_the_head_matching():
     _clean(at)
     titles = _titles(at)
     assert any("A · " in t for t in titles) and any("B · " in t for t in titles) and any("B − A" in t for t in titles)
-    assert any("closest head in B" in t for t in titles) and any("Layer by layer" in t for t in titles)
-    # only the bundled model is ready here: B is the next layer of the same model
+    # only the bundled model is ready here: B is "auto", the next layer of the same model on the same text
     assert at.session_state["cmodel"] == at.session_state["model"]
-    assert at.session_state["cl"] == at.session_state["layer"] + 1
+    assert at.session_state["cl"] == -2 and at.session_state["ch"] == -2
+    layer, head = at.session_state["layer"], at.session_state["head"]
+    assert any("B · " in t and f"layer {layer + 1} · head {head}" in t for t in titles), titles
+    # the same model on the same text: every head matches itself, so no all-zero grid, a sentence instead
+    assert not any("closest head in B" in t for t in titles)
+    assert any("every head of A is closest to itself" in t for t in texts_of(at))
     params = dict(at.query_params)
     for key in ("cmodel", "cl", "ch", "cavg", "cspec", "cwords", "cmatch", "model", "text", "layer", "head"):
         assert key in params, key
@@ -68,8 +72,12 @@ def test_every_choice_comes_back_from_the_link():
 
 
 def test_the_she_he_minimal_pair_is_compared_word_by_word():
-    at = make_app(PAGE, text=SHE, ctext=HE)
+    at = make_app(PAGE, text=SHE, ctext=HE, layer=2, head=3)
     _clean(at)
+    titles = _titles(at)
+    # B follows A's layer and head (the same head on the two texts), and the heads are matched
+    assert any("B · " in t and "layer 2 · head 3" in t for t in titles), titles
+    assert any("closest head in B" in t for t in titles) and any("Layer by layer" in t for t in titles)
     assert any("A minimal pair: 10 words each, 1 differs (she / he)" in t for t in texts_of(at))
     diff = [c for c, t in zip(charts_of(at), _titles(at)) if "B − A" in t]
     assert diff, "no difference chart"
