@@ -53,13 +53,18 @@ def row_weights(problem: Problem) -> np.ndarray:
 
 
 FLOW_SCALE = 2**24  # scipy's max-flow takes integer capacities: weights in units of 2^-24
+COPIES_PER_CALL = 120  # copies x 2^24 stays below 2^31: scipy's flows are 32-bit integers
 
 
 def flow_by_layer(attention: np.ndarray, r: np.ndarray, causal: bool) -> np.ndarray:
     """[layers, n]: flow from the weighted source at each layer's top to every input token.
 
-    scipy's compiled max-flow (Dinic) on capacities rounded to 2^-24 (agrees with networkx's
-    float solver to about 1e-6), networkx where scipy is missing.
+    One max-flow problem per (layer, input token), solved together in calls of scipy's compiled
+    max-flow (Dinic): the problems are disjoint copies of the layered graph joined by a global
+    source and a global sink, so the union's maximum flow is the sum of theirs, and each copy's
+    share is the flow on its edge into the global sink (up to COPIES_PER_CALL copies a call
+    instead of one call per problem: the per-call overhead dominated). Capacities are rounded
+    to 2^-24 (agrees with networkx's float solver to about 1e-6); networkx where scipy is missing.
     """
     try:
         from scipy.sparse import csr_array
@@ -70,24 +75,38 @@ def flow_by_layer(attention: np.ndarray, r: np.ndarray, causal: bool) -> np.ndar
     if causal:
         ahat = np.tril(ahat)
     n_layers, n = ahat.shape[0], ahat.shape[-1]
-    out = np.zeros((n_layers, n))
     sources = np.flatnonzero(r > 0)
-    reach = np.arange(sources.max() + 1 if causal else n)
+    sinks = np.arange(sources.max() + 1 if causal else n)
+    source_caps = np.maximum(np.rint(r[sources] * FLOW_SCALE), 1).astype(np.int64)
+    blocks = []  # per layer: one copy's edges (local node level * n + i)
     for top in range(1, n_layers + 1):
-        # nodes: (level, i) -> level * n + i for level 0..top, then the source
-        size = (top + 1) * n + 1
-        src = size - 1
-        rows, cols, caps = [np.full(len(sources), src)], [top * n + sources], [r[sources]]
+        u, v, c = [], [], []
         for level in range(1, top + 1):
-            qi, kj = np.nonzero(ahat[level - 1] > 0)
-            rows.append(level * n + qi)
-            cols.append((level - 1) * n + kj)
-            caps.append(ahat[level - 1][qi, kj])
-        cap = np.maximum(np.rint(np.concatenate(caps) * FLOW_SCALE), 1).astype(np.int32)
-        graph = csr_array((cap, (np.concatenate(rows), np.concatenate(cols))), shape=(size, size))
+            a, b = np.nonzero(ahat[level - 1] > 0)
+            u.append(level * n + a)
+            v.append((level - 1) * n + b)
+            c.append(ahat[level - 1][a, b])
+        caps = np.maximum(np.rint(np.concatenate(c) * FLOW_SCALE), 1).astype(np.int64)
+        blocks.append((np.concatenate(u), np.concatenate(v), caps, (top + 1) * n))
+    copies = [(top, int(j)) for top in range(1, n_layers + 1) for j in sinks]
+    out = np.zeros((n_layers, n))
+    for start in range(0, len(copies), COPIES_PER_CALL):
+        rows, cols, caps, exits = [], [], [], []
+        offset = 2  # node 0: the global source, node 1: the global sink
+        for top, j in copies[start:start + COPIES_PER_CALL]:
+            u, v, c, size = blocks[top - 1]
+            rows += [u + offset, np.zeros(len(sources), np.int64), [offset + j]]
+            cols += [v + offset, offset + top * n + sources, [1]]
+            caps += [c, source_caps, [2 * FLOW_SCALE]]
+            exits.append(offset + j)
+            offset += size
+        graph = csr_array((np.concatenate(caps).astype(np.int32), (np.concatenate(rows), np.concatenate(cols))),
+                          shape=(offset, offset))
         graph.sort_indices()
-        for j in reach:
-            out[top - 1, j] = maximum_flow(graph, src, int(j), method="dinic").flow_value
+        flow = maximum_flow(graph, 0, 1, method="dinic").flow.tocsr()
+        values = np.asarray(flow[np.asarray(exits), [1] * len(exits)]).ravel()
+        for (top, j), value in zip(copies[start:start + COPIES_PER_CALL], values):
+            out[top - 1, j] = value
     sums = out.sum(axis=1, keepdims=True)
     return np.divide(out, sums, out=np.zeros_like(out), where=sums > 0)
 

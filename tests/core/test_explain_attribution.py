@@ -106,6 +106,19 @@ def test_lenses_equal_core_analysis_for_one_query(lm_models, bundled_model):
                                atol=1e-5)
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_flow_solved_in_joined_copies_equals_one_problem_at_a_time(causal):
+    """24 tokens x 6 layers = 144 problems: more than one call's worth of copies."""
+    rng = np.random.default_rng(3)
+    n = 24
+    att = rng.random((6, 2, n, n))
+    if causal:
+        att = np.tril(att)
+    att /= att.sum(-1, keepdims=True)
+    r = np.eye(n)[n - 4] if causal else np.full(n, 1.0 / n)
+    np.testing.assert_allclose(flow_by_layer(att, r, causal), _flow_networkx(att, r, causal), atol=1e-6)
+
+
 def test_attribution_table_has_every_method_side_by_side(lm_models):
     loaded = lm_models["roberta"]
     attr = token_attribution(loaded, resolve(loaded, TEXT), ig_steps=16)
