@@ -26,8 +26,21 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 
 def _order(probs: np.ndarray) -> np.ndarray:
-    """Token ids by descending probability, the lower id first on ties."""
-    return np.lexsort((np.arange(probs.size), -probs))
+    """Token ids by descending probability, the lower id first on ties (a stable sort of the
+    negated values keeps ids in order among equals)."""
+    return np.argsort(-probs, kind="stable")
+
+
+def _top(probs: np.ndarray, n: int) -> np.ndarray:
+    """The n most probable ids in `_order`'s order, without sorting the whole vocabulary
+    (a partition, then a sort of n; ties at the cut go to the lower ids)."""
+    n = min(int(n), probs.size)
+    if n >= probs.size:
+        return _order(probs)
+    cut = probs[np.argpartition(-probs, n - 1)[:n]].min()
+    above = np.flatnonzero(probs > cut)
+    pick = np.concatenate([above, np.flatnonzero(probs == cut)[: n - above.size]])
+    return pick[_order(probs[pick])]
 
 
 def distribution(logits: np.ndarray, settings: Settings) -> np.ndarray:
@@ -40,10 +53,10 @@ def distribution(logits: np.ndarray, settings: Settings) -> np.ndarray:
         out[int(np.argmax(logits))] = 1.0
         return out
     probs = softmax(logits, settings.temperature)
-    order = _order(probs)
     if settings.strategy == "top_k":
-        keep = order[: min(settings.k, probs.size)]
+        keep = _top(probs, settings.k)
     else:
+        order = _order(probs)
         cum = np.cumsum(probs[order])
         # the first index where the running sum reaches p (a hair under, for float round-off)
         stop = int(np.searchsorted(cum, settings.p - 1e-12, side="left")) + 1
@@ -63,17 +76,17 @@ def choose(logits: np.ndarray, settings: Settings, step: int) -> tuple[int, np.n
     dist = distribution(logits, settings)
     if settings.strategy == "greedy":
         return int(np.argmax(dist)), dist
-    order = _order(dist)
+    kept = np.flatnonzero(dist)
+    order = kept[_order(dist[kept])]  # most probable first, as the candidates are shown
     cum = np.cumsum(dist[order])
     u = step_generator(settings.seed, step).random()
     i = int(np.searchsorted(cum, u * cum[-1], side="right"))
-    kept = int(np.count_nonzero(dist))
-    return int(order[min(i, kept - 1)]), dist
+    return int(order[min(i, order.size - 1)]), dist
 
 
 def top_candidates(logits: np.ndarray, dist: np.ndarray, temperature: float, n: int) -> list[tuple[int, float, float]]:
     """(token id, probability after temperature, probability in the kept distribution) of the
     n most probable tokens at that temperature, most probable first."""
     probs = softmax(logits, temperature)
-    order = _order(probs)[:n]
+    order = _top(probs, n)
     return [(int(i), float(probs[i]), float(dist[i])) for i in order]

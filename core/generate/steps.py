@@ -17,6 +17,7 @@ A `Generation` is frozen and shared between sessions; its cache tensors are neve
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -72,6 +73,10 @@ class Generation:
     # before step 1, then every token but the newest (which the next step feeds).
     _prompt_logits: np.ndarray = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
     _past: tuple[tuple[Any, Any], ...] | None = field(default=None, compare=False, repr=False)
+    # The cache object the last forward pass left, for the first `extend` to take as it is (no
+    # copy); a forward pass replaces its tensors by concatenation, so `_past` stays valid, and any
+    # later extension of this same generation rebuilds a cache from `_past`.
+    _handoff: list = field(default_factory=list, compare=False, repr=False)
 
     @property
     def ids(self) -> tuple[int, ...]:
@@ -119,7 +124,7 @@ class Generation:
         if self._past is not None:
             past = tuple((k[:, :, :keep].contiguous(), v[:, :, :keep].contiguous()) for k, v in self._past)
         return replace(self, steps=self.steps[:n], labels=self.labels[:len(self.prompt_ids) + n],
-                       texts=self.texts[:n + 1], _past=past)
+                       texts=self.texts[:n + 1], _past=past, _handoff=[])
 
     def attention_matrix(self, step: int | None = None) -> np.ndarray:
         """The full causal attention [layers, heads, N, N] of the context step `step` saw
@@ -157,15 +162,29 @@ def position_limit(loaded: LoadedModel) -> int:
     return limit
 
 
-def _forward(loaded: LoadedModel, ids: list[int], past: tuple | None) -> tuple[np.ndarray, np.ndarray, tuple]:
-    """One forward pass of `ids` after the cached positions `past`: (logits of the last
-    position [V], attention of the fed positions [L, H, len(ids), keys], the new cache)."""
+_HANDOFF_LOCK = threading.Lock()
+
+
+def _take_cache(gen: Generation | None) -> Any:
+    """The generation's own cache object if no one took it yet, else None."""
+    if gen is None:
+        return None
+    with _HANDOFF_LOCK:
+        return gen._handoff.pop() if gen._handoff else None
+
+
+def _forward(loaded: LoadedModel, ids: list[int], past: tuple | None,
+             cache: Any = None) -> tuple[np.ndarray, np.ndarray, tuple, Any]:
+    """One forward pass of `ids` after the cached positions `past` (or `cache`, the same
+    positions as a cache object): (logits of the last position [V], attention of the fed
+    positions [L, H, len(ids), keys], the new cache as tensors and as the object)."""
     import torch
     from transformers import DynamicCache
 
     lm = loaded.lm
     device = next(lm.parameters()).device
-    cache = DynamicCache(ddp_cache_data=past, config=lm.config) if past else DynamicCache(config=lm.config)
+    if cache is None:
+        cache = DynamicCache(ddp_cache_data=past, config=lm.config) if past else DynamicCache(config=lm.config)
     x = torch.tensor([ids], dtype=torch.long, device=device)
     with loaded.lock, torch.inference_mode(), cpu_threads_for(len(ids)):
         # logits of the last position only: the vocabulary projection of every prompt position is
@@ -178,10 +197,18 @@ def _forward(loaded: LoadedModel, ids: list[int], past: tuple | None) -> tuple[n
     att = torch.stack([a[0] for a in out.attentions]).float().cpu().numpy()  # [L, H, q, keys]
     logits = out.logits[0, -1].float().cpu().numpy()
     new_past = tuple((layer.keys, layer.values) for layer in out.cache.layers)
-    return logits, att, new_past
+    return logits, att, new_past, out.cache
+
+
+def _unknown(token_id: int) -> str:
+    """The label of an id past the tokenizer's vocabulary (a model's output layer may have more
+    rows than its tokenizer has tokens, as T5's, or a random test model's)."""
+    return f"<id {token_id}>"
 
 
 def _label(tokenizer: Any, token_id: int) -> str:
+    if tokenizer.convert_ids_to_tokens([token_id])[0] is None:
+        return _unknown(token_id)
     text = tokenizer.decode([token_id])
     if "\ufffd" in text or not text:  # part of a multi-byte character: show its bytes
         tok = tokenizer.convert_ids_to_tokens([token_id])
@@ -193,7 +220,8 @@ def _labels(loaded: LoadedModel, ids: list[int]) -> tuple[str, ...]:
     tok = loaded.tokenizer
     pieces = tok.convert_ids_to_tokens(list(ids))
     special_ids = set(getattr(tok, "all_special_ids", []) or [])
-    special = [i in special_ids for i in ids]
+    special = [i in special_ids or p is None for i, p in zip(ids, pieces)]
+    pieces = [_unknown(i) if p is None else p for i, p in zip(ids, pieces)]
     # a new word starts at a special token or a piece that begins with the space marker
     word_ids: list[int | None] = []
     w = -1
@@ -220,13 +248,13 @@ def start(loaded: LoadedModel, prompt: str, settings: Settings) -> Generation:
     limit = position_limit(loaded)
     if len(ids) >= limit:
         raise PromptTooLongError(len(ids), limit)
-    logits, att, past = _forward(loaded, ids, None)
+    logits, att, past, cache = _forward(loaded, ids, None)
     eos = getattr(tok, "eos_token_id", None)
     return Generation(
         model_id=loaded.info.model_id, prompt=prompt, settings=settings, prompt_ids=tuple(ids),
         prompt_attention=_read_only(att), steps=(), labels=_labels(loaded, ids),
         texts=(tok.decode(ids),), max_positions=limit, eos_id=int(eos) if eos is not None else None,
-        _prompt_logits=_read_only(logits), _past=past,
+        _prompt_logits=_read_only(logits), _past=past, _handoff=[cache],
     )
 
 
@@ -236,10 +264,11 @@ def _step(loaded: LoadedModel, gen: Generation) -> Generation:
     ids = list(gen.ids)
     q = len(ids) - 1
     if gen.steps:
-        logits, att, past = _forward(loaded, [ids[-1]], gen._past)
+        logits, att, past, cache = _forward(loaded, [ids[-1]], gen._past, _take_cache(gen))
         row = att[:, :, -1, :]
-    else:
+    else:  # the prompt's forward pass already gave step 0 its logits; its cache passes on
         logits, row, past = np.asarray(gen._prompt_logits), gen.prompt_attention[:, :, -1, :], gen._past
+        cache = _take_cache(gen)
     temperature = gen.settings.temperature if gen.settings.samples else 1.0
     chosen, dist = choose(logits, gen.settings, gen.n_steps)
     shown = max(SHOWN_CANDIDATES, gen.settings.k if gen.settings.strategy == "top_k" else 0)
@@ -250,7 +279,8 @@ def _step(loaded: LoadedModel, gen: Generation) -> Generation:
                 attention=_read_only(row))
     new_ids = ids + [chosen]
     return replace(gen, steps=gen.steps + (step,), labels=_labels(loaded, new_ids),
-                   texts=gen.texts + (loaded.tokenizer.decode(new_ids),), _past=past)
+                   texts=gen.texts + (loaded.tokenizer.decode(new_ids),), _past=past,
+                   _handoff=[] if cache is None else [cache])
 
 
 def extend(loaded: LoadedModel, gen: Generation, n: int = 1) -> Generation:
