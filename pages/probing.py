@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 from core.errors import AttentionDashboardError
@@ -178,6 +179,24 @@ def summary(run) -> None:  # noqa: ANN001
             st.dataframe([{"sentence": i + 1, "why": why} for i, why in run.failures], hide_index=True)
 
 
+def verdicts(best) -> None:  # noqa: ANN001
+    """Each relation's verdict against its offset guess, in words (held out where both halves have it)."""
+    lines = []
+    for said in reversed(syntax.VERDICTS):
+        rows = best[best["verdict"] == said]
+        if rows.empty:
+            continue
+        parts = []
+        for r in rows.itertuples(index=False):
+            margin = r.held_out_margin if np.isfinite(r.held_out_margin) else r.margin
+            parts.append(f"{r.relation} ({margin * 100:+.1f} points)" if said != syntax.VERDICTS[0]
+                         else f"{r.relation} ({r.count} words)")
+        lines.append(f"- **{said.capitalize()}**: " + ", ".join(parts))
+    st.markdown("**Verdicts** (best attention head minus best offset guess, on held-out sentences: each chosen "
+                f"on one half and scored on the other; a clear win is {syntax.CLEAR_MARGIN:.0%} or more, and "
+                f"fewer than {syntax.FEW_WORDS} words is too few to tell)\n" + "\n".join(lines))
+
+
 if shown is not None and shown.counts is not None and shown.counts.arcs:
     counts = shown.counts
     summary(shown)
@@ -194,10 +213,12 @@ if shown is not None and shown.counts is not None and shown.counts.arcs:
     # The run's tables and best-head chart are memos (a head change reuses them).
     best = cache.get(BestHeads(counts, int(min_count)))
 
-    st.subheader("Best head per relation")
-    st.caption("Blue: the share of words whose syntactic head is the word the best head attends to most "
-               "(→: the word looks at its head; ←: the head looks at the word). Grey: the best simple guess, "
-               "the word k positions away. A head only shows syntax where blue clearly beats grey.")
+    st.subheader("Best attention head per relation")
+    st.caption("Two kinds of head meet here: an *attention head* (a layer's head, e.g. L2-H8) and a word's "
+               "*syntactic head* (the word it depends on in the parse). Blue: the share of words whose syntactic "
+               "head is the word the best attention head attends to most (→: the word looks at its syntactic "
+               "head; ←: the syntactic head looks at the word). Grey: the best simple guess, the word k positions "
+               "away. An attention head only shows syntax where blue clearly beats grey.")
     if best.empty:
         st.info("No relation has that many words here; lower the minimum or use more sentences.",
                 icon=":material/info:")
@@ -206,16 +227,20 @@ if shown is not None and shown.counts is not None and shown.counts.arcs:
             chart = cache.chart(BestHeadChart(counts, int(min_count), bool(held)))
             presenter.chart(chart, width="stretch", key="probe_best_chart")
         page.guard(best_chart, "best-head chart")
-        table = best.assign(head_name=[syntax_charts.head_label(a, b) for a, b in zip(best["layer"], best["head"])])
-        closed_grid("Best head per relation (table: pick a row to draw that head on the sentence below)",
-                    table[["relation", "count", "head_name", "layer", "head", "direction", "accuracy", "offset",
-                           "baseline", "margin", "held_out", "held_out_baseline"]],
+        verdicts(best)
+        table = best.assign(attention_head=[syntax_charts.head_label(a, b)
+                                            for a, b in zip(best["layer"], best["head"])])
+        closed_grid("Best attention head per relation (table: pick a row to draw that attention head on the "
+                    "sentence below)",
+                    table[["relation", "count", "verdict", "attention_head", "layer", "head", "direction", "accuracy",
+                           "offset", "baseline", "margin", "held_out", "held_out_baseline", "held_out_margin"]],
                     hide_index=True, width="stretch", key="probe_best_table", selection_mode="single-row",
                     on_select=state.select_from_table("probe_best_table", table),
                     column_config={c: st.column_config.NumberColumn(format="percent") for c in
-                                   ("accuracy", "baseline", "margin", "held_out", "held_out_baseline")})
+                                   ("accuracy", "baseline", "margin", "held_out", "held_out_baseline",
+                                    "held_out_margin")})
 
-    st.subheader("Every head against every relation")
+    st.subheader("Every attention head against every relation")
     m1, m2 = st.columns([1, 1])
     state.control("probe_value", "accuracy", state.parse_choice(["accuracy", "margin"]), label="colour")
     value = m1.radio("Colour", ["accuracy", "margin"], key="probe_value", horizontal=True,
@@ -258,8 +283,8 @@ if shown is not None and shown.counts is not None and shown.counts.arcs:
 
 # --- one sentence ----------------------------------------------------------------------------
 
-st.subheader("On one sentence: the parse against the selected head")
-st.caption(f"The sentence is the text in the sidebar; the head is the selected one (layer {sel.layer}, "
+st.subheader("On one sentence: the parse against the selected attention head")
+st.caption(f"The sentence is the text in the sidebar; the attention head is the selected one (layer {sel.layer}, "
            f"head {sel.head}): click a cell of the map or a row of the table above to change it.")
 one = dataclasses.replace(sel, text_pair=None)
 if sel.text_pair:
@@ -291,7 +316,8 @@ def arcs() -> None:
     table = syntax_charts.arc_table(words, arcs_, att, view_dir)
     agree = table["agrees"].dropna()
     if len(agree):
-        st.caption(f"On this sentence the head finds the parse head of {int(agree.sum())} of {len(agree)} words.")
+        st.caption(f"On this sentence the attention head finds the syntactic head of {int(agree.sum())} of "
+                   f"{len(agree)} words.")
     with st.expander("Words, parse heads and this head's choice (table)"):
         st.dataframe(table.drop(columns=["head_position", "strongest_position"]), hide_index=True, width="stretch")
     with st.expander("How parser words were matched to the model's tokens"):

@@ -35,6 +35,9 @@ HEAD_FILL = "#4c78a8"
 STATUS = ("agrees", "parse only", "attention only")
 
 
+HEAD_BAR, OFFSET_BAR = "best attention head", "best offset guess"
+
+
 def head_label(layer: int, head: int) -> str:
     return f"L{layer}-H{head}"
 
@@ -44,7 +47,7 @@ def head_label(layer: int, head: int) -> str:
 @no_init_validation
 def head_relation_heatmap(table: pd.DataFrame, layers: int, heads: int, *, value: str = "accuracy",
                           relations: Sequence[str] | None = None, selected: tuple[int, int] | None = None,
-                          max_width: int = MAX_WIDTH, title: str = "Every head against every relation",
+                          max_width: int = MAX_WIDTH, title: str = "Every attention head against every relation",
                           marking: bool | None = None) -> alt.LayerChart:
     """Rows = relations (most frequent first, or `relations`), columns = every head, grouped by
     layer (layer 0's heads first). table: `core.probing.syntax.head_relation_map` (layer, head,
@@ -78,9 +81,10 @@ def head_relation_heatmap(table: pd.DataFrame, layers: int, heads: int, *, value
     x = alt.X("column:O", title="Head (grouped by layer)", scale=alt.Scale(domain=list(range(columns))),
               axis=alt.Axis(labelExpr=f"datum.value % {heads} == 0 ? 'L' + floor(datum.value / {heads}) : ''",
                             labelAngle=0, labelFontSize=12, titleFontSize=14, ticks=False, labelOverlap=False))
+    # Every relation named (Vega's overlap rule dropped every other one: nsubj, dobj unlabelled).
     y = alt.Y("relation:N", title="Relation", sort=relations,
-              axis=alt.Axis(labelFontSize=12, titleFontSize=14))
-    tooltip = [alt.Tooltip("head_label:N", title="Head"), alt.Tooltip("relation:N", title="Relation"),
+              axis=alt.Axis(labelFontSize=min(12, cell_h - 2), titleFontSize=14, labelOverlap=False))
+    tooltip = [alt.Tooltip("head_label:N", title="Attention head"), alt.Tooltip("relation:N", title="Relation"),
                alt.Tooltip("value_text:N", title=legend_title), alt.Tooltip("direction:N", title="Direction"),
                alt.Tooltip("correct:Q", title="Words right"), alt.Tooltip("count:Q", title="Words"),
                alt.Tooltip("baseline_text:N", title="Best offset baseline")]
@@ -118,7 +122,7 @@ def head_relation_heatmap(table: pd.DataFrame, layers: int, heads: int, *, value
 
 @no_init_validation
 def best_head_chart(best: pd.DataFrame, *, max_relations: int = 20, held_out: bool = False,
-                    title: str = "Best head vs best offset, per relation") -> alt.Chart:
+                    title: str = "Best attention head vs best offset guess, per relation") -> alt.Chart:
     """Horizontal bars, two per relation: the best head's accuracy (labelled with the head) and
     the best fixed-offset baseline's (labelled with its offset). best: `syntax.best_heads`.
     held_out=True draws the held-out accuracies instead (head and offset chosen on the other
@@ -128,30 +132,32 @@ def best_head_chart(best: pd.DataFrame, *, max_relations: int = 20, held_out: bo
     rows = []
     for r in b.itertuples(index=False):
         rel = f"{r.relation} ({r.count})"
-        rows.append({"relation": rel, "bar": "best head", "value": float(getattr(r, acc_col)),
+        said = str(getattr(r, "verdict", ""))
+        rows.append({"relation": rel, "bar": HEAD_BAR, "value": float(getattr(r, acc_col)),
                      "label": f"{head_label(r.layer, r.head)} {'→' if r.direction == DIRECTIONS[0] else '←'}",
-                     "detail": f"layer {r.layer}, head {r.head}, {r.direction}"})
-        rows.append({"relation": rel, "bar": "best offset", "value": float(getattr(r, base_col)),
-                     "label": f"{r.offset:+d}", "detail": f"the word {r.offset:+d} positions away"})
-    df = pd.DataFrame(rows, columns=["relation", "bar", "value", "label", "detail"])
+                     "detail": f"attention head {r.head} of layer {r.layer}, {r.direction}", "verdict": said})
+        rows.append({"relation": rel, "bar": OFFSET_BAR, "value": float(getattr(r, base_col)),
+                     "label": f"{r.offset:+d}", "detail": f"the word {r.offset:+d} positions away", "verdict": said})
+    df = pd.DataFrame(rows, columns=["relation", "bar", "value", "label", "detail", "verdict"])
     df["value_text"] = [("n/a" if not np.isfinite(v) else f"{v:.0%}") for v in df["value"]]
     order = list(dict.fromkeys(df["relation"]))
     y = alt.Y("relation:N", title=None, sort=order, axis=alt.Axis(labelFontSize=12, labelLimit=160))
-    x = alt.X("value:Q", title="Share of words whose head is found" + (" (held out)" if held_out else ""),
+    x = alt.X("value:Q", title="Share of words whose syntactic head is found" + (" (held out)" if held_out else ""),
               scale=alt.Scale(domain=[0, 1.12]), axis=alt.Axis(format=".0%", values=[0, .25, .5, .75, 1],
                                                                labelFontSize=12, titleFontSize=13))
-    color = alt.Color("bar:N", title=None, scale=alt.Scale(domain=["best head", "best offset"],
+    color = alt.Color("bar:N", title=None, scale=alt.Scale(domain=[HEAD_BAR, OFFSET_BAR],
                                                            range=[HEAD_FILL, BASELINE_FILL]),
                       legend=alt.Legend(orient="top", labelFontSize=12))
     tooltip = [alt.Tooltip("relation:N", title="Relation (words)"), alt.Tooltip("bar:N", title="Bar"),
-               alt.Tooltip("detail:N", title="Which"), alt.Tooltip("value_text:N", title="Accuracy")]
-    base = alt.Chart().encode(y=y, yOffset=alt.YOffset("bar:N", sort=["best head", "best offset"]), tooltip=tooltip)
+               alt.Tooltip("detail:N", title="Which"), alt.Tooltip("value_text:N", title="Accuracy"),
+               alt.Tooltip("verdict:N", title="Verdict (held out)")]
+    base = alt.Chart().encode(y=y, yOffset=alt.YOffset("bar:N", sort=[HEAD_BAR, OFFSET_BAR]), tooltip=tooltip)
     bars = base.mark_bar(height={"band": 0.9}).encode(x=x, color=color)
     text = base.mark_text(align="left", dx=3, fontSize=11).encode(x=x, text=alt.Text("label:N"))
     description = f"Bar chart: {title}, for {len(order)} relations"
     if len(b):
         r0 = b.iloc[0]
-        description += (f"; the most frequent, {r0['relation']}: best head {head_label(r0['layer'], r0['head'])} "
+        description += (f"; the most frequent, {r0['relation']}: best attention head {head_label(r0['layer'], r0['head'])} "
                         f"{float(r0[acc_col]):.0%}, best offset {int(r0['offset']):+d} {float(r0[base_col]):.0%}")
     return alt.LayerChart(data=df, layer=[bars, text], width=MAX_WIDTH,
                           height=alt.Step(11) if len(order) > 12 else alt.Step(14),
@@ -258,7 +264,7 @@ def _arc_frames(words: Sequence[str], arcs: Sequence[tuple[int, int, str]], tabl
 
 @no_init_validation
 def arc_chart(words: Sequence[str], arcs: Sequence[tuple[int, int, str]], attention: np.ndarray, *,
-              direction: str = DIRECTIONS[0], title: str = "The parse against one head",
+              direction: str = DIRECTIONS[0], title: str = "The parse against one attention head",
               subtitle: str | None = None, max_width: int = MAX_WIDTH) -> alt.LayerChart:
     """Words on a line; above it the parse's arcs (head → dependent, relation at the top), below
     it the head's strongest attention for each word (`arc_table`), thicker for more weight, with a

@@ -338,16 +338,35 @@ def _best_head(correct: np.ndarray) -> tuple[int, int, int]:
     return int(d), int(l), int(h)
 
 
-def best_heads(counts: SyntaxCounts, min_count: int = 1) -> pd.DataFrame:
-    """Per relation (most frequent first): the best head and direction against the best offset.
+CLEAR_MARGIN = 0.10  # an attention head "beats" the offset guess by at least 10 points
+FEW_WORDS = 20  # below this many words a relation's verdict is "too few words"
+VERDICTS = ("too few words", "no better than the offset guess", "barely above the offset guess",
+            "beats the offset guess")
 
-    Columns: relation, count, layer, head, direction, accuracy, offset (best k), baseline
-    (its accuracy), margin (accuracy − baseline), held_out (the head and the offset chosen on one
-    fold of sentences and scored on the other, both ways, pooled; NaN when a fold has no arc of the
-    relation), held_out_baseline.
+
+def verdict(count: int, margin: float) -> str:
+    """What a relation's best attention head shows against its best offset guess, from the margin
+    (held out where there is one): a head that only matches the word k positions away (det's best
+    head and the +1 guess, both 88%) is no finding, and a few points above it is not much of one."""
+    if count < FEW_WORDS or not np.isfinite(margin):
+        return VERDICTS[0]
+    if margin <= 0.005:
+        return VERDICTS[1]
+    return VERDICTS[2] if margin < CLEAR_MARGIN else VERDICTS[3]
+
+
+def best_heads(counts: SyntaxCounts, min_count: int = 1) -> pd.DataFrame:
+    """Per relation (most frequent first): the best attention head and direction against the best
+    offset.
+
+    Columns: relation, count, layer, head (the attention head), direction, accuracy, offset (best
+    k), baseline (its accuracy), margin (accuracy − baseline), held_out (the attention head and the
+    offset chosen on one fold of sentences and scored on the other, both ways, pooled; NaN when a
+    fold has no arc of the relation), held_out_baseline, held_out_margin, and verdict (`verdict` of
+    the held-out margin, or of the margin where there is none).
     """
     cols = ["relation", "count", "layer", "head", "direction", "accuracy", "offset", "baseline", "margin",
-            "held_out", "held_out_baseline"]
+            "held_out", "held_out_baseline", "held_out_margin", "verdict"]
     rows = []
     t_all = counts.total.sum(axis=0)
     for r, rel in enumerate(counts.relations):
@@ -370,9 +389,12 @@ def best_heads(counts: SyntaxCounts, min_count: int = 1) -> pd.DataFrame:
                 hits += int(c[f, dd, ll, hh])
                 hits_b += int(b[f, int(np.argmax(b[other].sum(axis=0)))])
             held, held_base = hits / count, hits_b / count
+        held_margin = held - held_base
         rows.append({"relation": rel, "count": count, "layer": l, "head": h, "direction": DIRECTIONS[d],
                      "accuracy": float(acc), "offset": counts.offsets[kb], "baseline": float(base),
-                     "margin": float(acc - base), "held_out": held, "held_out_baseline": held_base})
+                     "margin": float(acc - base), "held_out": held, "held_out_baseline": held_base,
+                     "held_out_margin": held_margin,
+                     "verdict": verdict(count, held_margin if np.isfinite(held_margin) else float(acc - base))})
     out = pd.DataFrame(rows, columns=cols)
     return out.sort_values(["count", "relation"], ascending=[False, True], ignore_index=True)
 

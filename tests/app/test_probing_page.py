@@ -30,9 +30,9 @@ def test_six_sentences_draw_every_chart():
     at = make_app(PAGE)
     assert not exceptions_of(at) and not errors_of(at), (exceptions_of(at), errors_of(at))
     titles = chart_titles(at)
-    assert "Best head vs best offset, per relation" in titles
-    assert "Every head against every relation" in titles
-    assert "The parse against one head" in titles
+    assert "Best attention head vs best offset guess, per relation" in titles
+    assert "Every attention head against every relation" in titles
+    assert "The parse against one attention head" in titles
     text = " ".join(texts_of(at))
     assert "**6** sentences" in text and "words checked against their parse head" in text
     assert at.dataframe  # the best-head table
@@ -48,14 +48,14 @@ def test_pasted_lines_run_on_click_and_count_blank_lines():
                                               "The cat sat on the mat.").run()
     assert any("2 blank lines skipped" in t for t in texts_of(at))
     assert any("Press Run" in i.value for i in at.info)
-    assert "Best head vs best offset, per relation" not in chart_titles(at)
+    assert "Best attention head vs best offset guess, per relation" not in chart_titles(at)
     at.button(key="probe_run").click().run()
     assert not exceptions_of(at) and not errors_of(at), (exceptions_of(at), errors_of(at))
-    assert "Best head vs best offset, per relation" in chart_titles(at)
+    assert "Best attention head vs best offset guess, per relation" in chart_titles(at)
     assert any("**3** sentences" in t for t in texts_of(at))
     # the finished run is kept: a rerun draws it without Run
     at.run()
-    assert "Every head against every relation" in chart_titles(at)
+    assert "Every attention head against every relation" in chart_titles(at)
 
 
 def test_a_stopped_run_shows_what_it_counted(bundled_model):
@@ -72,7 +72,7 @@ def test_a_stopped_run_shows_what_it_counted(bundled_model):
     at.session_state["probe_partial"] = ((partial.model_id, hash(tuple(lines)), 128), partial)
     at.run()
     assert any("Stopped after 2 of 3 sentences" in i.value for i in at.info), texts_of(at)
-    assert "Every head against every relation" in chart_titles(at)
+    assert "Every attention head against every relation" in chart_titles(at)
 
 
 def test_missing_parser_is_a_message(monkeypatch):

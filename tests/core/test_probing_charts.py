@@ -101,7 +101,7 @@ def test_heatmap_and_bars_fit_and_validate():
     assert spec["width"] <= rs.MAX_WIDTH
     data = bars.data
     assert len(data) == 2 * len(best)
-    assert set(data.loc[data["bar"] == "best offset", "label"]) <= {f"{k:+d}" for k in counts.offsets}
+    assert set(data.loc[data["bar"] == "best offset guess", "label"]) <= {f"{k:+d}" for k in counts.offsets}
     held = rs.best_head_chart(best, held_out=True)
     assert "n/a" in set(held.data["value_text"]) or held.data["value"].notna().all()
     assert vega.chart_spec(held)

@@ -138,7 +138,9 @@ def test_best_heads_held_out_and_map():
     counts = planted_counts("wordpiece")
     best = syntax.best_heads(counts)
     assert list(best.columns) == ["relation", "count", "layer", "head", "direction", "accuracy", "offset",
-                                  "baseline", "margin", "held_out", "held_out_baseline"]
+                                  "baseline", "margin", "held_out", "held_out_baseline", "held_out_margin",
+                                  "verdict"]
+    assert set(best["verdict"]) <= set(syntax.VERDICTS)
     assert best["count"].is_monotonic_decreasing
     # relations seen in both folds get a held-out score; a perfect head stays perfect
     both = best.dropna(subset=["held_out"])
@@ -265,3 +267,15 @@ def test_batched_run_equals_one_by_one(bundled_model, nlp):
     np.testing.assert_array_equal(a.correct, b.correct[..., order])
     np.testing.assert_array_equal(a.total, b.total[:, order])
     np.testing.assert_array_equal(a.baseline, b.baseline[..., order])
+
+
+@pytest.mark.parametrize(("count", "margin", "want"), [
+    (500, 0.0, "no better than the offset guess"),  # det: the best head is exactly the +1 guess
+    (500, -0.02, "no better than the offset guess"),
+    (500, 0.039, "barely above the offset guess"),  # nsubj: 3.9 points
+    (500, 0.25, "beats the offset guess"),
+    (5, 0.5, "too few words"),
+    (500, float("nan"), "too few words"),
+])
+def test_each_relation_gets_a_verdict_against_its_offset_guess(count, margin, want):
+    assert syntax.verdict(count, margin) == want
