@@ -28,7 +28,7 @@ from ui.glossary_links import term_help
 
 AVERAGE = -1  # B's "head" value for the layer's head average
 AUTO = -2  # B's layer or head until chosen: A's (the next layer where B is A's own model and text)
-SIDE_PX = 300  # plot side of each of A and B (two columns at 1400 px, with axes and legend, fit)
+SIDE_PX = 250  # plot side of each of A and B (two columns at 1400 px, with axes and legend, fit)
 SPECIALS = {"hidden": "Hidden", "own": "Their own rows"}
 WORD_MODES = {"text": "From the text", "tokenizer": "A's tokenizer's words"}
 MATCH_OVER = {"text": "This text", "six": "The tutorial's six sentences"}

@@ -71,7 +71,7 @@ def head_relation_heatmap(table: pd.DataFrame, layers: int, heads: int, *, value
     df["baseline_text"] = [f"{b:.0%}" for b in df["baseline"]]
     columns = layers * heads
     cell_w = max(3, min(24, max_width // max(columns, 1)))
-    cell_h = 18 if len(relations) <= 30 else 12
+    cell_h = 22 if len(relations) <= 30 else 14  # rows that hold their label, 18 px in presenter mode too
     if value == "accuracy":
         scale = alt.Scale(scheme="blues", domain=[0, 1], clamp=True)
         legend_title, fmt = "Accuracy", ".0%"

@@ -326,6 +326,9 @@ def _overview_frame(v: np.ndarray, cats: list[str] | None) -> tuple[pd.DataFrame
     return df, finite
 
 
+LEGEND_LIMIT_PX = 300  # legend titles and class names whole ("Standard deviations from the mean" was cut at 180 px)
+
+
 def _category_colour(cats: list[str], value_label: str) -> tuple[alt.Color, list[str]]:
     """Okabe-Ito colours, each class's letter beside its name in the legend (never colour alone).
     -> (the colour encoding, each class's fill)."""
@@ -333,7 +336,8 @@ def _category_colour(cats: list[str], value_label: str) -> tuple[alt.Color, list
     legend_labels = " : ".join(f"datum.label == {json.dumps(c)} ? {json.dumps(f'{k}  {c}')}"
                                for c, k in zip(cats, category_letters(cats))) + " : datum.label"
     colour = alt.Color("category:N", title=value_label, sort=cats, scale=alt.Scale(domain=cats, range=fills),
-                       legend=alt.Legend(titleFontSize=13, labelFontSize=12, labelExpr=legend_labels))
+                       legend=alt.Legend(titleFontSize=13, labelFontSize=12, labelExpr=legend_labels,
+                                         labelLimit=LEGEND_LIMIT_PX, titleLimit=LEGEND_LIMIT_PX))
     return colour, fills
 
 
@@ -388,7 +392,7 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
         check_scheme(scheme)
         color = alt.Color("value:Q", title=value_label,
                           scale=alt.Scale(scheme=scheme, domain=[lo, hi], clamp=True),
-                          legend=alt.Legend(titleFontSize=13, labelFontSize=12))
+                          legend=alt.Legend(titleFontSize=13, labelFontSize=12, titleLimit=LEGEND_LIMIT_PX))
     # Explicit domains: the marking layer's own data (vega.MARKED_DATA) must not add or reorder cells.
     x = alt.X("head:O", title="Head", scale=alt.Scale(domain=list(range(H))),
               axis=alt.Axis(labelAngle=0, labelFontSize=12, titleFontSize=14))
