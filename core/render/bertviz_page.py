@@ -141,3 +141,21 @@ def page_document(kind: str, display_mode: str, vis_html: str, script: str) -> s
             + vis_html.strip() + "\n"
             + ("<script>" + FIT_JS + "</script>\n" if kind == "model" else "")
             + "<script type=\"text/javascript\">\n" + script + "\n</script>\n</body></html>\n")
+
+
+# For the encoder-decoder view: every entry (Encoder, Decoder, Cross) has its own weights in
+# thousandths, scaled back here; the layer choice as in DECODER_JS.
+ENC_DEC_DECODER_JS = """
+window.__bertvizDecodeEach = function (p) {
+  var s = p.scale, params = p.params;
+  params.attention.forEach(function (e) {
+    e.attn = e.attn.map(function (l) { return l.map(function (h) { return h.map(function (r) {
+      return r.map(function (v) { return v / s; }); }); }); });
+  });
+  var chosen = window.__bertvizLayer;
+  if ('layer' in params && typeof chosen === 'number' && (params.include_layers || []).indexOf(chosen) >= 0) {
+    params.layer = chosen;
+  }
+  return params;
+};
+"""
