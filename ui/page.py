@@ -20,7 +20,7 @@ from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlExcepti
 
 from core.attention.result import AttentionResult
 from core.errors import AttentionDashboardError, EmptyTextError
-from ui import cache, state
+from ui import cache, reading, state
 
 log = logging.getLogger("attention_dashboard")
 
@@ -149,6 +149,7 @@ def result_or_stop(sel: state.Selection | None = None) -> AttentionResult:
             f"The text is longer than this view's limit of {result.max_tokens} tokens: "
             f"{result.truncated_tokens:,} tokens at the end were dropped (truncated).",
             icon=":material/content_cut:")
+    reading.notice(result, sel.model_id)
     return result
 
 
