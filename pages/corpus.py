@@ -90,7 +90,7 @@ def choose_corpus() -> sources.Corpus | CorpusRun | None:
         if sources.format_of(upload.name) != "txt":
             names = (sources.csv_columns(data, upload.name) if sources.format_of(upload.name) == "csv"
                      else sources.jsonl_fields(data, upload.name))
-            guess = next((c for c in names if c.lower() in {"text", "sentence", "sentences"}), names[0] if names else None)
+            guess = sources.text_column(data, upload.name)
             column = st.selectbox("Column with the sentences", names, index=names.index(guess) if guess else None,
                                   key="corpus_column")
         return _parsed(("upload", upload.file_id, column),

@@ -251,6 +251,47 @@ def jsonl_fields(data: bytes, name: str = "file.jsonl", sample: int = 200) -> li
     return list(seen)
 
 
+TEXT_NAMES = ("text", "sentence", "sentences", "review", "content", "body", "comment", "utterance")
+
+
+def text_column(data: bytes, name: str = "file.csv", sample: int = 200) -> str | None:
+    """The column (.csv) or field (.jsonl) most likely to hold the sentences: one named like text
+    ("text", "sentence", ...), else the one whose first `sample` values are most often words and
+    longest on average; never a column of numbers (an id column came first and was picked before,
+    which only made an error). None when no column has text."""
+    fmt = format_of(name)
+    text = _decode(name, data)
+    if fmt == "csv":
+        rows = _csv_reader(name, text, "\t" if name.lower().endswith(".tsv") else ",")
+        header = [c.strip() for c in next(rows, [])]
+        columns: dict[str, list[str]] = {c: [] for c in header}
+        for i, row in enumerate(rows):
+            if i >= sample:
+                break
+            for c, v in zip(header, row):
+                columns[c].append(v)
+    else:
+        columns = {}
+        for i, row in enumerate(_jsonl_rows(name, text)):
+            if i >= sample:
+                break
+            for k, v in row.items():
+                columns.setdefault(str(k), []).append(v if isinstance(v, str) else "")
+    for want in TEXT_NAMES:
+        for c in columns:
+            if c.lower() == want and any(v.strip() and not _NUMBER.match(v.strip()) for v in columns[c]):
+                return c
+    best, score = None, 0.0
+    for c, values in columns.items():
+        words = [v.strip() for v in values if v.strip() and not _NUMBER.match(v.strip())]
+        if not words:
+            continue
+        value = len(words) / max(len(values), 1) * (sum(len(w) for w in words) / len(words))
+        if value > score:
+            best, score = c, value
+    return best
+
+
 def _from_jsonl(name: str, text: str, field: str, max_sentences: int | None) -> Corpus:
     values: list[tuple[Any, bool]] = []
     found = False

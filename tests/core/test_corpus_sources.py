@@ -177,3 +177,17 @@ def test_hub_datasets_are_decided_up_front(monkeypatch) -> None:
         sources.from_hub("../etc/passwd", None, "train", "text")
     monkeypatch.setattr(sources, "datasets_installed", lambda: False)
     assert "not installed" in sources.hub_dataset_status()[1]
+
+
+@pytest.mark.parametrize(("name", "data", "want"), [
+    ("reviews.csv", b"id,stars,comment_text\n1,5,The food was great and cheap.\n2,3,Slow service but a nice view.\n",
+     "comment_text"),
+    ("a.csv", b"id,Sentence,label\n1,The cat sat.,0\n2,A dog barked.,1\n", "Sentence"),
+    ("a.tsv", b"n\tline\n1\tThe cat sat on the mat.\n", "line"),
+    ("a.jsonl", b'{"id": 1, "body": "The cat sat."}\n{"id": 2, "body": "A dog barked."}\n', "body"),
+    ("nums.csv", b"id,score\n1,0.5\n2,0.7\n", None),
+])
+def test_the_text_column_is_chosen_not_the_first_one(name, data, want):
+    assert sources.text_column(data, name) == want
+    if want is not None:
+        assert len(sources.from_file(name, data, want).sentences) >= 1
