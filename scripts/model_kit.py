@@ -3,6 +3,7 @@
     .venv/bin/python scripts/model_kit.py                      # DistilBERT + its SST-2 fine-tuned copy
     .venv/bin/python scripts/model_kit.py --models distilbert-base-uncased bert-base-uncased gpt2
     .venv/bin/python scripts/model_kit.py --sentences my_sentences.txt   # + the presenter's sentences
+    .venv/bin/python scripts/model_kit.py --models generation  # DistilGPT-2, GPT-2, opus-mt-en-de, t5-small
     .venv/bin/python scripts/model_kit.py --list                # the models and their sizes, nothing fetched
 
 For each model: asks the Hub for its files and sizes (printed first), downloads configuration,
@@ -12,7 +13,8 @@ disk or a broken connection never leaves half a model that the app would call re
 it and precomputes the tutorial's six sentences, the she/he minimal pair and the presenter's
 sentences (one per line; blank lines and lines starting with # are skipped) into the app's result
 store (ATTENTION_DASHBOARD_CACHE_DIR, default ~/.cache/attention-dashboard/results), so the first
-views draw at once. Afterwards start the app with ATTENTION_DASHBOARD_OFFLINE=1 (or HF_HUB_OFFLINE=1)
+views draw at once. An encoder-decoder model (opus-mt-en-de, t5-small) is loaded instead and
+translates the first sentence once (the attention pages do not show it, so nothing is stored). Afterwards start the app with ATTENTION_DASHBOARD_OFFLINE=1 (or HF_HUB_OFFLINE=1)
 and the picker shows these models as ready. Exit status 1 when any model failed (the message says why).
 """
 
@@ -31,9 +33,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from core.compare.align import MINIMAL_PAIRS  # noqa: E402
 from core.examples import EXAMPLES  # noqa: E402
 from core.models import availability, download  # noqa: E402
-from core.models.registry import comparison_pairs, registry  # noqa: E402
+from core.models.registry import all_models, comparison_pairs  # noqa: E402
 
 DEFAULT_MODELS = tuple(dict.fromkeys(m for pair in comparison_pairs() for m in pair)) or ("distilbert-base-uncased",)
+# The Generate page's causal models and the source / target views' encoder-decoder models.
+GENERATION_MODELS = ("distilgpt2", "gpt2", "Helsinki-NLP/opus-mt-en-de", "t5-small")
+T5_PREFIX = "translate English to German: "  # t5-small's task prefix for the check translation
 MAX_SENTENCES = 200
 MAX_SENTENCE_CHARS = 2000
 
@@ -49,7 +54,7 @@ def kit_sentences(path: str | Path | None = None) -> list[str]:
 
 
 def hub_models() -> list[str]:
-    return [mid for mid, spec in registry().items() if not spec.is_local]
+    return [mid for mid, spec in all_models().items() if not spec.is_local]
 
 
 def _progress_bar(enabled: bool) -> type:
@@ -67,10 +72,15 @@ def _progress_bar(enabled: bool) -> type:
 
 
 def fetch(model_id: str, *, progress: bool, force: bool) -> bool:
-    spec = registry()[model_id]
-    if not force and availability._in_hf_cache(spec.source):
+    spec = all_models()[model_id]
+    if not force and availability._in_hf_cache(spec.source, spec.extra_files):
         print(f"{model_id}: already in the Hugging Face cache (ready)")
         return True
+    missing = [name for name in spec.extra_files if not download.wanted(name)]
+    if missing:  # the downloader would leave the model unloadable: say so before fetching anything
+        print(f"{model_id}: needs {', '.join(missing)}, which core.models.download does not fetch "
+              "(its ALLOW_PATTERNS); nothing downloaded", file=sys.stderr)
+        return False
     try:
         plan = download.plan_download(model_id)
         print(f"{model_id}: {plan.size_text} to download")
@@ -100,10 +110,21 @@ def precompute(model_id: str, texts: list[str]) -> int:
     return stored
 
 
+def check_encoder_decoder(model_id: str, text: str) -> None:
+    """Load an encoder-decoder model and translate one sentence greedily (a check, nothing stored)."""
+    from core.generate.seq2seq import load_seq2seq, run_seq2seq
+
+    loaded = load_seq2seq(model_id, device="cpu")
+    source = (T5_PREFIX + text) if loaded.info.model_type == "t5" else text
+    result = run_seq2seq(loaded, source)
+    print(f"{model_id}: loaded; {source!r} -> {result.target.text!r}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
-                        help=f"model ids from the registry, or 'all' (default: {' '.join(DEFAULT_MODELS)})")
+                        help=f"model ids from the registry, 'generation' ({' '.join(GENERATION_MODELS)}) "
+                             f"or 'all' (default: {' '.join(DEFAULT_MODELS)})")
     parser.add_argument("--sentences", type=Path, help="a UTF-8 file of the presenter's sentences, one per line")
     parser.add_argument("--no-precompute", action="store_true", help="only download")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -111,15 +132,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the models and their sizes; fetch nothing")
     args = parser.parse_args(argv)
 
-    models = hub_models() if args.models == ["all"] else args.models
-    unknown = [m for m in models if m not in registry() or registry()[m].is_local]
+    presets = {"all": hub_models(), "generation": list(GENERATION_MODELS)}
+    models = list(dict.fromkeys(m for name in args.models for m in presets.get(name, [name])))
+    known = all_models()
+    unknown = [m for m in models if m not in known or known[m].is_local]
     if unknown:
         print(f"not Hub models of this app: {', '.join(unknown)}; choose from {', '.join(hub_models())}",
               file=sys.stderr)
         return 2
     if args.list:
         for mid in models:
-            ready = "ready" if availability._in_hf_cache(registry()[mid].source) else "not downloaded"
+            spec = known[mid]
+            ready = "ready" if availability._in_hf_cache(spec.source, spec.extra_files) else "not downloaded"
             try:
                 size = download.plan_download(mid).size_text
             except download.DownloadError as err:
@@ -135,9 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         if texts:
             os.environ["ATTENTION_DASHBOARD_OFFLINE"] = "1"  # load what was just downloaded, no probe
             try:
-                precompute(mid, texts)
+                if known[mid].encoder_decoder:
+                    check_encoder_decoder(mid, texts[0])
+                else:
+                    precompute(mid, texts)
             except Exception as err:  # noqa: BLE001 - one line, then the next model
-                print(f"{mid}: downloaded, but precomputing failed: {err}", file=sys.stderr)
+                print(f"{mid}: downloaded, but loading or precomputing failed: {err}", file=sys.stderr)
                 ok = False
             finally:
                 os.environ.pop("ATTENTION_DASHBOARD_OFFLINE", None)
