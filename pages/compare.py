@@ -113,7 +113,8 @@ def _name(model_id: str, layer: int, head: int | None) -> str:
 
 
 def _draw(panel: requests.WordPanel | requests.DifferencePanel, *, title: str, key: str, subtitle: str,
-          scheme: str = "blues", domain: list[float] | None = None, value_label: str = "Weight") -> None:
+          scheme: str = "blues", domain: list[float] | None = None, value_label: str = "Weight",
+          about: dict[str, str] | None = None) -> None:
     """One word-level heatmap, built once per panel and choices (requests.WordChart)."""
     prepared = requests.word_panel_prepared(cache.get(panel))
     request = requests.WordChart(panel, title, subtitle, SIDE_PX, scheme, value_label,
@@ -122,7 +123,7 @@ def _draw(panel: requests.WordPanel | requests.DifferencePanel, *, title: str, k
     from core.render import export
 
     page.downloads(lambda: cache.chart(request), {"csv": (lambda: export.matrix_to_csv(prepared), "text/csv")},
-                   f"{page.slug(sel)}_{key}", key=key)
+                   f"{page.slug(sel)}_{key}", key=key, about=about or {"view": title, "text": subtitle})
     table_view(prepared, key, value_label)
 
 
@@ -155,11 +156,12 @@ def sides() -> None:
     col_a, col_b = st.columns(2)
     with col_a:
         _draw(requests.WordPanel(head_a_request), key="cmp_a",
-              title="A · " + _name(sel.model_id, sel.layer, head_a), subtitle=_short(sel.text), domain=[0.0, top])
+              title="A · " + _name(sel.model_id, sel.layer, head_a), subtitle=_short(sel.text), domain=[0.0, top],
+              about={"view": "A · " + _name(sel.model_id, sel.layer, head_a), "text": sel.text})
     with col_b:
         _draw(requests.WordPanel(head_b_request), key="cmp_b",
               title="B · " + _name(model_b, int(layer_b), head_b_or_avg), subtitle=_short(text_b),
-              domain=[0.0, top])
+              domain=[0.0, top], about={"view": "B · " + _name(model_b, int(layer_b), head_b_or_avg), "text": text_b})
     why_not = alignment.reason if not alignment.lines_up else align.rows_line_up(wa, wb)
     if why_not:
         st.info(why_not + " A and B are shown side by side without a difference.", icon=":material/compare_arrows:")
@@ -172,7 +174,9 @@ def sides() -> None:
     _draw(requests.DifferencePanel(difference), key="cmp_d",
           title="B − A", subtitle=f"{_name(sel.model_id, sel.layer, head_a)} against "
                                   f"{_name(model_b, int(layer_b), head_b_or_avg)}", scheme="redblue",
-          value_label="Difference", domain=list(matrix.symmetric_domain(diff.values)))
+          value_label="Difference", domain=list(matrix.symmetric_domain(diff.values)),
+          about={"view": f"B − A: {_name(model_b, int(layer_b), head_b_or_avg)} minus "
+                         f"{_name(sel.model_id, sel.layer, head_a)}", "text A": sel.text, "text B": text_b})
     usable = (wa.values.sum(-1) > 0) & (wb.values.sum(-1) > 0)
     js = jensen_shannon(wa.values, wb.values)[usable]
     if js.size:

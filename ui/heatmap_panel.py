@@ -21,7 +21,7 @@ from ui.glossary_links import term_help
 WINDOW = 64  # tokens in the "a window of tokens" mode
 
 # A chart wider than its column scrolls in a box of its own instead of pushing the page sideways
-# (issue 11: at 420 px a heatmap made the whole page scroll). The box is the chart's own wrapper
+# (at 420 px a heatmap would otherwise make the whole page scroll). The box is the chart's own wrapper
 # inside its element container; `max-width` makes it as wide as the column at most.
 CHART_SCROLL_CSS = """<style>
 div:has(> [data-testid="stVegaLiteChart"]) { max-width: 100%; overflow-x: auto; overflow-y: hidden; }
@@ -192,4 +192,4 @@ def heatmap_panel(dm: DrawMatrix, *, title: str, key: str, value_label: str = "A
     files = {"csv": (lambda: export.matrix_to_csv(dm), "text/csv")}  # every position, before block/window
     if result is not None:  # the whole [layers, heads, n, n] tensor with tokens, for notebooks
         files["npz"] = (lambda: export.attention_to_npz(result), "application/octet-stream")
-    page.downloads(make, files, stem, key=key)
+    page.downloads(make, files, stem, key=key, about={**page.view_columns(), "view": title})

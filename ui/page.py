@@ -169,17 +169,48 @@ def guard(fn: Callable[[], None], what: str) -> None:
 DOWNLOAD_LABELS = {"csv": "Data (CSV)", "npz": "All weights (NPZ, for notebooks)"}
 
 
+def view_columns(sel: state.Selection | None = None) -> dict[str, str]:
+    """What a downloaded table shows, as columns: model, view (e.g. "layer 2, head 5"), lens, text."""
+    if sel is None:
+        found = state.recall(state.SELECTION)
+        sel = found if isinstance(found, state.Selection) else None
+    view: dict[str, Any] = state.recall(_VIEW, {})
+    out = {"model": sel.model_id if sel is not None else "", "view": str(view.get("where") or ""),
+           "lens": str(view.get("lens") or ""), "text": sel.text if sel is not None else ""}
+    return {k: v for k, v in out.items() if v}
+
+
+def _with_columns(make: Callable[[], bytes], columns: dict[str, str]) -> Callable[[], bytes]:
+    """A CSV maker whose file also says what it shows (leading columns), not only its file name."""
+    def made() -> bytes:
+        import io
+
+        import pandas as pd
+
+        raw = make()
+        try:
+            frame = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
+        except Exception:  # noqa: BLE001 - not a plain table: the file as made
+            return raw
+        for i, (name, value) in enumerate((k, v) for k, v in columns.items() if k not in frame.columns):
+            frame.insert(i, name, value)
+        return frame.to_csv(index=False).encode("utf-8")
+    return made
+
+
 def downloads(chart_factory: Callable[[], object] | None, data: dict[str, tuple[Callable[[], bytes], str]],
-              stem: str, key: str) -> None:
+              stem: str, key: str, about: dict[str, str] | None = None) -> None:
     """One "Download" popover: the chart as PNG/SVG (rendered offline, only when clicked) and
     the data files (made only when clicked). The buttons are sent with the page but the browser
     mounts them only when the popover opens, which keeps a page's first paint light.
 
     A downloaded image carries a title block (`title_lines`: model, layer, head, lens, the text),
-    so a slide or a report says what it shows."""
+    so a slide or a report says what it shows, and so does a CSV, in leading columns (`about`, by
+    default `view_columns`: model, view, lens, text)."""
     from core.render import export
 
     lines = title_lines()  # now: the files are made later, outside this run
+    columns = view_columns() if about is None else about
 
     def titled_chart() -> object:
         return export.titled(chart_factory(), lines)  # type: ignore[misc]
@@ -193,6 +224,8 @@ def downloads(chart_factory: Callable[[], object] | None, data: dict[str, tuple[
                                file_name=f"{stem}.svg", mime="image/svg+xml", key=f"{key}_svg",
                                icon=":material/draw:", on_click="ignore", width="stretch")
         for suffix, (make, mime) in data.items():
+            if suffix == "csv" and columns:
+                make = _with_columns(make, columns)
             st.download_button(DOWNLOAD_LABELS.get(suffix, suffix.upper()), data=make, file_name=f"{stem}.{suffix}",
                                mime=mime, key=f"{key}_{suffix}", icon=":material/download:", on_click="ignore",
                                width="stretch")

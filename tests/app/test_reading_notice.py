@@ -33,3 +33,4 @@ def test_the_page_says_so_where_it_happens():
     assert any("reads English only" in w and "[UNK]" in w and "Multilingual BERT" in w for w in warnings), warnings
     at = make_app("pages/single_head.py", text="The cat sat on the mat.")
     assert not any("reads English only" in w.value for w in at.warning)
+
