@@ -37,7 +37,7 @@ from core.attention.extract import effective_max_tokens, has_type_ids
 from core.attention.result import ROW_SUM_TOLERANCE, AttentionResult
 from core.errors import NoAttentionError
 from core.models.loading import LoadedModel
-from core.models.token_sets import cls_mask, punctuation_mask, sep_mask
+from core.models.token_sets import CLS_TOKENS, SEP_TOKENS, cls_mask, punctuation_mask, sep_mask
 from core.models.tokens import display_tokens
 
 DEFAULT_BATCH_SIZE = 32
@@ -152,6 +152,61 @@ def _masks(tokens: Sequence[str], labels: Sequence[str], special: Sequence[bool]
     return np.stack([sp, punctuation_mask(labels, sp), cls_mask(tokens, sp), sep_mask(tokens, sp)])
 
 
+class _TokenFlags:
+    """`_masks` for many sentences at once, from flags kept per token id (one object per run).
+
+    What `_masks` reads from a sentence's labels depends on each token alone, with one exception:
+    `display_tokens` decodes every piece as byte-level BPE in a sentence holding a "Ġ" piece. So
+    each id keeps its punctuation flag both ways (its label alone, and after a "Ġ" piece), and
+    the [CLS] / [SEP] flags of its token string; the masks of a pool are then array lookups.
+    The "##" a continuing piece's label gets changes no flag (punctuation_mask drops it, and "#"
+    is punctuation itself), so word ids are not needed.
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.ids = np.zeros(0, dtype=np.int64)  # sorted
+        self.flags = np.zeros((0, 5), dtype=bool)  # per id: punct alone, punct after "Ġ", starts "Ġ", cls, sep
+
+    def _learn(self, new_ids: np.ndarray) -> None:
+        tok = self.tokenizer
+        pieces = tok.convert_ids_to_tokens(new_ids.tolist())
+        flags = np.zeros((len(pieces), 5), dtype=bool)
+        for k, piece in enumerate(pieces):
+            alone = display_tokens(tok, [piece], [False], [None])
+            after_space = display_tokens(tok, ["Ġ", piece], [False, False], [None, None])[1:]
+            flags[k, 0] = punctuation_mask(alone)[0]
+            flags[k, 1] = punctuation_mask(after_space)[0]
+            flags[k, 2] = piece.startswith("Ġ")
+            flags[k, 3] = piece in CLS_TOKENS and piece != "<|endoftext|>"
+            flags[k, 4] = piece in SEP_TOKENS
+        order = np.argsort(np.concatenate([self.ids, new_ids]), kind="stable")
+        self.ids = np.concatenate([self.ids, new_ids])[order]
+        self.flags = np.concatenate([self.flags, flags])[order]
+
+    def masks(self, ids: list[np.ndarray], special: list[np.ndarray]) -> list[np.ndarray]:
+        """bool [4, n] per sentence, equal to `_masks` of its tokens, labels and special mask."""
+        if not ids:
+            return []
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        flat = np.concatenate(ids)
+        sp = np.concatenate(special).astype(bool)
+        unique = np.unique(flat)
+        new = unique[~np.isin(unique, self.ids)]
+        if len(new):
+            self._learn(new)
+        f = self.flags[np.searchsorted(self.ids, flat)]  # [total, 5]
+        sentence = np.repeat(np.arange(len(ids)), lengths)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        byte_level = np.bincount(sentence, weights=f[:, 2], minlength=len(ids)) > 0  # a "Ġ" piece in the sentence
+        punct = np.where(byte_level[sentence], f[:, 1], f[:, 0]) & ~sp
+        first = np.zeros(len(flat), dtype=bool)
+        first[starts[lengths > 0]] = True
+        cls = sp & (f[:, 3] | (first & ~f[:, 4]))
+        out = np.stack([sp, punct, cls, sp & ~cls])
+        return np.split(out, np.cumsum(lengths)[:-1], axis=1)
+
+
 @dataclass(eq=False, slots=True)
 class _Encoded:
     """One tokenized sentence of a pool. `tokens`, `labels`, `word_ids` and `offsets` are kept only
@@ -167,13 +222,18 @@ class _Encoded:
     labels: tuple[str, ...] | None = None
     word_ids: tuple[int | None, ...] | None = None
     offsets: tuple[tuple[int, int], ...] | None = None
+    special: np.ndarray | None = None  # bool [n], until the pool's masks are made
+
+
+_NO_MASKS = np.zeros((4, 0), dtype=bool)
 
 
 def _encode_pool(loaded: LoadedModel, items: Sequence[tuple[int, str]], limit: int, *,
-                 full: bool = True) -> list[_Encoded]:
+                 full: bool = True, flags: _TokenFlags | None = None) -> list[_Encoded]:
     """Tokenize a pool, ENCODE_CHUNK texts per call, exactly as `extract.tokenize` does one text
     (a second, truncating call only for texts past `limit`). `full`: keep each sentence's token
-    strings, labels, word ids and offsets too. Holds `loaded.lock` (shared fast tokenizer)."""
+    strings, labels, word ids and offsets too; otherwise the masks come from `flags` (the run's
+    `_TokenFlags`), with no per-token Python. Holds `loaded.lock` (shared fast tokenizer)."""
     tok = loaded.tokenizer
     kw: dict[str, Any] = dict(add_special_tokens=True, return_special_tokens_mask=True,
                               return_offsets_mapping=full, verbose=False)
@@ -193,20 +253,28 @@ def _encode_pool(loaded: LoadedModel, items: Sequence[tuple[int, str]], limit: i
                     ids = single["input_ids"]
                     truncated = max(0, full_length - len(ids))
                 src = single if single is not None else {k: enc[k][b] for k in enc.keys()}
+                type_ids = (np.asarray(src["token_type_ids"], dtype=np.int64)
+                            if type_ids_wanted and "token_type_ids" in src else None)
+                if not full:
+                    e = _Encoded(index, text, np.asarray(ids, dtype=np.int64), type_ids, _NO_MASKS, truncated)
+                    e.special = np.asarray(src["special_tokens_mask"], dtype=bool)
+                    out.append(e)
+                    continue
                 word_ids_raw = single.word_ids() if single is not None else enc.word_ids(b)
                 special = [bool(x) for x in src["special_tokens_mask"]]
                 word_ids = tuple(None if special[i] else w for i, w in enumerate(word_ids_raw))
-                type_ids = (np.asarray(src["token_type_ids"], dtype=np.int64)
-                            if type_ids_wanted and "token_type_ids" in src else None)
                 tokens = tok.convert_ids_to_tokens(ids)
                 labels = display_tokens(tok, tokens, special, word_ids)
                 e = _Encoded(index, text, np.asarray(ids, dtype=np.int64), type_ids, _masks(tokens, labels, special),
                              truncated)
-                if full:
-                    e.tokens, e.labels, e.word_ids = tuple(tokens), tuple(labels), word_ids
-                    e.offsets = tuple((int(s), int(t)) for s, t in src["offset_mapping"])
+                e.tokens, e.labels, e.word_ids = tuple(tokens), tuple(labels), word_ids
+                e.offsets = tuple((int(s), int(t)) for s, t in src["offset_mapping"])
                 out.append(e)
             del enc
+        if not full:
+            flags = flags or _TokenFlags(tok)
+            for e, masks in zip(out, flags.masks([e.ids for e in out], [e.special for e in out])):
+                e.masks, e.special = masks, None
     return out
 
 
@@ -335,8 +403,9 @@ def _passes(loaded: LoadedModel, texts: Sequence[str], batch_size: int, limit: i
     items = ((int(i), t) for i, t in zip(idx, texts) if isinstance(t, str) and t.strip())
     per_token2 = 4 * max(1, info.num_layers) * max(1, info.num_heads)
     pool = max(max(1, pool_batches) * batch_size, POOL_MIN_SENTENCES)
+    flags = None if full else _TokenFlags(loaded.tokenizer)
     while chunk := list(islice(items, pool)):
-        encoded = _encode_pool(loaded, chunk, limit, full=full)
+        encoded = _encode_pool(loaded, chunk, limit, full=full, flags=flags)
         del chunk
         encoded.sort(key=lambda e: (len(e.ids), e.index))
         for batch in _batches(encoded, batch_size, per_token2):
