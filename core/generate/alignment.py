@@ -34,7 +34,7 @@ class Word:
     end: int  # character span [start, end) in its side's text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class Alignment:
     source_words: tuple[Word, ...]
     target_words: tuple[Word, ...]

@@ -57,7 +57,7 @@ class Seq2SeqModel:
     load_seconds: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class Side:
     """One side's tokens: the source text, or the target as the decoder reads it."""
 
@@ -69,7 +69,7 @@ class Side:
     special_mask: np.ndarray  # bool [n], read-only
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class Seq2SeqResult:
     """Frozen, read-only: shared by every session."""
 

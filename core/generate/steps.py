@@ -43,7 +43,7 @@ class Candidate:
     kept_prob: float  # probability in the distribution the choice is drawn from (0 when cut by top-k/top-p)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class Step:
     index: int  # 0-based
     query_position: int  # position of the token whose output chose this step (= context length - 1)
@@ -54,7 +54,7 @@ class Step:
     attention: np.ndarray  # [layers, heads, query_position + 1] float32, read-only: the query's row
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class Generation:
     """A prompt and the steps taken from it. Build with `generate` / `replay`; shared, frozen."""
 
@@ -241,8 +241,9 @@ def start(loaded: LoadedModel, prompt: str, settings: Settings) -> Generation:
     if not isinstance(prompt, str) or not prompt.strip():
         raise EmptyTextError()
     tok = loaded.tokenizer
-    with loaded.lock:
+    with loaded.lock:  # the shared fast tokenizer is not thread-safe
         ids = list(tok(prompt, add_special_tokens=False)["input_ids"])
+        labels, text = _labels(loaded, ids), tok.decode(ids)
     if not ids:
         raise EmptyTextError()
     limit = position_limit(loaded)
@@ -252,8 +253,8 @@ def start(loaded: LoadedModel, prompt: str, settings: Settings) -> Generation:
     eos = getattr(tok, "eos_token_id", None)
     return Generation(
         model_id=loaded.info.model_id, prompt=prompt, settings=settings, prompt_ids=tuple(ids),
-        prompt_attention=_read_only(att), steps=(), labels=_labels(loaded, ids),
-        texts=(tok.decode(ids),), max_positions=limit, eos_id=int(eos) if eos is not None else None,
+        prompt_attention=_read_only(att), steps=(), labels=labels,
+        texts=(text,), max_positions=limit, eos_id=int(eos) if eos is not None else None,
         _prompt_logits=_read_only(logits), _past=past, _handoff=[cache],
     )
 
@@ -272,14 +273,15 @@ def _step(loaded: LoadedModel, gen: Generation) -> Generation:
     temperature = gen.settings.temperature if gen.settings.samples else 1.0
     chosen, dist = choose(logits, gen.settings, gen.n_steps)
     shown = max(SHOWN_CANDIDATES, gen.settings.k if gen.settings.strategy == "top_k" else 0)
-    cands = tuple(Candidate(i, _label(loaded.tokenizer, i), p, kp)
-                  for i, p, kp in top_candidates(logits, dist, temperature, shown))
-    step = Step(index=gen.n_steps, query_position=q, candidates=cands, chosen_id=chosen,
-                chosen_label=_label(loaded.tokenizer, chosen), chosen_prob=float(dist[chosen]),
-                attention=_read_only(row))
+    top = top_candidates(logits, dist, temperature, shown)
     new_ids = ids + [chosen]
-    return replace(gen, steps=gen.steps + (step,), labels=_labels(loaded, new_ids),
-                   texts=gen.texts + (loaded.tokenizer.decode(new_ids),), _past=past,
+    with loaded.lock:  # the shared fast tokenizer is not thread-safe
+        cands = tuple(Candidate(i, _label(loaded.tokenizer, i), p, kp) for i, p, kp in top)
+        step = Step(index=gen.n_steps, query_position=q, candidates=cands, chosen_id=chosen,
+                    chosen_label=_label(loaded.tokenizer, chosen), chosen_prob=float(dist[chosen]),
+                    attention=_read_only(row))
+        labels, text = _labels(loaded, new_ids), loaded.tokenizer.decode(new_ids)
+    return replace(gen, steps=gen.steps + (step,), labels=labels, texts=gen.texts + (text,), _past=past,
                    _handoff=[] if cache is None else [cache])
 
 

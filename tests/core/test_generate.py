@@ -161,3 +161,13 @@ def test_generation_stops_at_the_models_length(lm):
     gen = extend(lm, gen, min(MAX_STEPS, room + 5))
     assert len(gen.ids) <= gen.max_positions and gen.stopped
     assert extend(lm, gen, 1) is gen or extend(lm, gen, 1).ids == gen.ids
+
+
+def test_sessions_stepping_on_from_one_shared_generation_agree(lm):
+    from concurrent.futures import ThreadPoolExecutor
+
+    shared = generate(lm, PROMPT, Settings.make("top_k", temperature=1.2, k=8, seed=5), 3)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: extend(lm, shared, 4).ids, range(8)))
+    assert len(set(results)) == 1
+    assert results[0] == replay(lm, PROMPT, shared.settings, 7).ids
