@@ -11,5 +11,6 @@
 - `seq2seq`: loading an encoder-decoder model, and `Seq2SeqResult` (encoder self, decoder self
   and cross-attention, tokens and offsets of both sides).
 - `alignment`: a word alignment read from cross-attention.
+- `notices`: what to notice about causal masking at one step (the tutorial's sentences).
 - `errors`: the typed errors of this package (user-facing `str()`).
 """

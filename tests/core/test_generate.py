@@ -171,3 +171,15 @@ def test_sessions_stepping_on_from_one_shared_generation_agree(lm):
         results = list(pool.map(lambda _: extend(lm, shared, 4).ids, range(8)))
     assert len(set(results)) == 1
     assert results[0] == replay(lm, PROMPT, shared.settings, 7).ids
+
+
+def test_causal_notices_state_the_steps_own_numbers(lm):
+    from core.generate.notices import causal_notices
+
+    gen = generate(lm, PROMPT, Settings.make("greedy"), 3)
+    notes = {n.key: n for n in causal_notices(gen, 2, 1, 1)}
+    q = gen.steps[2].query_position
+    assert notes["keys_seen"].value == q + 1 and f"position {q}" in notes["keys_seen"].text
+    assert notes["first_token"].value == pytest.approx(float(gen.steps[2].attention[1, 1, 0]))
+    assert notes["previous_token"].value == pytest.approx(float(gen.steps[2].attention[1, 1, q - 1]))
+    assert "greedy" in notes["choice"].text and notes["choice"].value == 1.0
