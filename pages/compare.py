@@ -75,7 +75,7 @@ with st.container(border=True):
                                 "of Chinese or Japanese. Tokens that span two of them join them, for both models."))
 
     st.markdown("**B**")
-    b1, b2, b3, b4 = st.columns([3, 1, 1, 4])
+    b1, b2, b3, b4 = st.columns([3, 1.4, 1.4, 3.2])
     model_b = state.control("cmodel", _default_b_model(), state.parse_choice(ready), label="model B")
     b1.selectbox("Model B", ready, key="cmodel", help="Models ready on this machine (download others from the "
                                                       "sidebar's model picker).")
@@ -92,10 +92,10 @@ with st.container(border=True):
     layer_b = state.control("cl", AUTO, state.parse_int(AUTO, layers_b - 1), label="layer B")
     b2.selectbox("Layer B", [AUTO, *range(layers_b)], key="cl", help=term_help(
         "layer", "Auto: A's layer, or the next one where B has A's model and text."),
-        format_func=lambda v: f"auto ({auto_layer})" if v == AUTO else str(v))
+        format_func=lambda v: f"{auto_layer} (auto)" if v == AUTO else str(v))
     head_b = state.control("ch", AUTO, state.parse_int(AUTO, heads_b - 1), label="head B")
     b3.selectbox("Head B", [AUTO, AVERAGE, *range(heads_b)], key="ch", help=term_help("head", "Auto: A's head."),
-                 format_func=lambda h: (f"auto ({'average' if auto_head == AVERAGE else auto_head})" if h == AUTO
+                 format_func=lambda h: (f"{'average' if auto_head == AVERAGE else auto_head} (auto)" if h == AUTO
                                         else "average" if h == AVERAGE else str(h)))
     layer_b = auto_layer if layer_b == AUTO else layer_b
     head_b = auto_head if head_b == AUTO else head_b

@@ -77,8 +77,23 @@ def switch() -> bool:
     return on
 
 
+# Every page, presenter mode or not: an SVG chart wider than its column is drawn smaller to fit it
+# (its viewBox keeps its proportions), so a legend or the last heads are never off screen (a phone, a
+# multi-panel chart on a projector). Clicks still land: Vega's SVG renderer finds the clicked mark by
+# the DOM element. Canvas charts (raster heatmaps) pick by coordinates, so they keep their size and
+# scroll in a box of their own (ui/heatmap_panel.py). Segmented controls wrap.
+FIT_STYLE = """<style>
+[data-testid="stVegaLiteChart"] { max-width: 100%; }
+[data-testid="stVegaLiteChart"] > svg.marks { max-width: 100%; height: auto; }
+/* Segmented controls (the lenses) wrap onto a second row instead of hiding buttons past the edge. */
+[data-testid="stButtonGroup"] > div { flex-wrap: wrap; row-gap: 0.25rem; }
+</style>"""
+
+
 def apply(sel: state.Selection) -> None:
-    """The router's hook: the switch, and while on the style and the compact bar."""
+    """The router's hook: charts that fit their column; the switch, and while on the style and the
+    compact bar."""
+    st.html(FIT_STYLE)
     if switch():
         st.html(STYLE)
         bar(sel)
@@ -100,7 +115,7 @@ def bar(sel: state.Selection) -> None:
     """Sentence, example, layer, head and exit, in one row (the sidebar is hidden meanwhile).
     Each widget's key carries the value it shows, so a change made elsewhere (a click on a chart,
     the tutorial's own box) draws a fresh widget with the new value."""
-    cols = st.columns([5, 2.4, 1.1, 1.1, 1.6], vertical_alignment="bottom")
+    cols = st.columns([4.4, 2.2, 1.1, 1.1, 2.2], vertical_alignment="bottom")  # "Exit presenter" whole at 1400 px
     text_key = f"_pb_text_{_digest(sel.text)}"
     cols[0].text_input("Sentence", value=sel.text, key=text_key, on_change=state.take_text, args=(text_key,),
                        help="Press Enter to use it on every page.")
@@ -190,8 +205,8 @@ def spec_of(chart: Any, *, presenter: bool = False) -> dict[str, Any] | None:
     from core.render import vega
 
     if presenter:
-        return vega.spec_memo(chart, True, lambda c: vega.without_small_cell_numbers(
-            slides.for_projector(vega.chart_spec(c)), slides.MIN_ANNOTATED_CELL_PX))
+        return vega.spec_memo(chart, True, lambda c: vega.steep_axis_labels(vega.without_small_cell_numbers(
+            slides.for_projector(vega.chart_spec(c)), slides.MIN_ANNOTATED_CELL_PX)))
     if _streamlit_spec is None:
         return None
     return vega.spec_memo(chart, False, lambda c: _streamlit_spec(vega.unvalidated(c)))
