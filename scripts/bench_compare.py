@@ -1,4 +1,4 @@
-"""Benchmark the Compare page with two real models loaded (issue 13).
+"""Benchmark the Compare page with two real models loaded.
 
     .venv/bin/python scripts/bench_compare.py [--repeats 7] [--sizes 16,64] [--quick]
 
@@ -59,6 +59,74 @@ def _timed_run(at) -> float:
     return (time.perf_counter() - t) * 1000
 
 
+def _compare_app(entry: str, model_a: str, model_b: str, text: str):
+    """An AppTest of the Compare page with both results and the word maps cached."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(entry, default_timeout=300)
+    for key, value in {"model": model_a, "cmodel": model_b, "text": text}.items():
+        at.query_params[key] = value
+    at.switch_page("pages/compare.py")
+    at.run()
+    at.run()  # both results and the word maps are cached now
+    if at.exception:
+        raise RuntimeError(f"the page failed: {[e.value for e in at.exception]}")
+    return at
+
+
+def _head_change_rows(at, n: int, repeats: int) -> list[dict]:
+    """Median rerun after a head change of model A, then of model B."""
+    a_times, b_times = [], []
+    for i in range(repeats):
+        at.selectbox(key="head").set_value((i + 1) % 12)
+        a_times.append(_timed_run(at))
+        at.selectbox(key="ch").set_value((i + 2) % 12)
+        b_times.append(_timed_run(at))
+    rows = []
+    for label, times in (("rerun after A's head change", a_times), ("rerun after B's head change", b_times)):
+        med = statistics.median(times)
+        rows.append(_row(label, n, med, "ms", f"<= {RERUN_GOAL_MS:.0f} ms", med <= RERUN_GOAL_MS))
+    return rows
+
+
+def _memory_and_floor_rows(engine, copy: Path, entry: str, n: int, repeats: int) -> list[dict]:
+    """Server RSS and each model's parameter bytes, then the About page's rerun (the floor)."""
+    from streamlit.testing.v1 import AppTest
+
+    rows = [_row("server RSS, two models loaded, page drawn", n, _rss_mb(), "MB")]
+    for mid, size in engine.model_memory().items():
+        name = "copy of all-MiniLM-L6-v2" if mid == str(copy) else mid
+        rows.append(_row(f"parameter bytes of {name}", None, size / 2**20, "MiB"))
+    floor = AppTest.from_file(entry, default_timeout=300)
+    floor.switch_page("pages/about.py")
+    floor.run()
+    rows.append(_row("floor: rerun of the About page", None,
+                     statistics.median(_timed_run(floor) for _ in range(repeats)), "ms"))
+    return rows
+
+
+def _model_switch_rows(bundled: Path, copy: Path, tmp: Path, entry: str, text: str, n: int) -> list[dict]:
+    """Model B switched to a third registration of the same files (never loaded before), back to a
+    loaded one, then to the third again (cached)."""
+    from core.models.registry import BUNDLED_MODEL_ID
+
+    third = tmp / "minilm-third"
+    shutil.copytree(bundled, third)
+    os.environ["ATTENTION_DASHBOARD_MODELS"] = f"{copy},{third}"
+    at = _compare_app(entry, BUNDLED_MODEL_ID, str(copy), text)
+    at.selectbox(key="cmodel").set_value(str(third))
+    first = _timed_run(at)
+    at.selectbox(key="cmodel").set_value(str(copy))
+    back = _timed_run(at)
+    at.selectbox(key="cmodel").set_value(str(third))
+    repeat = _timed_run(at)
+    return [_row("model switch, first (load + forward pass + page)", n, first, "ms"),
+            _row("model switch, back to a loaded model", n, back, "ms"),
+            _row("model switch, repeat (cached)", n, repeat, "ms", f"<= {RERUN_GOAL_MS:.0f} ms",
+                 repeat <= RERUN_GOAL_MS),
+            _row("server RSS, three models loaded", n, _rss_mb(), "MB")]
+
+
 def run(repeats: int = 7, sizes: tuple[int, ...] = SIZES, quick: bool = False) -> list[dict]:
     from core.models.registry import BUNDLED_MODEL_ID, bundled_model_path
 
@@ -74,67 +142,19 @@ def run(repeats: int = 7, sizes: tuple[int, ...] = SIZES, quick: bool = False) -
     os.environ["ATTENTION_DASHBOARD_MODELS"] = str(copy)
     rows: list[dict] = []
     try:
-        from streamlit.testing.v1 import AppTest
-
         from tests.app.apptest_util import ENTRY
         from transformers import AutoTokenizer
         from ui import cache
 
         tok = AutoTokenizer.from_pretrained(str(bundled))
         for n in sizes:
-            text = text_with_tokens(tok, n)
-            at = AppTest.from_file(ENTRY, default_timeout=300)
-            for key, value in {"model": BUNDLED_MODEL_ID, "cmodel": str(copy), "text": text}.items():
-                at.query_params[key] = value
-            at.switch_page("pages/compare.py")
-            at.run()
-            at.run()  # both results and the word maps are cached now
-            if at.exception:
-                raise RuntimeError(f"the page failed: {[e.value for e in at.exception]}")
+            at = _compare_app(ENTRY, BUNDLED_MODEL_ID, str(copy), text_with_tokens(tok, n))
             engine = cache.get_engine()
             assert set(engine.loaded_ids()) >= {BUNDLED_MODEL_ID, str(copy)}, engine.loaded_ids()
-            a_times, b_times = [], []
-            for i in range(repeats):
-                at.selectbox(key="head").set_value((i + 1) % 12)
-                a_times.append(_timed_run(at))
-                at.selectbox(key="ch").set_value((i + 2) % 12)
-                b_times.append(_timed_run(at))
-            for label, times in (("rerun after A's head change", a_times), ("rerun after B's head change", b_times)):
-                med = statistics.median(times)
-                rows.append(_row(label, n, med, "ms", f"<= {RERUN_GOAL_MS:.0f} ms", med <= RERUN_GOAL_MS))
+            rows += _head_change_rows(at, n, repeats)
             if n == sizes[0]:
-                rows.append(_row("server RSS, two models loaded, page drawn", n, _rss_mb(), "MB"))
-                for mid, size in engine.model_memory().items():
-                    name = "copy of all-MiniLM-L6-v2" if mid == str(copy) else mid
-                    rows.append(_row(f"parameter bytes of {name}", None, size / 2**20, "MiB"))
-                floor = AppTest.from_file(ENTRY, default_timeout=300)
-                floor.switch_page("pages/about.py")
-                floor.run()
-                rows.append(_row("floor: rerun of the About page", None,
-                                 statistics.median(_timed_run(floor) for _ in range(repeats)), "ms"))
-
-        # model switch: a third registration of the same files, never loaded before
-        third = tmp / "minilm-third"
-        shutil.copytree(bundled, third)
-        os.environ["ATTENTION_DASHBOARD_MODELS"] = f"{copy},{third}"
-        text = text_with_tokens(tok, sizes[0])
-        at = AppTest.from_file(ENTRY, default_timeout=300)
-        for key, value in {"model": BUNDLED_MODEL_ID, "cmodel": str(copy), "text": text}.items():
-            at.query_params[key] = value
-        at.switch_page("pages/compare.py")
-        at.run()
-        at.run()
-        at.selectbox(key="cmodel").set_value(str(third))
-        first = _timed_run(at)
-        at.selectbox(key="cmodel").set_value(str(copy))
-        back = _timed_run(at)
-        at.selectbox(key="cmodel").set_value(str(third))
-        repeat = _timed_run(at)
-        rows.append(_row("model switch, first (load + forward pass + page)", sizes[0], first, "ms"))
-        rows.append(_row("model switch, back to a loaded model", sizes[0], back, "ms"))
-        rows.append(_row("model switch, repeat (cached)", sizes[0], repeat, "ms", f"<= {RERUN_GOAL_MS:.0f} ms",
-                         repeat <= RERUN_GOAL_MS))
-        rows.append(_row("server RSS, three models loaded", sizes[0], _rss_mb(), "MB"))
+                rows += _memory_and_floor_rows(engine, copy, ENTRY, n, repeats)
+        rows += _model_switch_rows(bundled, copy, tmp, ENTRY, text_with_tokens(tok, sizes[0]), sizes[0])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if quick:

@@ -1,4 +1,4 @@
-"""Every (?) that explains an idea links to the glossary (issue 15 item 4).
+"""Every (?) that explains an idea links to the glossary.
 
 The check reads the source of the pages and the UI modules: each `help=` either comes from
 ui.glossary_links (term_help / markdown_link: plain words, then a link to the term's entry) or is

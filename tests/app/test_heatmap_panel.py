@@ -1,5 +1,5 @@
-"""The heatmap panel through AppTest: the cell-number switch (issue 11 item 6) and the table view
-of the drawn numbers (issue 16 item 2)."""
+"""The heatmap panel through AppTest: the cell-number switch and the table view of the drawn
+numbers."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def test_table_view_is_built_only_when_opened_and_holds_the_drawn_numbers() -> N
 
 
 def test_across_layers_tables_hold_each_layers_weights_and_each_heads_strongest_connection() -> None:
-    """Issue 16 item 2: the grids of Across layers have their numbers one click away: the chosen
+    """The grids of Across layers have their numbers one click away: the chosen
     layer's matrix of the selected head, and the overview's heads as rows."""
     from core.attention.extract import extract
     from ui import cache

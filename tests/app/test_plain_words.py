@@ -1,6 +1,5 @@
-"""Issue 11, items 4, 5 and 7 and the follow-ups, through AppTest: where a student types, the words a
-class reads (plain words first, formulas behind "How it is computed", readable table columns), and
-the title block of downloaded images. Each test failed before its fix."""
+"""Through AppTest: where a student types, the words a class reads (plain words first, formulas
+behind "How it is computed", readable table columns), and the title block of downloaded images."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Clicks and page switches keep what the user typed (issue 11, items 1 and 2).
+"""Clicks and page switches keep what the user typed.
 
 A click is simulated as the browser sends it: the chart's (or table's) new selection state
 arrives with the next run, and Streamlit runs the element's `on_select` callback before the
