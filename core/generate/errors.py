@@ -27,8 +27,9 @@ class PromptTooLongError(AttentionDashboardError, ValueError):
         self.n_tokens = n_tokens
         self.limit = limit
         super().__init__(
-            f"The prompt has {n_tokens} tokens; this model reads at most {limit} tokens, and each "
-            f"generated token takes one more. Shorten the prompt to under {limit} tokens."
+            f"The prompt has {n_tokens} tokens; a text being generated here may have at most {limit} "
+            f"tokens (the model's limit, or the app's), and each generated token takes one more. "
+            f"Shorten the prompt to under {limit} tokens."
         )
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from core.attention.extract import cpu_threads_for
+from core.attention.result import DEFAULT_MAX_TOKENS
 from core.errors import EmptyTextError
 from core.generate.errors import CannotGenerateError, PromptTooLongError, TooManyStepsError
 from core.generate.sampling import choose, top_candidates
@@ -32,6 +33,9 @@ from core.models.loading import LoadedModel
 from core.models.tokens import display_tokens, visible
 
 SHOWN_CANDIDATES = 10  # candidates kept per step (at least k for top-k)
+# A prompt must have fewer tokens than this (and than the model's positions): the attention
+# pages' own limit, which also bounds the prompt's attention matrix each generation keeps.
+MAX_PROMPT_TOKENS = DEFAULT_MAX_TOKENS
 END_OF_TEXT = "end of text"
 
 
@@ -66,17 +70,16 @@ class Generation:
     steps: tuple[Step, ...]
     labels: tuple[str, ...]  # display label of every token (prompt + chosen)
     texts: tuple[str, ...]  # the decoded text after 0, 1, ..., n steps
-    max_positions: int
+    max_positions: int  # tokens a text may reach (the model's positions, at most MAX_PROMPT_TOKENS)
     eos_id: int | None
-    # How to step on, never compared: the prompt's last logits, and the cache of the positions
-    # fed so far ((key, value) per layer, [1, heads, positions, head_dim]): the whole prompt
-    # before step 1, then every token but the newest (which the next step feeds).
-    _prompt_logits: np.ndarray = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
-    _past: tuple[tuple[Any, Any], ...] | None = field(default=None, compare=False, repr=False)
-    # The cache object the last forward pass left, for the first `extend` to take as it is (no
-    # copy); a forward pass replaces its tensors by concatenation, so `_past` stays valid, and any
-    # later extension of this same generation rebuilds a cache from `_past`.
-    _handoff: list = field(default_factory=list, compare=False, repr=False)
+    # How to step on: the prompt's last logits, and at most one (tensors, cache object) pair
+    # holding the keys and values of the positions fed so far ((key, value) per layer,
+    # [1, heads, positions, head_dim]): the whole prompt before step 1, then every token but the
+    # newest (which the next step feeds). The first extension TAKES them (no copy), so only the
+    # newest generation of a chain holds a cache; extending one without it first recomputes the
+    # cache exactly (`_rebuild`: the same forward passes again).
+    _prompt_logits: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    _kv: list = field(default_factory=list, repr=False)
 
     @property
     def ids(self) -> tuple[int, ...]:
@@ -101,7 +104,7 @@ class Generation:
         if self.steps and self.eos_id is not None and self.steps[-1].chosen_id == self.eos_id:
             return END_OF_TEXT
         if len(self.ids) >= self.max_positions:
-            return f"the model's limit of {self.max_positions} tokens"
+            return f"the limit of {self.max_positions} tokens"
         if self.n_steps >= MAX_STEPS:
             return f"the cap of {MAX_STEPS} steps"
         return ""
@@ -120,11 +123,14 @@ class Generation:
         if n == self.n_steps:
             return self
         keep = len(self.prompt_ids) + max(n - 1, 0)  # the positions fed after n steps
-        past = None
-        if self._past is not None:
-            past = tuple((k[:, :, :keep].contiguous(), v[:, :, :keep].contiguous()) for k, v in self._past)
+        with _KV_LOCK:
+            held = self._kv[0][0] if self._kv else None
+        # a copy of the first positions (a slice would keep the whole cache alive); contiguous, as
+        # the original passes had them, so stepping on computes exactly what a replay does
+        kv = [] if held is None else [(tuple((k[:, :, :keep].contiguous(), v[:, :, :keep].contiguous())
+                                             for k, v in held), None)]
         return replace(self, steps=self.steps[:n], labels=self.labels[:len(self.prompt_ids) + n],
-                       texts=self.texts[:n + 1], _past=past, _handoff=[])
+                       texts=self.texts[:n + 1], _kv=kv)
 
     def attention_matrix(self, step: int | None = None) -> np.ndarray:
         """The full causal attention [layers, heads, N, N] of the context step `step` saw
@@ -162,15 +168,23 @@ def position_limit(loaded: LoadedModel) -> int:
     return limit
 
 
-_HANDOFF_LOCK = threading.Lock()
+_KV_LOCK = threading.Lock()
 
 
-def _take_cache(gen: Generation | None) -> Any:
-    """The generation's own cache object if no one took it yet, else None."""
-    if gen is None:
-        return None
-    with _HANDOFF_LOCK:
-        return gen._handoff.pop() if gen._handoff else None
+def _take_kv(gen: Generation) -> tuple[Any, Any]:
+    """(tensors, cache object or None) of the generation if no one took them yet, else (None, None)."""
+    with _KV_LOCK:
+        return gen._kv.pop() if gen._kv else (None, None)
+
+
+def _rebuild(loaded: LoadedModel, gen: Generation) -> tuple[Any, Any]:
+    """The cache of the positions `gen` has fed, computed by the same forward passes as when it
+    was made (the prompt's, then one per fed token), so its values are the same to the bit."""
+    _, _, past, cache = _forward(loaded, list(gen.prompt_ids), None)
+    fed = gen.ids[len(gen.prompt_ids):-1] if gen.steps else ()
+    for token in fed:
+        _, _, past, cache = _forward(loaded, [token], past, cache)
+    return past, cache
 
 
 def _forward(loaded: LoadedModel, ids: list[int], past: tuple | None,
@@ -183,10 +197,10 @@ def _forward(loaded: LoadedModel, ids: list[int], past: tuple | None,
 
     lm = loaded.lm
     device = next(lm.parameters()).device
-    if cache is None:
-        cache = DynamicCache(ddp_cache_data=past, config=lm.config) if past else DynamicCache(config=lm.config)
     x = torch.tensor([ids], dtype=torch.long, device=device)
     with loaded.lock, torch.inference_mode(), cpu_threads_for(len(ids)):
+        if cache is None:  # on the pass's own thread count: copying a cache is work too
+            cache = DynamicCache(ddp_cache_data=past, config=lm.config) if past else DynamicCache(config=lm.config)
         # logits of the last position only: the vocabulary projection of every prompt position is
         # the largest matrix product of a GPT-2 forward pass
         out = lm(input_ids=x, cache=cache, use_cache=True, output_attentions=True, logits_to_keep=1)
@@ -246,7 +260,7 @@ def start(loaded: LoadedModel, prompt: str, settings: Settings) -> Generation:
         labels, text = _labels(loaded, ids), tok.decode(ids)
     if not ids:
         raise EmptyTextError()
-    limit = position_limit(loaded)
+    limit = min(position_limit(loaded), MAX_PROMPT_TOKENS)
     if len(ids) >= limit:
         raise PromptTooLongError(len(ids), limit)
     logits, att, past, cache = _forward(loaded, ids, None)
@@ -255,7 +269,7 @@ def start(loaded: LoadedModel, prompt: str, settings: Settings) -> Generation:
         model_id=loaded.info.model_id, prompt=prompt, settings=settings, prompt_ids=tuple(ids),
         prompt_attention=_read_only(att), steps=(), labels=labels,
         texts=(text,), max_positions=limit, eos_id=int(eos) if eos is not None else None,
-        _prompt_logits=_read_only(logits), _past=past, _handoff=[cache],
+        _prompt_logits=_read_only(logits), _kv=[(past, cache)],
     )
 
 
@@ -264,12 +278,14 @@ def _step(loaded: LoadedModel, gen: Generation) -> Generation:
     the choice."""
     ids = list(gen.ids)
     q = len(ids) - 1
+    past, cache = _take_kv(gen)
+    if past is None:
+        past, cache = _rebuild(loaded, gen)
     if gen.steps:
-        logits, att, past, cache = _forward(loaded, [ids[-1]], gen._past, _take_cache(gen))
+        logits, att, past, cache = _forward(loaded, [ids[-1]], past, cache)
         row = att[:, :, -1, :]
     else:  # the prompt's forward pass already gave step 0 its logits; its cache passes on
-        logits, row, past = np.asarray(gen._prompt_logits), gen.prompt_attention[:, :, -1, :], gen._past
-        cache = _take_cache(gen)
+        logits, row = np.asarray(gen._prompt_logits), gen.prompt_attention[:, :, -1, :]
     temperature = gen.settings.temperature if gen.settings.samples else 1.0
     chosen, dist = choose(logits, gen.settings, gen.n_steps)
     shown = max(SHOWN_CANDIDATES, gen.settings.k if gen.settings.strategy == "top_k" else 0)
@@ -281,8 +297,7 @@ def _step(loaded: LoadedModel, gen: Generation) -> Generation:
                     chosen_label=_label(loaded.tokenizer, chosen), chosen_prob=float(dist[chosen]),
                     attention=_read_only(row))
         labels, text = _labels(loaded, new_ids), loaded.tokenizer.decode(new_ids)
-    return replace(gen, steps=gen.steps + (step,), labels=labels, texts=gen.texts + (text,), _past=past,
-                   _handoff=[] if cache is None else [cache])
+    return replace(gen, steps=gen.steps + (step,), labels=labels, texts=gen.texts + (text,), _kv=[(past, cache)])
 
 
 def extend(loaded: LoadedModel, gen: Generation, n: int = 1) -> Generation:

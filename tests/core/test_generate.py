@@ -183,3 +183,14 @@ def test_causal_notices_state_the_steps_own_numbers(lm):
     assert notes["first_token"].value == pytest.approx(float(gen.steps[2].attention[1, 1, 0]))
     assert notes["previous_token"].value == pytest.approx(float(gen.steps[2].attention[1, 1, q - 1]))
     assert "greedy" in notes["choice"].text and notes["choice"].value == 1.0
+
+
+def test_only_the_newest_generation_of_a_chain_holds_a_cache(lm):
+    gen = start(lm, PROMPT, Settings.make("greedy"))
+    chain = [gen]
+    for _ in range(4):
+        chain.append(extend(lm, chain[-1], 1))
+    assert [bool(g._kv) for g in chain] == [False] * 4 + [True]
+    # a generation whose cache was taken recomputes it exactly when stepped on again
+    assert extend(lm, chain[2], 2).ids == chain[4].ids
+    assert chain[4].rewind(2)._kv and extend(lm, chain[4].rewind(2), 2).ids == chain[4].ids
