@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from core.attention.extract import cpu_threads_for
 from core.errors import EmptyTextError, ModelUnavailableError
 from core.generate.errors import NotEncoderDecoderError, TargetTooLongError
 from core.models.availability import Availability, check_encoder_decoder_availability, offline_mode
@@ -233,9 +234,10 @@ def run_seq2seq(loaded: Seq2SeqModel, source: str, target: str | None = None) ->
         src_ids, src_offsets = _encode(tok, source, target=False)
         _check_length("source", len(src_ids), limit)
         x = torch.tensor([src_ids], dtype=torch.long, device=device)
-        if generated:
-            out_ids = model.generate(input_ids=x, attention_mask=torch.ones_like(x), do_sample=False, num_beams=1,
-                                     max_new_tokens=min(MAX_TARGET_TOKENS, info.max_positions - 1))
+        if generated:  # one token a pass: one thread (core.attention.extract.cpu_threads_for)
+            with cpu_threads_for(1):
+                out_ids = model.generate(input_ids=x, attention_mask=torch.ones_like(x), do_sample=False,
+                                         num_beams=1, max_new_tokens=min(MAX_TARGET_TOKENS, info.max_positions - 1))
             dec_ids = [int(i) for i in out_ids[0].tolist()]
             if dec_ids[0] != info.decoder_start_id:
                 dec_ids = [info.decoder_start_id] + dec_ids
@@ -252,8 +254,9 @@ def run_seq2seq(loaded: Seq2SeqModel, source: str, target: str | None = None) ->
             if tgt_offsets is not None:
                 tgt_offsets = [None] + tgt_offsets
         y = torch.tensor([dec_ids], dtype=torch.long, device=device)
-        out = model(input_ids=x, attention_mask=torch.ones_like(x), decoder_input_ids=y,
-                    output_attentions=True, use_cache=False)
+        with cpu_threads_for(len(src_ids) + len(dec_ids)):
+            out = model(input_ids=x, attention_mask=torch.ones_like(x), decoder_input_ids=y,
+                        output_attentions=True, use_cache=False)
     enc = torch.stack([a[0] for a in out.encoder_attentions]).float().cpu().numpy()
     dec = torch.stack([a[0] for a in out.decoder_attentions]).float().cpu().numpy()
     cross = torch.stack([a[0] for a in out.cross_attentions]).float().cpu().numpy()
