@@ -100,7 +100,8 @@ class Generation:
 
     @property
     def stopped(self) -> str:
-        """Why no further step is possible ("" while one is): end of text or the model's length."""
+        """Why no further step is possible ("" while one is): the end-of-text token, the token
+        limit, or the cap of MAX_STEPS steps."""
         if self.steps and self.eos_id is not None and self.steps[-1].chosen_id == self.eos_id:
             return END_OF_TEXT
         if len(self.ids) >= self.max_positions:
