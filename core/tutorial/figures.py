@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from core.analysis import compare, patterns, statistics
-from core.render import bars, grids, heatmaps, matrix
+from core.render import bars, explain_charts, grids, heatmaps, matrix
 from core.render.matrix import DrawMatrix
 from core.tutorial import notices, views
 from core.tutorial.views import StepContext
@@ -115,6 +115,17 @@ def figure(step: str, ctx: StepContext, *, cell_px: CellPx = builder_sizes) -> F
                                    selected=(ctx.layer, ctx.head), categories=list(patterns.PATTERN_CLASSES),
                                    cell_size=cell_px(r.num_heads, annotate=False, share=0.5)),
         ], caption="Strong connections of each layer's average, by the notebook's categories.")
+    if step == "matters":
+        ev = ctx.evidence
+        if ev is None or not len(ev.words):
+            return Figure(lines=[ctx.no_evidence or "This model has no output to blank words out against."])
+        chart = explain_charts.word_pair_chart(ev.words, ev.attended, ev.blank_out,
+                                               title=f"Attention and what matters, for {ev.output}",
+                                               first_label="Attention after rollout (share)",
+                                               second_label="Output drop when the word is blanked out")
+        return Figure([chart], caption="Top: where the output's attention reaches after rollout. Bottom: how much "
+                                       "the output's score drops when that word is replaced by [MASK]. Orange: each "
+                                       "chart's largest.")
     if step == "extensions":
         return Figure([heatmap(ctx, views.rollout_last(ctx), f"Rollout through all {r.num_layers} layers",
                                value_label="Rollout attribution", focus=views.tutorial_query(r), cell_px=cell_px)],

@@ -194,6 +194,34 @@ def _probing_example() -> str:
             f"parse, it follows that relation {followed / words:.0%} of the time.")
 
 
+def _output_example() -> str:
+    fills = _softmax(np.array([2.0, 1.0, 0.0]))
+    return (f"For ‘the cat sat on the [MASK]’ a masked-word model might give mat {fills[0]:.0%}, rug {fills[1]:.0%}, "
+            f"floor {fills[2]:.0%}: its output is these probabilities over its whole vocabulary.")
+
+
+def _ablation_example() -> str:
+    before, after = np.array([0.7, 0.2, 0.1]), np.array([0.4, 0.4, 0.2])
+    kl = float(np.sum(before * np.log(before / after)))
+    return (f"If switching one head off moves the top guess from {before[0]:.0%} to {after[0]:.0%}, the prediction "
+            f"moved by a KL divergence of {kl:.2f}: that sentence needed the head a little.")
+
+
+def _attribution_example() -> str:
+    drops = {"cat": 0.9, "sat": 0.3, "the": 0.05}
+    best = max(drops, key=drops.get)
+    return ("Blank-out: replace each word by [MASK] and measure how much the output drops: "
+            + ", ".join(f"{w} {d:.2f}" for w, d in drops.items()) + f". ‘{best}’ matters most.")
+
+
+def _faithfulness_example() -> str:
+    lens, needed = np.array([0.5, 0.3, 0.2]), np.array([0.9, 0.05, 0.3])
+    ranks = [np.argsort(np.argsort(v)) for v in (lens, needed)]
+    rho = float(np.corrcoef(*ranks)[0, 1])
+    return (f"A lens ranks three words 1, 2, 3 and blank-out ranks them 1, 3, 2: the rank correlation is {rho:.2f}, "
+            "so the lens agrees only partly with what the output needs.")
+
+
 def _js_example() -> str:
     p = np.array([[1.0, 0.0]])
     q = np.array([[0.0, 1.0]])
@@ -277,6 +305,26 @@ TERMS: tuple[Term, ...] = (
          "How different two attention rows are: 0 when identical, 0.69 when they look at completely different "
          "tokens.", _js_example, "JS(p, q) = ½ KL(p ‖ m) + ½ KL(q ‖ m), m = (p + q)/2, in nats.",
          "jensen-shannon-divergence"),
+    Term("model_output", "Model output",
+         "What the model itself produces: a masked-word model ranks every word of its vocabulary for a [MASK], a "
+         "causal model ranks every token as the next one, and a sentence model turns the text into one vector (its "
+         "embedding), which is compared with another text's by cosine similarity.", _output_example,
+         "softmax of the logits at the masked or next position; mean-pooled, unit-length embedding.", "model-outputs"),
+    Term("ablation", "Switching a head off (ablation)",
+         "Replace one head's output by zeros (zero ablation) or by its average output (mean ablation) and watch the "
+         "model's output: how far it moves says how much this sentence needed the head.", _ablation_example,
+         "Each head's context vector is replaced before the layer's output projection; change = KL divergence.",
+         "head-ablation"),
+    Term("attribution", "Attribution",
+         "How much each input word matters to the output, measured on the output itself: by its gradient, by "
+         "integrated gradients, or by blanking the word out (replacing it by [MASK]) and seeing how far the output "
+         "drops.", _attribution_example,
+         "gradient × input, integrated gradients (Sundararajan et al. 2017), blank-out (Abnar & Zuidema 2020).",
+         "token-attribution"),
+    Term("faithfulness", "Faithfulness",
+         "How well a lens's ranking of the words agrees with what the output depends on (blank-out or gradients), as "
+         "a rank correlation: 1 = the same order, 0 = unrelated.", _faithfulness_example,
+         "Spearman's rank correlation per sentence, averaged over a corpus (Abnar & Zuidema 2020).", "faithfulness"),
     Term("probing", "Probing (syntax)",
          "Checks a head against a parser: does its strongest attention from a word land on the word the parser "
          "links it to (its parent)?", _probing_example,

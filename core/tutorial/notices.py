@@ -287,6 +287,29 @@ def extension_notices(ctx: StepContext) -> list[Notice]:
     ]
 
 
+def matters_notices(ctx: StepContext) -> list[Notice]:
+    ev = ctx.evidence
+    if ev is None or not len(ev.words):
+        return [Notice("matters_none", ctx.no_evidence or "This model has no output to blank words out against, "
+                                                          "so this step has nothing to measure.")]
+    attended, needed = views.evidence_tops(ev)
+    raw_top = int(np.argmax(ev.raw_last))
+    rho = views.rank_correlation(ev.attended, ev.blank_out)
+    found = [
+        Notice("matters_attended", f"Rollout: {_q(ev.words[attended])} gets {pct(ev.attended[attended])} of the "
+                                   f"attention of {ev.output}.", float(ev.attended[attended])),
+        Notice("matters_raw_last", f"The last layer alone (raw attention, all heads averaged) gives most to "
+                                   f"{_q(ev.words[raw_top])}: {pct(ev.raw_last[raw_top])}.", float(ev.raw_last[raw_top])),
+        Notice("matters_blank_out", f"Blanking out {_q(ev.words[needed])} changes the output most: its score drops "
+                                    f"by {weight(ev.blank_out[needed])}.", float(ev.blank_out[needed])),
+    ]
+    if np.isfinite(rho):
+        found.append(Notice("matters_rho", f"Over all {len(ev.words)} words, the rank correlation of rollout with "
+                                           f"blank-out is {weight(rho)} (1 = the same order, 0 = unrelated).",
+                            float(rho)))
+    return found
+
+
 NOTICES = {
     "model": model_notices,
     "tokens": token_notices,
@@ -297,6 +320,7 @@ NOTICES = {
     "across": across_notices,
     "patterns": pattern_notices,
     "yours": yours_notices,
+    "matters": matters_notices,
     "extensions": extension_notices,
 }
 

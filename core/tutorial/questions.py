@@ -17,6 +17,7 @@ from core.tutorial import notices, views
 from core.tutorial.views import StepContext
 
 TIE = 1e-9
+YES_NO = ("matters",)  # questions answered yes or no: a wrong guess has no score of its own to show
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class Question:
             return f"The answer is ‘{self.answer_label}’."
         if chosen == self.answer_label:
             return f"Right: ‘{self.answer_label}’."
+        if chosen in self.options and self.key in YES_NO:
+            return f"Not quite: the answer is ‘{self.answer_label}’."
         if chosen in self.options:
             got = self.scores[self.options.index(chosen)]
             return (f"Not quite: ‘{chosen}’ has {_fmt(got, self.key)}; the answer is ‘{self.answer_label}’ "
@@ -189,6 +192,29 @@ def extension_question(ctx: StepContext) -> Question:
                 f"share of ‘{labels[q]}’’s rollout")
 
 
+def matters_question(ctx: StepContext) -> Question | None:
+    """Is the word the output's attention reaches most (rollout) the word whose blank-out moves the
+    output most? Yes scores 1 when the two are the same word, else No does."""
+    ev = ctx.evidence
+    if ev is None or not len(ev.words):
+        return None
+    attended, needed = views.evidence_tops(ev)
+    same = attended == needed
+    labels = views.option_labels(ev.words)
+    why = (f"For {ev.output}, rollout sends {notices.pct(ev.attended[attended])} of the attention to "
+           f"‘{labels[attended]}’, but blanking out ‘{labels[needed]}’ moves the output most (the score drops by "
+           f"{notices.weight(ev.blank_out[needed])}).")
+    if same:
+        why = (f"For {ev.output}, ‘{labels[attended]}’ gets the most attention after rollout "
+               f"({notices.pct(ev.attended[attended])}) and blanking it out also moves the output most (the score "
+               f"drops by {notices.weight(ev.blank_out[needed])}). Here they agree; on other sentences they often "
+               "do not.")
+    options = ["Yes, the same word", "No, another word"]
+    return make("matters", "Is the word that gets the most attention (rollout through every layer) the word the "
+                "model's output needs most (blanking it out changes the output most)?", options,
+                [1.0, 0.0] if same else [0.0, 1.0], why, "1 for the answer the sentence's numbers give")
+
+
 QUESTIONS = {
     "head": head_question,
     "layer": layer_question,
@@ -196,6 +222,7 @@ QUESTIONS = {
     "across": across_question,
     "patterns": pattern_question,
     "yours": yours_question,
+    "matters": matters_question,
     "extensions": extension_question,
 }
 

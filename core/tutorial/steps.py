@@ -81,6 +81,17 @@ STEPS: tuple[Step, ...] = (
         "Type any sentence below (or in the sidebar): every step of the tutorial now uses it.",
         "Predict first, then look: a guess you can check teaches more than a chart you only read.",
     ), terms=("token", "head"), doors=(Door("single_head", "Single head"),)),
+    Step("matters", "Does it matter?", "9. Possible extensions: attention and the output", (
+        "Attention shows where a head looks, not what the model's output depends on. Here the model's own output "
+        "is the judge: blank out one word at a time and measure how much the output moves.",
+        "Rollout gives the word the output's attention reaches most; blank-out gives the word the output "
+        "needs most. Guess whether they are the same word.",
+    ), terms=("attention", "rollout"), doors=(
+        Door("attribution", "Attribution: every method side by side"),
+        Door("interventions", "Interventions: switch heads off, mask words"),
+        Door("head_importance", "Head importance: which heads matter"),
+        Door("model_output", "The model's output"),
+    )),
     Step("extensions", "Going further", "9. Possible extensions", (
         "Raw attention in a high layer mixes tokens that earlier layers already mixed. Rollout and flow follow it "
         "back through the layers to the input words.",

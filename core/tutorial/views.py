@@ -27,6 +27,19 @@ NOTEBOOK_HEAD = 5
 TOP_K = 5  # the notebook's "Top 5 attention connections"
 
 
+@dataclass(frozen=True, eq=False)
+class OutputEvidence:
+    """What the model's output says about the words of the text (computed by core.explain, handed
+    in by the page): per scored word, in sentence order, how much of the output's attention
+    reaches it and how much the output drops when it is blanked out."""
+
+    words: tuple[str, ...]  # [k] the scored words (not special tokens, not the masked word itself)
+    attended: np.ndarray  # [k] rollout through every layer: share of the output's attention per word
+    raw_last: np.ndarray  # [k] the last layer's raw attention (head average), per word
+    blank_out: np.ndarray  # [k] the output score's drop when the word is replaced by [MASK]/[UNK]
+    output: str  # what the output is, in words: "the sentence embedding", "the prediction of ..."
+
+
 @dataclass(frozen=True)
 class StepContext:
     """What a step is computed from: the current result and selection, plus what the page
@@ -38,6 +51,8 @@ class StepContext:
     examples: Mapping[str, AttentionResult] = field(default_factory=dict)  # the six sentences, by name
     rollout: np.ndarray | None = None  # [layers, n, n] (core.analysis.lenses.rollout), if the page has it
     stats: pd.DataFrame | None = None  # core.analysis.statistics.head_statistics_for(result), if it has it
+    evidence: OutputEvidence | None = None  # the "matters" step: None where the model has no output to read
+    no_evidence: str = ""  # why there is no evidence (a sentence), when there is none
 
     def rollout_stack(self) -> np.ndarray:
         if self.rollout is not None:
@@ -159,3 +174,29 @@ def strongest_by_sentence(examples: Mapping[str, AttentionResult], layer: int, h
         top = top_connections(res.head(layer, head), res, k=1)
         out[name] = float(top.iloc[0]["weight"]) if len(top) else 0.0
     return out
+
+
+# --- the model's output -------------------------------------------------------------------------
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rho of two score vectors (average ranks for ties); nan when either is constant."""
+    def ranks(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        order = np.argsort(x, kind="stable")
+        r = np.empty(len(x))
+        r[order] = np.arange(1, len(x) + 1)
+        for value in np.unique(x):  # ties share their mean rank
+            same = x == value
+            r[same] = r[same].mean()
+        return r
+
+    if len(a) < 2:
+        return float("nan")
+    ra, rb = ranks(a) - (len(a) + 1) / 2, ranks(b) - (len(b) + 1) / 2
+    denom = float(np.sqrt((ra * ra).sum() * (rb * rb).sum()))
+    return float((ra * rb).sum() / denom) if denom > 0 else float("nan")
+
+
+def evidence_tops(evidence: OutputEvidence) -> tuple[int, int]:
+    """(the most-attended word by rollout, the word whose blank-out moves the output most)."""
+    return int(np.argmax(evidence.attended)), int(np.argmax(evidence.blank_out))

@@ -194,7 +194,7 @@ def test_every_answer_is_the_argmax_of_the_data_shown(cases, case, step) -> None
     ctx = cases[case]
     question = questions.question_for(step, ctx)
     if question is None:
-        assert step in ("model", "tokens", "bertviz")
+        assert step in ("model", "tokens", "bertviz") or step == "matters" and ctx.evidence is None
         return
     shown = _data_shown(question, ctx)
     assert np.allclose(question.scores, shown, atol=1e-6), (step, question.scores, shown)
@@ -272,7 +272,7 @@ def _sentences(text: str) -> int:
 
 def test_steps_follow_the_notebook_and_every_door_opens_a_page() -> None:
     assert steps.IDS == ("model", "tokens", "head", "layer", "bertviz", "sentences", "across", "patterns", "yours",
-                         "extensions")
+                         "matters", "extensions")
     pages = {row.name for row in page_table.PAGES}
     for step in steps.STEPS:
         assert 2 <= sum(_sentences(p) for p in step.intro) <= 4, step.id
@@ -281,7 +281,7 @@ def test_steps_follow_the_notebook_and_every_door_opens_a_page() -> None:
         for term in step.terms:
             assert term in glossary.BY_ID, (step.id, term)
     assert steps.neighbours("model") == (None, "tokens")
-    assert steps.neighbours("extensions") == ("yours", None)
+    assert steps.neighbours("extensions") == ("matters", None)
 
 
 def test_extensions_open_rollout_compare_and_probing() -> None:
@@ -317,3 +317,58 @@ def test_glossary_examples_are_computed_by_the_app() -> None:
     assert "1.00" in glossary.term("entropy").example() and "0.12" in glossary.term("entropy").example()
     assert "unbelievable" in glossary.term("word_merge").example()
     assert "0.69" in glossary.term("jensen_shannon").example()
+
+
+# --- the "matters" step: the model's own output, from core.explain --------------------------------
+
+def _evidence(loaded, text: str) -> views.OutputEvidence:
+    """The step's numbers, recomputed here from core.explain (rollout of the output's row, blank-out)."""
+    from core.explain.attribution import blank_out
+    from core.explain.lenses import lens_importance
+    from core.explain.outputs import resolve
+
+    problem = resolve(loaded, text)
+    s, words = problem.sentence, problem.candidate_words
+    found = lens_importance(loaded, problem, with_flow=False, with_norm=False)
+    return views.OutputEvidence(words=tuple(s.words[w] for w in words), attended=s.merge(found.rollout[-1])[words],
+                                raw_last=s.merge(found.raw[-1])[words],
+                                blank_out=np.asarray(blank_out(loaded, problem, words), dtype=np.float64),
+                                output="the output")
+
+
+@pytest.fixture(scope="module")
+def matters_cases(bundled_model) -> list[StepContext]:
+    from tests.tiny_models import with_heads_once
+
+    out = []
+    for loaded, text in ((bundled_model, SENTENCE), (with_heads_once()["bert"], SENTENCE),
+                         (with_heads_once()["gpt2"], "the cat sat on the mat")):
+        out.append(StepContext(extract(loaded, text), 0, 0, evidence=_evidence(loaded, text)))
+    return out
+
+
+def test_the_matters_step_answers_from_the_sentences_own_numbers(matters_cases) -> None:
+    for ctx in matters_cases:
+        ev = ctx.evidence
+        attended, needed = int(np.argmax(ev.attended)), int(np.argmax(ev.blank_out))
+        question = questions.question_for("matters", ctx)
+        assert question.answer_label == ("Yes, the same word" if attended == needed else "No, another word")
+        assert question.verdict(question.answer_label).startswith("Right")
+        assert question.verdict([o for o in question.options if o != question.answer_label][0]).startswith("Not quite")
+        assert views.option_labels(ev.words)[needed] in question.why
+        values = {n.key: n.value for n in notices.notices_for("matters", ctx)}
+        assert np.isclose(values["matters_attended"], ev.attended.max())
+        assert np.isclose(values["matters_raw_last"], ev.raw_last.max())
+        assert np.isclose(values["matters_blank_out"], ev.blank_out.max())
+        ranks = [np.argsort(np.argsort(v)) for v in (ev.attended, ev.blank_out)]
+        if "matters_rho" in values:
+            assert np.isclose(values["matters_rho"], np.corrcoef(*ranks)[0, 1], atol=1e-6)
+        spec = vega.chart_spec(figures.figure("matters", ctx).charts[0])
+        assert spec["description"].startswith("Two bar charts")
+
+
+def test_the_matters_step_without_an_output_says_why(cases) -> None:
+    ctx = StepContext(cases["encoder"].result, 0, 0, no_evidence="Model 'x' has no output head.")
+    assert questions.question_for("matters", ctx) is None
+    assert notices.notices_for("matters", ctx)[0].text == "Model 'x' has no output head."
+    assert figures.figure("matters", ctx).lines == ["Model 'x' has no output head."]
