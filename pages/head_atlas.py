@@ -58,6 +58,8 @@ def atlas() -> None:
 
 
 page.guard(atlas, "atlas")
+st.page_link("pages/head_importance.py", label="Which of these heads does the output need? Head importance",
+             icon=":material/leaderboard:")
 
 st.subheader("Every head's statistics")
 closed_grid("Every head's statistics (table: click a row to open that head)", stats, hide_index=True,

@@ -65,11 +65,30 @@ def _examples() -> dict[str, Any]:
     return {name: cache.result(sel.model_id, text) for name, text in EXAMPLES.items()}
 
 
+def _evidence() -> tuple[views.OutputEvidence | None, str]:
+    """The "matters" step's numbers: the model's own output, blank-out and rollout (core.explain),
+    or why there are none (a model without an output head)."""
+    from core.errors import AttentionDashboardError
+    from core.explain.outputs import Target
+    from core.requests import explain
+
+    try:
+        facts = cache.get(explain.Facts(sel.model_id))
+        if facts.no_head_message:
+            return None, facts.no_head_message
+        return cache.get(explain.TutorialEvidence(explain.Prediction(sel.model_id, sel.text, sel.text_pair,
+                                                                     Target()))), ""
+    except AttentionDashboardError as err:
+        return None, str(err)
+
+
+evidence, no_evidence = _evidence() if step_id == "matters" else (None, "")
 ctx = StepContext(
     result=result, layer=sel.layer, head=sel.head,
     examples=_examples() if step_id == "sentences" else {},
     rollout=cache.rollout(result) if step_id == "extensions" else None,
     stats=cache.head_statistics(result) if step_id == "patterns" else None,
+    evidence=evidence, no_evidence=no_evidence,
 )
 fig = figures.figure(step_id, ctx, cell_px=presenter.cell_px)
 
@@ -242,8 +261,10 @@ def handout_step() -> bytes:
 
 def handout_all() -> bytes:
     """Every step on the current sentence, layer and head: a worksheet for a class."""
+    found, why_none = _evidence()
     full = StepContext(result=result, layer=sel.layer, head=sel.head, examples=_examples(),
-                       rollout=cache.rollout(result), stats=cache.head_statistics(result))
+                       rollout=cache.rollout(result), stats=cache.head_statistics(result), evidence=found,
+                       no_evidence=why_none)
     sections = [_section(sid, figures.figure(sid, full), notices.notices_for(sid, full),
                          questions.question_for(sid, full)) for sid in steps.IDS]
     return handout.build(_view(), sections).encode("utf-8")

@@ -24,7 +24,7 @@ from core.attention.result import AttentionResult, normalise_pair
 from core.attention.store import ResultStore, seed_store
 from core.models import availability, registry
 from core.render import vega
-from core.requests import analysis, charts, runs
+from core.requests import analysis, charts, explain, runs
 
 if TYPE_CHECKING:
     import numpy as np
@@ -292,3 +292,12 @@ def hub_corpus(dataset: str, config: str, split: str, column: str) -> Corpus:
     from core.corpus import sources
 
     return sources.from_hub(dataset, config or None, split, column)
+
+
+def start_faithfulness_run(model_id: str, corpus: Corpus) -> Job:
+    """The lenses' faithfulness over a corpus on the engine's background job (core.requests.explain)."""
+    return explain.start_faithfulness_run(get_engine(), model_id, corpus)
+
+
+def faithfulness_job(model_id: str, corpus: Corpus) -> Job | None:
+    return explain.faithfulness_job(get_engine(), model_id, corpus)

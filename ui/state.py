@@ -100,6 +100,29 @@ def bool_text(value: bool) -> str:
     return "1" if value else "0"
 
 
+def parse_list(options: Sequence[Any], *, everything: str | None = None) -> Callable[[str], list[Any] | None]:
+    """A comma-separated list of options ("0.3,2.11"), in the order given, each once; "" is the
+    empty list and `everything` (e.g. "all") every option. None when any item is not an option."""
+    by_text = {str(o): o for o in options}
+
+    def parse(raw: str) -> list[Any] | None:
+        text = str(raw).strip()
+        if everything is not None and text == everything:
+            return list(options)
+        out: list[Any] = []
+        for item in (part.strip() for part in text.split(",") if part.strip()):
+            if item not in by_text:
+                return None
+            if by_text[item] not in out:
+                out.append(by_text[item])
+        return out
+    return parse
+
+
+def list_text(values: Sequence[Any]) -> str:
+    return ",".join(str(v) for v in values)
+
+
 def parse_text(raw: str) -> str | None:
     text = str(raw)
     if len(text) > MAX_TEXT_CHARS:

@@ -1,0 +1,167 @@
+"""The "Does it matter?" pages with AppTest: the model's output (the bundled sentence model's
+embedding and cosine; a tiny masked LM's fills of a word picked in the link; a tiny causal LM's
+next token), interventions, head importance and attribution (with a corpus run), the
+tutorial's step; and bad input as sentences: a position out of range in a link, every head
+switched off, every word masked, a model without an output head."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.app.apptest_util import charts_of, errors_of, exceptions_of, make_app, texts_of
+from tests.tiny_models import with_heads_once
+
+OUTPUT, INTERVENTIONS = "pages/model_output.py", "pages/interventions.py"
+IMPORTANCE, ATTRIBUTION = "pages/head_importance.py", "pages/attribution.py"
+EXPLAIN_PAGES = [OUTPUT, INTERVENTIONS, IMPORTANCE, ATTRIBUTION]
+SENTENCE = "The cat sat on the mat."
+
+
+@pytest.fixture(scope="module")
+def lm_folders() -> dict[str, str]:
+    """The tiny models WITH their heads, by family: their folders are their ids in the app."""
+    return {family: str(loaded.info.source) for family, loaded in with_heads_once().items()}
+
+
+@pytest.fixture()
+def with_lms(monkeypatch, lm_folders) -> dict[str, str]:
+    monkeypatch.setenv("ATTENTION_DASHBOARD_MODELS", ",".join(lm_folders.values()))
+    return lm_folders
+
+
+def clean(at) -> None:
+    assert not exceptions_of(at), exceptions_of(at)
+
+
+def shown(at) -> str:
+    return " ".join(texts_of(at)) + " " + " ".join(str(m.label) + " " + str(m.value) for m in at.metric)
+
+
+def chart_specs(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in charts_of(at)]
+
+
+def test_the_bundled_sentence_model_shows_its_embedding_and_the_cosine() -> None:
+    at = make_app(OUTPUT, text=SENTENCE, compare="A dog slept on the rug.")
+    clean(at)
+    assert not errors_of(at)
+    text = shown(at)
+    assert "sentence into one vector" in text  # what the model is for
+    assert "Cosine to the second text" in text and "384 numbers" in text
+    assert charts_of(at)  # the attention of the input as run
+
+
+def test_masking_a_word_via_the_link_shows_the_top_fills(with_lms) -> None:
+    at = make_app(OUTPUT, model=with_lms["bert"], text=SENTENCE, mask=2)
+    clean(at)
+    assert not errors_of(at)
+    assert at.session_state["mask"] == 2
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Original word"] == "cat" and "Its rank" in metrics
+    titles = [s.get("title", {}).get("text", "") for s in chart_specs(at)]
+    assert any("Top 10 for the masked word ‘cat’" in t for t in titles), titles
+    assert any("[MASK]" in json.dumps(s) or "MASK" in str(c.proto.datasets) for s, c in zip(chart_specs(at), charts_of(at)))
+
+
+def test_a_causal_model_shows_the_next_token_at_a_position(with_lms) -> None:
+    at = make_app(OUTPUT, model=with_lms["gpt2"], text="the cat sat on the mat", pos=1)
+    clean(at)
+    assert not errors_of(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert "Top next token" in metrics and "Actual next token" in metrics
+
+
+@pytest.mark.parametrize("param, raw", [("mask", "99"), ("mask", "0"), ("mask", "cat")])
+def test_a_word_out_of_range_in_a_link_is_a_note_not_a_traceback(with_lms, param, raw) -> None:
+    at = make_app(OUTPUT, model=with_lms["bert"], text=SENTENCE, **{param: raw})
+    clean(at)
+    assert not errors_of(at)
+    assert f"'{raw}' is not valid here" in shown(at)
+    assert {m.label for m in at.metric} >= {"Top fill", "Original word"}  # the default word instead
+
+
+def test_a_position_out_of_range_in_a_link_is_a_note(with_lms) -> None:
+    at = make_app(OUTPUT, model=with_lms["gpt2"], text="the cat sat", pos=500)
+    clean(at)
+    assert "'500' is not valid here" in shown(at)
+
+
+def test_every_head_switched_off_is_a_sentence() -> None:
+    at = make_app(INTERVENTIONS, text=SENTENCE, off="all")
+    clean(at)
+    assert any("every head" in e for e in errors_of(at)), errors_of(at)
+
+
+def test_every_word_masked_is_a_sentence() -> None:
+    at = make_app(INTERVENTIONS, text=SENTENCE, maskw="1,2,3,4,5,6,7")
+    clean(at)
+    assert any("Every word would be masked" in e for e in errors_of(at)), errors_of(at)
+
+
+def test_a_head_off_and_a_word_masked_move_the_output_and_attention(with_lms) -> None:
+    at = make_app(INTERVENTIONS, model=with_lms["bert"], text=SENTENCE, mask=6, off="0.0,1.1", maskw=2)
+    clean(at)
+    assert not errors_of(at)
+    labels = {m.label for m in at.metric}
+    assert "KL divergence" in labels
+    titles = json.dumps(chart_specs(at))
+    assert "Before" in titles and "After" in titles and "How far each head" in titles
+
+
+def test_an_embedding_intervention_reports_the_cosine() -> None:
+    at = make_app(INTERVENTIONS, text=SENTENCE, off="0.1", dropw="2", ablation="mean")
+    clean(at)
+    assert not errors_of(at)
+    assert "Cosine to the original embedding" in {m.label for m in at.metric}
+
+
+def test_a_model_without_an_output_head_says_so(monkeypatch, tiny_models, tiny_models_dir) -> None:
+    from tests.tiny_models import model_folder
+
+    folder = str(model_folder(tiny_models_dir, "bert"))
+    monkeypatch.setenv("ATTENTION_DASHBOARD_MODELS", folder)
+    for page in EXPLAIN_PAGES:
+        at = make_app(page, model=folder, text=SENTENCE)
+        clean(at)
+        assert any("no output head" in i.value for i in at.info), (page, texts_of(at))
+
+
+def test_head_importance_draws_two_clickable_grids() -> None:
+    at = make_app(IMPORTANCE, text=SENTENCE)
+    clean(at)
+    assert not errors_of(at)
+    grids = [s for s in chart_specs(at) if "Head" in json.dumps(s.get("layer", s))]
+    assert len(grids) >= 2
+    for spec in grids[:2]:
+        assert '"name": "head"' in json.dumps(spec), spec["title"]  # the point selection a click reports
+    assert "Most important by switching off" in shown(at)
+
+
+def test_attribution_ranks_words_and_runs_a_corpus(with_lms) -> None:
+    at = make_app(ATTRIBUTION, model=with_lms["distilbert"], text=SENTENCE)
+    clean(at)
+    assert not errors_of(at)
+    titles = json.dumps(chart_specs(at))
+    assert "Word ranks" in titles and "Spearman" in titles and "Abnar" in titles
+    at.button(key="faith_run").click().run()
+    deadline = time.monotonic() + 120
+    while "mean Spearman ρ ± its standard deviation" not in json.dumps(chart_specs(at), ensure_ascii=False):
+        assert time.monotonic() < deadline, (errors_of(at), [b.key for b in at.button], [t[:90] for t in texts_of(at)][-8:])
+        time.sleep(0.5)
+        at.run()
+    clean(at)
+    assert "Over " in shown(at) and "sentences" in shown(at)  # the plain-words reading
+
+
+def test_the_tutorial_step_answers_from_the_sentences_numbers(with_lms) -> None:
+    for model in (None, with_lms["roberta"]):
+        at = make_app("pages/tutorial.py", step="matters", text=SENTENCE, **({"model": model} if model else {}))
+        [b for b in at.button if (b.key or "").startswith("_tut_reveal_")][0].click().run()
+        clean(at)
+        assert not errors_of(at)
+        text = shown(at)
+        assert "The answer is" in text and "Blanking out" in text
+        assert charts_of(at)
