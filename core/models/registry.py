@@ -42,6 +42,9 @@ class ModelSpec:
     # Files the model needs beyond config, tokenizer and weights (Marian's SentencePiece models):
     # availability calls it ready only with these in the cache too.
     extra_files: tuple[str, ...] = ()
+    # A causal language model (GPT-2): the Generate page offers it before it is loaded. A model
+    # allowed in configuration is not marked; loading tells (`LoadedModel.kind == "causal"`).
+    causal: bool = False
 
 
 def bundled_model_path() -> Path | None:
@@ -63,8 +66,8 @@ _KNOWN: tuple[ModelSpec, ...] = (
               base_model="distilbert-base-uncased"),
     ModelSpec("bert-base-uncased", "BERT base (uncased)", "bert-base-uncased", "12 layers x 12 heads"),
     ModelSpec("roberta-base", "RoBERTa base", "roberta-base", "12 x 12, byte-level BPE"),
-    ModelSpec("gpt2", "GPT-2 (small)", "gpt2", "causal, 12 x 12"),
-    ModelSpec("distilgpt2", "DistilGPT-2", "distilgpt2", "causal, 6 x 12"),
+    ModelSpec("gpt2", "GPT-2 (small)", "gpt2", "causal, 12 x 12", causal=True),
+    ModelSpec("distilgpt2", "DistilGPT-2", "distilgpt2", "causal, 6 x 12", causal=True),
     ModelSpec("bert-base-multilingual-cased", "Multilingual BERT (cased)", "bert-base-multilingual-cased",
               "104 languages, 12 x 12", languages="multilingual"),
     ModelSpec("xlm-roberta-base", "XLM-RoBERTa base", "xlm-roberta-base", "100 languages, SentencePiece",
@@ -132,6 +135,11 @@ def registry() -> dict[str, ModelSpec]:
 def encoder_decoder_registry() -> dict[str, ModelSpec]:
     """The encoder-decoder models (MarianMT, T5), keyed by model id, in display order."""
     return {spec.model_id: spec for spec in _ENCODER_DECODER}
+
+
+def causal_models() -> list[str]:
+    """The registered causal language models (what the Generate page offers), in display order."""
+    return [mid for mid, spec in registry().items() if spec.causal]
 
 
 def all_models() -> dict[str, ModelSpec]:

@@ -12,7 +12,7 @@ from core.generate.errors import NotEncoderDecoderError, TargetTooLongError
 from core.generate.seq2seq import load_seq2seq, load_seq2seq_from_source, piece_offsets, run_seq2seq
 from core.models import availability
 from core.models.availability import Availability, check_availability, check_encoder_decoder_availability
-from core.models.registry import all_models, encoder_decoder_registry, registry, resolve_spec
+from core.models.registry import all_models, causal_models, encoder_decoder_registry, registry, resolve_spec
 from tests.tiny_models import seq2seq_once
 
 SOURCE = "The cat sat on the mat."
@@ -159,6 +159,7 @@ def test_registry_keeps_encoder_decoder_models_apart():
     with pytest.raises(UnknownModelError):
         check_encoder_decoder_availability("gpt2")
     assert all(s.spec.model_id not in ed for s in availability.all_statuses())
+    assert causal_models() == ["gpt2", "distilgpt2"]
 
 
 def test_loading_an_unavailable_encoder_decoder_model_is_fast_and_says_why(monkeypatch):
