@@ -160,7 +160,7 @@ def best_head_chart(best: pd.DataFrame, *, max_relations: int = 20, held_out: bo
         description += (f"; the most frequent, {r0['relation']}: best attention head {head_label(r0['layer'], r0['head'])} "
                         f"{float(r0[acc_col]):.0%}, best offset {int(r0['offset']):+d} {float(r0[base_col]):.0%}")
     return alt.LayerChart(data=df, layer=[bars, text], width=MAX_WIDTH,
-                          height=alt.Step(11) if len(order) > 12 else alt.Step(14),
+                          height=alt.Step(15) if len(order) > 12 else alt.Step(17),  # an 18 px presenter label fits
                           autosize=FIT_X, title=title_params(title), description=description + ".")
 
 
