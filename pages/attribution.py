@@ -68,9 +68,26 @@ st.caption("What this shows: whether a lens ranks the words in the order the out
            "is the truth (a masked word is also an unusual input).")
 
 st.subheader("Over a corpus")
-state.control("faith_set", "tutorial", state.parse_choice(list(sources.BUILTINS)), label="set")
-name = st.selectbox("Sentences", list(sources.BUILTINS), key="faith_set", format_func=sources.BUILTINS.get)
-corpus = sources.builtin(name)
+SOURCES = {"builtin": "Built-in set", "paste": "Paste sentences"}
+state.control("faith_source", "builtin", state.parse_choice(list(SOURCES)), label="sentences")
+source = st.radio("Sentences", list(SOURCES), key="faith_source", format_func=SOURCES.get, horizontal=True)
+if source == "paste":
+    state.control("faith_lines", "", lambda raw: raw, link=False)
+    raw = st.text_area("One sentence per line", key="faith_lines", height=140)
+    try:
+        corpus = sources.from_text(raw) if raw.strip() else None
+    except AttentionDashboardError as err:
+        st.error(str(err), icon=":material/error:")
+        corpus = None
+    if corpus is None:
+        st.caption("Paste a few sentences, one per line, to run them.")
+        page.how_computed("token-attribution", "lenses-as-word-importances", "faithfulness")
+        page.caveat()
+        st.stop()
+else:
+    state.control("faith_set", "tutorial", state.parse_choice(list(sources.BUILTINS)), label="set")
+    name = st.selectbox("Set", list(sources.BUILTINS), key="faith_set", format_func=sources.BUILTINS.get)
+    corpus = sources.builtin(name)
 key = (sel.model_id, corpus.digest)
 run = cache.find(CorpusFaithfulnessOf(sel.model_id, corpus))
 kept = state.recall(JOB)

@@ -49,8 +49,9 @@ top_g = np.unravel_index(int(np.argmax(gradient)), gradient.shape)
 agree = np.corrcoef(np.argsort(np.argsort(ablation.ravel())), np.argsort(np.argsort(gradient.ravel())))[0, 1]
 st.markdown(f"Most important by switching off: **layer {top_a[0]}, head {top_a[1]}**; by gradient: **layer "
             f"{top_g[0]}, head {top_g[1]}**. The two rankings of all {ablation.size} heads agree with a rank "
-            f"correlation of **{agree:.2f}** (1 = the same order): where they differ, the gradient's straight-line "
-            "guess misses what switching off really does.")
+            f"correlation of **{agree:.2f}** (1 = the same order). The gradient is a straight-line estimate made "
+            "with every head on; switching a head off measures the change itself, so where the two disagree, the top grid is the "
+            "measured one.")
 
 stats = cache.head_statistics(result)
 table = stats.assign(ablation=ablation.ravel(), score_drop=np.asarray(found.score_drop).ravel(),

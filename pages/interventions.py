@@ -77,7 +77,7 @@ page.guard(lambda: presenter.chart(cache.chart(AttentionBeforeAfter(asked, sel.l
            "attention before and after")
 st.caption("Dropped words leave the before view too (its rows renormalised), so the two can be compared cell by cell.")
 shift = OverviewGrid(ShiftValues(asked), title="How far each head's attention moved", value_label="Attention moved",
-                     scheme="oranges")
+                     scheme="greens")
 page.guard(lambda: presenter.chart(cache.chart(shift), key="iv_shift", marked=(sel.layer, sel.head),
                                    on_select=state.select_from_chart("iv_shift")), "attention shift")
 st.caption("Each cell: half the summed absolute change of a head's attention rows, averaged over rows (0 = the same, "

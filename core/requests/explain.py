@@ -213,8 +213,9 @@ class SentenceFaithfulnessOf(Request):
 @dataclass(frozen=True)
 class TutorialEvidence(Request):
     """The tutorial's "does the most-attended word matter most?" numbers for the prediction's
-    output (core.tutorial.views.OutputEvidence): per word, rollout's and the last layer's share
-    of the output's attention, and the output's drop when the word is blanked out."""
+    output (core.tutorial.views.OutputEvidence): per word, its share of the attention the
+    output's rollout (and the last layer alone) gives the words, and the output's drop when the
+    word is blanked out."""
 
     prediction: Prediction
     loading: Loading | None = field(default=None, compare=False)
@@ -230,9 +231,15 @@ class TutorialEvidence(Request):
                   "causal": f"the prediction of the token after ‘{s.display_tokens[problem.focus]}’",
                   "embedding": "the sentence embedding"}[problem.kind]
         return OutputEvidence(words=tuple(s.words[w] for w in words),
-                              attended=s.merge(found.lenses.rollout[-1])[words],
-                              raw_last=s.merge(found.lenses.raw[-1])[words],
+                              attended=_shares(s.merge(found.lenses.rollout[-1])[words]),
+                              raw_last=_shares(s.merge(found.lenses.raw[-1])[words]),
                               blank_out=np.asarray(found.blank_out, dtype=np.float64), output=output)
+
+
+def _shares(values: np.ndarray) -> np.ndarray:
+    """Each word's part of what the words get together (special tokens take most of a row)."""
+    total = float(np.sum(values))
+    return np.asarray(values, dtype=np.float64) / total if total > 0 else np.asarray(values, dtype=np.float64)
 
 
 # --- a corpus: faithfulness as a background job --------------------------------------------------
@@ -290,13 +297,17 @@ def faithfulness_job(engine: AttentionEngine, model_id: str, corpus: Any) -> Job
 
 # --- charts ------------------------------------------------------------------------------------
 
-def run_labels(sentence: Any, ids_as_run: np.ndarray, kept: np.ndarray | None = None) -> list[str]:
-    """Token labels of an input as run: "[MASK]" where the run's token differs from the text's."""
+def run_labels(sentence: Any, ids_as_run: np.ndarray, kept: np.ndarray | None = None, *,
+               with_original: bool = False) -> list[str]:
+    """Token labels of an input as run: "[MASK]" where the run's token differs from the text's
+    ("cat→[MASK]" with `with_original`, for a chart of the text before and after)."""
     kept = np.arange(sentence.n_tokens) if kept is None else np.asarray(kept)
     labels = []
     for ids_pos, original in enumerate(kept):
-        changed = int(ids_as_run[ids_pos]) != int(sentence.input_ids[original])
-        labels.append("[MASK]" if changed else sentence.display_tokens[original])
+        label = sentence.display_tokens[original]
+        if int(ids_as_run[ids_pos]) != int(sentence.input_ids[original]):
+            label = f"{label}→[MASK]" if with_original else "[MASK]"
+        labels.append(label)
     return labels
 
 
@@ -367,7 +378,7 @@ class AttentionBeforeAfter(Request):
         problem = found.problem
         layer, head = int(self.layer), int(self.head)
         stack = np.stack([found.attention_before[layer, head], found.attention_after[layer, head]])
-        labels = run_labels(problem.sentence, found.input_ids, found.kept_positions)
+        labels = run_labels(problem.sentence, found.input_ids, found.kept_positions, with_original=True)
         allowed = np.tril(np.ones(stack.shape[-2:], dtype=bool)) if problem.kind == "causal" else None
         return grids.head_grid(stack, labels, titles=["Before", "After"], columns=2, selectable=False,
                                allowed_mask=allowed, title=f"Layer {layer}, head {head}: before and after")

@@ -121,7 +121,7 @@ def figure(step: str, ctx: StepContext, *, cell_px: CellPx = builder_sizes) -> F
             return Figure(lines=[ctx.no_evidence or "This model has no output to blank words out against."])
         chart = explain_charts.word_pair_chart(ev.words, ev.attended, ev.blank_out,
                                                title=f"Attention and what matters, for {ev.output}",
-                                               first_label="Attention after rollout (share)",
+                                               first_label="Attention after rollout (each word's share)",
                                                second_label="Output drop when the word is blanked out")
         return Figure([chart], caption="Top: where the output's attention reaches after rollout. Bottom: how much "
                                        "the output's score drops when that word is replaced by [MASK]. Orange: each "

@@ -296,10 +296,12 @@ def matters_notices(ctx: StepContext) -> list[Notice]:
     raw_top = int(np.argmax(ev.raw_last))
     rho = views.rank_correlation(ev.attended, ev.blank_out)
     found = [
-        Notice("matters_attended", f"Rollout: {_q(ev.words[attended])} gets {pct(ev.attended[attended])} of the "
-                                   f"attention of {ev.output}.", float(ev.attended[attended])),
+        Notice("matters_attended", f"Of the attention that {ev.output} gives the words after rollout (special tokens "
+                                   f"left out), {_q(ev.words[attended])} gets the most: {pct(ev.attended[attended])}.",
+               float(ev.attended[attended])),
         Notice("matters_raw_last", f"The last layer alone (raw attention, all heads averaged) gives most to "
-                                   f"{_q(ev.words[raw_top])}: {pct(ev.raw_last[raw_top])}.", float(ev.raw_last[raw_top])),
+                                   f"{_q(ev.words[raw_top])}: {pct(ev.raw_last[raw_top])} of what the words get.",
+               float(ev.raw_last[raw_top])),
         Notice("matters_blank_out", f"Blanking out {_q(ev.words[needed])} changes the output most: its score drops "
                                     f"by {weight(ev.blank_out[needed])}.", float(ev.blank_out[needed])),
     ]

@@ -201,12 +201,12 @@ def matters_question(ctx: StepContext) -> Question | None:
     attended, needed = views.evidence_tops(ev)
     same = attended == needed
     labels = views.option_labels(ev.words)
-    why = (f"For {ev.output}, rollout sends {notices.pct(ev.attended[attended])} of the attention to "
-           f"‘{labels[attended]}’, but blanking out ‘{labels[needed]}’ moves the output most (the score drops by "
+    why = (f"For {ev.output}, rollout gives ‘{labels[attended]}’ the most attention of any word "
+           f"({notices.pct(ev.attended[attended])} of what the words get), but blanking out ‘{labels[needed]}’ moves the output most (the score drops by "
            f"{notices.weight(ev.blank_out[needed])}).")
     if same:
         why = (f"For {ev.output}, ‘{labels[attended]}’ gets the most attention after rollout "
-               f"({notices.pct(ev.attended[attended])}) and blanking it out also moves the output most (the score "
+               f"({notices.pct(ev.attended[attended])} of what the words get) and blanking it out also moves the output most (the score "
                f"drops by {notices.weight(ev.blank_out[needed])}). Here they agree; on other sentences they often "
                "do not.")
     options = ["Yes, the same word", "No, another word"]

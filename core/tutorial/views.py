@@ -34,8 +34,8 @@ class OutputEvidence:
     reaches it and how much the output drops when it is blanked out."""
 
     words: tuple[str, ...]  # [k] the scored words (not special tokens, not the masked word itself)
-    attended: np.ndarray  # [k] rollout through every layer: share of the output's attention per word
-    raw_last: np.ndarray  # [k] the last layer's raw attention (head average), per word
+    attended: np.ndarray  # [k] rollout through every layer: each word's share of what the words get (sums to 1)
+    raw_last: np.ndarray  # [k] the last layer's raw attention (head average), shared out the same way
     blank_out: np.ndarray  # [k] the output score's drop when the word is replaced by [MASK]/[UNK]
     output: str  # what the output is, in words: "the sentence embedding", "the prediction of ..."
 
