@@ -83,7 +83,7 @@ def head_relation_heatmap(table: pd.DataFrame, layers: int, heads: int, *, value
                             labelAngle=0, labelFontSize=12, titleFontSize=14, ticks=False, labelOverlap=False))
     # Every relation named (Vega's overlap rule dropped every other one: nsubj, dobj unlabelled).
     y = alt.Y("relation:N", title="Relation", sort=relations,
-              axis=alt.Axis(labelFontSize=min(12, cell_h - 2), titleFontSize=14, labelOverlap=False))
+              axis=alt.Axis(labelFontSize=min(12, cell_h - 2), titleFontSize=14, labelOverlap=False, labelFlush=False))
     tooltip = [alt.Tooltip("head_label:N", title="Attention head"), alt.Tooltip("relation:N", title="Relation"),
                alt.Tooltip("value_text:N", title=legend_title), alt.Tooltip("direction:N", title="Direction"),
                alt.Tooltip("correct:Q", title="Words right"), alt.Tooltip("count:Q", title="Words"),

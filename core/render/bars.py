@@ -135,8 +135,11 @@ def category_compare_chart(df: pd.DataFrame, *, title: str = "Categories per sen
                 axis=alt.Axis(format=".0%" if normalize else "d", labelFontSize=12, titleFontSize=14)),
         color=alt.Color(f"{sentence_col}:N", title="Sentence", sort=sentences,
                         scale=alt.Scale(range=list(CATEGORY_COLOURS)),
+                        # The sentence type only ("Subordinate clause: When the cat..." ran past a
+                        # phone's column); the whole sentence is in the tooltip.
                         legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=NARROW_PX - 40,
-                                          titleFontSize=13, labelFontSize=12)),
+                                          labelExpr="split(datum.label, ':')[0]", titleFontSize=13,
+                                          labelFontSize=12)),
         tooltip=[alt.Tooltip(f"{sentence_col}:N", title="Sentence"), alt.Tooltip("category:N", title="Category"),
                  alt.Tooltip("count:Q", title="Count"),
                  alt.Tooltip("value:Q", title="Share" if normalize else "Count", format=".1%" if normalize else "d")],

@@ -91,10 +91,11 @@ def cell_layers(*, x_sort: list[str], y_sort: list[str], value_label: str, lo: f
     check_scheme(scheme)
     font = label_font(cell)
     if axes:
+        # labelFlush off: the first label sat half a row low to stay inside the plot, on its neighbour
         x_axis = alt.Axis(title=X_TITLE, labelAngle=-55, labelFontSize=font, labelLimit=140,
-                          labelOverlap=cell < 10, ticks=False, domain=False)
+                          labelOverlap=cell < 10, ticks=False, domain=False, labelFlush=False)
         y_axis = alt.Axis(title=Y_TITLE, labelFontSize=font, labelLimit=160,
-                          labelOverlap=cell < 10, ticks=False, domain=False)
+                          labelOverlap=cell < 10, ticks=False, domain=False, labelFlush=False)
     else:
         x_axis = y_axis = None
     x = alt.X("key:N", sort=x_sort, axis=x_axis, scale=alt.Scale(paddingInner=0))
