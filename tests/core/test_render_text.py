@@ -91,3 +91,11 @@ def test_overview_grid_numbers_by_luminance():
              if isinstance(node, dict) and isinstance(node.get("encoding"), dict)
              and (node["encoding"].get("text") or {}).get("field") == "value_short"]
     assert tests and all("isFinite(datum['value'])" in t for t in tests)
+
+
+def test_presenter_stands_slanted_token_labels_upright():
+    n = 6
+    spec = chart_spec(heatmaps.heatmap(DrawMatrix.of(np.full((n, n), 1 / n, dtype=np.float32), tokens(n)), title="t"))
+    angles = [node["labelAngle"] for node in walk(vega.steep_axis_labels(spec)) if "labelAngle" in node]
+    assert angles and -55 not in angles and -90 in angles
+    assert any(node.get("labelAngle") == -55 for node in walk(spec))  # not changed
