@@ -13,6 +13,7 @@ import pytest
 
 from core.render import bertviz as be
 from core.render import bertviz_page as page
+from core.render import bertviz_seq2seq as bs
 from core.render.bertviz import BertvizOptions, build_view, decode_payload
 
 HOSTILE = (
@@ -348,14 +349,14 @@ def test_encoder_decoder_view_embeds_the_three_attentions_once_and_safely(kind):
     src = list(HOSTILE[:6])
     tgt = list(HOSTILE[4:]) + ["</s>"]
     enc, dec, cross = _enc_dec(2, 2, len(src), len(tgt))
-    view = be.build_encoder_decoder_view(kind, enc, dec, cross, src, tgt)
+    view = bs.build_encoder_decoder_view(kind, enc, dec, cross, src, tgt)
     html = view.html
     p = _parse(html)
     blocks = 4 if kind == "model" else 3
     assert p.tags.count("script") == blocks and len(re.findall(r"</script", html, re.IGNORECASE)) == blocks
     assert "cdnjs" not in html and not re.search(r"<script[^>]*\bsrc=", html)
     assert p.options == ["Encoder", "Decoder", "Cross"]
-    params = be.decode_enc_dec_payload(html)["params"]
+    params = bs.decode_enc_dec_payload(html)["params"]
     names = [e["name"] for e in params["attention"]]
     assert names == ["Encoder", "Decoder", "Cross"]
     got = {e["name"]: e for e in params["attention"]}
@@ -368,24 +369,24 @@ def test_encoder_decoder_view_embeds_the_three_attentions_once_and_safely(kind):
 
 def test_encoder_decoder_view_narrows_past_the_budget_and_says_so():
     enc, dec, cross = _enc_dec(6, 8, 40, 50, seed=2)
-    view = be.build_encoder_decoder_view("model", enc, dec, cross, [f"s{i}" for i in range(40)],
+    view = bs.build_encoder_decoder_view("model", enc, dec, cross, [f"s{i}" for i in range(40)],
                                          [f"t{i}" for i in range(50)])
     assert view.notes and view.nbytes <= be.DEFAULT_BUDGET_BYTES
     assert len(view.layers) < 6 or len(view.heads) < 8 or len(view.tokens) < 90
-    chosen = be.build_encoder_decoder_view("head", enc, dec, cross, [f"s{i}" for i in range(40)],
+    chosen = bs.build_encoder_decoder_view("head", enc, dec, cross, [f"s{i}" for i in range(40)],
                                            [f"t{i}" for i in range(50)], BertvizOptions(layers=(5,), heads=(1, 3)))
     assert chosen.layers == (5,) and chosen.heads == (1, 3)
-    params = be.decode_enc_dec_payload(chosen.html)["params"]
+    params = bs.decode_enc_dec_payload(chosen.html)["params"]
     assert params["include_layers"] == [5]
     np.testing.assert_allclose(np.array(params["attention"][2]["attn"]) / be.SCALE, cross[[5]][:, [1, 3]], atol=5e-4)
     with pytest.raises(ValueError):
-        be.build_encoder_decoder_view("head", enc, dec, cross[:, :, :, :3], ["s"] * 40, ["t"] * 50)
+        bs.build_encoder_decoder_view("head", enc, dec, cross[:, :, :, :3], ["s"] * 40, ["t"] * 50)
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_encoder_decoder_payload_decodes_in_javascript():
     enc, dec, cross = _enc_dec(2, 3, 4, 5, seed=5)
-    view = be.build_encoder_decoder_view("head", enc, dec, cross, list("abcd"), list("vwxyz"))
+    view = bs.build_encoder_decoder_view("head", enc, dec, cross, list("abcd"), list("vwxyz"))
     script = _parse(view.html).scripts[-1]
     expr = script.split("const params = ", 1)[1].split("; // params:", 1)[0]
     js = ("var window = {};\n" + page.ENC_DEC_DECODER_JS + "\nconst params = " + expr + ";\n"
@@ -402,8 +403,8 @@ def test_seq2seq_view_of_a_tiny_marian_result():
     from tests.tiny_models import seq2seq_once
 
     result = run_seq2seq(seq2seq_once()["marian"], "The cat sat on the mat.", "Die Katze sitzt auf der Matte.")
-    view = be.build_seq2seq_view(result, "head", layers=[1])
-    params = be.decode_enc_dec_payload(view.html)["params"]
+    view = bs.build_seq2seq_view(result, "head", layers=[1])
+    params = bs.decode_enc_dec_payload(view.html)["params"]
     assert params["attention"][2]["left_text"] == list(result.target.labels)
     assert params["attention"][2]["right_text"] == list(result.source.labels)
     assert view.layers == (1,)
