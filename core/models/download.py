@@ -41,6 +41,7 @@ ALLOW_PATTERNS: tuple[str, ...] = (
     "config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
     "vocab.txt", "vocab.json", "merges.txt", "sentencepiece.bpe.model", "spiece.model", "*.safetensors",
     "model.safetensors.index.json",
+    "source.spm", "target.spm",  # MarianMT's SentencePiece models, one per language
 )
 STAGING_PREFIX = ".attention-dashboard-staging-"
 DISK_MARGIN = 64 * 2**20  # free space to leave beyond the files themselves
