@@ -148,7 +148,7 @@ def blank_out(loaded: LoadedModel, problem: Problem, words: np.ndarray | None = 
         rows[r, list(s.word_tokens[w])] = blank
     scores = []
     chunk = max(1, MAX_BATCH_TOKENS // n)
-    with private_forward(loaded, work_tokens=min(len(rows), chunk) * n):
+    with private_forward(loaded, work_tokens=n):
         for start in range(0, len(rows), chunk):
             batch = torch.tensor(rows[start:start + chunk])
             inputs = model_inputs(loaded, batch, _inputs(problem, batch))
