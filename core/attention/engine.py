@@ -281,10 +281,12 @@ class AttentionEngine:
         self.runs = BoundedCache(max_runs, max_run_bytes)  # corpus and probing runs, what is derived from them
         self.jobs = Jobs()
 
-    def model(self, model_id: str) -> LoadedModel:
+    def model(self, model_id: str, loader: Callable[[str], Any] | None = None) -> LoadedModel:
         """The loaded model (loaded on first use). Loading one more than the memory budget holds
         lets go of the least recently used ones first, and records a `ModelEviction` (see
-        `events`) instead of failing; a model larger than the whole budget is still loaded, alone."""
+        `events`) instead of failing; a model larger than the whole budget is still loaded, alone.
+        `loader`: how to load this id instead of the engine's own (an encoder-decoder model is
+        loaded by core.generate.seq2seq; it is kept in the same bounded set)."""
         with self._lock:
             if model_id in self._models:
                 self._models.move_to_end(model_id)
@@ -301,7 +303,7 @@ class AttentionEngine:
                 need = None
             if need:
                 self._make_room(int(need), model_id)  # before loading: the peak stays within budget
-            loaded = self._loader(model_id)
+            loaded = (loader or self._loader)(model_id)
             if self.store is not None:  # file what this model computes under the files it loaded
                 self.store.pin(model_id)
             self._register(model_id, loaded)
@@ -398,12 +400,14 @@ class AttentionEngine:
         return {"results": self.results, "derived": self.derived, "runs": self.runs}[request.cache]
 
     def loaded(self, model_id: str, loading: Loading | None = None,
-               note: str = "first use only; the rest of the app keeps working") -> LoadedModel:
-        """The loaded model; `loading(message)` is entered only while it has to be loaded."""
+               note: str = "first use only; the rest of the app keeps working",
+               loader: Callable[[str], Any] | None = None) -> LoadedModel:
+        """The loaded model; `loading(message)` is entered only while it has to be loaded
+        (`loader`: as for `model`)."""
         if self.is_loaded(model_id) or loading is None:
-            return self.model(model_id)
+            return self.model(model_id, loader)
         with loading(f"Loading {model_id}… ({note})"):
-            return self.model(model_id)
+            return self.model(model_id, loader)
 
     # -- results -----------------------------------------------------------------------------------
     def result(self, model_id: str, text: str, text_pair: str | None = None, max_tokens: int | None = None,
