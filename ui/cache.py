@@ -130,10 +130,22 @@ def _default_model(config_key: tuple[str, ...]) -> tuple[str, str]:
     return availability.choose_default()
 
 
+def seq2seq_statuses() -> list[tuple[str, str, str, str]]:
+    """(model id, display name, availability value, reason) for every encoder-decoder model."""
+    return _seq2seq_statuses(_config_key(), tuple(registry.encoder_decoder_registry()))
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _seq2seq_statuses(config_key: tuple[str, ...], ids: tuple[str, ...]) -> list[tuple[str, str, str, str]]:
+    statuses = (availability.check_encoder_decoder_availability(mid) for mid in ids)
+    return [(s.spec.model_id, s.spec.display_name, s.availability.value, s.reason) for s in statuses]
+
+
 def refresh_models() -> None:
     """Forget the cached availability (a download finished): the picker shows it ready now."""
     _model_statuses.clear()
     _default_model.clear()
+    _seq2seq_statuses.clear()
 
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=32)

@@ -92,6 +92,24 @@ def parse_float(lo: float, hi: float) -> Callable[[str], float | None]:
     return parse
 
 
+def parse_clamped(lo: float, hi: float, label: str, *, integer: bool = False) -> Callable[[str], float | None]:
+    """A number, brought into [lo, hi] with a note when a link's value lies outside (any link
+    opens); None when it is not a number."""
+    def parse(raw: str) -> float | None:
+        try:
+            value = float(str(raw).strip()[:32])
+        except (TypeError, ValueError):
+            return None
+        if value != value or value in (float("inf"), float("-inf")):
+            return None
+        kept = min(max(value, lo), hi)
+        if kept != value:
+            shown = f"{kept:g}" if not integer else str(int(kept))
+            note(f"The link's {label} {str(raw).strip()[:12]} is outside {lo:g}-{hi:g}; using {shown}.")
+        return int(round(kept)) if integer else kept
+    return parse
+
+
 def parse_bool(raw: str) -> bool | None:
     return {"1": True, "true": True, "on": True, "0": False, "false": False, "off": False}.get(str(raw).lower())
 
