@@ -312,7 +312,9 @@ def arcs() -> None:
         att = att[:ARC_WORDS, :ARC_WORDS]
     st.caption(f"{sel.model_id} · layer {sel.layer}, head {sel.head}")
     chart = syntax_charts.arc_chart(words, arcs_, att, direction=view_dir)
-    presenter.chart(chart, width="stretch", key="probe_arcs", stable_data="arcs")
+    # Its own width (60 px a word), drawn smaller as a whole where the column is narrower: squeezed to a
+    # phone's column, neighbouring relation labels ran into each other.
+    presenter.chart(chart, width="content", key="probe_arcs", stable_data="arcs")
     table = syntax_charts.arc_table(words, arcs_, att, view_dir)
     agree = table["agrees"].dropna()
     if len(agree):
