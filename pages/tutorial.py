@@ -82,13 +82,34 @@ def _evidence() -> tuple[views.OutputEvidence | None, str]:
         return None, str(err)
 
 
+def _generation() -> tuple[views.GenerationEvidence | None, str]:
+    """The "generating" step's numbers: one greedy step of the model from the text (core.generate),
+    or why there is none (a model that cannot generate, a text too long)."""
+    from core.errors import AttentionDashboardError
+    from core.generate import lenses as generation_lenses
+    from core.generate.notices import causal_notices
+    from core.generate.settings import Settings
+    from core.requests.generate import GenerationOf
+
+    try:
+        gen = cache.get(GenerationOf(sel.model_id, sel.text, Settings.make("greedy"), 1))
+    except AttentionDashboardError as err:
+        return None, str(err)
+    found = causal_notices(gen, 0, sel.layer, sel.head)
+    return views.GenerationEvidence(labels=generation_lenses.context_labels(gen, 0),
+                                    row=generation_lenses.head_row(gen, 0, sel.layer, sel.head),
+                                    sentences=tuple((n.key, n.text) for n in found),
+                                    chosen=gen.steps[0].chosen_label), ""
+
+
 evidence, no_evidence = _evidence() if step_id == "matters" else (None, "")
+generation, no_generation = _generation() if step_id == "generating" else (None, "")
 ctx = StepContext(
     result=result, layer=sel.layer, head=sel.head,
     examples=_examples() if step_id == "sentences" else {},
     rollout=cache.rollout(result) if step_id == "extensions" else None,
     stats=cache.head_statistics(result) if step_id == "patterns" else None,
-    evidence=evidence, no_evidence=no_evidence,
+    evidence=evidence, no_evidence=no_evidence, generation=generation, no_generation=no_generation,
 )
 fig = figures.figure(step_id, ctx, cell_px=presenter.cell_px)
 
@@ -262,9 +283,10 @@ def handout_step() -> bytes:
 def handout_all() -> bytes:
     """Every step on the current sentence, layer and head: a worksheet for a class."""
     found, why_none = _evidence()
+    generated, why_no_generation = _generation()
     full = StepContext(result=result, layer=sel.layer, head=sel.head, examples=_examples(),
                        rollout=cache.rollout(result), stats=cache.head_statistics(result), evidence=found,
-                       no_evidence=why_none)
+                       no_evidence=why_none, generation=generated, no_generation=why_no_generation)
     sections = [_section(sid, figures.figure(sid, full), notices.notices_for(sid, full),
                          questions.question_for(sid, full)) for sid in steps.IDS]
     return handout.build(_view(), sections).encode("utf-8")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from core.analysis import compare, patterns, statistics
-from core.render import bars, explain_charts, grids, heatmaps, matrix
+from core.render import bars, explain_charts, generate_charts, grids, heatmaps, matrix
 from core.render.matrix import DrawMatrix
 from core.tutorial import notices, views
 from core.tutorial.views import StepContext
@@ -126,6 +126,16 @@ def figure(step: str, ctx: StepContext, *, cell_px: CellPx = builder_sizes) -> F
         return Figure([chart], caption="Top: where the output's attention reaches after rollout. Bottom: how much "
                                        "the output's score drops when that word is replaced by [MASK]. Orange: each "
                                        "chart's largest.")
+    if step == "generating":
+        gen = ctx.generation
+        if gen is None:
+            return Figure(lines=[ctx.no_generation or "This model does not generate text."])
+        chart = generate_charts.attention_rows_chart(
+            gen.labels, {f"Layer {ctx.layer}, head {ctx.head}": gen.row},
+            title=f"The newest token ‘{gen.labels[-1]}’ looks back over the {len(gen.labels)} tokens so far")
+        return Figure([chart], caption=f"The model then chose ‘{gen.chosen}’. Nothing comes after the newest token "
+                                       "yet, so its row needs no mask: it is the last row of the text's causal "
+                                       "heatmap.")
     if step == "extensions":
         return Figure([heatmap(ctx, views.rollout_last(ctx), f"Rollout through all {r.num_layers} layers",
                                value_label="Rollout attribution", focus=views.tutorial_query(r), cell_px=cell_px)],

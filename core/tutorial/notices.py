@@ -312,6 +312,14 @@ def matters_notices(ctx: StepContext) -> list[Notice]:
     return found
 
 
+def generating_notices(ctx: StepContext) -> list[Notice]:
+    gen = ctx.generation
+    if gen is None:
+        return [Notice("generating_none", ctx.no_generation or "This model does not generate text, so this step has "
+                                                               "no generation to look at.")]
+    return [Notice(f"generating_{key}", text) for key, text in gen.sentences]
+
+
 NOTICES = {
     "model": model_notices,
     "tokens": token_notices,
@@ -323,6 +331,7 @@ NOTICES = {
     "patterns": pattern_notices,
     "yours": yours_notices,
     "matters": matters_notices,
+    "generating": generating_notices,
     "extensions": extension_notices,
 }
 

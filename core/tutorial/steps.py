@@ -92,6 +92,14 @@ STEPS: tuple[Step, ...] = (
         Door("head_importance", "Head importance: which heads matter"),
         Door("model_output", "The model's output"),
     )),
+    Step("generating", "Causal masking while generating", "9. Possible extensions: generation", (
+        "A causal model such as GPT-2 writes text one token at a time, and each token may look only at the tokens "
+        "before it: the upper triangle of its heatmap is masked.",
+        "Here the model takes one step from your sentence: the chart is the newest token's attention over "
+        "everything so far, for the sidebar's head.",
+    ), terms=("causal", "attention"), doors=(
+        Door("generate", "Generate: continue the text one token at a time", optional=True),
+    )),
     Step("extensions", "Going further", "9. Possible extensions", (
         "Raw attention in a high layer mixes tokens that earlier layers already mixed. Rollout and flow follow it "
         "back through the layers to the input words.",

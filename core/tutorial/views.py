@@ -40,6 +40,18 @@ class OutputEvidence:
     output: str  # what the output is, in words: "the sentence embedding", "the prediction of ..."
 
 
+@dataclass(frozen=True, eq=False)
+class GenerationEvidence:
+    """One step of generation from the text (computed by core.generate, handed in by the page):
+    the newest token's attention over the context it sees, for the selected head, and what to
+    notice about causal masking at that step (core.generate.notices' sentences)."""
+
+    labels: tuple[str, ...]  # [k] the context the newest token sees, itself last
+    row: np.ndarray  # [k] the selected head's attention of the newest token over that context
+    sentences: tuple[tuple[str, str], ...]  # (key, sentence), computed from this step
+    chosen: str  # the token chosen next (greedy)
+
+
 @dataclass(frozen=True)
 class StepContext:
     """What a step is computed from: the current result and selection, plus what the page
@@ -53,6 +65,8 @@ class StepContext:
     stats: pd.DataFrame | None = None  # core.analysis.statistics.head_statistics_for(result), if it has it
     evidence: OutputEvidence | None = None  # the "matters" step: None where the model has no output to read
     no_evidence: str = ""  # why there is no evidence (a sentence), when there is none
+    generation: GenerationEvidence | None = None  # the "generating" step: None where the model cannot generate
+    no_generation: str = ""  # why there is no generation (a sentence), when there is none
 
     def rollout_stack(self) -> np.ndarray:
         if self.rollout is not None:

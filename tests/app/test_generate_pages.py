@@ -207,3 +207,23 @@ def test_unavailable_translation_models_say_so_with_the_model_kit() -> None:
         pytest.skip("a translation model is on this machine")
     assert "opus-mt-en-de" in text and "T5 small" in " ".join(m.value for m in at.markdown)
     assert any("model_kit.py --models generation" in c.value for c in at.code)
+
+
+# --- the tutorial's step on causal masking while generating -------------------------------------
+
+def test_the_tutorial_step_shows_one_generation_step_and_its_notices(with_lms) -> None:
+    at = make_app("pages/tutorial.py", model=with_lms["gpt2"], text=PROMPT, step="generating")
+    clean(at)
+    assert not errors_of(at)
+    specs = [json.loads(c.proto.spec) for c in charts_of(at)]
+    assert any("looks back over the" in json.dumps(s) for s in specs)
+    notices = " ".join(m.value for m in at.markdown)
+    assert "attends to" in notices and "Nothing after it exists yet" in notices
+    assert "The model then chose" in " ".join(c.value for c in at.caption)
+
+
+def test_the_tutorial_step_says_why_a_model_cannot_generate(with_lms) -> None:
+    at = make_app("pages/tutorial.py", model=with_lms["bert"], text=PROMPT, step="generating")
+    clean(at)
+    assert not errors_of(at)
+    assert "cannot generate text" in " ".join(m.value for m in at.markdown)

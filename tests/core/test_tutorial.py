@@ -194,7 +194,7 @@ def test_every_answer_is_the_argmax_of_the_data_shown(cases, case, step) -> None
     ctx = cases[case]
     question = questions.question_for(step, ctx)
     if question is None:
-        assert step in ("model", "tokens", "bertviz") or step == "matters" and ctx.evidence is None
+        assert step in ("model", "tokens", "bertviz", "generating") or step == "matters" and ctx.evidence is None
         return
     shown = _data_shown(question, ctx)
     assert np.allclose(question.scores, shown, atol=1e-6), (step, question.scores, shown)
@@ -272,7 +272,7 @@ def _sentences(text: str) -> int:
 
 def test_steps_follow_the_notebook_and_every_door_opens_a_page() -> None:
     assert steps.IDS == ("model", "tokens", "head", "layer", "bertviz", "sentences", "across", "patterns", "yours",
-                         "matters", "extensions")
+                         "matters", "generating", "extensions")
     pages = {row.name for row in page_table.PAGES}
     for step in steps.STEPS:
         assert 2 <= sum(_sentences(p) for p in step.intro) <= 4, step.id
@@ -281,7 +281,7 @@ def test_steps_follow_the_notebook_and_every_door_opens_a_page() -> None:
         for term in step.terms:
             assert term in glossary.BY_ID, (step.id, term)
     assert steps.neighbours("model") == (None, "tokens")
-    assert steps.neighbours("extensions") == ("matters", None)
+    assert steps.neighbours("extensions") == ("generating", None)
 
 
 def test_extensions_open_rollout_compare_and_probing() -> None:
