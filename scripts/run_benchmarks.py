@@ -6,18 +6,21 @@ Sections (keys for --only): startup (scripts/bench_startup.py), engine (bench_en
 analysis (bench_analysis.py), charts (bench_charts.py), bertviz (bench_bertviz.py), pages
 (bench_pages.py), compare (bench_compare.py: the Compare page's rerun after a head change with
 two models loaded, goal <= 100 ms server side; first and repeat model switch; server RSS with two
-models loaded), corpus (bench_corpus.py: run_corpus in sentences/s at batch 1, 8 and 64 against a
-bare batched loop, goal >= 0.9x at batch 64; peak memory growth from 1,000 to 10,000 sentences,
-goal < 50 MB), browser (bench_browser.py: what a user waits for in headless Chromium, every page x
+models loaded), corpus (bench_corpus.py: run_corpus in sentences/s at batch 16 and 64 against a
+bare length-sorted batched loop with the same statistics, goal >= 0.9x at both; peak memory growth
+from 1,000 to 10,000 sentences, goal < 50 MB), load (bench_load.py: 20, 45 and 100 users at once on
+the Single head page of one `streamlit run`, each its own websocket session: latency p50/p95/max,
+errors, server CPU and RSS), browser (bench_browser.py: what a user waits for in headless Chromium, every page x
 interaction x size, each figure beside its goal). Each runs in its own fresh Python process (so a
 first model load is really a first load, and one benchmark's caches cannot flatter another), one
 after the other; a failure is written into the report and the others still run. Each section's
 table comes from its script's `markdown(rows)` (or `to_markdown`); the summary at the top lists
 every figure that has a goal, with pass/fail. Takes about 25-30 minutes on 2 cores (browser about
-10, corpus about 3, compare about 1-2).
+10, corpus about 3, load about 5, compare about 1-2).
 
 --quick passes quick=True to every section whose `run()` takes it (compare: 2 repeats at 16
-tokens; corpus: 64 sentences, 1 repeat, memory 200 vs 1,000 sentences, no verdicts), a check that
+tokens; corpus: 64 sentences, 1 repeat, memory 200 vs 1,000 sentences, no verdicts; load: 5 and
+10 users for 15 s), a check that
 they work, marked "quick" in the report; the other sections run in full. Do not publish a quick
 report.
 """
@@ -64,9 +67,17 @@ SECTIONS = [
      "copy): rerun after A's or B's head change (goal <= 100 ms server side), first and repeat switch of B's "
      "model, server RSS with two (then three) models loaded."),
     ("corpus", "Corpus", "bench_corpus",
-     "Corpus mode on the bundled model (CPU): run_corpus in sentences/s at batch 1, 8 and 64 against a bare "
-     "batched loop written in the benchmark (goal >= 0.9x at batch 64), by wall clock and CPU time; peak RSS "
-     "of 1,000 and 10,000 sentences in fresh processes (goal: growth < 50 MB)."),
+     "Corpus mode on the bundled model (CPU): run_corpus in sentences/s at batch 16 and 64 against a bare "
+     "loop that sorts the sentences by length, then per batch tokenizes, runs one forward pass with attentions "
+     "and the same vectorised batch statistics (goal >= 0.9x at both), by wall clock and CPU time, and each "
+     "loop's CPU time outside forward passes; peak RSS of 1,000 and 10,000 sentences in fresh processes "
+     "(goal: growth < 50 MB)."),
+    ("load", "Load", "bench_load",
+     "20, 45 and 100 virtual users at once on the Single head page of one `streamlit run` (127.0.0.1), each "
+     "its own session over Streamlit's websocket protocol: 1-3 s think time, head and layer changes, a text "
+     "change in one action of five, every answer checked to be the session's own heatmap. Latency p50 / p95 / "
+     "max, errors, server CPU and RSS, the client's CPU and the machine's load average (a shared machine: read "
+     "the figures with it). No goal yet."),
     ("browser", "Browser", "bench_browser",
      "What a user waits for in headless Chromium against `streamlit run`: text committed, page opened by its "
      "link, head (layer) changed, on every page at 16, 64, 256 and 512 tokens, until drawn; plus the cold "
@@ -222,8 +233,8 @@ def write_report(results: dict[str, dict[str, Any]], info: dict[str, str], out: 
              "process, one after the other). Goals come from the project's issues; each figure has its goal "
              "beside it.", ""]
     if quick:
-        parts += ["**Quick run (`--quick`): the compare and corpus sections ran with fewer sentences and repeats; "
-                  "their figures are rough.**", ""]
+        parts += ["**Quick run (`--quick`): the compare, corpus and load sections ran with fewer sentences, "
+                  "repeats or users; their figures are rough.**", ""]
     parts += ["## Machine", "", "| | |", "|---|---|"]
     parts += [f"| {k} | {v} |" for k, v in info.items()]
     parts += [f"| total run time | {total_s / 60:.1f} min |", "", "## Every figure with a goal", "",
@@ -247,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     p.add_argument("--timeout", type=float, default=1200.0, help="seconds per benchmark")
     p.add_argument("--quick", action="store_true",
-                   help="sections that have a quick mode (compare, corpus) run it: a check, not a report")
+                   help="sections that have a quick mode (compare, corpus, load) run it: a check, not a report")
     args = p.parse_args(argv)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     info = machine()
