@@ -165,3 +165,12 @@ def test_the_tutorial_step_answers_from_the_sentences_numbers(with_lms) -> None:
         text = shown(at)
         assert "The answer is" in text and "Blanking out" in text
         assert charts_of(at)
+
+
+def test_pasted_sentences_are_a_corpus_too() -> None:
+    at = make_app(ATTRIBUTION, text=SENTENCE, faith_source="paste")
+    clean(at)
+    assert "Paste a few sentences" in shown(at)
+    at.text_area(key="faith_lines").set_value("The dog barked at the cat.\nA bird sang in the tree.").run()
+    clean(at)
+    assert at.button(key="faith_run").label == "Run 2 sentences"
