@@ -193,7 +193,7 @@ def verdicts(best) -> None:  # noqa: ANN001
                          else f"{r.relation} ({r.count} words)")
         lines.append(f"- **{said.capitalize()}**: " + ", ".join(parts))
     st.markdown("**Verdicts** (best attention head minus best offset guess, on held-out sentences: each chosen "
-                f"on one half and scored on the other; a clear win is {syntax.CLEAR_MARGIN:.0%} or more, and "
+                f"on one half and scored on the other; a clear win is {syntax.CLEAR_MARGIN * 100:.0f} points or more, and "
                 f"fewer than {syntax.FEW_WORDS} words is too few to tell)\n" + "\n".join(lines))
 
 

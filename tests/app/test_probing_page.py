@@ -35,6 +35,8 @@ def test_six_sentences_draw_every_chart():
     assert "The parse against one attention head" in titles
     text = " ".join(texts_of(at))
     assert "**6** sentences" in text and "words checked against their parse head" in text
+    # each relation's verdict against its offset guess; six sentences are too few for any
+    assert "**Verdicts**" in text and "**Too few words**: det" in text
     assert at.dataframe  # the best-head table
     # a layer/head from the link is the head drawn on the sentence
     at2 = make_app(PAGE, layer=2, head=8)
