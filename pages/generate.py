@@ -142,7 +142,7 @@ page.describe(where=f"step {n}, layer {sel.layer}, head {sel.head}")
 m1, m2, m3 = st.columns(3)
 m1.metric("Chosen token", step.chosen_label, f"{step.chosen_prob:.1%} in the draw", delta_color="off")
 m2.metric("Reading", gen.labels[q], f"position {q}", delta_color="off")
-m3.metric("Candidates in the draw", sum(c.kept_prob > 0 for c in step.candidates) if sampling else 1)
+m3.metric("Most probable", step.candidates[0].label, f"{step.candidates[0].prob:.1%}", delta_color="off")
 page.guard(lambda: presenter.chart(cache.chart(CandidatesChart(
     request, n - 1, f"Step {n}: the most probable next tokens after ‘{gen.labels[q]}’")), key="gen_candidates"),
     "candidates chart")

@@ -159,14 +159,16 @@ def alignment_chart(source_words: Sequence[str], target_words: Sequence[str], li
         strokeWidth=alt.StrokeWidth("mass:Q", scale=alt.Scale(domain=[0, 1], range=[1, 5]), legend=None),
         tooltip=[alt.Tooltip("target:N", title="Target word"), alt.Tooltip("source:N", title="Source word"),
                  alt.Tooltip("mass:Q", title="Cross-attention share", format=".0%")])
-    text = alt.Chart(words).mark_text(fontSize=14).encode(
-        x=alt.X("x:Q", scale=scale_x, axis=None), y=alt.Y("y:Q", scale=scale_y, axis=None), text="word:N",
-        color=value_if("datum.side == 'source'", "#1b1b1b", "#8a3b00"),
-        tooltip=[alt.Tooltip("side:N", title="Sentence"), alt.Tooltip("word:N", title="Word")])
+    # the theme's own text colour (a fixed one is unreadable on the other theme); the target in bold
+    text = [alt.Chart(words).transform_filter(f"datum.side == '{side}'").mark_text(fontSize=14, fontWeight=weight)
+            .encode(x=alt.X("x:Q", scale=scale_x, axis=None), y=alt.Y("y:Q", scale=scale_y, axis=None),
+                    text="word:N", tooltip=[alt.Tooltip("side:N", title="Sentence"),
+                                            alt.Tooltip("word:N", title="Word")])
+            for side, weight in (("source", "normal"), ("target", "bold"))]
     pairs = "; ".join(f"‘{tgt[t]}’ → ‘{src[s]}’ ({m:.0%})" if 0 <= s < len(src) else f"‘{tgt[t]}’ → none"
                       for t, (s, m) in enumerate(zip(links, mass)))
     description = (f"Word alignment: {title}. Source sentence on top ({len(src)} words), target below "
                    f"({len(tgt)} words); each target word is joined to the source word it attends to most: {pairs}.")
-    return alt.layer(rule, text, width=width, height=150, title=title_params(
+    return alt.layer(rule, *text, width=width, height=150, title=title_params(
         title, "Source on top, target below; a thicker line = more of the word's cross-attention"),
         autosize=PAD, description=description).configure_view(stroke=None)
