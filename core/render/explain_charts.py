@@ -13,7 +13,9 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from core.render.vega import CATEGORY_COLOURS, HIGHLIGHT, PAD, calculate, no_init_validation, title_params, value_if
+from core.render.raster import light_text_test
+from core.render.vega import (CATEGORY_COLOURS, HIGHLIGHT, PAD, TEXT_DARK, TEXT_LIGHT, calculate, no_init_validation,
+                              title_params, value_if)
 
 BAR_BLUE = "#4c78a8"
 
@@ -86,7 +88,7 @@ def rank_chart(labels: Sequence[str], methods: Sequence[str], ranks: np.ndarray,
     if cell >= 20:
         layers.append(alt.Chart().mark_text(fontSize=12).encode(
             x=x, y=y, text=alt.Text("rank:Q"), tooltip=tooltip,
-            color=value_if("datum.closeness > 0.55", "#ffffff", "#1b1b1b")))
+            color=value_if(light_text_test("closeness", 0.0, 1.0, "blues"), TEXT_LIGHT, TEXT_DARK)))
     firsts = []
     for i, m in enumerate(methods):
         if k and (ranks[i] == 1).any():

@@ -67,15 +67,10 @@ REPORT = os.environ.get("ATTENTION_DASHBOARD_CHART_TEXT_REPORT", "")
 TIMEOUT = 150.0
 
 # Reported and not fixed yet: case id -> why (strict xfail).
-_EXPLAIN_CELLS = ("core/render/explain_charts.py draws the rank numbers white above a fixed share of the scale "
-                  "(white on mid blue, 3.7:1); choose black or white by the cell's luminance as "
-                  "core.render.raster.light_text_test does")
 KNOWN: dict[str, str] = {
     "across_layers-light-420": "the thumbnail grid is a raster (canvas) chart, 877 px: Vega's canvas renderer picks "
                                "clicks by coordinates, so it cannot be drawn smaller to fit like an SVG chart; it "
                                "scrolls in its own box",
-    **{f"attribution-{mode}": _EXPLAIN_CELLS for mode in ("light-1400", "dark-1400", "light-1400-presenter",
-                                                          "dark-1400-presenter", "light-420")},
 }
 
 
