@@ -10,6 +10,7 @@ import streamlit as st
 
 from core.generate.errors import CannotGenerateError, TooManyStepsError
 from core.generate.notices import causal_notices
+from core.generate.steps import Generation
 from core.generate.settings import MAX_STEPS, SEED_RANGE, TEMPERATURE_RANGE, TOP_K_RANGE, TOP_P_RANGE, Settings
 from core.models.registry import causal_models
 from core.requests.generate import AttentionRows, AttentionRowsChart, CandidatesChart, GenerationOf
@@ -93,15 +94,6 @@ asked = int(state.control("steps", 1, parse_steps, label="steps"))
 state.show_notes()
 gen = generate_panel.value_or_stop(GenerationOf(sel.model_id, sel.text, settings, asked), "generation",
                                    quiet=(CannotGenerateError,), then=causal_models_box)
-n = gen.n_steps
-if n != asked:  # it stopped early (end of text, the model's length): the link says what is shown
-    state.set_control("steps", n)
-chart_scroll_box()
-
-# --- the text and the steps -----------------------------------------------------------------------
-st.markdown(f"{escape(gen.texts[0])}**:orange[{escape(gen.generated_text)}]**" if n else escape(gen.texts[0]))
-st.caption(f"{settings.describe().capitalize()}. {n} of at most {MAX_STEPS} steps"
-           + (f"; stopped: {gen.stopped}." if gen.stopped else "."))
 
 
 def take_steps(count: int) -> None:
@@ -113,55 +105,70 @@ def open_text(text: str) -> None:
     state.set_control("steps", 1)
 
 
-b1, b2, b3, b4 = st.columns(4)
-left = 0 if gen.stopped else MAX_STEPS - n
-b1.button("Next token", on_click=take_steps, args=(1,), disabled=left < 1, icon=":material/skip_next:",
-          type="primary")
-at_once = state.control("at_once", 5, state.parse_int(2, MAX_STEPS), link=False)
-with b2:
-    burst = st.number_input("Tokens at once", 2, MAX_STEPS, key="at_once", label_visibility="collapsed")
-b3.button(f"Next {int(burst)} tokens", on_click=take_steps, args=(int(burst),), disabled=left < 1,
-          icon=":material/fast_forward:")
-b4.button("Use this text on every page", on_click=open_text, args=(gen.text,), disabled=n == 0,
-          icon=":material/open_in_new:", help="Makes the prompt and the generated tokens the app's text.")
-if n:
-    st.select_slider("Steps taken (drag back to rewind)", list(range(n + 1)), key="steps",
-                     help="Rewinding keeps the first steps; stepping on from there draws the same tokens again "
-                          "(step i's draw is seeded by the seed and i). New settings replay every step.")
+def text_and_steps(gen: Generation) -> None:
+    """The text so far, the buttons that step on, and the steps taken (drag back to rewind)."""
+    n = gen.n_steps
+    if n != asked:  # it stopped early (end of text, the model's length): the link says what is shown
+        state.set_control("steps", n)
+    st.markdown(f"{escape(gen.texts[0])}**:orange[{escape(gen.generated_text)}]**" if n else escape(gen.texts[0]))
+    st.caption(f"{settings.describe().capitalize()}. {n} of at most {MAX_STEPS} steps"
+               + (f"; stopped: {gen.stopped}." if gen.stopped else "."))
+    b1, b2, b3, b4 = st.columns(4)
+    left = 0 if gen.stopped else MAX_STEPS - n
+    b1.button("Next token", on_click=take_steps, args=(1,), disabled=left < 1, icon=":material/skip_next:",
+              type="primary")
+    state.control("at_once", 5, state.parse_int(2, MAX_STEPS), link=False)
+    with b2:
+        burst = st.number_input("Tokens at once", 2, MAX_STEPS, key="at_once", label_visibility="collapsed")
+    b3.button(f"Next {int(burst)} tokens", on_click=take_steps, args=(int(burst),), disabled=left < 1,
+              icon=":material/fast_forward:")
+    b4.button("Use this text on every page", on_click=open_text, args=(gen.text,), disabled=n == 0,
+              icon=":material/open_in_new:", help="Makes the prompt and the generated tokens the app's text.")
+    if n:
+        st.select_slider("Steps taken (drag back to rewind)", list(range(n + 1)), key="steps",
+                         help="Rewinding keeps the first steps; stepping on from there draws the same tokens again "
+                              "(step i's draw is seeded by the seed and i). New settings replay every step.")
+    else:
+        st.info("No token generated yet: press *Next token*.", icon=":material/skip_next:")
 
-if n == 0:
-    st.info("No token generated yet: press *Next token*.", icon=":material/skip_next:")
-    page.caveat()
-    st.stop()
 
-# --- the newest step ------------------------------------------------------------------------------
-step = gen.steps[-1]
-q = step.query_position
-request = GenerationOf(sel.model_id, sel.text, settings, n)
-page.describe(where=f"step {n}, layer {sel.layer}, head {sel.head}")
-m1, m2, m3 = st.columns(3)
-m1.metric("Chosen token", step.chosen_label, f"{step.chosen_prob:.1%} in the draw", delta_color="off")
-m2.metric("Reading", gen.labels[q], f"position {q}", delta_color="off")
-m3.metric("Most probable", step.candidates[0].label, f"{step.candidates[0].prob:.1%}", delta_color="off")
-page.guard(lambda: presenter.chart(cache.chart(CandidatesChart(
-    request, n - 1, f"Step {n}: the most probable next tokens after ‘{gen.labels[q]}’")), key="gen_candidates"),
-    "candidates chart")
-rows = AttentionRows(request, n - 1, sel.layer, sel.head)
-page.guard(lambda: presenter.chart(cache.chart(AttentionRowsChart(
-    rows, f"Step {n}: where ‘{gen.labels[q]}’ looks among the {q + 1} tokens so far")), key="gen_rows"),
-    "attention chart")
-st.caption("The newest token can only look back: a causal model masks every later position. "
-           + term_help("causal", "Layer and head: the sidebar's."))
-with st.expander("What to notice", icon=":material/lightbulb:"):
-    for notice in causal_notices(gen, n - 1, sel.layer, sel.head):
-        st.markdown(f"- {escape(notice.text)}")
+def newest_step(gen: Generation) -> None:
+    """The candidates before the newest choice, the choice, and the new token's attention."""
+    n = gen.n_steps
+    step = gen.steps[-1]
+    q = step.query_position
+    request = GenerationOf(sel.model_id, sel.text, settings, n)
+    page.describe(where=f"step {n}, layer {sel.layer}, head {sel.head}")
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Chosen token", step.chosen_label, f"{step.chosen_prob:.1%} in the draw", delta_color="off")
+    m2.metric("Reading", gen.labels[q], f"position {q}", delta_color="off")
+    m3.metric("Most probable", step.candidates[0].label, f"{step.candidates[0].prob:.1%}", delta_color="off")
+    page.guard(lambda: presenter.chart(cache.chart(CandidatesChart(
+        request, n - 1, f"Step {n}: the most probable next tokens after ‘{gen.labels[q]}’")), key="gen_candidates"),
+        "candidates chart")
+    rows = AttentionRows(request, n - 1, sel.layer, sel.head)
+    page.guard(lambda: presenter.chart(cache.chart(AttentionRowsChart(
+        rows, f"Step {n}: where ‘{gen.labels[q]}’ looks among the {q + 1} tokens so far")), key="gen_rows"),
+        "attention chart")
+    st.caption("The newest token can only look back: a causal model masks every later position. "
+               + term_help("causal", "Layer and head: the sidebar's."))
+    with st.expander("What to notice", icon=":material/lightbulb:"):
+        for notice in causal_notices(gen, n - 1, sel.layer, sel.head):
+            st.markdown(f"- {escape(notice.text)}")
+    table = pd.DataFrame([{"step": s.index + 1, "token": s.chosen_label, "probability in the draw": s.chosen_prob,
+                           "top candidate": s.candidates[0].label, "its probability": s.candidates[0].prob}
+                          for s in gen.steps])
+    with st.expander("Every step as a table", icon=":material/table_view:"):
+        st.dataframe(table, hide_index=True)
+    page.downloads(None, {"csv": (lambda: table.to_csv(index=False).encode(), "text/csv")},
+                   f"{page.slug(sel)}_generate", key="gen_dl")
 
-table = pd.DataFrame([{"step": s.index + 1, "token": s.chosen_label, "probability in the draw": s.chosen_prob,
-                       "top candidate": s.candidates[0].label, "its probability": s.candidates[0].prob}
-                      for s in gen.steps])
-with st.expander("Every step as a table", icon=":material/table_view:"):
-    st.dataframe(table, hide_index=True)
-page.downloads(None, {"csv": (lambda: table.to_csv(index=False).encode(), "text/csv")},
-               f"{page.slug(sel)}_generate", key="gen_dl")
-page.how_computed("generation", "sampling", "the-kv-cache")
+
+# No st.stop() below: a stopped run leaves the link as it was (e.g. steps after a rewind to 0).
+if gen is not None:
+    chart_scroll_box()
+    text_and_steps(gen)
+    if gen.n_steps:
+        newest_step(gen)
+    page.how_computed("generation", "sampling", "the-kv-cache")
 page.caveat()

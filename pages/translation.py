@@ -44,91 +44,99 @@ state.control("target", "", lambda raw: str(raw)[:MAX_TARGET_CHARS], label="targ
 target = c2.text_input("Target (optional; press Enter)", key="target",
                        placeholder="Blank: the model's own translation (greedy)")
 state.show_notes()
+
+
+def translation_views() -> None:
+    """The source and target, one head of the three attentions, the word alignment, BertViz."""
+    request = Seq2SeqOf(model_id, sel.text, target)
+    r = generate_panel.value_or_stop(request, "translation")
+    chart_scroll_box()
+    st.markdown(f"**Source** ({len(r.source.labels)} tokens): {escape(r.source.text)}")
+    how = "the model’s translation" if r.target_generated else "typed"
+    st.markdown(f"**Target** ({len(r.target.labels)} tokens, {how}): {escape(r.target.text)}")
+    if r.info.model_type == "t5" and r.source.text != sel.text:
+        st.caption("T5 is told its task by a prefix of its input: the source starts with "
+                   "“translate English to German:”.")
+
+    # --- one head of one of the three attentions ------------------------------------------------------
+    info = r.info
+    layers = min(info.encoder_layers, info.decoder_layers)
+    c1, c2, c3 = st.columns([3, 1, 1])
+    chosen = state.control("s2s_view", "cross", state.parse_choice(list(SEQ2SEQ_KINDS)), label="attention")
+    with c1:
+        which = st.segmented_control("Attention", list(SEQ2SEQ_KINDS), key="s2s_view", format_func=SEQ2SEQ_KINDS.get,
+                                     help="Encoder: source over source (both ways). Decoder: target over the target "
+                                          "before it (causal). Cross: each target token over the source.") or chosen
+    layer = state.control("s2s_layer", layers - 1, state.parse_int(0, layers - 1), label="layer")
+    c2.selectbox("Layer", list(range(layers)), key="s2s_layer")
+    head = state.control("s2s_head", 0, state.parse_int(0, info.num_heads - 1), label="head")
+    c3.selectbox("Head", list(range(info.num_heads)), key="s2s_head")
+    page.describe(where=f"{SEQ2SEQ_KINDS[which].lower()}, layer {layer}, head {head}")
+    heatmap = Seq2SeqHeatmap(request, which, int(layer), int(head),
+                             f"{SEQ2SEQ_KINDS[which]}: layer {layer}, head {head}")
+    page.guard(lambda: presenter.chart(cache.chart(heatmap), key="s2s_heatmap"), "attention heatmap")
+    st.caption("Row j of the decoder is the state that has read target tokens 0..j and predicts token j + 1 "
+               "(teacher forcing: the whole target in one pass).")
+
+    # --- word alignment from cross-attention ----------------------------------------------------------
+    st.subheader("Word alignment from cross-attention")
+    a1, a2 = st.columns(2)
+    state.control("al_layers", list(range(info.decoder_layers)), state.parse_list(list(range(info.decoder_layers))),
+                  state.list_text, label="alignment layers")
+    picked_layers = a1.multiselect("Decoder layers (averaged)", list(range(info.decoder_layers)), key="al_layers")
+    state.control("al_heads", [], state.parse_list(list(range(info.num_heads))), state.list_text,
+                  label="alignment heads")
+    picked_heads = a2.multiselect("Heads (none picked: all)", list(range(info.num_heads)), key="al_heads",
+                                  placeholder="All heads")
+    if not picked_layers:
+        st.info("Pick at least one decoder layer to read an alignment from.", icon=":material/rule:")
+    else:
+        alignment = AlignmentOf(request, tuple(sorted(picked_layers)), tuple(sorted(picked_heads)) or None)
+        where = f"layers {', '.join(map(str, sorted(picked_layers)))}, " + (
+            f"heads {', '.join(map(str, sorted(picked_heads)))}" if picked_heads else "all heads")
+        page.guard(lambda: presenter.chart(cache.chart(AlignmentChart(alignment, f"Word alignment ({where})")),
+                                           key="s2s_alignment"), "alignment chart")
+        found = cache.get(alignment)
+        pairs = pd.DataFrame(found.pairs(), columns=["target word", "source word", "cross-attention share"])
+        with st.expander("The alignment as a table", icon=":material/table_view:"):
+            st.dataframe(pairs, hide_index=True)
+        page.downloads(None, {"csv": (lambda: pairs.to_csv(index=False).encode(), "text/csv")},
+                       f"{page.slug(sel)}_alignment", key="s2s_dl")
+        st.caption("Each target word is joined to the source word that gets most of its cross-attention, averaged over "
+                   "the layers and heads picked (each word's row: the position that reads it). Attention is a hint, "
+                   "not a gold alignment.")
+
+    # --- BertViz -------------------------------------------------------------------------------------
+    st.subheader("BertViz: encoder, decoder and cross-attention")
+    KINDS = {"head": "Head view", "model": "Model view"}
+    b1, b2 = st.columns([3, 2])
+    kind_default = state.control("s2s_bv", "head", state.parse_choice(list(KINDS)), label="BertViz view")
+    kind = b1.segmented_control("View", list(KINDS), key="s2s_bv", format_func=KINDS.get) or kind_default
+    with b2:
+        plain = plain_view_toggle("s2s_plain")
+    theme = active_theme()
+
+
+    def draw_bertviz() -> None:
+        view = cache.get(Seq2SeqBertviz(request, kind, BertvizOptions(display_mode=theme)))
+        st.caption("BertViz's *Attention* menu switches between Encoder, Decoder and Cross.")
+        bertviz_view(view, key=f"s2s_bv_{kind}", plain=plain, layer=int(layer) if int(layer) in view.layers else None)
+
+
+    page.guard(draw_bertviz, "BertViz view")
+    follow_theme(theme, key="s2s_theme")
+    page.how_computed("encoder-decoder-attention", "word-alignment")
+
+
+# No st.stop() on the way: a stopped run leaves the link as it was.
 _, name, avail, reason = statuses[model_id]
 if avail == "unavailable":
     st.info(f"{name} is unavailable here: {reason}.", icon=":material/block:")
     st.markdown("**Encoder-decoder models for this page**")
     generate_panel.models_box(list(statuses.values()), use=lambda mid: state.set_control("s2s", mid),
                               key="s2s_models")
-    page.caveat()
-    st.stop()
-if avail == "downloadable" and not cache.model_is_loaded(model_id):
-    st.caption("First use downloads this model from the Hugging Face Hub.")
-
-request = Seq2SeqOf(model_id, sel.text, target)
-r = generate_panel.value_or_stop(request, "translation")
-chart_scroll_box()
-st.markdown(f"**Source** ({len(r.source.labels)} tokens): {escape(r.source.text)}")
-st.markdown(f"**Target** ({len(r.target.labels)} tokens, {'the model’s translation' if r.target_generated else 'typed'})"
-            f": {escape(r.target.text)}")
-if r.info.model_type == "t5" and r.source.text != sel.text:
-    st.caption("T5 is told its task by a prefix of its input: the source starts with "
-               "“translate English to German:”.")
-
-# --- one head of one of the three attentions ------------------------------------------------------
-info = r.info
-layers = min(info.encoder_layers, info.decoder_layers)
-c1, c2, c3 = st.columns([3, 1, 1])
-chosen = state.control("s2s_view", "cross", state.parse_choice(list(SEQ2SEQ_KINDS)), label="attention")
-with c1:
-    which = st.segmented_control("Attention", list(SEQ2SEQ_KINDS), key="s2s_view", format_func=SEQ2SEQ_KINDS.get,
-                                 help="Encoder: source over source (both ways). Decoder: target over the target "
-                                      "before it (causal). Cross: each target token over the source.") or chosen
-layer = state.control("s2s_layer", layers - 1, state.parse_int(0, layers - 1), label="layer")
-c2.selectbox("Layer", list(range(layers)), key="s2s_layer")
-head = state.control("s2s_head", 0, state.parse_int(0, info.num_heads - 1), label="head")
-c3.selectbox("Head", list(range(info.num_heads)), key="s2s_head")
-page.describe(where=f"{SEQ2SEQ_KINDS[which].lower()}, layer {layer}, head {head}")
-heatmap = Seq2SeqHeatmap(request, which, int(layer), int(head), f"{SEQ2SEQ_KINDS[which]}: layer {layer}, head {head}")
-page.guard(lambda: presenter.chart(cache.chart(heatmap), key="s2s_heatmap"), "attention heatmap")
-st.caption("Row j of the decoder is the state that has read target tokens 0..j and predicts token j + 1 "
-           "(teacher forcing: the whole target in one pass).")
-
-# --- word alignment from cross-attention ----------------------------------------------------------
-st.subheader("Word alignment from cross-attention")
-a1, a2 = st.columns(2)
-state.control("al_layers", list(range(info.decoder_layers)), state.parse_list(list(range(info.decoder_layers))),
-              state.list_text, label="alignment layers")
-picked_layers = a1.multiselect("Decoder layers (averaged)", list(range(info.decoder_layers)), key="al_layers")
-state.control("al_heads", [], state.parse_list(list(range(info.num_heads))), state.list_text, label="alignment heads")
-picked_heads = a2.multiselect("Heads (none picked: all)", list(range(info.num_heads)), key="al_heads",
-                              placeholder="All heads")
-if not picked_layers:
-    st.info("Pick at least one decoder layer to read an alignment from.", icon=":material/rule:")
 else:
-    alignment = AlignmentOf(request, tuple(sorted(picked_layers)), tuple(sorted(picked_heads)) or None)
-    where = f"layers {', '.join(map(str, sorted(picked_layers)))}, " + (
-        f"heads {', '.join(map(str, sorted(picked_heads)))}" if picked_heads else "all heads")
-    page.guard(lambda: presenter.chart(cache.chart(AlignmentChart(alignment, f"Word alignment ({where})")),
-                                       key="s2s_alignment"), "alignment chart")
-    found = cache.get(alignment)
-    pairs = pd.DataFrame(found.pairs(), columns=["target word", "source word", "cross-attention share"])
-    with st.expander("The alignment as a table", icon=":material/table_view:"):
-        st.dataframe(pairs, hide_index=True)
-    page.downloads(None, {"csv": (lambda: pairs.to_csv(index=False).encode(), "text/csv")},
-                   f"{page.slug(sel)}_alignment", key="s2s_dl")
-    st.caption("Each target word is joined to the source word that gets most of its cross-attention, averaged over "
-               "the layers and heads picked (each word's row: the position that reads it). Attention is a hint, "
-               "not a gold alignment.")
-
-# --- BertViz -------------------------------------------------------------------------------------
-st.subheader("BertViz: encoder, decoder and cross-attention")
-KINDS = {"head": "Head view", "model": "Model view"}
-b1, b2 = st.columns([3, 2])
-kind_default = state.control("s2s_bv", "head", state.parse_choice(list(KINDS)), label="BertViz view")
-kind = b1.segmented_control("View", list(KINDS), key="s2s_bv", format_func=KINDS.get) or kind_default
-with b2:
-    plain = plain_view_toggle("s2s_plain")
-theme = active_theme()
-
-
-def draw_bertviz() -> None:
-    view = cache.get(Seq2SeqBertviz(request, kind, BertvizOptions(display_mode=theme)))
-    st.caption("BertViz's *Attention* menu switches between Encoder, Decoder and Cross.")
-    bertviz_view(view, key=f"s2s_bv_{kind}", plain=plain, layer=int(layer) if int(layer) in view.layers else None)
-
-
-page.guard(draw_bertviz, "BertViz view")
-follow_theme(theme, key="s2s_theme")
-page.how_computed("encoder-decoder-attention", "word-alignment")
+    if avail == "downloadable" and not cache.model_is_loaded(model_id):
+        st.caption("First use downloads this model from the Hugging Face Hub.")
+    translation_views()
 page.caveat()

@@ -39,15 +39,17 @@ def models_box(statuses: Sequence[tuple[str, str, str, str]], *, use: Callable[[
 
 def value_or_stop(request: Any, what: str, quiet: tuple[type[Exception], ...] = (),
                   then: Callable[[], None] | None = None) -> Any:
-    """The request's value, or its error as one sentence and st.stop(): an info box and `then()`
-    for the errors in `quiet` (a choice to make, e.g. a model that cannot generate, rather than
-    a failure)."""
+    """The request's value, or its error as one sentence and st.stop(). The errors in `quiet` (a
+    choice to make, e.g. a model that cannot generate, rather than a failure) are an info box and
+    `then()`, and the value is None: the page goes on without stopping, so the router still writes
+    the link of what is on screen."""
     try:
         return cache.get(request)
     except quiet as err:
         st.info(str(err), icon=":material/block:")
         if then is not None:
             then()
+        return None
     except AttentionDashboardError as err:
         st.error(str(err), icon=":material/error:")
     except Exception:  # noqa: BLE001 - never a traceback on screen; the log has it
