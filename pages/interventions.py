@@ -9,8 +9,8 @@ import streamlit as st
 
 from core.explain.interventions import Intervention
 from core.requests.charts import OverviewGrid
-from core.requests.explain import AttentionBeforeAfter, InputHeatmap, InterventionOf, InterventionTopKChart, \
-    ShiftValues, TopKChart
+from core.requests.explain import (AttentionBeforeAfter, InputHeatmap, InterventionOf, InterventionTopKChart,
+                                   ShiftValues, TopKChart)
 from ui import cache, explain_panel, page, presenter, state
 from ui.glossary_links import term_help
 from ui.heatmap_panel import chart_scroll_box
