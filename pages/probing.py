@@ -313,8 +313,10 @@ def arcs() -> None:
     st.caption(f"{sel.model_id} · layer {sel.layer}, head {sel.head}")
     chart = syntax_charts.arc_chart(words, arcs_, att, direction=view_dir)
     # Its own width (60 px a word), drawn smaller as a whole where the column is narrower: squeezed to a
-    # phone's column, neighbouring relation labels ran into each other.
-    presenter.chart(chart, width="content", key="probe_arcs", stable_data="arcs")
+    # phone's column, neighbouring relation labels ran into each other. Presenter mode's 18 px labels
+    # need the whole (wide) column.
+    presenter.chart(chart, width="stretch" if presenter.is_on() else "content", key="probe_arcs",
+                    stable_data="arcs")
     table = syntax_charts.arc_table(words, arcs_, att, view_dir)
     agree = table["agrees"].dropna()
     if len(agree):
