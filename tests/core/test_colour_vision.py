@@ -47,7 +47,7 @@ MACHADO = {
 VIEWERS = ["typical", *MACHADO]
 
 # Schemes the app draws with, by kind. A new scheme in the code must be added here (and so checked).
-SEQUENTIAL = {"blues", "purples"}
+SEQUENTIAL = {"blues", "greens", "purples"}
 DIVERGING = {"redblue"}
 
 # The least CIEDE2000 difference between two categories' colours, for each simulated viewer; about
