@@ -22,7 +22,7 @@ KNOWN lists cases with a reported defect not fixed yet (strict xfail: a fix make
 fails: drop the row). ATTENTION_DASHBOARD_CHART_TEXT_REPORT=/tmp/x.jsonl writes every case's
 findings, one JSON line each.
 
-    .venv/bin/python -m pytest -p no:xdist tests/browser/test_chart_text.py -m browser
+    .venv/bin/python -m pytest -n0 tests/browser/test_chart_text.py -m browser  (pytest.ini adds -n 2)
 """
 
 from __future__ import annotations
