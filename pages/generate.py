@@ -49,17 +49,18 @@ with c1:
     chosen = state.control("strategy", "top_k", state.parse_choice(list(STRATEGIES)), label="strategy")
     strategy = st.segmented_control("Choice of the next token", list(STRATEGIES), key="strategy",
                                     format_func=STRATEGIES.get,
-                                    help="Greedy: always the most probable token. Top-k: a draw among the k most "
-                                         "probable. Top-p: a draw among the most probable tokens that together "
-                                         "reach probability p.") or chosen
+                                    help=term_help("sampling", "Greedy: always the most probable token. Top-k: a draw "
+                                                   "among the k most probable. Top-p: a draw among the most "
+                                                   "probable tokens that together reach probability p.")) or chosen
 sampling = strategy != "greedy"
 with c2:
     temperature = state.control("temperature", 0.8, state.parse_clamped(*TEMPERATURE_RANGE, "temperature"),
                                 label="temperature", draw=sampling, link=sampling)
     if sampling:
         temperature = st.slider("Temperature", *TEMPERATURE_RANGE, key="temperature", step=0.1,
-                                help="Divides the scores before they become probabilities: below 1 sharpens the "
-                                     "distribution, above 1 flattens it (Transformer Explainer's range, 0.2-10).")
+                                help=term_help("temperature", "Divides the scores before they become probabilities: "
+                                               "below 1 sharpens the distribution, above 1 flattens it "
+                                               "(Transformer Explainer's range, 0.2-10)."))
     k = state.control("k", 5, state.parse_clamped(*TOP_K_RANGE, "top-k", integer=True), label="top-k",
                       draw=strategy == "top_k", link=strategy == "top_k")
     if strategy == "top_k":
@@ -73,8 +74,8 @@ with c3:
                          draw=sampling, link=sampling)
     if sampling:
         seed = st.number_input("Seed", *SEED_RANGE, key="seed", step=1,
-                               help="The same seed, settings and text always draw the same tokens, so a link "
-                                    "replays the same generation.")
+                               help=term_help("seed", "The same seed, settings and text always draw the same tokens, "
+                                                      "so a link replays the same generation."))
 settings = Settings.make(str(strategy), float(temperature), int(k), float(p), int(seed))
 
 
@@ -126,8 +127,9 @@ def text_and_steps(gen: Generation) -> None:
               icon=":material/open_in_new:", help="Makes the prompt and the generated tokens the app's text.")
     if n:
         st.select_slider("Steps taken (drag back to rewind)", list(range(n + 1)), key="steps",
-                         help="Rewinding keeps the first steps; stepping on from there draws the same tokens again "
-                              "(step i's draw is seeded by the seed and i). New settings replay every step.")
+                         help=term_help("kv_cache", "Rewinding keeps the first steps; stepping on from there draws the "
+                                                  "same tokens again (step i's draw is seeded by the seed and i). "
+                                                  "New settings replay every step."))
     else:
         st.info("No token generated yet: press *Next token*.", icon=":material/skip_next:")
 

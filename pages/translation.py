@@ -20,7 +20,7 @@ from core.requests.generate import (
 )
 from ui import cache, generate_panel, page, presenter, state
 from ui.bertviz_component import active_theme, bertviz_view, follow_theme, plain_view_toggle
-from ui.glossary_links import escape
+from ui.glossary_links import escape, term_help
 from ui.heatmap_panel import chart_scroll_box
 
 MAX_TARGET_CHARS = 2_000
@@ -39,7 +39,8 @@ model_id = state.control("s2s", ids[0], state.parse_choice(ids), label="translat
 c1, c2 = st.columns([2, 3])
 c1.selectbox("Encoder-decoder model", ids, key="s2s",
              format_func=lambda mid: f"{generate_panel.BADGE.get(statuses[mid][2], '?')} {statuses[mid][1]}",
-             help="✓ ready on this machine · ↓ downloadable from the Hugging Face Hub · ✗ unavailable.")
+             help=term_help("encoder_decoder", "✓ ready on this machine · ↓ downloadable from the Hugging Face "
+                                                "Hub · ✗ unavailable."))
 state.control("target", "", lambda raw: str(raw)[:MAX_TARGET_CHARS], label="target")
 target = c2.text_input("Target (optional; press Enter)", key="target",
                        placeholder="Blank: the model's own translation (greedy)")
@@ -65,8 +66,9 @@ def translation_views() -> None:
     chosen = state.control("s2s_view", "cross", state.parse_choice(list(SEQ2SEQ_KINDS)), label="attention")
     with c1:
         which = st.segmented_control("Attention", list(SEQ2SEQ_KINDS), key="s2s_view", format_func=SEQ2SEQ_KINDS.get,
-                                     help="Encoder: source over source (both ways). Decoder: target over the target "
-                                          "before it (causal). Cross: each target token over the source.") or chosen
+                                     help=term_help("cross_attention", "Encoder: source over source (both ways). "
+                                                    "Decoder: target over the target before it (causal). "
+                                                    "Cross: each target token over the source.")) or chosen
     layer = state.control("s2s_layer", layers - 1, state.parse_int(0, layers - 1), label="layer")
     c2.selectbox("Layer", list(range(layers)), key="s2s_layer")
     head = state.control("s2s_head", 0, state.parse_int(0, info.num_heads - 1), label="head")

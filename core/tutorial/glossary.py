@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from core.analysis import lenses, patterns, statistics, tokens
+from core.generate import sampling
+from core.generate.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -230,6 +232,53 @@ def _js_example() -> str:
             "possible (ln 2).")
 
 
+TOY_NEXT = ("mat", "rug", "floor", "moon")  # a toy vocabulary for the next token
+_TOY_LOGITS = np.array([2.0, 1.5, 1.0, 0.0])  # the model's scores for them
+
+
+def _temperature_example() -> str:
+    at = {t: sampling.softmax(_TOY_LOGITS, t)[0] for t in (0.5, 1.0, 2.0)}
+    return (f"Scores 2, 1.5, 1, 0 for {', '.join(TOY_NEXT)} give ‘mat’ {at[1.0]:.0%} at temperature 1, "
+            f"{at[0.5]:.0%} at 0.5 (sharper) and {at[2.0]:.0%} at 2 (flatter).")
+
+
+def _sampling_example() -> str:
+    k2 = sampling.distribution(_TOY_LOGITS, Settings.make("top_k", 1.0, k=2))
+    p8 = sampling.distribution(_TOY_LOGITS, Settings.make("top_p", 1.0, p=0.8))
+    kept = [t for t, v in zip(TOY_NEXT, p8) if v > 0]
+    return (f"With the same scores at temperature 1, top-k with k = 2 draws ‘mat’ {k2[0]:.0%} and ‘rug’ {k2[1]:.0%} of "
+            f"the time; top-p with p = 0.8 keeps {', '.join(kept)} ({len(kept)} tokens) and never draws ‘moon’.")
+
+
+def _seed_example() -> str:
+    def draws(seed: int) -> str:
+        settings = Settings.make("top_k", 1.0, k=3, seed=seed)
+        return ", ".join(TOY_NEXT[sampling.choose(_TOY_LOGITS, settings, step)[0]] for step in range(3))
+    return (f"Three top-k draws from the same scores: seed 0 gives {draws(0)}, every time; seed 2 gives "
+            f"{draws(2)}.")
+
+
+def _kv_cache_example() -> str:
+    return ("At token 129 the model computes only that token's query, key and value and compares the query with "
+            "the 128 kept keys and its own, instead of reading the 128 earlier tokens again. Rewinding to step 3 keeps the cache "
+            "of the prompt and the first 3 tokens.")
+
+
+def _encoder_decoder_example() -> str:
+    return ("English to German: the encoder reads ‘the cat sat’ in both directions; the decoder writes ‘die Katze "
+            "saß’ one token at a time, each time looking back at its own tokens and at the encoder's source.")
+
+
+TOY_SOURCE = ("the", "cat", "sat", "</s>")
+_TOY_CROSS_SCORES = np.array([0.2, 2.5, 0.4, 0.1])  # what the target token 'Katze' scores each source token
+
+
+def _cross_attention_example() -> str:
+    w = _softmax(_TOY_CROSS_SCORES)
+    parts = ", ".join(f"‘{t}’ {v:.2f}" for t, v in zip(TOY_SOURCE, w))
+    return f"The target token ‘Katze’ spreads its cross-attention over the source as {parts}: mostly on ‘cat’."
+
+
 TERMS: tuple[Term, ...] = (
     Term("attention", "Attention (weight)",
          "How much one token looks at another when the model builds its next picture of the sentence. For each "
@@ -329,6 +378,39 @@ TERMS: tuple[Term, ...] = (
          "Checks a head against a parser: does its strongest attention from a word land on the word the parser "
          "links it to (its parent)?", _probing_example,
          "Accuracy per relation, against the best fixed offset as a baseline (Clark et al. 2019)."),
+    Term("temperature", "Temperature",
+         "Divides the model's scores for the next token before they become probabilities: below 1 makes the most "
+         "probable tokens more likely still, above 1 spreads the chance over more tokens. Greedy choice ignores it.",
+         _temperature_example, "p = softmax(z / T) over the logits z of the next token.", "sampling"),
+    Term("sampling", "Top-k and top-p sampling",
+         "Ways of choosing the next token. Greedy always takes the most probable one. Top-k draws at random among "
+         "the k most probable; top-p (nucleus) draws among the fewest most probable tokens whose probabilities "
+         "together reach p. Either way the kept probabilities are scaled up to sum to 1.", _sampling_example,
+         "Keep the k most probable, or the shortest most-probable-first prefix reaching p; renormalise.",
+         "sampling"),
+    Term("seed", "Seed",
+         "The number that fixes a random draw. The same seed, settings and text always draw the same tokens, so a "
+         "link replays the same generation; another seed draws differently.", _seed_example,
+         "Step i draws u uniform in [0, 1) from a generator seeded by (seed, i).", "sampling"),
+    Term("kv_cache", "KV cache (and rewinding)",
+         "While generating, the model keeps the keys and values it has already computed for earlier tokens, so each "
+         "new token costs one token's work. Rewinding keeps the first steps and their cache; since each step's "
+         "draw depends only on the seed, the step number and the text so far, stepping on draws the same tokens "
+         "again.", _kv_cache_example,
+         "One forward pass per new token over the cached keys and values (Hugging Face's DynamicCache).",
+         "the-kv-cache"),
+    Term("encoder_decoder", "Encoder-decoder model",
+         "A model in two parts, as used for translation (MarianMT, T5): the encoder reads the whole source text, "
+         "every token looking both ways; the decoder writes the target left to right, like a causal model, and "
+         "looks at the encoder's reading through cross-attention.", _encoder_decoder_example,
+         "Encoder self-attention [S, S], decoder self-attention [T, T] (causal), cross-attention [T, S].",
+         "encoder-decoder-attention"),
+    Term("cross_attention", "Cross-attention",
+         "The decoder's attention over the source: each target token's weights over the source tokens, adding up "
+         "to 1. It is where a translation model looks at what it translates, and a rough guide to which words "
+         "correspond.", _cross_attention_example,
+         "Rows are decoder positions (queries), columns source tokens (keys): C[l, h] is T × S.",
+         "encoder-decoder-attention"),
 )
 
 BY_ID: dict[str, Term] = {t.id: t for t in TERMS}

@@ -18,6 +18,7 @@ OPERATIONAL = {  # (file, widget label): why it has no glossary entry
     ("pages/corpus.py", "Open in Single head"): "what the button opens",
     ("pages/corpus.py", "Batch size"): "how the run is batched",
     ("pages/corpus.py", "Cancel"): "what a cancel keeps",
+    ("pages/generate.py", "Use this text on every page"): "what the button does",
     ("pages/model_tokens.py", "Device"): "where the model runs",
     ("pages/probing.py", "One sentence per line"): "input limits",
     ("pages/probing.py", "Stop"): "what a stop keeps",
