@@ -42,12 +42,13 @@ def _go(target: str | None) -> None:
 step_id = state.control("step", steps.IDS[0], state.parse_choice(list(steps.IDS)), label="tutorial step")
 before, after = steps.neighbours(step_id)
 nav = st.columns([1.2, 4, 1.2], vertical_alignment="bottom")
+# No arrow icons: the buttons' shortcut badges (← and →) already show one each.
 nav[0].button("Previous", key="tut_prev", on_click=_go, args=(before,), disabled=before is None, shortcut="Left",
-              icon=":material/arrow_back:", width="stretch")
+              width="stretch")
 nav[1].selectbox("Step", list(steps.IDS), key="step", format_func=lambda s: f"{steps.number(s)}. {steps.by_id(s).title}",
                  help="Each step follows a section of the attention notebook. The step is part of the link.")
 nav[2].button("Next", key="tut_next", on_click=_go, args=(after,), disabled=after is None, shortcut="Right",
-              icon=":material/arrow_forward:", icon_position="right", width="stretch", type="primary")
+              width="stretch", type="primary")
 presenter.step_keys(lambda: _go(before), lambda: _go(after), disabled_previous=before is None,
                     disabled_next=after is None)
 step = steps.by_id(step_id)
