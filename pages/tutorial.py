@@ -186,7 +186,13 @@ def draw_bertviz() -> None:
 
     theme = active_theme()
     options = BertvizOptions(layers=(sel.layer,), heads=(sel.head,), display_mode=theme)
-    clicked = bertviz_view(cache.bertviz_view(result, "head", options), key="tut_bv", plain=True)
+    view = cache.bertviz_view(result, "head", options)
+    st.caption(f"Layer {sel.layer}, head {sel.head} (the sidebar's): one of {result.num_layers} layers × "
+               f"{result.num_heads} heads. Change them in the sidebar.")
+    for note in view.notes:  # what the budget cut; the layer and head are the sidebar's, said above
+        if not note.startswith(("Showing the layers you chose", "Showing the heads you chose")):
+            st.caption(escape(note))
+    clicked = bertviz_view(view, key="tut_bv", plain=True, notes=False)
     if clicked is not None:
         state.select(layer=clicked["layer"], head=clicked.get("head"))
     follow_theme(theme, key="tut_bv_theme")
