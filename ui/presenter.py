@@ -197,8 +197,9 @@ def spec_of(chart: Any, *, presenter: bool = False) -> dict[str, Any] | None:
     (core.render.vega.spec_memo: shared by a memoised chart's copies, vega.shared_copy).
 
     Normally it is what ``st.altair_chart`` makes of the chart (Streamlit's own conversion, data as
-    Arrow datasets), so drawing it with ``st.vega_lite_chart`` sends the same message and keeps
-    the same element id, and a memoised chart is not converted again on every rerun. In presenter
+    Arrow datasets), so drawing it with ``st.vega_lite_chart`` sends what ``st.altair_chart`` would
+    send for the chart in the viewer's theme colours (chart() adds them, vega.themed), and a
+    memoised chart is not converted again on every rerun. In presenter
     mode it is core.tutorial.slides.for_projector's spec (inline data, fonts at least 18 px).
     None where this Streamlit has no conversion to call.
     """
