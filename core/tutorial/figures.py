@@ -49,11 +49,32 @@ def heatmap(ctx: StepContext, values: np.ndarray, title: str, *, value_label: st
                             cell_size=cell_px(dm.n, annotate=dm.n <= heatmaps.ANNOTATE_MAX_N, share=1.0))
 
 
+GRID_FIT_PX = 1150  # the panels' plots of a grid, side by side: what a wide screen's column leaves beside the
+# token labels and the legend (about 250 px at 18 px type)
+PANEL_GAP_PX = 20  # Vega-Lite's spacing between facet panels
+
+
+def grid_layout(n: int, panels: int, cell_px: CellPx = builder_sizes) -> tuple[int, int | None]:
+    """(columns, cell size) of a grid of `panels` panels of n tokens: cells sized for three panels a
+    row, and as many panels a row (at most three) as fit GRID_FIT_PX at that size; the others wrap
+    into more rows, so none falls off the screen. Builder sizes (None): three a row."""
+    annotate = n <= heatmaps.ANNOTATE_MAX_N
+    most = max(1, min(3, panels))
+    size = cell_px(n, annotate=annotate, share=1 / most)
+    if size is None:
+        return most, None
+    columns = most
+    while columns > 1 and columns * (n * size + PANEL_GAP_PX) > GRID_FIT_PX:
+        columns -= 1
+    if columns * (n * size + PANEL_GAP_PX) > GRID_FIT_PX:  # one panel is still too wide: smaller cells
+        size = max(3, (GRID_FIT_PX - PANEL_GAP_PX) // max(n, 1))
+    return columns, size
+
+
 def grid(ctx: StepContext, stack: np.ndarray, *, cell_px: CellPx = builder_sizes, **kwargs: Any) -> Any:
-    """Panels [p, n, n] on one colour scale, at most three a row (core.render.grids.head_grid)."""
+    """Panels [p, n, n] on one colour scale, as many a row as fit (at most three; core.render.grids.head_grid)."""
     r = ctx.result
-    columns = max(1, min(3, len(stack)))
-    size = cell_px(r.n_tokens, annotate=r.n_tokens <= heatmaps.ANNOTATE_MAX_N, share=1 / columns)
+    columns, size = grid_layout(r.n_tokens, len(stack), cell_px)
     return grids.head_grid(stack, list(r.display_tokens), allowed_mask=r.allowed_mask() if r.causal else None,
                               columns=columns, cell_size=size, selectable=False, **kwargs)
 

@@ -372,3 +372,24 @@ def test_the_matters_step_without_an_output_says_why(cases) -> None:
     assert questions.question_for("matters", ctx) is None
     assert notices.notices_for("matters", ctx)[0].text == "Model 'x' has no output head."
     assert figures.figure("matters", ctx).lines == ["Model 'x' has no output head."]
+
+
+# --- presenter sizes --------------------------------------------------------------------------------
+
+def _presenter_cells(n: int, annotate: bool = False, share: float = 1.0) -> int:
+    from core.tutorial import slides
+
+    return slides.cell_px(n, int(slides.SCREEN_GRID_PX * share) if share < 1 else slides.SCREEN_PLOT_PX,
+                          annotate=annotate)
+
+
+@pytest.mark.parametrize("n", [3, 5, 10, 15, 20, 30, 80])
+@pytest.mark.parametrize("panels", [1, 3, 6, 12])
+def test_grid_panels_fit_the_column_in_presenter_mode(n, panels) -> None:
+    columns, size = figures.grid_layout(n, panels, _presenter_cells)
+    assert 1 <= columns <= min(3, panels) and size is not None
+    assert columns * (n * size + figures.PANEL_GAP_PX) <= figures.GRID_FIT_PX
+    if columns < min(3, panels):  # it wrapped: one more panel a row would not have fitted
+        assert (columns + 1) * (n * size + figures.PANEL_GAP_PX) > figures.GRID_FIT_PX
+    assert figures.grid_layout(n, panels) == (min(3, panels), None)  # laptop: the builder's sizes
+
