@@ -79,6 +79,20 @@ def grid(ctx: StepContext, stack: np.ndarray, *, cell_px: CellPx = builder_sizes
                               columns=columns, cell_size=size, selectable=False, **kwargs)
 
 
+def _retitled(chart: Any, old: str, new: str) -> Any:
+    """The chart with its x axis and tooltip titled `new` where they said `old` (layers changed in place)."""
+    for layer in getattr(chart, "layer", ()) or ():
+        fields = getattr(layer._kwds.get("encoding"), "_kwds", None)  # Altair's own values, not its setters
+        if not isinstance(fields, dict):
+            continue
+        tips = fields.get("tooltip")
+        for channel in [fields.get("x"), *(tips if isinstance(tips, list) else ())]:
+            kwds = getattr(channel, "_kwds", None)
+            if isinstance(kwds, dict) and kwds.get("title") == old:
+                kwds["title"] = new
+    return chart
+
+
 def top5_lines(res: Any, layer: int, head: int) -> list[str]:
     """The notebook's "Top 5 attention connections" of one sentence, as lines."""
     top = views.top_connections(res.head(layer, head), res)
@@ -118,6 +132,7 @@ def figure(step: str, ctx: StepContext, *, cell_px: CellPx = builder_sizes) -> F
         chart = bars.bar_chart_for_tokens(np.array(list(best.values()), dtype=np.float64), list(best),
                                           f"Strongest connection per sentence · {where}",
                                           value_label="Strongest weight")
+        chart = _retitled(chart, "Token", "Sentence")
         return Figure([chart], caption="Each bar: the sentence's strongest weight from one token to another.",
                       lines=lines, stretch=frozenset({0}))
     if step == "across":

@@ -393,3 +393,9 @@ def test_grid_panels_fit_the_column_in_presenter_mode(n, panels) -> None:
         assert (columns + 1) * (n * size + figures.PANEL_GAP_PX) > figures.GRID_FIT_PX
     assert figures.grid_layout(n, panels) == (min(3, panels), None)  # laptop: the builder's sizes
 
+
+def test_the_sentence_chart_is_titled_by_sentence(cases) -> None:
+    spec = vega.chart_spec(figures.figure("sentences", cases["encoder"]).charts[0])
+    x = spec["layer"][0]["encoding"]["x"]
+    assert x["title"] == "Sentence"
+    assert [t["title"] for t in spec["layer"][0]["encoding"]["tooltip"]][0] == "Sentence"
