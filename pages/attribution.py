@@ -40,7 +40,7 @@ found = explain_panel.value_or_stop(attribution, "attribution")
 if not len(found.words):
     st.info("This output has no other word to rank: type a longer sentence.", icon=":material/edit_note:")
     page.caveat()
-    st.stop()
+    page.stop()
 page.guard(lambda: presenter.chart(cache.chart(RankChart(attribution, f"Word ranks for {explain_panel.output_label(problem)}")),
                                    key="attr_ranks"), "rank chart")
 st.caption(f"Integrated gradients: {found.ig.steps} steps; the attributions add up to the output's change from the "
@@ -83,7 +83,7 @@ if source == "paste":
         st.caption("Paste a few sentences, one per line, to run them.")
         page.how_computed("token-attribution", "lenses-as-word-importances", "faithfulness")
         page.caveat()
-        st.stop()
+        page.stop()
 else:
     state.control("faith_set", "tutorial", state.parse_choice(list(sources.BUILTINS)), label="set")
     name = st.selectbox("Set", list(sources.BUILTINS), key="faith_set", format_func=sources.BUILTINS.get)

@@ -189,7 +189,7 @@ elif state.recall(SHOWN) is not None:
 
 if run is None:
     page.caveat()
-    st.stop()
+    page.stop()
 
 meta = run.meta
 parts = [f"**{run.done:,}** of {run.total:,} sentences", f"{meta['model_id']} on {meta['device']}"]

@@ -25,7 +25,7 @@ if not facts.heads_editable:
     st.info("This model's heads cannot be switched off here (this app reaches head outputs only for BERT, "
             "RoBERTa, DistilBERT and GPT-2 style models).", icon=":material/info:")
     page.caveat()
-    st.stop()
+    page.stop()
 request = explain_panel.prediction(sel, facts)
 problem = explain_panel.value_or_stop(request).problem
 mode = explain_panel.ablation_kind()

@@ -49,7 +49,7 @@ if not (picked or masked or dropped):
     page.guard(lambda: presenter.chart(cache.chart(heatmap), key="iv_now"), "attention heatmap")
     page.how_computed("head-ablation", "the-score-each-method-explains")
     page.caveat()
-    st.stop()
+    page.stop()
 
 asked = InterventionOf(request, change)
 found = explain_panel.value_or_stop(asked, "intervention")

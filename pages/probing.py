@@ -45,7 +45,7 @@ if not status.available:
     st.warning(status.message, icon=":material/extension_off:")
     st.caption("The rest of the app works without it. Install the two packages, then reload this page.")
     page.result_or_stop(sel)  # the usual messages for an empty or a too-long text
-    st.stop()
+    page.stop()
 
 
 # --- which sentences -------------------------------------------------------------------------

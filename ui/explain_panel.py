@@ -23,7 +23,7 @@ MAX_COMPARE_CHARS = 2_000
 
 
 def value_or_stop(request: Any, what: str = "output") -> Any:
-    """The request's value, or its error as one sentence and st.stop()."""
+    """The request's value, or its error as one sentence and page.stop()."""
     try:
         return cache.get(request)
     except AttentionDashboardError as err:
@@ -33,7 +33,7 @@ def value_or_stop(request: Any, what: str = "output") -> Any:
         st.error(f"The {what} could not be computed for this input. Try a shorter or different text.",
                  icon=":material/error:")
     page.caveat()
-    st.stop()
+    page.stop()
 
 
 def facts_or_stop(sel: state.Selection) -> explain.OutputFacts:
@@ -42,7 +42,7 @@ def facts_or_stop(sel: state.Selection) -> explain.OutputFacts:
     if facts.no_head_message:
         st.info(facts.no_head_message, icon=":material/block:")
         page.caveat()
-        st.stop()
+        page.stop()
     return facts
 
 

@@ -39,7 +39,7 @@ def models_box(statuses: Sequence[tuple[str, str, str, str]], *, use: Callable[[
 
 def value_or_stop(request: Any, what: str, quiet: tuple[type[Exception], ...] = (),
                   then: Callable[[], None] | None = None) -> Any:
-    """The request's value, or its error as one sentence and st.stop(). The errors in `quiet` (a
+    """The request's value, or its error as one sentence and page.stop(). The errors in `quiet` (a
     choice to make, e.g. a model that cannot generate, rather than a failure) are an info box and
     `then()`, and the value is None: the page goes on without stopping, so the router still writes
     the link of what is on screen."""
@@ -57,4 +57,4 @@ def value_or_stop(request: Any, what: str, quiet: tuple[type[Exception], ...] = 
         st.error(f"The {what} could not be computed for this input. Try a shorter or different text.",
                  icon=":material/error:")
     page.caveat()
-    st.stop()
+    page.stop()

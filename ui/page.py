@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
@@ -128,22 +128,30 @@ def how_computed(*anchors: str, intro: str | None = None) -> None:
         st.caption("From the method notes: " + ", ".join(f"`docs/methods.md#{a}`" for a in anchors) + ".")
 
 
+def stop() -> NoReturn:
+    """End this run here, after the link and its notes are written: once st.stop() is called,
+    every message the run still sends ends it, so the router's own sync after the page is lost."""
+    state.show_notes()
+    state.sync_url()
+    st.stop()
+
+
 def result_or_stop(sel: state.Selection | None = None) -> AttentionResult:
-    """The attention for the current selection, or a clear message and st.stop()."""
+    """The attention for the current selection, or a clear message and stop()."""
     sel = sel or state.current()
     if not sel.text.strip():
         st.info(EmptyTextError().args[0], icon=":material/edit_note:")
-        st.stop()
+        stop()
     try:
         result = cache.result(sel.model_id, sel.text, sel.text_pair)  # stored, or the model (spinner)
     except AttentionDashboardError as err:
         st.error(str(err), icon=":material/error:")
-        st.stop()
+        stop()
     except Exception:  # noqa: BLE001 - never a traceback on screen; the log has it
         log.exception("extraction failed")
         st.error("The model could not process this text. Try a shorter or different text.",
                  icon=":material/error:")
-        st.stop()
+        stop()
     if result.truncated_tokens:
         st.warning(
             f"The text is longer than this view's limit of {result.max_tokens} tokens: "
