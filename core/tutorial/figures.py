@@ -19,6 +19,8 @@ from core.render.matrix import DrawMatrix
 from core.tutorial import notices, views
 from core.tutorial.views import StepContext
 
+GET_A_CAUSAL_MODEL = notices.GET_A_CAUSAL_MODEL
+
 CellPx = Callable[..., "int | None"]  # cell_px(n, annotate=bool, share=float) -> pixels or None
 
 
@@ -77,6 +79,18 @@ def grid(ctx: StepContext, stack: np.ndarray, *, cell_px: CellPx = builder_sizes
     columns, size = grid_layout(r.n_tokens, len(stack), cell_px)
     return grids.head_grid(stack, list(r.display_tokens), allowed_mask=r.allowed_mask() if r.causal else None,
                               columns=columns, cell_size=size, selectable=False, **kwargs)
+
+
+def causal_mask(ctx: StepContext, *, cell_px: CellPx = builder_sizes) -> Any:
+    """The causal mask over the sentence's tokens as a heatmap: 1 where a query (row) may look at a
+    key (column), that is the key itself and the keys before it; 0 where a causal model masks it."""
+    r = ctx.result
+    n = r.n_tokens
+    values = np.tril(np.ones((n, n), dtype=np.float64))
+    dm = matrix.prepare(DrawMatrix.of(values, r.display_tokens, special=r.special_mask))
+    return heatmaps.heatmap(dm, title="The causal mask on your sentence: which tokens each token may look at",
+                            value_label="May look (1) or masked (0)", selectable=False,
+                            cell_size=cell_px(dm.n, annotate=dm.n <= heatmaps.ANNOTATE_MAX_N, share=1.0))
 
 
 def _retitled(chart: Any, old: str, new: str) -> Any:
@@ -165,7 +179,13 @@ def figure(step: str, ctx: StepContext, *, cell_px: CellPx = builder_sizes) -> F
     if step == "generating":
         gen = ctx.generation
         if gen is None:
-            return Figure(lines=[ctx.no_generation or "This model does not generate text."])
+            why = ctx.no_generation or "This model does not generate text."
+            return Figure([causal_mask(ctx, cell_px=cell_px)],
+                          caption="Row: the token looking. Column: the token looked at. 1: a causal model lets it "
+                                  "look; 0: masked, because that token comes later. "
+                                  + ("This model is causal: every heatmap of it carries this mask." if r.causal else
+                                     "This model is an encoder, so its own attention has no mask."),
+                          lines=[why, GET_A_CAUSAL_MODEL])
         chart = generate_charts.attention_rows_chart(
             gen.labels, {f"Layer {ctx.layer}, head {ctx.head}": gen.row},
             title=f"The newest token ‘{gen.labels[-1]}’ looks back over the {len(gen.labels)} tokens so far")

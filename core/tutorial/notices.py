@@ -312,11 +312,25 @@ def matters_notices(ctx: StepContext) -> list[Notice]:
     return found
 
 
+GET_A_CAUSAL_MODEL = ("To watch a model generate, choose a causal model such as GPT-2 or DistilGPT-2 in the "
+                      "sidebar (it downloads when online), or fetch them beforehand for an offline room with "
+                      "`python scripts/model_kit.py --models generation`.")
+
+
 def generating_notices(ctx: StepContext) -> list[Notice]:
     gen = ctx.generation
     if gen is None:
-        return [Notice("generating_none", ctx.no_generation or "This model does not generate text, so this step has "
-                                                               "no generation to look at.")]
+        r = ctx.result
+        n = r.n_tokens
+        last = views.token_label(r, n - 1)
+        return [
+            Notice("generating_none", ctx.no_generation or "This model does not generate text, so this step has "
+                                                           "no generation to look at."),
+            Notice("generating_mask", f"Under a causal mask the first token {_q(views.token_label(r, 0))} may look "
+                                      f"only at itself, and the last, {_q(last)}, at all {n} tokens: "
+                                      f"{n * (n + 1) // 2} of the {n * n} cells are allowed.", n * (n + 1) // 2),
+            Notice("generating_how", GET_A_CAUSAL_MODEL),
+        ]
     return [Notice(f"generating_{key}", text) for key, text in gen.sentences]
 
 

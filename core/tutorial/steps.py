@@ -95,8 +95,9 @@ STEPS: tuple[Step, ...] = (
     Step("generating", "Causal masking while generating", "9. Possible extensions: generation", (
         "A causal model such as GPT-2 writes text one token at a time, and each token may look only at the tokens "
         "before it: the upper triangle of its heatmap is masked.",
-        "Here the model takes one step from your sentence: the chart is the newest token's attention over "
-        "everything so far, for the sidebar's head.",
+        "With a causal model the app takes one step from your sentence: the chart is the newest token's attention "
+        "over everything so far, for the sidebar's head. With an encoder, which cannot generate, the chart is the "
+        "mask a causal model would put on your sentence.",
     ), terms=("causal", "attention"), doors=(
         Door("generate", "Generate: continue the text one token at a time", optional=True),
     )),

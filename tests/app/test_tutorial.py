@@ -17,8 +17,8 @@ from ui import page_table
 
 PAGE = "pages/tutorial.py"
 CHARTS = {"model": 0, "tokens": 0, "head": 1, "layer": 2, "bertviz": 1, "sentences": 1, "across": 1, "patterns": 2,
-          "yours": 1, "matters": 0, "generating": 0, "extensions": 1}  # matters, generating: a chart where the
-# model has an output head, or generates
+          "yours": 1, "matters": 0, "generating": 1, "extensions": 1}  # matters: a chart where the model has an
+# output head; generating: the newest token's row, or the causal mask where the model cannot generate
 
 
 def reveal(at) -> None:

@@ -125,6 +125,8 @@ def expected(key: str, ctx: StepContext):
         return lenses.rollout(r.attention, causal=r.causal)[-1][q].max()
     if key == "raw_last_top":
         return a[-1, H, q].max()
+    if key == "generating_mask":  # the cells a causal mask allows: key <= query
+        return int((np.arange(n)[None, :] <= np.arange(n)[:, None]).sum())
     raise AssertionError(f"no recomputation for notice {key!r}")
 
 
@@ -372,6 +374,26 @@ def test_the_matters_step_without_an_output_says_why(cases) -> None:
     assert questions.question_for("matters", ctx) is None
     assert notices.notices_for("matters", ctx)[0].text == "Model 'x' has no output head."
     assert figures.figure("matters", ctx).lines == ["Model 'x' has no output head."]
+
+
+# --- the generating step on a model that cannot generate ------------------------------------------
+
+def test_the_generating_step_without_a_causal_model_draws_the_causal_mask(cases) -> None:
+    res = cases["encoder"].result
+    why = "'x' cannot generate text: it is a sentence-embedding model. Choose a causal language model."
+    ctx = StepContext(res, 0, 0, no_generation=why)
+    fig = figures.figure("generating", ctx)
+    assert len(fig.charts) == 1 and fig.lines == [why, figures.GET_A_CAUSAL_MODEL]
+    assert "model_kit.py --models generation" in figures.GET_A_CAUSAL_MODEL
+    spec = vega.chart_spec(fig.charts[0])
+    cells = [row for rows in spec["datasets"].values() for row in rows
+             if isinstance(row, dict) and {"query_pos", "key_pos", "weight"} <= row.keys()]
+    n = res.n_tokens
+    assert len(cells) == n * n
+    assert all(row["weight"] == (1.0 if row["key_pos"] <= row["query_pos"] else 0.0) for row in cells)
+    found = {x.key: x.value for x in notices.notices_for("generating", ctx)}
+    assert found == {"generating_none": None, "generating_mask": n * (n + 1) // 2, "generating_how": None}
+    assert questions.question_for("generating", ctx) is None
 
 
 # --- presenter sizes --------------------------------------------------------------------------------
