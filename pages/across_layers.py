@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.render import grids
 from core.requests.analysis import HeadOverview
+from core.requests.charts import ThumbnailGrid
 from ui import cache, page, presenter, state
 from ui.heatmap_panel import chart_scroll_box, layers_table_view, table_box
 from ui.tables import readable
@@ -37,11 +38,11 @@ st.caption("Each thumbnail is one head (rows = layers, columns = heads). Click a
 
 
 def overview() -> None:
-    # Built with the selected head outlined, so a click shows where it landed (the engine's memo,
-    # ThumbnailGrid, has no marking layer to move).
-    chart = grids.thumbnail_grid(result.attention, list(result.display_tokens), selected=(sel.layer, sel.head),
-                                 allowed_mask=result.allowed_mask() if result.causal else None)
-    presenter.chart(chart, key="al_thumbs", width="content", on_select=state.select_from_chart("al_thumbs"))
+    # The grid is the engine's memo (one per text); the outline, so a click shows where it landed,
+    # is moved to the selected head in the drawn spec.
+    chart = cache.chart(ThumbnailGrid(result))
+    presenter.chart(chart, key="al_thumbs", width="content", on_select=state.select_from_chart("al_thumbs"),
+                    marked=(sel.layer, sel.head))
 
 
 page.guard(overview, "overview")

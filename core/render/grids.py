@@ -230,12 +230,15 @@ def thumbnail_grid(att: np.ndarray, tokens: Sequence[str], *, max_cells: int = C
                    selected: tuple[int, int] | None = None, scheme: str = "blues",
                    color_domain: Sequence[float] | None = None, thumb_px: int | None = None,
                    selectable: bool = True, raster: bool | None = None,
-                   description: str | None = None) -> alt.FacetChart:
+                   description: str | None = None, marking: bool = False) -> alt.FacetChart:
     """Every layer x head of ``att[L, H, n, n]`` as a small heatmap (rows = layers, columns = heads).
 
     Each thumbnail is block-averaged so L*H*cells <= max_cells. No axis labels; the tooltip
     names layer, head, query/key ranges and weight. Point selection "head" on layer, head
-    (click a thumbnail). selected=(layer, head) outlines that thumbnail. raster (None = yes for
+    (click a thumbnail). selected=(layer, head) outlines that thumbnail. marking=True draws that
+    outline from the top-level dataset vega.MARKED_DATA instead (with selected=None: nothing marked
+    yet), so a memoised grid is moved to another head in its finished spec (vega.with_marked).
+    raster (None = yes for
     the schemes core.render.raster reproduces): each thumbnail is one image with hit marks for
     its rows and the hovered row's cells, so a click anywhere on it reports its layer and head.
     The thumbnails are sized so the grid and its legend fit the 1,400 px window's column.
@@ -261,18 +264,26 @@ def thumbnail_grid(att: np.ndarray, tokens: Sequence[str], *, max_cells: int = C
     legend = {"format": ".2f", "titleFontSize": 13, "labelFontSize": 12, "gradientLength": 120}
     header = alt.Header(labelFontSize=12, titleFontSize=13)
     row, column = alt.Row("layer:O", title="Layer", header=header), alt.Column("head:O", title="Head", header=header)
+    # A facet's panels only see the facet's own rows, so the marked head comes in by a lookup: each
+    # row of the marked layer gets the marked head number, and the outline filters on it.
+    marked_lookup = [{"lookup": "layer", "from": {"data": marked_source().to_dict(), "key": "layer",
+                                                  "fields": ["head"]}, "as": ["marked_head"]}]
     if use_raster(k, False, scheme, True if raster is None else raster):
         layer_ids = np.repeat(np.arange(L, dtype=np.int16), H)
         head_ids = np.tile(np.arange(H, dtype=np.int16), L)
-        outline = None if selected is None else \
+        outline = "datum.marked_head === datum.head" if marking else None if selected is None else \
             f"datum.layer === {int(selected[0])} && datum.head === {int(selected[1])}"
-        return _raster.raster_facet(
+        chart = _raster.raster_facet(
             small.reshape(L * H, k, k), labels, positions, panels={"layer": layer_ids, "head": head_ids},
             facet={"facet": alt.FacetMapping(row=row, column=column)}, lo=lo, hi=hi, scheme=scheme, allowed=small_mask, cell=cell,
             axes=False, legend=legend, click=("head", ["layer", "head"]) if selectable else None,
             panel_tooltip=[{"field": "layer", "type": "ordinal", "title": "Layer"},
                            {"field": "head", "type": "ordinal", "title": "Head"}],
             outline=outline, title=title_params(title, notes), description=description, spacing=4, panel_px=px)
+        if marking:
+            chart.transform = marked_lookup
+            chart.datasets = marked_datasets(selected)
+        return chart
     df = compact_frame(long_table(small, labels, positions=positions, allowed=small_mask, labels=labels,
                                   leading=("layer", "head")))
     df["layer"] = df["layer"].astype(np.int16)
@@ -294,14 +305,17 @@ def thumbnail_grid(att: np.ndarray, tokens: Sequence[str], *, max_cells: int = C
                                     empty=False)
         base = base.add_params(param)  # feedback comes from `selected` (the page's state), not dimming
         layers = [base]
-    if selected is not None:
+    if selected is not None or marking:
+        which = ("datum.marked_head === datum.head" if marking else
+                 f"datum.layer == {int(selected[0])} && datum.head == {int(selected[1])}")
         layers.append(alt.Chart().mark_rect(fill=None, stroke=HIGHLIGHT, strokeWidth=4).transform_filter(
-            f"datum.layer == {int(selected[0])} && datum.head == {int(selected[1])} "
-            f"&& datum.query_pos == {int(positions[0])} && datum.key_pos == {int(positions[0])}"))
+            f"{which} && datum.query_pos == {int(positions[0])} && datum.key_pos == {int(positions[0])}"))
     inner = alt.layer(*layers, width=cell * k, height=cell * k)
+    transform = calculate(weight_text=text_calcs()["weight_text"]) + (marked_lookup if marking else [])
     return inner.facet(
-        row=row, column=column, data=df, spacing=4, transform=calculate(weight_text=text_calcs()["weight_text"]),
-        title=title_params(title, notes), autosize=PAD, description=description)
+        row=row, column=column, data=df, spacing=4, transform=transform,
+        title=title_params(title, notes), autosize=PAD, description=description,
+        **({"datasets": marked_datasets(selected)} if marking else {}))
 
 
 def _overview_frame(v: np.ndarray, cats: list[str] | None) -> tuple[pd.DataFrame, np.ndarray]:

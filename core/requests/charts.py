@@ -65,14 +65,17 @@ class OverviewGrid(Request):
 
 @dataclass(frozen=True)
 class ThumbnailGrid(Request):
-    """Every layer x head as a clickable thumbnail (core.render.grids.thumbnail_grid)."""
+    """Every layer x head as a clickable thumbnail (core.render.grids.thumbnail_grid), built once per
+    text: the selected head's outline is moved in the drawn spec (ui.presenter.chart(marked=...))."""
 
     result: AttentionResult
 
     def compute(self, engine: AttentionEngine) -> Any:
         from core.render import grids
 
-        return grids.thumbnail_grid(self.result.attention, list(self.result.display_tokens))
+        res = self.result
+        return grids.thumbnail_grid(res.attention, list(res.display_tokens), marking=True,
+                                    allowed_mask=res.allowed_mask() if res.causal else None)
 
 
 @dataclass(frozen=True)

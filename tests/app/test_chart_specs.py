@@ -143,3 +143,44 @@ def test_a_head_change_moves_the_outline_without_building_the_grid_again(page: s
         assert {element.proto.spec for element in charts_of(at)} == specs  # the browser updates data only
     assert len(built) == first  # moved, never rebuilt
 
+
+
+def test_a_head_change_moves_the_thumbnail_outline_without_building_the_grid_again(monkeypatch) -> None:
+    """Across layers: the thumbnail grid is a memo (one per text) marking no head; each run sets the
+    marked head in its spec, so a head change sends the same spec with new marked-head data."""
+    import pyarrow as pa
+
+    from core.render import grids, vega
+    from tests.app.apptest_util import charts_of, exceptions_of, make_app
+
+    built: list[object] = []
+    real = grids.thumbnail_grid
+
+    def counting(*args, **kwargs):
+        built.append((kwargs.get("selected"), kwargs.get("marking")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(grids, "thumbnail_grid", counting)
+    at = make_app("pages/across_layers.py", layer=1, head=2)
+    assert not exceptions_of(at)
+
+    def thumbnails():
+        found = [element for element in charts_of(at)
+                 if any(d.name == vega.MARKED_DATA for d in element.proto.datasets)]
+        assert len(found) == 1
+        return found[0].proto
+
+    def marked() -> set[tuple[int, int]]:
+        dataset = next(d for d in thumbnails().datasets if d.name == vega.MARKED_DATA)
+        return {(row["layer"], row["head"]) for row in pa.ipc.open_stream(dataset.data.data).read_all().to_pylist()}
+
+    assert marked() == {(1, 2)}
+    first = len(built)  # 0 when an earlier test in this process built the same memo
+    assert all(b == (None, True) for b in built)
+    spec = thumbnails().spec
+    for head in (5, 7):
+        at.selectbox(key="head").set_value(head).run()
+        assert not exceptions_of(at)
+        assert marked() == {(1, head)}
+        assert thumbnails().spec == spec  # the browser updates data only
+    assert len(built) == first  # moved, never rebuilt
