@@ -15,8 +15,6 @@ import numpy as np
 import pandas as pd
 
 from core.analysis import lenses, patterns, statistics, tokens
-from core.generate import sampling
-from core.generate.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -233,27 +231,37 @@ def _js_example() -> str:
 
 
 TOY_NEXT = ("mat", "rug", "floor", "moon")  # a toy vocabulary for the next token
-_TOY_LOGITS = np.array([2.0, 1.5, 1.0, 0.0])  # the model's scores for them
+_TOY_LOGITS = np.array([2.0, 1.5, 1.0, 0.0])  # the model's scores for them, most probable first
+# core.generate is a peer layer, so these follow docs/methods.md's Sampling with numpy directly.
+
+
+def _kept(probs: np.ndarray, k: int | None = None, p: float | None = None) -> np.ndarray:
+    """Top-k or top-p of probabilities sorted most probable first, renormalised (0 = not kept)."""
+    n = k if k is not None else int(np.searchsorted(np.cumsum(probs), p - 1e-12)) + 1
+    out = np.where(np.arange(probs.size) < n, probs, 0.0)
+    return out / out.sum()
 
 
 def _temperature_example() -> str:
-    at = {t: sampling.softmax(_TOY_LOGITS, t)[0] for t in (0.5, 1.0, 2.0)}
+    at = {t: _softmax(_TOY_LOGITS / t)[0] for t in (0.5, 1.0, 2.0)}
     return (f"Scores 2, 1.5, 1, 0 for {', '.join(TOY_NEXT)} give ‘mat’ {at[1.0]:.0%} at temperature 1, "
             f"{at[0.5]:.0%} at 0.5 (sharper) and {at[2.0]:.0%} at 2 (flatter).")
 
 
 def _sampling_example() -> str:
-    k2 = sampling.distribution(_TOY_LOGITS, Settings.make("top_k", 1.0, k=2))
-    p8 = sampling.distribution(_TOY_LOGITS, Settings.make("top_p", 1.0, p=0.8))
+    k2 = _kept(_softmax(_TOY_LOGITS), k=2)
+    p8 = _kept(_softmax(_TOY_LOGITS), p=0.8)
     kept = [t for t, v in zip(TOY_NEXT, p8) if v > 0]
     return (f"With the same scores at temperature 1, top-k with k = 2 draws ‘mat’ {k2[0]:.0%} and ‘rug’ {k2[1]:.0%} of "
             f"the time; top-p with p = 0.8 keeps {', '.join(kept)} ({len(kept)} tokens) and never draws ‘moon’.")
 
 
 def _seed_example() -> str:
+    cum = np.cumsum(_kept(_softmax(_TOY_LOGITS), k=3))
+
     def draws(seed: int) -> str:
-        settings = Settings.make("top_k", 1.0, k=3, seed=seed)
-        return ", ".join(TOY_NEXT[sampling.choose(_TOY_LOGITS, settings, step)[0]] for step in range(3))
+        us = [np.random.default_rng(np.random.SeedSequence([seed, step])).random() for step in range(3)]
+        return ", ".join(TOY_NEXT[int(np.searchsorted(cum, u * cum[-1], side="right"))] for u in us)
     return (f"Three top-k draws from the same scores: seed 0 gives {draws(0)}, every time; seed 2 gives "
             f"{draws(2)}.")
 

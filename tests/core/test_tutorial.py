@@ -321,6 +321,24 @@ def test_glossary_examples_are_computed_by_the_app() -> None:
     assert "0.69" in glossary.term("jensen_shannon").example()
 
 
+def test_generation_glossary_examples_agree_with_the_sampler() -> None:
+    """The glossary follows docs/methods.md with numpy (core.generate is a peer layer): the same
+    numbers and draws as core.generate.sampling."""
+    from core.generate import sampling
+    from core.generate.settings import Settings
+
+    z = glossary._TOY_LOGITS
+    assert f"{sampling.softmax(z, 0.5)[0]:.0%} at 0.5" in glossary.term("temperature").example()
+    k2 = sampling.distribution(z, Settings.make("top_k", 1.0, k=2))
+    p8 = sampling.distribution(z, Settings.make("top_p", 1.0, p=0.8))
+    assert f"‘mat’ {k2[0]:.0%} and ‘rug’ {k2[1]:.0%}" in glossary.term("sampling").example()
+    assert f"({int((p8 > 0).sum())} tokens)" in glossary.term("sampling").example()
+    for seed in (0, 2):
+        settings = Settings.make("top_k", 1.0, k=3, seed=seed)
+        drawn = ", ".join(glossary.TOY_NEXT[sampling.choose(z, settings, step)[0]] for step in range(3))
+        assert f"seed {seed} gives {drawn}" in glossary.term("seed").example()
+
+
 # --- the "matters" step: the model's own output, from core.explain --------------------------------
 
 def _evidence(loaded, text: str) -> views.OutputEvidence:
