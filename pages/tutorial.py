@@ -132,6 +132,11 @@ def predict(question: Question) -> bool:
     revealed_key, guess_key = f"_tut_revealed_{tag}", f"_tut_guess_{tag}"
     with st.container(border=True):
         st.markdown(f"**Predict, then reveal.** {escape(question.prompt)}")
+        # A kept control (written back before the widget), as the sidebar's: a rerun that re-creates
+        # the widget (entering presenter mode redraws the page around it) shows the guess again
+        # instead of clearing it beside an answer that stays revealed.
+        options = question.options
+        state.control(guess_key, None, lambda s: s if s in options else None, lambda v: v, link=False)
         if len(question.options) <= 14:
             guess = st.radio("Your guess", question.options, index=None, key=guess_key, horizontal=True)
         else:

@@ -212,3 +212,22 @@ def test_question_answers_match_core(bundled_model) -> None:
     assert any(q.prompt in m.value for m in at.markdown)
     assert list(at.radio[0].options) == list(q.options)
     assert q.answer == int(np.argmax(q.scores))
+
+
+def test_entering_presenter_mode_keeps_the_students_guess() -> None:
+    at = make_app(PAGE, step="head")
+    radio = next(r for r in at.radio if (r.key or "").startswith("_tut_guess_"))
+    guess = radio.options[1]
+    radio.set_value(guess).run()
+    reveal(at)
+    key = radio.key
+    from ui import state
+
+    assert at.session_state[state._KEPT][key] == guess  # kept outside the widget, which a rerun may re-create
+    at.button(key="tut_present").click().run()
+    assert at.session_state["present"] is True
+    radio = next(r for r in at.radio if r.key == key)
+    assert radio.value == guess  # the guess is kept, and the answer stays revealed beside it
+    assert not [b for b in at.button if (b.key or "").startswith("_tut_reveal_")]
+    verdicts = [e.value.replace("\\", "") for e in list(at.info) + list(at.success)]
+    assert any("Right" in v or guess in v for v in verdicts), verdicts
