@@ -292,27 +292,41 @@ def handout_step() -> bytes:
     return handout.build(_view(), [_section(step_id, fig, found, question)]).encode("utf-8")
 
 
-def handout_all() -> bytes:
-    """Every step on the current sentence, layer and head: a worksheet for a class."""
+def _every_section() -> list[handout.HandoutSection]:
+    """Every step on the current sentence, layer and head."""
     found, why_none = _evidence()
     generated, why_no_generation = _generation()
     full = StepContext(result=result, layer=sel.layer, head=sel.head, examples=_examples(),
                        rollout=cache.rollout(result), stats=cache.head_statistics(result), evidence=found,
                        no_evidence=why_none, generation=generated, no_generation=why_no_generation)
-    sections = [_section(sid, figures.figure(sid, full), notices.notices_for(sid, full),
-                         questions.question_for(sid, full)) for sid in steps.IDS]
-    return handout.build(_view(), sections).encode("utf-8")
+    return [_section(sid, figures.figure(sid, full), notices.notices_for(sid, full), questions.question_for(sid, full))
+            for sid in steps.IDS]
 
 
-HANDOUT_HELP = ("A self-contained page to print (open it, then print): the charts titled with model, text, layer and "
-                "head, the questions, space for answers, and the answers on a last page of their own.")
-cols = st.columns(3)
-cols[0].download_button("Handout: this step", data=handout_step, help=HANDOUT_HELP, mime="text/html",
+def worksheet_all() -> bytes:
+    """Every step's questions for a class, with no answers and no chart that gives one away."""
+    return handout.build(_view(), _every_section(), part=handout.WORKSHEET).encode("utf-8")
+
+
+def answer_key_all() -> bytes:
+    """Every step's answers, charts and what to notice: the teacher's copy."""
+    return handout.build(_view(), _every_section(), part=handout.ANSWER_KEY).encode("utf-8")
+
+
+WORKSHEET_HELP = ("A self-contained page to print (open it, then print): the questions with space for answers, and "
+                  "the charts of the steps without a question. No answers: those are on the answer key.")
+KEY_HELP = ("The teacher's copy to print: every question's answer and why, every step's charts and what to notice, "
+            "computed from this model, text, layer and head.")
+cols = st.columns(4)
+cols[0].download_button("Worksheet: this step", data=handout_step, help=WORKSHEET_HELP, mime="text/html",
                         file_name=f"{page.slug(sel)}_step{steps.number(step_id)}_{step_id}.html", key="tut_handout",
                         on_click="ignore", icon=":material/print:")
-cols[1].download_button("Worksheet: every step", data=handout_all, help=HANDOUT_HELP, mime="text/html",
-                        file_name=f"{page.slug(sel)}_tutorial.html", key="tut_worksheet", on_click="ignore",
+cols[1].download_button("Worksheet: every step", data=worksheet_all, help=WORKSHEET_HELP, mime="text/html",
+                        file_name=f"{page.slug(sel)}_tutorial_worksheet.html", key="tut_worksheet", on_click="ignore",
                         icon=":material/assignment:")
+cols[2].download_button("Answer key: every step", data=answer_key_all, help=KEY_HELP, mime="text/html",
+                        file_name=f"{page.slug(sel)}_tutorial_answer_key.html", key="tut_answer_key",
+                        on_click="ignore", icon=":material/key:")
 if not presenter.is_on():
-    with cols[2]:
+    with cols[3]:
         presenter.start_button("tut_present")

@@ -1,10 +1,16 @@
-"""A printable handout of a tutorial step: one self-contained HTML file (no network, no script).
+"""A printable handout of the tutorial: one self-contained HTML file (no network, no script), in
+two parts printed separately.
 
-Title (model, text, layer, head), the step's plain sentences, its chart as inline SVG
-(core.render.export.chart_to_svg), the predict-then-reveal question with the options to tick,
-lines to write on, "what do you notice?" with space, and the answers on a last page of their
-own (a teacher can hand out the first pages and keep the last). Print CSS: A4 or Letter,
-margins, nothing split across pages that should stay together.
+The worksheet: title (model, text, layer, head), each step's plain sentences, its
+predict-then-reveal question with the options to tick and lines to write on, and "what do you
+notice?" with space. A step with a question keeps its chart (and any list that gives the answer
+away) off the worksheet: a printed chart would answer the question right under it. A step
+without a question shows its chart (as inline SVG, core.render.export.chart_to_svg) or, for the
+model's facts and its tokens, those lines.
+
+The answer key: every step's question with its answer and why, its charts, and what to notice,
+computed from the same text. A teacher hands out the worksheet and keeps the key. Print CSS:
+A4 or Letter, margins, nothing split across pages that should stay together.
 """
 
 from __future__ import annotations
@@ -112,13 +118,57 @@ def _question_block(question: Question, number: int, lines: int) -> str:
             f"{options}<p>My answer and why:</p>{_lines(lines)}</div>")
 
 
-def build(view: HandoutView, sections: list[HandoutSection], *, answer_lines: int = 3,
+WORKSHEET, ANSWER_KEY = "worksheet", "answers"
+PARTS = (WORKSHEET, ANSWER_KEY)
+
+
+def _figures(section: HandoutSection) -> list[str]:
+    out = []
+    for i, svg in enumerate(section.figures):
+        caption = f"<figcaption>{_e(section.caption)}</figcaption>" if section.caption and not i else ""
+        out.append(f"<figure>{inline_svg(svg)}{caption}</figure>")
+    out.extend(f"<p>{_e(line)}</p>" for line in section.extra)
+    return out
+
+
+def _worksheet_section(section: HandoutSection, number: int, answer_lines: int, notice_lines: int) -> list[str]:
+    parts: list[str] = []
+    if section.question is not None:
+        parts.append(_question_block(section.question, number, answer_lines))
+        parts.append('<p class="meta">This step\'s chart is on the answer key: answer first, then look.</p>')
+        ask = "Once you see the chart: write two things it shows for this sentence."
+    else:
+        parts.extend(_figures(section))
+        ask = ("Write two things you see in the chart for this sentence." if section.figures else
+               "Write two things you notice in the lines above for this sentence.")
+    parts.append(f'<div class="notice"><h3>What do you notice?</h3><p>{_e(ask)}</p>{_lines(notice_lines)}</div>')
+    return parts
+
+
+def _answer_section(section: HandoutSection, number: int) -> list[str]:
+    parts: list[str] = []
+    q = section.question
+    if q is not None:
+        parts.append(f'<div class="question"><h3>Question {number}</h3><p>{_e(q.prompt)}</p>'
+                     f"<p><strong>Answer: {_e(q.answer_label)}.</strong> {_e(q.why)}</p></div>")
+    parts.extend(_figures(section))
+    if section.notices:
+        parts.append('<div class="notice"><h3>What to notice (computed from this text)</h3><ul>'
+                     + "".join(f"<li>{_e(n.text)}</li>" for n in section.notices) + "</ul></div>")
+    return parts
+
+
+def build(view: HandoutView, sections: list[HandoutSection], *, part: str = WORKSHEET, answer_lines: int = 3,
           notice_lines: int = 4, made: date | None = None) -> str:
-    """The handout as one HTML document (UTF-8 text). Every text is escaped; SVGs go through
-    `inline_svg`."""
+    """The worksheet (`part=WORKSHEET`: questions, no answers) or the answer key (`part=ANSWER_KEY`)
+    as one HTML document (UTF-8 text). Every text is escaped; SVGs go through `inline_svg`."""
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}, not {part!r}")
     text = view.text if len(view.text) <= MAX_TEXT_CHARS else view.text[:MAX_TEXT_CHARS] + " …"
     title = title_of(view)
     heading = sections[0].title if len(sections) == 1 else "Attention tutorial"
+    if part == ANSWER_KEY:
+        heading = f"Answer key: {heading}"
     meta = [("Model", view.model), ("Layer, head", f"layer {view.layer}, head {view.head} (counted from 0)"),
             ("Text", f"“{text}”")]
     if view.text_pair:
@@ -131,30 +181,21 @@ def build(view: HandoutView, sections: list[HandoutSection], *, answer_lines: in
         f"<h1>{_e(heading)}</h1>",
         f'<p class="meta"><strong>{_e(title)}</strong></p>',
         '<dl class="meta">' + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in meta) + "</dl>",
-        '<p class="name">Name: ______________________________ &nbsp; Date: ______________</p>',
     ]
-    answers: list[str] = []
+    if part == WORKSHEET:
+        parts.append('<p class="name">Name: ______________________________ &nbsp; Date: ______________</p>')
+    else:
+        parts.append('<p class="meta">For the teacher: the answers are computed from this text, layer and head. '
+                     "Hand out the worksheet made from the same view.</p>")
     number = 0
     for section in sections:
         parts.append(f"<h2>{_e(section.title)}</h2>")
         parts.append(f'<p class="meta">Notebook: {_e(section.notebook)}</p>')
         parts.extend(f"<p>{_e(s)}</p>" for s in section.intro)
-        if section.question is not None:
-            number += 1
-            parts.append(_question_block(section.question, number, answer_lines))
-            q = section.question
-            answers.append(f"<li><strong>Question {number}:</strong> {_e(q.answer_label)}. {_e(q.why)}</li>")
-        for i, svg in enumerate(section.figures):
-            caption = f"<figcaption>{_e(section.caption)}</figcaption>" if section.caption and not i else ""
-            parts.append(f"<figure>{inline_svg(svg)}{caption}</figure>")
-        parts.extend(f"<p>{_e(line)}</p>" for line in section.extra)
-        parts.append(f'<div class="notice"><h3>What do you notice?</h3><p>Write two things you see in the chart '
-                     f"for this sentence.</p>{_lines(notice_lines)}</div>")
-        answers.extend(f"<li>{_e(n.text)}</li>" for n in section.notices)
+        number += section.question is not None
+        parts.extend(_worksheet_section(section, number, answer_lines, notice_lines) if part == WORKSHEET
+                     else _answer_section(section, number))
     parts.append(f'<p class="caveat">{_e(CAVEAT)}</p>')
-    if answers:
-        parts.append('<section class="answers"><h2>Answers (computed from this text)</h2><ul>'
-                     + "".join(answers) + "</ul></section>")
     stamp = (made or date.today()).isoformat()
     parts.append(f'<p class="caveat">Made with the attention dashboard on {_e(stamp)}.</p></body></html>')
     return "\n".join(parts)

@@ -252,7 +252,7 @@ def test_the_handout_prints_on_paper_without_the_network(browser: Any, bundled_m
                                      questions.question_for("head", ctx), tuple(notices.notices_for("head", ctx)),
                                      fig.caption)
     view = handout.HandoutView(model=res.info.display_name, text=res.text, layer=2, head=5)
-    document = handout.build(view, [section])
+    document = handout.build(view, [section], part=handout.ANSWER_KEY)  # the copy with the chart
     context, offline = _context(browser)
     try:
         page = context.new_page()

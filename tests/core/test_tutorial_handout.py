@@ -48,30 +48,61 @@ def _section(step: str, ctx: StepContext) -> handout.HandoutSection:
                                   fig.caption, tuple(fig.lines))
 
 
-def test_a_step_handout_has_its_title_an_inline_svg_questions_and_answers(ctx) -> None:
-    view = handout.HandoutView(model="tiny/test-model", text=f"The cat {HOSTILE}", layer=1, head=2)
-    page = handout.build(view, [_section("head", ctx)])
-    assert handout.title_of(view) == "tiny/test-model · layer 1, head 2"
-    assert handout.title_of(view) in page
-    assert "<svg" in page and page.count("<svg") == 1
-    assert "<script" not in page.lower() and "&lt;/script&gt;" in page  # the text is shown, not run
-    assert "Predict before you look" in page and 'class="line"' in page  # the question, space to answer
-    assert "Answers (computed from this text)" in page and "What do you notice?" in page
-    assert html.escape(handout.CAVEAT) in page
+def _checked(page: str) -> None:
+    assert "<script" not in page.lower()
     parser = _Collect()
     parser.feed(page)
-    assert parser.tags[0] == "html" and "svg" in parser.tags
+    assert parser.tags[0] == "html"
     assert not [u for u in parser.links if u.startswith(("http:", "https:", "//"))]  # nothing from the network
     assert not re.search(r"url\(\s*['\"]?https?:", page)
 
 
-def test_the_whole_tutorial_as_one_worksheet(ctx) -> None:
+def test_a_step_worksheet_asks_without_answering(ctx) -> None:
+    view = handout.HandoutView(model="tiny/test-model", text=f"The cat {HOSTILE}", layer=1, head=2)
+    section = _section("head", ctx)
+    page = handout.build(view, [section])
+    assert handout.title_of(view) == "tiny/test-model · layer 1, head 2"
+    assert handout.title_of(view) in page
+    _checked(page)
+    assert "&lt;/script&gt;" in page  # the text is shown, not run
+    assert "Predict before you look" in page and 'class="line"' in page  # the question, space to answer
+    assert "<svg" not in page  # the chart would answer the question right under it
+    assert "answer key" in page and "What do you notice?" in page
+    assert "Answer:" not in page and html.escape(section.question.why) not in page
+    assert not any(html.escape(n.text) in page for n in section.notices)
+    assert html.escape(handout.CAVEAT) in page
+
+
+def test_a_step_answer_key_has_the_answer_the_chart_and_what_to_notice(ctx) -> None:
+    view = handout.HandoutView(model="tiny/test-model", text=f"The cat {HOSTILE}", layer=1, head=2)
+    section = _section("head", ctx)
+    page = handout.build(view, [section], part=handout.ANSWER_KEY)
+    _checked(page)
+    assert page.count("<svg") == 1 and "Answer key" in page
+    assert f"Answer: {html.escape(section.question.answer_label)}." in page
+    assert html.escape(section.question.why) in page
+    assert all(html.escape(n.text) in page for n in section.notices)
+    assert 'class="line"' not in page and "Name:" not in page
+
+
+def test_the_whole_tutorial_as_a_worksheet_and_an_answer_key(ctx) -> None:
     view = handout.HandoutView(model="m", text="t", layer=1, head=2, text_pair="second")
-    page = handout.build(view, [_section(s, ctx) for s in steps.IDS])
-    asked = sum(questions.question_for(s, ctx) is not None for s in steps.IDS)
-    assert page.count("Predict before you look") == asked == page.count("<strong>Question ")
-    assert "Second text" in page and "Attention tutorial" in page
-    assert page.index('class="answers"') > page.rindex("What do you notice?")  # answers last, own page
+    sections = [_section(s, ctx) for s in steps.IDS]
+    sheet = handout.build(view, sections)
+    key = handout.build(view, sections, part=handout.ANSWER_KEY)
+    asked = sum(s.question is not None for s in sections)
+    assert sheet.count("Predict before you look") == asked == key.count("Answer: ")
+    assert "Answer: " not in sheet
+    assert "Second text" in sheet and "Attention tutorial" in sheet and "Answer key: Attention tutorial" in key
+    charted = sum(len(s.figures) for s in sections if s.question is None)
+    assert sheet.count("<svg") == charted and key.count("<svg") == sum(len(s.figures) for s in sections)
+    for s in sections:  # a step without a chart never asks about one
+        block = sheet[sheet.index(f"<h2>{html.escape(s.title)}</h2>"):]
+        block = block[:block.index("</div>", block.index("What do you notice?"))]
+        if not s.figures:
+            assert "chart" not in block.split("What do you notice?")[1], s.title
+    with pytest.raises(ValueError):
+        handout.build(view, sections, part="both")
 
 
 def test_inline_svg_refuses_active_content() -> None:
