@@ -34,7 +34,9 @@ def models_box(statuses: Sequence[tuple[str, str, str, str]], *, use: Callable[[
     if any(avail == "unavailable" for _, _, avail, _ in statuses):
         st.caption("To fetch these models for a room without network, run once while online, then start the app "
                    "again (with ATTENTION_DASHBOARD_OFFLINE=1 where there is no network):")
-        st.code(KIT_COMMAND, language="bash")
+        # Inline code, not st.code: its highlighted block fails contrast (2.8:1) and is an unfocusable
+        # scroll region at 420 px.
+        st.markdown(f"`{KIT_COMMAND}`")
 
 
 def value_or_stop(request: Any, what: str, quiet: tuple[type[Exception], ...] = (),

@@ -148,11 +148,11 @@ def quads_overlap(a: Quad, b: Quad) -> bool:
 
 # Every drawn chart: its column, its drawing, and (SVG) its texts and the filled rects they may sit on,
 # in drawing order. Opacity is the product of the element's and its ancestors' up to the SVG.
-MEASURE_JS = """() => {
+MEASURE_JS = r"""() => {
   const r1 = v => Math.round(v * 10) / 10;
   const box = r => [r1(r.left), r1(r.top), r1(r.right), r1(r.bottom)];
   const appBg = getComputedStyle(document.querySelector('[data-testid="stApp"]')).backgroundColor;
-  const opaque = c => { const m = (c || '').match(/[\\d.]+/g); return m && (m.length < 4 || parseFloat(m[3]) > 0.99); };
+  const opaque = c => { const m = (c || '').match(/[\d.]+/g); return m && (m.length < 4 || parseFloat(m[3]) > 0.99); };
   const alphaOf = (el, stop) => { let a = 1; for (let e = el; e && e !== stop; e = e.parentElement) {
       const cs = getComputedStyle(e); a *= parseFloat(cs.opacity === '' ? 1 : cs.opacity); if (cs.display === 'none' || cs.visibility === 'hidden') return 0; }
     return a; };

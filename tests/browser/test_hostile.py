@@ -57,7 +57,9 @@ TEXT_CASES: list[dict[str, Any]] = CORPUS["text_cases"]
 URL_CASES: list[dict[str, Any]] = CORPUS["url_cases"]
 OTHER_PAGES = [p for p in PAGES if p != DEFAULT_PAGE]  # from the page table
 BYSTANDER_TEXT = "The old man the boat."
-NO_RESULT = ("about", "glossary")  # pages that draw nothing from the text
+# Pages that draw nothing from the text; the generation pages need models that are not on this
+# machine and say so for every text (their hostile-text cases run in tests/app on tiny models).
+NO_RESULT = ("about", "glossary", "generate", "translation")
 
 
 def build(value: Any) -> str:
