@@ -227,3 +227,22 @@ def test_the_tutorial_step_says_why_a_model_cannot_generate(with_lms) -> None:
     clean(at)
     assert not errors_of(at)
     assert "cannot generate text" in " ".join(m.value for m in at.markdown)
+
+
+HOSTILE = ("</script><script>alert(1)</script> {0.__class__} %s '; DROP TABLE x; -- 😀 مرحبا 中文",
+           "\u200b\u202e\ufeff", "word " * 600)
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=["markup and injections", "invisible characters", "long"])
+def test_hostile_text_on_generate_is_a_result_or_a_sentence(with_lms, text) -> None:
+    at = make_app(GENERATE, model=with_lms["gpt2"], text=text, strategy="greedy", steps=2)
+    clean(at)
+    assert charts_of(at) or errors_of(at) or at.warning or at.info
+    assert not any("<script>" in m.value for m in at.markdown if "`" not in m.value)
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=["markup and injections", "invisible characters", "long"])
+def test_hostile_text_on_translation_is_a_result_or_a_sentence(with_seq2seq, text) -> None:
+    at = make_app(TRANSLATION, text=text, s2s=with_seq2seq["marian"], target=text[:200])
+    clean(at)
+    assert charts_of(at) or errors_of(at) or at.warning or at.info
