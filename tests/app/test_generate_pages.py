@@ -104,7 +104,7 @@ def test_a_model_that_cannot_generate_says_so(with_lms) -> None:
     text = shown(at)
     assert "cannot generate text" in text and "masked language model" in text
     assert "GPT-2" in text and "unavailable" in text
-    assert any("model_kit.py --models generation" in c.value for c in at.code)
+    assert any("model_kit.py --models generation" in m.value for m in at.markdown)
 
 
 def test_the_default_model_says_it_cannot_generate_and_which_models_can() -> None:
@@ -206,7 +206,7 @@ def test_unavailable_translation_models_say_so_with_the_model_kit() -> None:
     if "unavailable here" not in text:
         pytest.skip("a translation model is on this machine")
     assert "opus-mt-en-de" in text and "T5 small" in " ".join(m.value for m in at.markdown)
-    assert any("model_kit.py --models generation" in c.value for c in at.code)
+    assert any("model_kit.py --models generation" in m.value for m in at.markdown)
 
 
 # --- the tutorial's step on causal masking while generating -------------------------------------
