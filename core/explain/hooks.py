@@ -86,11 +86,10 @@ def private_forward(loaded: LoadedModel, edit: HeadEdit | None = None, *, grad: 
                     work_tokens: int = 1) -> Iterator[None]:
     """Hold the model's lock, install `edit`'s hooks, set torch's threads and grad mode; undo all.
 
-    `work_tokens`: the text's length in tokens; torch threads as the app sets them for it
-    (core.attention.extract.cpu_threads_for: one thread up to 64 tokens), also for a batch of
-    copies of the text: on 2 cores shared with other processes, ablating all 72 heads at 32
-    tokens took 0.8 s on one thread and 0.5-5.4 s on two, which stall whenever one is
-    descheduled. `grad`: gradients on (even inside inference mode elsewhere), on one thread
+    `work_tokens`: the tokens of one forward pass, every copy of a batch counted; torch threads as
+    the app sets them for that many (core.attention.extract.cpu_threads_for: one thread up to 64
+    tokens), so a batch of copies large enough to keep two cores busy gets them.
+    `grad`: gradients on (even inside inference mode elsewhere), on one thread
     (integrated gradients at 32 steps x 32 tokens: 0.8-1.0 s on one, 2.9-5.3 s on two); the model
     stays in eval mode and its parameters never require grad.
     """

@@ -53,7 +53,7 @@ def ablation_grid(loaded: LoadedModel, problem: Problem, mode: AblationMode = "z
     ids = torch.tensor(problem.input_ids)[None]
     types = None if s.token_type_ids is None else torch.tensor(s.token_type_ids)[None]
     edit = head_edit(loaded, keep_all[:1], mode, means)
-    with private_forward(loaded, edit, work_tokens=n):
+    with private_forward(loaded, edit, work_tokens=n * min(chunk, total)):
         for start in range(0, total, chunk):
             rows = keep_all[start:start + chunk]
             edit.keep = rows
