@@ -89,14 +89,13 @@ def private_forward(loaded: LoadedModel, edit: HeadEdit | None = None, *, grad: 
     `work_tokens`: the tokens of one forward pass, every copy of a batch counted; torch threads as
     the app sets them for that many (core.attention.extract.cpu_threads_for: one thread up to 64
     tokens), so a batch of copies large enough to keep two cores busy gets them.
-    `grad`: gradients on (even inside inference mode elsewhere), on one thread
-    (integrated gradients at 32 steps x 32 tokens: 0.8-1.0 s on one, 2.9-5.3 s on two); the model
-    stays in eval mode and its parameters never require grad.
+    `grad`: gradients on (even inside inference mode elsewhere), threads chosen the same way; the
+    model stays in eval mode and its parameters never require grad.
     """
     import torch
 
     handles = []
-    with loaded.lock, cpu_threads_for(1 if grad else work_tokens):
+    with loaded.lock, cpu_threads_for(work_tokens):
         try:
             if edit is not None:
                 owner = threading.get_ident()
