@@ -31,12 +31,12 @@ sel = page.header(
 result = page.result_or_stop(sel)
 facts = explain_panel.facts_or_stop(sel)
 request = explain_panel.prediction(sel, facts)
-problem = explain_panel.value_or_stop(request).problem
+problem = page.value_or_stop(request).problem
 chart_scroll_box()
 page.describe(where=explain_panel.output_label(problem))
 
 attribution = AttributionOf(request)
-found = explain_panel.value_or_stop(attribution, "attribution")
+found = page.value_or_stop(attribution, "attribution")
 if not len(found.words):
     st.info("This output has no other word to rank: type a longer sentence.", icon=":material/edit_note:")
     page.caveat()
@@ -55,7 +55,7 @@ state.control("reference", "blank-out", state.parse_choice(list(REFERENCES)), la
 reference = st.radio("Compare the lenses with", list(REFERENCES), key="reference", format_func=REFERENCE.get,
                      horizontal=True)
 sentence = SentenceFaithfulnessOf(request)
-one = explain_panel.value_or_stop(sentence, "faithfulness")
+one = page.value_or_stop(sentence, "faithfulness")
 page.guard(lambda: presenter.chart(cache.chart(SentenceFaithfulnessChart(
     sentence, reference, "This sentence: Spearman ρ of each lens by layer")), key="attr_faith"), "faithfulness chart")
 ri = REFERENCES.index(reference)

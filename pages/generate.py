@@ -93,7 +93,7 @@ def parse_steps(raw: str) -> int | None:
 
 asked = int(state.control("steps", 1, parse_steps, label="steps"))
 state.show_notes()
-gen = generate_panel.value_or_stop(GenerationOf(sel.model_id, sel.text, settings, asked), "generation",
+gen = page.value_or_stop(GenerationOf(sel.model_id, sel.text, settings, asked), "generation",
                                    quiet=(CannotGenerateError,), then=causal_models_box)
 
 

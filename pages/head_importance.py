@@ -27,10 +27,10 @@ if not facts.heads_editable:
     page.caveat()
     page.stop()
 request = explain_panel.prediction(sel, facts)
-problem = explain_panel.value_or_stop(request).problem
+problem = page.value_or_stop(request).problem
 mode = explain_panel.ablation_kind()
 asked = HeadImportanceOf(request, mode)
-found = explain_panel.value_or_stop(asked, "head importance")
+found = page.value_or_stop(asked, "head importance")
 chart_scroll_box()
 page.describe(where=f"every layer × head · {explain_panel.output_label(problem)}")
 change = "KL divergence of the prediction" if problem.kind != "embedding" else "1 − cosine to the original embedding"

@@ -23,7 +23,7 @@ sel = page.header(
 result = page.result_or_stop(sel)
 facts = explain_panel.facts_or_stop(sel)
 request = explain_panel.prediction(sel, facts)
-output = explain_panel.value_or_stop(request)
+output = page.value_or_stop(request)
 problem = output.problem
 chart_scroll_box()
 
@@ -52,7 +52,7 @@ if not (picked or masked or dropped):
     page.stop()
 
 asked = InterventionOf(request, change)
-found = explain_panel.value_or_stop(asked, "intervention")
+found = page.value_or_stop(asked, "intervention")
 cols = st.columns(3)
 if problem.kind == "embedding":
     what = "Cosine to the second text" if problem.pair_embedding is not None else "Cosine to the original embedding"

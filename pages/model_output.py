@@ -22,7 +22,7 @@ result = page.result_or_stop(sel)
 facts = explain_panel.facts_or_stop(sel)
 st.caption(f":material/info: {facts.what_it_is_for}")
 request = explain_panel.prediction(sel, facts)
-output = explain_panel.value_or_stop(request)
+output = page.value_or_stop(request)
 problem = output.problem
 chart_scroll_box()
 page.describe(where=explain_panel.output_label(problem))

@@ -50,7 +50,7 @@ state.show_notes()
 def translation_views() -> None:
     """The source and target, one head of the three attentions, the word alignment, BertViz."""
     request = Seq2SeqOf(model_id, sel.text, target)
-    r = generate_panel.value_or_stop(request, "translation")
+    r = page.value_or_stop(request, "translation")
     chart_scroll_box()
     st.markdown(f"**Source** ({len(r.source.labels)} tokens): {escape(r.source.text)}")
     how = "the model’s translation" if r.target_generated else "typed"

@@ -1,44 +1,27 @@
 """What the "Does it matter?" pages share: the model's output facts (or a sentence, then stop),
 the output the pages explain (the masked word, the next-token position or the text to compare
 with: controls kept in the link, so every page reads the same output), the heads and words an
-intervention changes, and a value or a sentence instead of a traceback."""
+intervention changes."""
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 from typing import Any
 
 import streamlit as st
 
-from core.errors import AttentionDashboardError
 from core.explain.outputs import Target
 from core.requests import explain
-from ui import cache, page, state
+from ui import page, state
 from ui.glossary_links import term_help
 
-log = logging.getLogger("attention_dashboard")
 
 MAX_COMPARE_CHARS = 2_000
 
 
-def value_or_stop(request: Any, what: str = "output") -> Any:
-    """The request's value, or its error as one sentence and page.stop()."""
-    try:
-        return cache.get(request)
-    except AttentionDashboardError as err:
-        st.error(str(err), icon=":material/error:")
-    except Exception:  # noqa: BLE001 - never a traceback on screen; the log has it
-        log.exception("%s failed", what)
-        st.error(f"The {what} could not be computed for this input. Try a shorter or different text.",
-                 icon=":material/error:")
-    page.caveat()
-    page.stop()
-
-
 def facts_or_stop(sel: state.Selection) -> explain.OutputFacts:
     """What the model outputs; a model with no output head says so and the page stops."""
-    facts = value_or_stop(explain.Facts(sel.model_id), "model's output")
+    facts = page.value_or_stop(explain.Facts(sel.model_id), "model's output")
     if facts.no_head_message:
         st.info(facts.no_head_message, icon=":material/block:")
         page.caveat()
@@ -50,7 +33,7 @@ def prediction(sel: state.Selection, facts: explain.OutputFacts) -> explain.Pred
     """The output every page of this part explains, with its picker drawn: a word to mask
     (masked LM), a position to predict after (causal LM) or a text to compare with (embedding)."""
     base = explain.Prediction(sel.model_id, sel.text, sel.text_pair, Target())
-    problem = value_or_stop(base).problem
+    problem = page.value_or_stop(base).problem
     s = problem.sentence
     if facts.kind == "masked":
         options = [int(w) for w in s.content_words()]

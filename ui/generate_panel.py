@@ -1,20 +1,14 @@
 """What the Generate and Translation pages share: which models can do the page's job here (ready,
-downloadable or unavailable, and why, with the model kit command that fetches them), and a
-request's value or a sentence instead of a traceback."""
+downloadable or unavailable, and why, with the model kit command that fetches them)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import streamlit as st
 
-from core.errors import AttentionDashboardError
-from ui import cache, page
 from ui.glossary_links import escape
 
-log = logging.getLogger("attention_dashboard")
 
 KIT_COMMAND = ".venv/bin/python scripts/model_kit.py --models generation"
 BADGE = {"ready": "✓", "downloadable": "↓", "unavailable": "✗"}
@@ -39,24 +33,3 @@ def models_box(statuses: Sequence[tuple[str, str, str, str]], *, use: Callable[[
         st.markdown(f"`{KIT_COMMAND}`")
 
 
-def value_or_stop(request: Any, what: str, quiet: tuple[type[Exception], ...] = (),
-                  then: Callable[[], None] | None = None) -> Any:
-    """The request's value, or its error as one sentence and page.stop(). The errors in `quiet` (a
-    choice to make, e.g. a model that cannot generate, rather than a failure) are an info box and
-    `then()`, and the value is None: the page goes on without stopping, so the router still writes
-    the link of what is on screen."""
-    try:
-        return cache.get(request)
-    except quiet as err:
-        st.info(str(err), icon=":material/block:")
-        if then is not None:
-            then()
-        return None
-    except AttentionDashboardError as err:
-        st.error(str(err), icon=":material/error:")
-    except Exception:  # noqa: BLE001 - never a traceback on screen; the log has it
-        log.exception("%s failed", what)
-        st.error(f"The {what} could not be computed for this input. Try a shorter or different text.",
-                 icon=":material/error:")
-    page.caveat()
-    page.stop()

@@ -136,6 +136,29 @@ def stop() -> NoReturn:
     st.stop()
 
 
+def value_or_stop(request: Any, what: str = "output", quiet: tuple[type[Exception], ...] = (),
+                  then: Callable[[], None] | None = None) -> Any:
+    """The request's value, or its error as one sentence and stop(). The errors in `quiet` (a
+    choice to make, e.g. a model that cannot generate, rather than a failure) are an info box and
+    `then()`, and the value is None: the page goes on without stopping, so the router still writes
+    the link of what is on screen."""
+    try:
+        return cache.get(request)
+    except quiet as err:
+        st.info(str(err), icon=":material/block:")
+        if then is not None:
+            then()
+        return None
+    except AttentionDashboardError as err:
+        st.error(str(err), icon=":material/error:")
+    except Exception:  # noqa: BLE001 - never a traceback on screen; the log has it
+        log.exception("%s failed", what)
+        st.error(f"The {what} could not be computed for this input. Try a shorter or different text.",
+                 icon=":material/error:")
+    caveat()
+    stop()
+
+
 def result_or_stop(sel: state.Selection | None = None) -> AttentionResult:
     """The attention for the current selection, or a clear message and stop()."""
     sel = sel or state.current()
