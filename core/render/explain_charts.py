@@ -15,19 +15,9 @@ import pandas as pd
 
 from core.render.raster import light_text_test
 from core.render.vega import (CATEGORY_COLOURS, HIGHLIGHT, PAD, TEXT_DARK, TEXT_LIGHT, calculate, no_init_validation,
-                              title_params, value_if)
+                              title_params, unique_labels, value_if)
 
 BAR_BLUE = "#4c78a8"
-
-
-def _unique(labels: Sequence[str]) -> list[str]:
-    """Labels made unique and kept in order ("the", "the (2)"): a nominal axis merges repeats."""
-    seen: dict[str, int] = {}
-    out = []
-    for label in labels:
-        seen[label] = seen.get(label, 0) + 1
-        out.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
-    return out
 
 
 @no_init_validation
@@ -36,7 +26,7 @@ def top_k_chart(tokens: Sequence[str], probabilities: np.ndarray, *, title: str,
     """Horizontal bars, most probable first: `probabilities[k]` of `tokens[k]`; the bar of
     `target` (the original word, or the actual next token) is orange."""
     p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
-    labels = _unique([str(t) for t in tokens])
+    labels = unique_labels([str(t) for t in tokens])
     frame = pd.DataFrame({"token": labels, "p": p, "is_target": [str(t) == target for t in tokens],
                           "rank": np.arange(1, len(p) + 1)})
     y = alt.Y("token:N", sort=labels, title=None, axis=alt.Axis(labelFontSize=13, labelLimit=160))
@@ -66,7 +56,7 @@ def rank_chart(labels: Sequence[str], methods: Sequence[str], ranks: np.ndarray,
     `scores[m, k]` in the tooltip. Rows named in `highlight_methods` get a bold label."""
     ranks = np.asarray(ranks, dtype=np.int64)
     scores = np.asarray(scores, dtype=np.float64)
-    words = _unique([str(w) for w in labels])
+    words = unique_labels([str(w) for w in labels])
     k = len(words)
     rows = [{"method": m, "word": w, "rank": int(ranks[i, j]), "score": float(scores[i, j]),
              "closeness": (k - int(ranks[i, j])) / max(k - 1, 1)}
@@ -168,7 +158,7 @@ def word_pair_chart(labels: Sequence[str], first: np.ndarray, second: np.ndarray
                     first_label: str, second_label: str) -> alt.VConcatChart:
     """Two scores of the same words, one bar chart above the other (words in sentence order);
     the largest bar of each is orange."""
-    words = _unique([str(w) for w in labels])
+    words = unique_labels([str(w) for w in labels])
     charts = []
     parts = []
     for values, label in ((first, first_label), (second, second_label)):

@@ -13,20 +13,10 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from core.render.vega import HIGHLIGHT, PAD, calculate, no_init_validation, title_params, value_if
+from core.render.vega import HIGHLIGHT, PAD, calculate, no_init_validation, title_params, unique_labels, value_if
 
 BAR_BLUE = "#4c78a8"
 CUT_GREY = "#9e9e9e"  # a candidate top-k / top-p left out of the draw
-
-
-def _unique(labels: Sequence[str]) -> list[str]:
-    """Labels made unique and kept in order ("the", "the (2)"): a nominal axis merges repeats."""
-    seen: dict[str, int] = {}
-    out = []
-    for label in labels:
-        seen[label] = seen.get(label, 0) + 1
-        out.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
-    return out
 
 
 @no_init_validation
@@ -37,7 +27,7 @@ def candidates_chart(tokens: Sequence[str], probabilities: np.ndarray, kept: np.
     cut by top-k or top-p, drawn grey); the bar of candidate `chosen` (an index) is orange."""
     p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
     q = np.asarray(kept, dtype=np.float64).reshape(-1)
-    labels = _unique([str(t) for t in tokens])
+    labels = unique_labels([str(t) for t in tokens])
     status = ["chosen" if i == chosen else "in the draw" if q[i] > 0 else "left out" for i in range(len(p))]
     frame = pd.DataFrame({"token": labels, "p": p, "kept": q, "status": status, "rank": np.arange(1, len(p) + 1)})
     y = alt.Y("token:N", sort=labels, title=None, axis=alt.Axis(labelFontSize=13, labelLimit=160))
@@ -65,7 +55,7 @@ def candidates_chart(tokens: Sequence[str], probabilities: np.ndarray, kept: np.
 def attention_rows_chart(labels: Sequence[str], rows: Mapping[str, np.ndarray], *, title: str) -> alt.LayerChart:
     """One row of bars per lens (`rows[name]`: [keys], each a distribution over the context):
     the newest token's attention over every token before it (x, in order; the newest last)."""
-    words = _unique([str(t) for t in labels])
+    words = unique_labels([str(t) for t in labels])
     names = list(rows)
     frame = pd.DataFrame([{"lens": name, "token": w, "position": i, "weight": float(v)}
                           for name in names for i, (w, v) in enumerate(zip(words, np.asarray(rows[name])))])
@@ -99,7 +89,7 @@ def rect_heatmap(values: np.ndarray, row_labels: Sequence[str], col_labels: Sequ
     """A [rows, columns] matrix of weights in [0, 1] (cross-attention: target rows over source
     columns), numbers in the cells up to 20 x 20; `allowed` False cells are masked (grey)."""
     v = np.asarray(values, dtype=np.float64)
-    rows, cols = _unique([str(t) for t in row_labels]), _unique([str(t) for t in col_labels])
+    rows, cols = unique_labels([str(t) for t in row_labels]), unique_labels([str(t) for t in col_labels])
     ok = np.ones(v.shape, dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool)
     frame = pd.DataFrame([{"row": r, "col": c, "weight": float(v[i, j]) if ok[i, j] else None,
                            "masked": not ok[i, j]}

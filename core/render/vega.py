@@ -419,3 +419,13 @@ def spec_memo(chart: Any, variant: Any, make: Any) -> dict[str, Any] | None:
     if spec is None:
         spec = slot[variant] = make(chart)
     return spec
+
+
+def unique_labels(labels: Sequence[str]) -> list[str]:
+    """Labels made unique and kept in order ("the", "the (2)"): a nominal axis merges repeats."""
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
+    return out
