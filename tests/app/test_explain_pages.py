@@ -12,24 +12,11 @@ import time
 import pytest
 
 from tests.app.apptest_util import charts_of, errors_of, exceptions_of, make_app, texts_of
-from tests.tiny_models import with_heads_once
 
 OUTPUT, INTERVENTIONS = "pages/model_output.py", "pages/interventions.py"
 IMPORTANCE, ATTRIBUTION = "pages/head_importance.py", "pages/attribution.py"
 EXPLAIN_PAGES = [OUTPUT, INTERVENTIONS, IMPORTANCE, ATTRIBUTION]
 SENTENCE = "The cat sat on the mat."
-
-
-@pytest.fixture(scope="module")
-def lm_folders() -> dict[str, str]:
-    """The tiny models WITH their heads, by family: their folders are their ids in the app."""
-    return {family: str(loaded.info.source) for family, loaded in with_heads_once().items()}
-
-
-@pytest.fixture()
-def with_lms(monkeypatch, lm_folders) -> dict[str, str]:
-    monkeypatch.setenv("ATTENTION_DASHBOARD_MODELS", ",".join(lm_folders.values()))
-    return lm_folders
 
 
 def clean(at) -> None:

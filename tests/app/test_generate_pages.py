@@ -13,21 +13,10 @@ import pytest
 from core.generate.settings import MAX_STEPS
 from core.models import registry
 from tests.app.apptest_util import charts_of, errors_of, exceptions_of, make_app, texts_of
-from tests.tiny_models import seq2seq_once, with_heads_once
+from tests.tiny_models import seq2seq_once
 
 GENERATE, TRANSLATION = "pages/generate.py", "pages/translation.py"
 PROMPT = "the cat sat on the"
-
-
-@pytest.fixture(scope="module")
-def lm_folders() -> dict[str, str]:
-    return {family: str(loaded.info.source) for family, loaded in with_heads_once().items()}
-
-
-@pytest.fixture()
-def with_lms(monkeypatch, lm_folders) -> dict[str, str]:
-    monkeypatch.setenv("ATTENTION_DASHBOARD_MODELS", ",".join(lm_folders.values()))
-    return lm_folders
 
 
 def clean(at) -> None:
