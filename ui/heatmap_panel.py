@@ -14,7 +14,7 @@ import streamlit as st
 from core.attention.result import AttentionResult
 from core.render import heatmaps, matrix
 from core.render.matrix import DrawMatrix
-from core.requests.charts import HeadHeatmap
+from core.requests.charts import HeadHeatmap, HeatmapTemplate
 from ui import cache, page, presenter, state
 from ui.glossary_links import term_help
 
@@ -182,9 +182,22 @@ def heatmap_panel(dm: DrawMatrix, *, title: str, key: str, value_label: str = "A
         return heatmaps.heatmap(prepared, title=title, value_label=value_label, selected_query=selected,
                                 scheme=scheme, color_domain=domain, annotate=numbers)
 
+    def filled() -> dict | None:
+        """The chart as its layout's shared spec filled with these numbers (no chart built), where
+        it is drawn as vector cells in the normal mode; else None."""
+        if presenter.is_on() or fixed_head is not None:
+            return None
+        view = heatmaps.vector_view(prepared, title=title, value_label=value_label, selected_query=selected,
+                                    scheme=scheme, color_domain=domain, annotate=numbers)
+        return None if view is None else view.spec(cache.get(HeatmapTemplate(view.layout)))
+
     chart_key = f"{key}_chart"
-    presenter.chart(make(), key=chart_key, on_select=_focus_query(chart_key),
-                    selection_mode="cell", width="content")
+    spec = filled()
+    if spec is not None:
+        presenter.spec_chart(spec, key=chart_key, on_select=_focus_query(chart_key), selection_mode="cell")
+    else:
+        presenter.chart(make(), key=chart_key, on_select=_focus_query(chart_key),
+                        selection_mode="cell", width="content")
     _numbers_switch(prepared.n, key, numbers)
     table_view(prepared, key, value_label)
     from core.render import export

@@ -32,7 +32,7 @@ class PageRow:
     @property
     def name(self) -> str:
         """The file's stem, e.g. "single_head"."""
-        return Path(self.file).stem
+        return self.file.rsplit("/", 1)[-1].removesuffix(".py")
 
 
 PAGES: tuple[PageRow, ...] = (
@@ -65,12 +65,12 @@ PAGES: tuple[PageRow, ...] = (
 DEFAULT: PageRow = next(p for p in PAGES if p.default)
 
 
+_BY_NAME: dict[str, PageRow] = {row.name: row for row in PAGES}
+
+
 def by_name(name: str) -> PageRow:
-    """The row whose file stem is `name` (e.g. "head_atlas")."""
-    for row in PAGES:
-        if row.name == name:
-            return row
-    raise KeyError(name)
+    """The row whose file stem is `name` (e.g. "head_atlas"). KeyError for no such page."""
+    return _BY_NAME[name]
 
 
 def sections() -> dict[str, list[PageRow]]:

@@ -178,6 +178,17 @@ def chart(chart: Any, *, key: str | None = None, on_select: Any = "ignore",
                               width=width)
 
 
+def spec_chart(spec: dict[str, Any], *, key: str | None = None, on_select: Any = "ignore",
+               selection_mode: str | None = None, width: str = "content") -> Any:
+    """Draw a finished Vega-Lite spec (its data as DataFrames under "datasets") in the viewer's
+    theme colours; the normal mode's route for a chart filled from a shared template. Presenter
+    mode draws Altair charts (:func:`chart`): its spec is made from the chart."""
+    from core.render import vega
+
+    return st.vega_lite_chart(spec=vega.themed(spec, theme()), key=key, on_select=on_select,
+                              selection_mode=selection_mode, width=width)
+
+
 def theme() -> str | None:
     """The viewer's theme ("light" / "dark"), as the browser reported it; None where unknown."""
     try:

@@ -13,10 +13,13 @@ value so it stays readable on the fill.
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import altair as alt
 import numpy as np
+import pandas as pd
 
 from core.render import raster as _raster
 from core.render.matrix import CELL_BUDGET, CellBudgetError, DrawMatrix
@@ -27,6 +30,7 @@ from core.render.vega import (
     TEXT_LIGHT,
     calculate,
     check_scheme,
+    colour_scale,
     compact_frame,
     label_font,
     masked_weight_fill,
@@ -83,11 +87,12 @@ def value_domain(values: np.ndarray, mask: np.ndarray | None, color_domain: Sequ
 
 
 
-def cell_layers(*, x_sort: list[str], y_sort: list[str], value_label: str, lo: float, hi: float,
+def cell_layers(*, x_sort: list[str], y_sort: list[str], value_label: str, lo: float | str, hi: float | str,
                  scheme: str, annotate: bool, cell: int, selectable: bool, axes: bool = True,
                  extra_tooltip: Sequence[alt.Tooltip] = (), masked: bool = True,
                  param: Any = None) -> list[alt.Chart]:
-    """Encodings shared by heatmap and grids.head_grid (base data comes from the caller)."""
+    """Encodings shared by heatmap and grids.head_grid (base data comes from the caller).
+    lo / hi: the colour domain, as numbers or as the names of two top-level parameters."""
     check_scheme(scheme)
     font = label_font(cell)
     if axes:
@@ -103,8 +108,7 @@ def cell_layers(*, x_sort: list[str], y_sort: list[str], value_label: str, lo: f
     legend = {"orient": "right", "gradientLength": min(240, max(120, cell * 8)), "format": ".2f",
               "titleFontSize": 13, "labelFontSize": 12}
     fill = (masked_weight_fill(value_label, scheme, lo, hi, legend) if masked else
-            alt.Color("weight:Q", title=value_label, scale=alt.Scale(scheme=scheme, domain=[lo, hi], clamp=True),
-                      legend=alt.Legend(**legend)))
+            alt.Color("weight:Q", title=value_label, scale=colour_scale(scheme, lo, hi), legend=alt.Legend(**legend)))
     tooltip = [alt.Tooltip("query:N", title="Query (from)"), alt.Tooltip("key:N", title="Key (to)"),
                alt.Tooltip("weight_text:N", title=value_label), *extra_tooltip]
     clicks_on_top = selectable and param is not None and annotate  # the numbers would swallow clicks
@@ -226,6 +230,155 @@ def matrix_description(title: str, value_label: str, labels: Sequence[str], valu
     return text + "."
 
 
+# --------------------------------------------------------------------------- one heatmap
+
+CELLS_DATA = "heatmap_cells"
+"""Name of a vector heatmap's one dataset (its cells) in :func:`layout_spec`'s template."""
+LO_PARAM, HI_PARAM = "cell_lo", "cell_hi"
+"""Top-level parameters holding a vector heatmap's colour domain (its scale and its cell-number
+colours read them), so the numbers change without touching the rest of the spec."""
+
+
+@dataclass(frozen=True)
+class HeatmapLayout:
+    """Everything of a vector heatmap's spec but its numbers, title and text alternative: two
+    matrices with the same layout differ only in the spec's top-level params, title, description
+    and dataset (:meth:`HeatmapView.spec`), so the spec is built once per layout (layout_spec)."""
+
+    labels: tuple[str, ...]  # axis labels in sentence order
+    value_label: str
+    scheme: str
+    annotate: bool
+    cell: int  # pixels per cell
+    selectable: bool
+    masked: bool  # the data has masked cells to paint grey (a causal model)
+    focus: tuple[int, int] | None  # (query_pos, key_pos) of the outlined row's first cell
+
+
+@functools.lru_cache(maxsize=256)
+def _label_dtype(labels: tuple[str, ...]) -> pd.CategoricalDtype:
+    return pd.CategoricalDtype(list(labels))
+
+
+@dataclass(frozen=True, eq=False)
+class HeatmapView:
+    """One vector heatmap, split into its layout and what the matrix itself decides."""
+
+    layout: HeatmapLayout
+    dm: DrawMatrix
+    lo: float
+    hi: float
+    title: str
+    subtitle: str | list[str] | None
+    description: str
+
+    def frame(self) -> pd.DataFrame:
+        """The cells as shipped to the browser: one row per cell, query-major, with the columns
+        and compact dtypes of ``compact_frame(dm.table())``, made directly (labels are unique,
+        so each label is its own category)."""
+        dm, n = self.dm, self.dm.n
+        qi, ki = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
+        pos = np.asarray(dm.positions)
+        pos = pos.astype(np.int16 if n == 0 or pos.max() < 32_000 else np.int32)
+        labels = _label_dtype(self.layout.labels)
+        allowed = np.ones(n * n, dtype=bool) if dm.allowed is None else np.asarray(dm.allowed, dtype=bool).reshape(-1)
+        return pd.DataFrame({
+            "query_pos": pos[qi], "key_pos": pos[ki],
+            "query": pd.Categorical.from_codes(qi, dtype=labels), "key": pd.Categorical.from_codes(ki, dtype=labels),
+            "weight": np.asarray(dm.matrix, dtype=np.float32).reshape(-1), "allowed": allowed,
+        })
+
+    def spec(self, template: dict[str, Any]) -> dict[str, Any]:
+        """This heatmap's Vega-Lite spec from its layout's template (:func:`layout_spec`): the
+        template with this view's colour domain, title, description and cells (a DataFrame under
+        "datasets", which Streamlit ships as Arrow). `template` is not changed."""
+        values = {LO_PARAM: self.lo, HI_PARAM: self.hi}
+        params = [{**p, "value": values[p["name"]]} if p.get("name") in values else p
+                  for p in template.get("params", [])]
+        return {**template, "params": params, "title": title_params(self.title, self.subtitle).to_dict(validate=False),
+                "description": self.description, "datasets": {CELLS_DATA: self.frame()}}
+
+
+def _vector_chart(layout: HeatmapLayout, *, data: Any, lo: float, hi: float, title: alt.TitleParams,
+                  description: str) -> alt.LayerChart:
+    """The heatmap of `layout` as rect (+ text) layers over `data`, its colour domain in params."""
+    order = list(layout.labels)
+    n = len(order)
+    param = alt.selection_point(name="cell", fields=["query_pos", "key_pos"], on="click",
+                                clear="dblclick", empty=False) if layout.selectable else None
+    layers = cell_layers(x_sort=order, y_sort=order, value_label=layout.value_label, lo=LO_PARAM, hi=HI_PARAM,
+                         scheme=layout.scheme, annotate=layout.annotate, cell=layout.cell,
+                         selectable=layout.selectable, masked=layout.masked, param=param)
+    if layout.focus is not None:
+        qp, kp = layout.focus
+        layers.append(alt.Chart().mark_rect(fill=None, stroke=HIGHLIGHT, strokeWidth=3).encode(
+            y=alt.Y("query:N", sort=order)).transform_filter(
+            f"datum.query_pos == {qp} && datum.key_pos == {kp}"))
+    domain = [alt.VariableParameter(name=LO_PARAM, value=float(lo)), alt.VariableParameter(name=HI_PARAM, value=float(hi))]
+    # One constructor call: each .transform_calculate() / .properties() on a LayerChart re-runs its
+    # __init__ (deep copies of every layer, selection re-lifted and re-validated).
+    chart = alt.layer(*layers, data=data, transform=calculate(**text_calcs()), width=layout.cell * n,
+                      height=layout.cell * n, title=title, autosize=PAD, description=description)
+    chart.params = [*domain, *(chart.params if chart.params is not alt.Undefined else [])]
+    return chart
+
+
+@no_init_validation
+def layout_spec(layout: HeatmapLayout) -> dict[str, Any]:
+    """The Vega-Lite spec of every heatmap with this layout, its cells a named dataset
+    (CELLS_DATA) to supply and its domain, title and description placeholders
+    (:meth:`HeatmapView.spec` fills them). Built once per layout by its caller's memo."""
+    return _vector_chart(layout, data=alt.NamedData(name=CELLS_DATA), lo=0.0, hi=1.0,
+                         title=title_params(""), description="").to_dict(validate=False)
+
+
+def _plan(dm: DrawMatrix, *, title: str, value_label: str, selected_query: int | None, scheme: str,
+          color_domain: Sequence[float] | None, annotate: bool | None, cell_size: int | None,
+          subtitle: str | Sequence[str] | None, max_cells: int, description: str | None
+          ) -> tuple[float, float, bool, int, int | None, str, str | list[str] | None]:
+    """What both kinds of heatmap derive from the matrix: (lo, hi, annotate, cell, focus row,
+    description, subtitle). Raises CellBudgetError when n*n > max_cells."""
+    n = dm.n
+    if n * n > max_cells:
+        raise CellBudgetError(n * n, max_cells)
+    check_scheme(scheme)
+    m, mask = dm.matrix, dm.allowed
+    lo, hi = value_domain(m, mask, color_domain)
+    if annotate is None:
+        annotate = n <= ANNOTATE_MAX_N
+    cell = int(cell_size) if cell_size else auto_cell_size(n, annotate)
+    focus = _focus_index(dm, selected_query)
+    if description is None:
+        description = matrix_description(title, value_label, list(dm.axis_labels), m, mask, block=dm.block,
+                                         diverging=lo < 0 < hi)
+    return lo, hi, annotate, cell, focus, description, with_masked_note(subtitle, mask)
+
+
+def vector_view(dm: DrawMatrix, *, title: str, value_label: str = "Attention weight",
+                selected_query: int | None = None, scheme: str = "blues",
+                color_domain: Sequence[float] | None = None, annotate: bool | None = None,
+                selectable: bool = True, cell_size: int | None = None,
+                subtitle: str | Sequence[str] | None = None, max_cells: int = CELL_BUDGET,
+                raster: bool | None = None, description: str | None = None) -> HeatmapView | None:
+    """The heatmap :func:`heatmap` would draw, as a layout plus its numbers; None where it would be
+    an image (the raster route). Same arguments and errors as :func:`heatmap`."""
+    plan = _plan(dm, title=title, value_label=value_label, selected_query=selected_query, scheme=scheme,
+                 color_domain=color_domain, annotate=annotate, cell_size=cell_size, subtitle=subtitle,
+                 max_cells=max_cells, description=description)
+    return _view(dm, plan, title=title, value_label=value_label, scheme=scheme, selectable=selectable, raster=raster)
+
+
+def _view(dm: DrawMatrix, plan: tuple, *, title: str, value_label: str, scheme: str, selectable: bool,
+          raster: bool | None) -> HeatmapView | None:
+    lo, hi, annotate, cell, focus, description, subtitle = plan
+    if use_raster(dm.n, annotate, scheme, raster):
+        return None
+    layout = HeatmapLayout(labels=tuple(dm.axis_labels), value_label=value_label, scheme=scheme, annotate=annotate,
+                           cell=cell, selectable=selectable, masked=dm.allowed is not None,
+                           focus=None if focus is None else (int(dm.positions[focus]), int(dm.positions[0])))
+    return HeatmapView(layout, dm, lo, hi, title, subtitle, description)
+
+
 @no_init_validation
 def heatmap(dm: DrawMatrix, *, title: str, value_label: str = "Attention weight",
             selected_query: int | None = None, scheme: str = "blues",
@@ -247,39 +400,19 @@ def heatmap(dm: DrawMatrix, *, title: str, value_label: str = "Attention weight"
     default :func:`matrix_description`.
     Raises CellBudgetError when n*n > max_cells.
     """
+    kwargs = dict(title=title, value_label=value_label, selected_query=selected_query, scheme=scheme,
+                  color_domain=color_domain, annotate=annotate, cell_size=cell_size, subtitle=subtitle,
+                  max_cells=max_cells, description=description)
+    plan = _plan(dm, **kwargs)  # type: ignore[arg-type]
+    view = _view(dm, plan, title=title, value_label=value_label, scheme=scheme, selectable=selectable, raster=raster)
+    if view is not None:
+        # Masked cells keep their (zero) weight: a null would make Vega-Lite drop the cell or
+        # colour it as the scale's zero; instead the fill condition on `allowed` paints them grey.
+        return _vector_chart(view.layout, data=view.frame(), lo=view.lo, hi=view.hi,
+                             title=title_params(title, view.subtitle), description=view.description)
+    lo, hi, annotate, cell, focus, description, subtitle = plan
     n = dm.n
-    if n * n > max_cells:
-        raise CellBudgetError(n * n, max_cells)
-    check_scheme(scheme)
-    m, mask = dm.matrix, dm.allowed
-    lo, hi = value_domain(m, mask, color_domain)
-    if annotate is None:
-        annotate = n <= ANNOTATE_MAX_N
-    cell = int(cell_size) if cell_size else auto_cell_size(n, annotate)
-    focus = _focus_index(dm, selected_query)
-    order = list(dm.axis_labels)
-    if description is None:
-        description = matrix_description(title, value_label, order, m, mask, block=dm.block, diverging=lo < 0 < hi)
-    subtitle = with_masked_note(subtitle, mask)
-    if use_raster(n, annotate, scheme, raster):
-        plot = cell * n if cell_size else min(cell * n, PLOT_PX)  # many tokens: fractional cells, PLOT_PX
-        return _raster.raster_heatmap(m, order, dm.positions, title=title, value_label=value_label, lo=lo, hi=hi,
-                                      scheme=scheme, allowed=mask, plot_px=plot, focus_index=focus,
-                                      selectable=selectable, subtitle=subtitle, description=description)
-    # Masked cells keep their (zero) weight: a null would make Vega-Lite drop the cell or
-    # colour it as the scale's zero; instead the fill condition on `allowed` paints them grey.
-    df = compact_frame(dm.table())
-    param = alt.selection_point(name="cell", fields=["query_pos", "key_pos"], on="click",
-                                clear="dblclick", empty=False) if selectable else None
-    layers = cell_layers(x_sort=order, y_sort=order, value_label=value_label, lo=lo, hi=hi,
-                          scheme=scheme, annotate=annotate, cell=cell, selectable=selectable,
-                          masked=mask is not None, param=param)
-    if focus is not None:
-        qp, kp = int(dm.positions[focus]), int(dm.positions[0])
-        layers.append(alt.Chart().mark_rect(fill=None, stroke=HIGHLIGHT, strokeWidth=3).encode(
-            y=alt.Y("query:N", sort=order)).transform_filter(
-            f"datum.query_pos == {qp} && datum.key_pos == {kp}"))
-    # One constructor call: each .transform_calculate() / .properties() on a LayerChart re-runs its
-    # __init__ (deep copies of every layer, selection re-lifted and re-validated).
-    return alt.layer(*layers, data=df, transform=calculate(**text_calcs()), width=cell * n, height=cell * n,
-                     title=title_params(title, subtitle), autosize=PAD, description=description)
+    plot = cell * n if cell_size else min(cell * n, PLOT_PX)  # many tokens: fractional cells, PLOT_PX
+    return _raster.raster_heatmap(dm.matrix, list(dm.axis_labels), dm.positions, title=title, value_label=value_label,
+                                  lo=lo, hi=hi, scheme=scheme, allowed=dm.allowed, plot_px=plot, focus_index=focus,
+                                  selectable=selectable, subtitle=subtitle, description=description)

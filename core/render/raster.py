@@ -37,6 +37,7 @@ are vega-scale's (BSD-3-Clause), which interpolates them piecewise-linearly in R
 from __future__ import annotations
 
 import base64
+import functools
 import io
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -118,7 +119,8 @@ def colorize(values: np.ndarray, lo: float, hi: float, scheme: str = "blues",
     return out
 
 
-def light_text_spans(scheme: str, *, reverse: bool = False, samples: int = 512) -> list[tuple[float, float]]:
+@functools.lru_cache(maxsize=64)
+def light_text_spans(scheme: str, *, reverse: bool = False, samples: int = 512) -> tuple[tuple[float, float], ...]:
     """Where on the scheme (t from 0 to 1; `reverse` as Vega's scale reverse) white text reads
     better than black: the spans of t whose colour has the higher WCAG contrast with white.
     One of black and white always reaches 4.58:1 on any fill, so choosing by the fill's own
@@ -137,20 +139,28 @@ def light_text_spans(scheme: str, *, reverse: bool = False, samples: int = 512) 
             end = i if w else i - 1
             spans.append((float(t[start]), float(t[end])))
             start = None
-    return spans
+    return tuple(spans)
 
 
-def light_text_test(field: str, lo: float, hi: float, scheme: str, *, reverse: bool = False) -> str:
+def light_text_test(field: str, lo: float | str, hi: float | str, scheme: str, *, reverse: bool = False) -> str:
     """A Vega expression, true where ``datum[field]``'s cell (linear, clamped scale from lo to hi)
-    is dark enough for white text (:func:`light_text_spans`); "false" where it never is."""
+    is dark enough for white text (:func:`light_text_spans`); "false" where it never is.
+    lo / hi: numbers, or the names of the parameters that hold them (vega.colour_scale)."""
+    named = isinstance(lo, str) or isinstance(hi, str)
+
+    def at(t: float) -> str:  # the value at fraction t of the scale
+        if named:
+            return f"({lo} + {t!r} * ({hi} - {lo}))"
+        return repr(lo + t * (hi - lo))  # type: ignore[operator]
+
     if not supports(scheme):  # a scheme not reproduced here: its darker end, as a guess
-        return f"isFinite(datum[{field!r}]) && datum[{field!r}] {'<' if reverse else '>'} {lo + (0.45 if reverse else 0.55) * (hi - lo)!r}"
+        return f"isFinite(datum[{field!r}]) && datum[{field!r}] {'<' if reverse else '>'} {at(0.45 if reverse else 0.55)}"
     parts = []
     for a, b in light_text_spans(scheme, reverse=reverse):
-        lower = None if a <= 0 else lo + a * (hi - lo)
-        upper = None if b >= 1 else lo + b * (hi - lo)
-        conds = [f"datum[{field!r}] >= {lower!r}"] if lower is not None else []
-        conds += [f"datum[{field!r}] <= {upper!r}"] if upper is not None else []
+        lower = None if a <= 0 else at(a)
+        upper = None if b >= 1 else at(b)
+        conds = [f"datum[{field!r}] >= {lower}"] if lower is not None else []
+        conds += [f"datum[{field!r}] <= {upper}"] if upper is not None else []
         parts.append("(" + " && ".join(conds) + ")" if conds else "true")
     if not parts:
         return "false"

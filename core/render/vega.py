@@ -183,18 +183,27 @@ def check_scheme(scheme: str) -> None:
         raise ValueError(f"{scheme!r} is not a Vega colour scheme (e.g. 'blues', 'redblue', 'viridis')")
 
 
-def masked_weight_fill(value_label: str, scheme: str, lo: float, hi: float,
+def colour_scale(scheme: str, lo: float | str, hi: float | str) -> alt.Scale:
+    """A clamped colour scale from lo to hi: numbers, or the names of two top-level parameters
+    (the domain then follows their values, so a spec can be reused for other data)."""
+    scheme_cls = _scheme_class(scheme)
+    named = scheme_cls(scheme) if scheme_cls else scheme
+    if isinstance(lo, str) or isinstance(hi, str):
+        return alt.Scale(scheme=named, domainMin=alt.ExprRef(str(lo)), domainMax=alt.ExprRef(str(hi)), clamp=True)
+    return alt.Scale(scheme=named, domain=[lo, hi], clamp=True)
+
+
+def masked_weight_fill(value_label: str, scheme: str, lo: float | str, hi: float | str,
                        legend: dict[str, Any]) -> alt.ColorValue:
     """``alt.condition("datum.allowed", <weight colour>, alt.value(MASKED_FILL))``: the colour
-    scale on allowed cells, grey on masked ones."""
-    scheme_cls = _scheme_class(scheme)
+    scale on allowed cells, grey on masked ones. lo / hi as in :func:`colour_scale`."""
     legend = dict(legend)
     legend["format"] = alt.Format(legend["format"])
     if "orient" in legend:
         legend["orient"] = alt.LegendOrient(legend["orient"])
     return alt.ColorValue(MASKED_FILL, condition=alt.ConditionalPredicateMarkPropFieldOrDatumDef(
         test=alt.Predicate("datum.allowed"), field=alt.FieldName("weight"), legend=alt.Legend(**legend),
-        scale=alt.Scale(scheme=scheme_cls(scheme) if scheme_cls else scheme, domain=[lo, hi], clamp=True),
+        scale=colour_scale(scheme, lo, hi),
         title=alt.schema.core.Text(value_label), type=alt.StandardType("quantitative")))
 
 

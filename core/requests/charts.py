@@ -103,6 +103,20 @@ class HeadHeatmap(Request):
 
 
 @dataclass(frozen=True)
+class HeatmapTemplate(Request):
+    """The Vega-Lite spec shared by every vector heatmap of one layout (same labels, cell size,
+    scheme, ...): a head or layer change fills it with other numbers instead of building a chart
+    (core.render.heatmaps.HeatmapView.spec). Never mutated by its users."""
+
+    layout: Any  # core.render.heatmaps.HeatmapLayout
+
+    def compute(self, engine: AttentionEngine) -> dict[str, Any]:
+        from core.render import heatmaps
+
+        return heatmaps.layout_spec(self.layout)
+
+
+@dataclass(frozen=True)
 class BertvizView(Request):
     """BertViz's head or model view as self-contained HTML (core.render.bertviz)."""
 

@@ -76,7 +76,7 @@ def test_heatmap_tooltip_and_selection():
     assert cell["select"]["type"] == "point"
     assert cell["select"]["fields"] == ["query_pos", "key_pos"]
     plain = heatmaps.heatmap(DrawMatrix.of(softmax((n, n)), SENTENCE), title="t", selectable=False)
-    assert "params" not in chart_spec(plain)
+    assert not [p for p in chart_spec(plain).get("params", []) if "select" in p]  # only the colour domain
     # annotated: the selection lives on the top layer, so clicks on the numbers select the cell
     top = spec["layer"][-1]
     assert top["name"] in cell["views"] and top["mark"]["type"] == "rect"
@@ -513,3 +513,80 @@ def test_descriptions_say_what_bars_and_overviews_show():
     cats = chart_spec(grids.overview_grid(np.array([[0, 1], [1, 1]]), title="Pattern", value_label="class",
                                              categories=["vertical", "diagonal"]))["description"]
     assert "heads per class: vertical 1, diagonal 3" in cats
+
+
+# --- a heatmap filled from its layout's template ------------------------------------------------
+
+def _filled(view):
+    """view.spec(its template), its cells as the JSON records Altair would have inlined."""
+    from altair.utils.core import sanitize_pandas_dataframe as sanitize_dataframe
+
+    template = heatmaps.layout_spec(view.layout)
+    before = json.dumps(template, sort_keys=True)
+    spec = view.spec(template)
+    assert json.dumps(template, sort_keys=True) == before  # the shared template is never changed
+    frame = spec["datasets"][heatmaps.CELLS_DATA]
+    assert isinstance(frame, pd.DataFrame)
+    return {**spec, "datasets": {heatmaps.CELLS_DATA: sanitize_dataframe(frame).to_dict("records")}}
+
+
+def _same_but_names(a, b):
+    a, b = vega.with_stable_data(a, "d"), vega.with_stable_data(b, "d")
+    assert {k: v for k, v in a.items() if k != "datasets"} == {k: v for k, v in b.items() if k != "datasets"}
+    assert json.dumps(a["datasets"], sort_keys=True) == json.dumps(b["datasets"], sort_keys=True)
+
+
+@pytest.mark.parametrize("case", ["plain", "causal", "focus", "numbers_off", "repeats", "hostile", "diverging"])
+def test_a_heatmap_filled_from_its_template_is_the_built_chart(case):
+    n = 7
+    rng = np.random.default_rng(3)
+    values = softmax((n, n), seed=5)
+    labels = list(SENTENCE[:n])
+    kwargs = {}
+    allowed = None
+    if case == "causal":
+        values, allowed = causal((n, n))
+    if case == "focus":
+        kwargs["selected_query"] = 3
+    if case == "numbers_off":
+        kwargs["annotate"] = False
+    if case == "repeats":
+        labels = ["the"] * n
+    if case == "hostile":
+        labels = HOSTILE[:n]
+    if case == "diverging":
+        values = rng.normal(size=(n, n))
+        kwargs.update(scheme="redblue", color_domain=(-2.0, 2.0))
+    dm = DrawMatrix.of(values, labels, allowed=allowed)
+    view = heatmaps.vector_view(dm, title="Layer 1, head 2", **kwargs)
+    assert view is not None
+    built = heatmaps.heatmap(dm, title="Layer 1, head 2", **kwargs)
+    built.to_dict()  # valid Vega-Lite
+    _same_but_names(_filled(view), chart_spec(built))
+    pd.testing.assert_frame_equal(view.frame().astype({"query": str, "key": str}),
+                                  vega.compact_frame(dm.table()).astype({"query": str, "key": str}))
+
+
+def test_one_template_serves_other_numbers_and_draws_their_colours():
+    """Two heads of one text share a layout: the template filled with the second head's numbers
+    renders the fills the second head's own chart renders (the domain follows the params)."""
+    n = 6
+    first = DrawMatrix.of(softmax((n, n), seed=1), SENTENCE[:n])
+    second = DrawMatrix.of(softmax((n, n), seed=2) ** 3, SENTENCE[:n])
+    a = heatmaps.vector_view(first, title="a")
+    b = heatmaps.vector_view(second, title="b")
+    assert a.layout == b.layout and (a.lo, a.hi) != (b.lo, b.hi)
+    template = heatmaps.layout_spec(a.layout)
+    from altair.utils.core import sanitize_pandas_dataframe as sanitize_dataframe
+
+    filled = b.spec(template)
+    filled = {**filled, "datasets": {heatmaps.CELLS_DATA: sanitize_dataframe(filled["datasets"][heatmaps.CELLS_DATA])
+                                     .to_dict("records")}}
+    own = chart_spec(heatmaps.heatmap(second, title="b"))
+    assert rendered_fills(filled) == rendered_fills(own)
+    assert rendered_fills(filled) != rendered_fills(chart_spec(heatmaps.heatmap(first, title="b")))
+
+
+def test_past_the_number_limit_a_heatmap_is_an_image_not_a_template():
+    n = heatmaps.ANNOTATE_MAX_N + 5
+    assert heatmaps.vector_view(DrawMatrix.of(softmax((n, n)), tokens(n)), title="t") is None
