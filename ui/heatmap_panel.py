@@ -183,13 +183,13 @@ def heatmap_panel(dm: DrawMatrix, *, title: str, key: str, value_label: str = "A
                                 scheme=scheme, color_domain=domain, annotate=numbers)
 
     def filled() -> dict | None:
-        """The chart as its layout's shared spec filled with these numbers (no chart built), where
-        it is drawn as vector cells in the normal mode; else None."""
+        """The chart as its layout's shared spec filled with these numbers (no chart built), in the
+        normal mode; None in presenter mode or for a fixed head (their charts are Altair charts)."""
         if presenter.is_on() or fixed_head is not None:
             return None
-        view = heatmaps.vector_view(prepared, title=title, value_label=value_label, selected_query=selected,
-                                    scheme=scheme, color_domain=domain, annotate=numbers)
-        return None if view is None else view.spec(cache.get(HeatmapTemplate(view.layout)))
+        view = heatmaps.heatmap_view(prepared, title=title, value_label=value_label, selected_query=selected,
+                                     scheme=scheme, color_domain=domain, annotate=numbers)
+        return view.spec(cache.get(HeatmapTemplate(view.layout)))
 
     chart_key = f"{key}_chart"
     spec = filled()

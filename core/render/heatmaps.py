@@ -234,9 +234,9 @@ def matrix_description(title: str, value_label: str, labels: Sequence[str], valu
 
 CELLS_DATA = "heatmap_cells"
 """Name of a vector heatmap's one dataset (its cells) in :func:`layout_spec`'s template."""
-LO_PARAM, HI_PARAM = "cell_lo", "cell_hi"
-"""Top-level parameters holding a vector heatmap's colour domain (its scale and its cell-number
-colours read them), so the numbers change without touching the rest of the spec."""
+LO_PARAM, HI_PARAM = _raster.LO_PARAM, _raster.HI_PARAM
+"""Top-level parameters holding a heatmap's colour domain (its scale and its cell-number colours
+read them), so the numbers change without touching the rest of the spec."""
 
 
 @dataclass(frozen=True)
@@ -262,20 +262,24 @@ def _label_dtype(labels: tuple[str, ...]) -> pd.CategoricalDtype:
 
 @dataclass(frozen=True, eq=False)
 class HeatmapView:
-    """One vector heatmap, split into its layout and what the matrix itself decides."""
+    """One heatmap, split into its layout (vector cells or an image: `raster` set) and what the
+    matrix itself decides."""
 
-    layout: HeatmapLayout
+    layout: HeatmapLayout | _raster.RasterLayout
     dm: DrawMatrix
     lo: float
     hi: float
     title: str
     subtitle: str | list[str] | None
     description: str
+    raster: _raster.RasterParts | None = None
 
     def frame(self) -> pd.DataFrame:
-        """The cells as shipped to the browser: one row per cell, query-major, with the columns
-        and compact dtypes of ``compact_frame(dm.table())``, made directly (labels are unique,
-        so each label is its own category)."""
+        """The data shipped to the browser. Vector cells: one row per cell, query-major, with the
+        columns and compact dtypes of ``compact_frame(dm.table())``, made directly (labels are
+        unique, so each label is its own category). An image: its rows table."""
+        if self.raster is not None:
+            return self.raster.rows
         dm, n = self.dm, self.dm.n
         qi, ki = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
         pos = np.asarray(dm.positions)
@@ -290,13 +294,16 @@ class HeatmapView:
 
     def spec(self, template: dict[str, Any]) -> dict[str, Any]:
         """This heatmap's Vega-Lite spec from its layout's template (:func:`layout_spec`): the
-        template with this view's colour domain, title, description and cells (a DataFrame under
-        "datasets", which Streamlit ships as Arrow). `template` is not changed."""
-        values = {LO_PARAM: self.lo, HI_PARAM: self.hi}
+        template with this view's colour domain (and image), title, description and data (a
+        DataFrame under "datasets", which Streamlit ships as Arrow). `template` is not changed."""
+        values: dict[str, Any] = {LO_PARAM: self.lo, HI_PARAM: self.hi}
+        if self.raster is not None:
+            values[_raster.IMAGE_PARAM] = self.raster.image_url
         params = [{**p, "value": values[p["name"]]} if p.get("name") in values else p
                   for p in template.get("params", [])]
+        data = _raster.ROWS_DATA if self.raster is not None else CELLS_DATA
         return {**template, "params": params, "title": title_params(self.title, self.subtitle).to_dict(validate=False),
-                "description": self.description, "datasets": {CELLS_DATA: self.frame()}}
+                "description": self.description, "datasets": {**template.get("datasets", {}), data: self.frame()}}
 
 
 def _vector_chart(layout: HeatmapLayout, *, data: Any, lo: float, hi: float, title: alt.TitleParams,
@@ -324,10 +331,13 @@ def _vector_chart(layout: HeatmapLayout, *, data: Any, lo: float, hi: float, tit
 
 
 @no_init_validation
-def layout_spec(layout: HeatmapLayout) -> dict[str, Any]:
-    """The Vega-Lite spec of every heatmap with this layout, its cells a named dataset
-    (CELLS_DATA) to supply and its domain, title and description placeholders
-    (:meth:`HeatmapView.spec` fills them). Built once per layout by its caller's memo."""
+def layout_spec(layout: HeatmapLayout | _raster.RasterLayout) -> dict[str, Any]:
+    """The Vega-Lite spec of every heatmap with this layout, its data a named dataset
+    (CELLS_DATA, or raster.ROWS_DATA for an image) to supply and its domain, image, title and
+    description placeholders (:meth:`HeatmapView.spec` fills them). Built once per layout by its
+    caller's memo."""
+    if isinstance(layout, _raster.RasterLayout):
+        return _raster.raster_layout_spec(layout)
     return _vector_chart(layout, data=alt.NamedData(name=CELLS_DATA), lo=0.0, hi=1.0,
                          title=title_params(""), description="").to_dict(validate=False)
 
@@ -354,25 +364,31 @@ def _plan(dm: DrawMatrix, *, title: str, value_label: str, selected_query: int |
     return lo, hi, annotate, cell, focus, description, with_masked_note(subtitle, mask)
 
 
-def vector_view(dm: DrawMatrix, *, title: str, value_label: str = "Attention weight",
-                selected_query: int | None = None, scheme: str = "blues",
-                color_domain: Sequence[float] | None = None, annotate: bool | None = None,
-                selectable: bool = True, cell_size: int | None = None,
-                subtitle: str | Sequence[str] | None = None, max_cells: int = CELL_BUDGET,
-                raster: bool | None = None, description: str | None = None) -> HeatmapView | None:
-    """The heatmap :func:`heatmap` would draw, as a layout plus its numbers; None where it would be
-    an image (the raster route). Same arguments and errors as :func:`heatmap`."""
+def heatmap_view(dm: DrawMatrix, *, title: str, value_label: str = "Attention weight",
+                 selected_query: int | None = None, scheme: str = "blues",
+                 color_domain: Sequence[float] | None = None, annotate: bool | None = None,
+                 selectable: bool = True, cell_size: int | None = None,
+                 subtitle: str | Sequence[str] | None = None, max_cells: int = CELL_BUDGET,
+                 raster: bool | None = None, description: str | None = None) -> HeatmapView:
+    """The heatmap :func:`heatmap` would draw, as a layout plus what this matrix puts in it
+    (vector cells, or an image). Same arguments and errors as :func:`heatmap`."""
     plan = _plan(dm, title=title, value_label=value_label, selected_query=selected_query, scheme=scheme,
                  color_domain=color_domain, annotate=annotate, cell_size=cell_size, subtitle=subtitle,
                  max_cells=max_cells, description=description)
-    return _view(dm, plan, title=title, value_label=value_label, scheme=scheme, selectable=selectable, raster=raster)
+    return _view(dm, plan, title=title, value_label=value_label, scheme=scheme, selectable=selectable, raster=raster,
+                 cell_size=cell_size)
 
 
 def _view(dm: DrawMatrix, plan: tuple, *, title: str, value_label: str, scheme: str, selectable: bool,
-          raster: bool | None) -> HeatmapView | None:
+          raster: bool | None, cell_size: int | None) -> HeatmapView:
     lo, hi, annotate, cell, focus, description, subtitle = plan
-    if use_raster(dm.n, annotate, scheme, raster):
-        return None
+    n = dm.n
+    if use_raster(n, annotate, scheme, raster):
+        plot = cell * n if cell_size else min(cell * n, PLOT_PX)  # many tokens: fractional cells, PLOT_PX
+        parts = _raster.raster_parts(dm.matrix, list(dm.axis_labels), dm.positions, lo=lo, hi=hi, scheme=scheme,
+                                     allowed=dm.allowed, plot_px=plot, focus_index=focus, selectable=selectable,
+                                     value_label=value_label)
+        return HeatmapView(parts.layout, dm, lo, hi, title, subtitle, description, raster=parts)
     layout = HeatmapLayout(labels=tuple(dm.axis_labels), value_label=value_label, scheme=scheme, annotate=annotate,
                            cell=cell, selectable=selectable, masked=dm.allowed is not None,
                            focus=None if focus is None else (int(dm.positions[focus]), int(dm.positions[0])))
@@ -400,19 +416,14 @@ def heatmap(dm: DrawMatrix, *, title: str, value_label: str = "Attention weight"
     default :func:`matrix_description`.
     Raises CellBudgetError when n*n > max_cells.
     """
-    kwargs = dict(title=title, value_label=value_label, selected_query=selected_query, scheme=scheme,
-                  color_domain=color_domain, annotate=annotate, cell_size=cell_size, subtitle=subtitle,
-                  max_cells=max_cells, description=description)
-    plan = _plan(dm, **kwargs)  # type: ignore[arg-type]
-    view = _view(dm, plan, title=title, value_label=value_label, scheme=scheme, selectable=selectable, raster=raster)
-    if view is not None:
-        # Masked cells keep their (zero) weight: a null would make Vega-Lite drop the cell or
-        # colour it as the scale's zero; instead the fill condition on `allowed` paints them grey.
-        return _vector_chart(view.layout, data=view.frame(), lo=view.lo, hi=view.hi,
-                             title=title_params(title, view.subtitle), description=view.description)
-    lo, hi, annotate, cell, focus, description, subtitle = plan
-    n = dm.n
-    plot = cell * n if cell_size else min(cell * n, PLOT_PX)  # many tokens: fractional cells, PLOT_PX
-    return _raster.raster_heatmap(dm.matrix, list(dm.axis_labels), dm.positions, title=title, value_label=value_label,
-                                  lo=lo, hi=hi, scheme=scheme, allowed=dm.allowed, plot_px=plot, focus_index=focus,
-                                  selectable=selectable, subtitle=subtitle, description=description)
+    view = heatmap_view(dm, title=title, value_label=value_label, selected_query=selected_query, scheme=scheme,
+                        color_domain=color_domain, annotate=annotate, selectable=selectable, cell_size=cell_size,
+                        subtitle=subtitle, max_cells=max_cells, raster=raster, description=description)
+    heading = title_params(title, view.subtitle)
+    if view.raster is not None:
+        return _raster.raster_chart(view.raster.layout, data=view.raster.rows, lo=view.lo, hi=view.hi,
+                                     image_url=view.raster.image_url, title=heading, description=view.description)
+    # Masked cells keep their (zero) weight: a null would make Vega-Lite drop the cell or
+    # colour it as the scale's zero; instead the fill condition on `allowed` paints them grey.
+    return _vector_chart(view.layout, data=view.frame(), lo=view.lo, hi=view.hi, title=heading,  # type: ignore[arg-type]
+                         description=view.description)

@@ -40,6 +40,7 @@ import base64
 import functools
 import io
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import altair as alt
@@ -281,8 +282,11 @@ def _layers(*, labels: Sequence[str], cell: float, width: int, value_label: str,
             width_chars: int, axes: bool, legend: Mapping[str, Any] | None, panel_fields: Sequence[str] = (),
             panel_tooltip: Sequence[dict[str, Any]] = (), tooltip_after: Sequence[dict[str, Any]] = (),
             click: tuple[str, list[str]] | None,
-            image_url: str | None, focus_filter: str | None, names: tuple[str, str]) -> tuple[list[alt.Chart], list]:
-    """The layer charts (image, focus, rows, cells) and their top-level parameters."""
+            image_url: str | None, focus_filter: str | None, names: tuple[str, str],
+            image_param: str | None = None) -> tuple[list[alt.Chart], list]:
+    """The layer charts (image, focus, rows, cells) and their top-level parameters. lo / hi:
+    numbers, or the names of top-level parameters holding them; image_param: the name of a
+    parameter holding the image's URL (instead of image_url)."""
     rows_name, cells_name = names
     x_axis, y_axis = _axes(cell, axes)
     band = _band(labels)
@@ -309,9 +313,12 @@ def _layers(*, labels: Sequence[str], cell: float, width: int, value_label: str,
     ]
     # The legend: an explicit-domain scale on the (transparent) cells; their value is the domain's
     # low end (a masked cell's text is not a number, and Vega-Lite drops marks with invalid values).
-    cell_calc.append({"calculate": repr(float(lo)), "as": "shade"})
+    named = isinstance(lo, str) or isinstance(hi, str)
+    cell_calc.append({"calculate": str(lo) if named else repr(float(lo)), "as": "shade"})
+    domain = ({"domainMin": {"expr": str(lo)}, "domainMax": {"expr": str(hi)}} if named
+              else {"domain": [float(lo), float(hi)]})
     color: dict[str, Any] = {"field": "shade", "type": "quantitative", "title": value_label,
-                             "scale": {"scheme": scheme, "domain": [float(lo), float(hi)], "clamp": True}}
+                             "scale": {"scheme": scheme, **domain, "clamp": True}}
     color["legend"] = dict(legend) if legend is not None else None
     tooltip = [*panel_tooltip, {"field": "query", "type": "nominal", "title": "Query (from)"},
                {"field": "key", "type": "nominal", "title": "Key (to)"},
@@ -319,7 +326,9 @@ def _layers(*, labels: Sequence[str], cell: float, width: int, value_label: str,
     image_mark = {"type": "image", "width": width, "height": width, "aspect": False, "smooth": False,
                   "align": "left", "baseline": "top", "x": 0, "y": 0, "aria": False}
     charts: list[alt.Chart] = []
-    if image_url is not None:  # one image: its own one-row dataset
+    if image_param is not None:  # one image, its URL in a parameter
+        charts.append(alt.Chart(data=alt.InlineData(values=[{}]), mark={**image_mark, "url": {"expr": image_param}}))
+    elif image_url is not None:  # one image: its own one-row dataset
         charts.append(alt.Chart(data=alt.InlineData(values=[{}]), mark={**image_mark, "url": image_url}))
     else:  # one image per panel: the panel's first row carries it
         charts.append(alt.Chart(mark=image_mark, transform=[{"filter": "datum.idx === 0"}],
@@ -370,6 +379,80 @@ def _table(values: np.ndarray, allowed: np.ndarray | None, labels: Sequence[str]
 # --------------------------------------------------------------------------- builders
 
 
+IMAGE_PARAM = "cell_image"
+"""Top-level parameter holding a raster heatmap's image (a PNG data URL), beside the colour domain's
+two (LO_PARAM, HI_PARAM): a raster heatmap's spec changes only in them, its title, description and rows."""
+LO_PARAM, HI_PARAM = "cell_lo", "cell_hi"
+ROWS_DATA = "heatmap_rows"
+"""Name of a raster heatmap's one dataset (a row per query) in :func:`raster_layout_spec`'s template."""
+
+
+@dataclass(frozen=True)
+class RasterLayout:
+    """Everything of a raster heatmap's spec but its image, numbers, title and text alternative."""
+
+    labels: tuple[str, ...]
+    plot_px: int
+    value_label: str
+    scheme: str
+    width_chars: int  # characters per cell in the rows' value strings (row_strings)
+    selectable: bool
+    focus_index: int | None
+
+
+@dataclass(frozen=True, eq=False)
+class RasterParts:
+    """What one matrix puts into a raster heatmap of its layout: the rows' table and the image."""
+
+    layout: RasterLayout
+    rows: pd.DataFrame
+    image_url: str
+
+
+def raster_parts(values: np.ndarray, labels: Sequence[str], positions: Sequence[int], *, lo: float, hi: float,
+                 scheme: str = "blues", allowed: np.ndarray | None = None, plot_px: int = 600,
+                 focus_index: int | None = None, selectable: bool = True,
+                 value_label: str = "Attention weight") -> RasterParts:
+    """One matrix ``values[n, n]`` as a raster heatmap's layout, rows table and image."""
+    v = np.asarray(values)
+    n = v.shape[-1]
+    if v.shape != (n, n) or len(labels) != n or len(positions) != n:
+        raise ValueError(f"expected [n, n] values with n labels and positions, got {v.shape}, {len(labels)}")
+    if not supports(scheme):
+        raise ValueError(f"no raster colours for scheme {scheme!r}; draw it as vector cells")
+    df, w = _table(v, allowed, labels, positions)
+    layout = RasterLayout(tuple(labels), int(plot_px), value_label, scheme, int(w), bool(selectable),
+                          None if focus_index is None else int(focus_index))
+    return RasterParts(layout, df, png_data_url(colorize(v, lo, hi, scheme, allowed)))
+
+
+def raster_chart(layout: RasterLayout, *, data: Any, lo: float, hi: float, image_url: str, title: Any,
+                 description: str | None) -> alt.LayerChart:
+    """The raster heatmap of `layout` over its rows `data`: image, colour domain in params."""
+    width = layout.plot_px
+    cell = width / max(len(layout.labels), 1)
+    focus = None if layout.focus_index is None else f"datum.idx === {layout.focus_index}"
+    charts, params = _layers(labels=layout.labels, cell=cell, width=width, value_label=layout.value_label,
+                             lo=LO_PARAM, hi=HI_PARAM, scheme=layout.scheme, width_chars=layout.width_chars, axes=True,
+                             legend=_legend(cell), click=("cell", ["query_pos", "key_pos"]) if layout.selectable else None,
+                             image_url=None, image_param=IMAGE_PARAM, focus_filter=focus, names=("rows", "cells"))
+    extra = {"description": description} if description else {}
+    chart = alt.LayerChart(layer=charts, data=data, width=width, height=width, title=title,
+                           autosize=PAD, usermeta={"embedOptions": {"renderer": "canvas"}}, **extra)
+    values = [alt.VariableParameter(name=LO_PARAM, value=float(lo)), alt.VariableParameter(name=HI_PARAM, value=float(hi)),
+              alt.VariableParameter(name=IMAGE_PARAM, value=image_url)]
+    chart.params = [*values, *params]  # after construction: the constructor would validate each to compare them
+    return chart
+
+
+@no_init_validation
+def raster_layout_spec(layout: RasterLayout) -> dict[str, Any]:
+    """The Vega-Lite spec of every raster heatmap with this layout: its rows a named dataset
+    (ROWS_DATA) and its image, colour domain, title and description placeholders."""
+    return raster_chart(layout, data=alt.NamedData(name=ROWS_DATA), lo=0.0, hi=1.0, image_url="",
+                         title=title_params(""), description="").to_dict(validate=False)
+
+
 @no_init_validation
 def raster_heatmap(values: np.ndarray, labels: Sequence[str], positions: Sequence[int], *, title: str,
                    value_label: str = "Attention weight", lo: float, hi: float, scheme: str = "blues",
@@ -383,26 +466,10 @@ def raster_heatmap(values: np.ndarray, labels: Sequence[str], positions: Sequenc
     focus_index: the row (0..n-1) to outline. selectable: the click parameter ``cell``
     (query_pos, key_pos). The legend, axes and title come from the theme.
     """
-    v = np.asarray(values)
-    n = v.shape[-1]
-    if v.shape != (n, n) or len(labels) != n or len(positions) != n:
-        raise ValueError(f"expected [n, n] values with n labels and positions, got {v.shape}, {len(labels)}")
-    if not supports(scheme):
-        raise ValueError(f"no raster colours for scheme {scheme!r}; draw it as vector cells")
-    width = int(plot_px)
-    cell = width / max(n, 1)
-    df, w = _table(v, allowed, labels, positions)
-    url = png_data_url(colorize(v, lo, hi, scheme, allowed))
-    focus = None if focus_index is None else f"datum.idx === {int(focus_index)}"
-    charts, params = _layers(labels=labels, cell=cell, width=width, value_label=value_label, lo=lo, hi=hi,
-                             scheme=scheme, width_chars=w, axes=True, legend=_legend(cell),
-                             click=("cell", ["query_pos", "key_pos"]) if selectable else None,
-                             image_url=url, focus_filter=focus, names=("rows", "cells"))
-    extra = {"description": description} if description else {}
-    chart = alt.LayerChart(layer=charts, data=df, width=width, height=width, title=title_params(title, subtitle),
-                           autosize=PAD, usermeta={"embedOptions": {"renderer": "canvas"}}, **extra)
-    chart.params = params  # after construction: the constructor would validate each to compare them
-    return chart
+    parts = raster_parts(values, labels, positions, lo=lo, hi=hi, scheme=scheme, allowed=allowed, plot_px=plot_px,
+                         focus_index=focus_index, selectable=selectable, value_label=value_label)
+    return raster_chart(parts.layout, data=parts.rows, lo=lo, hi=hi, image_url=parts.image_url,
+                         title=title_params(title, subtitle), description=description)
 
 
 @no_init_validation

@@ -104,11 +104,11 @@ class HeadHeatmap(Request):
 
 @dataclass(frozen=True)
 class HeatmapTemplate(Request):
-    """The Vega-Lite spec shared by every vector heatmap of one layout (same labels, cell size,
+    """The Vega-Lite spec shared by every heatmap of one layout (same labels, cell size,
     scheme, ...): a head or layer change fills it with other numbers instead of building a chart
     (core.render.heatmaps.HeatmapView.spec). Never mutated by its users."""
 
-    layout: Any  # core.render.heatmaps.HeatmapLayout
+    layout: Any  # core.render.heatmaps.HeatmapLayout or core.render.raster.RasterLayout
 
     def compute(self, engine: AttentionEngine) -> dict[str, Any]:
         from core.render import heatmaps

@@ -518,20 +518,28 @@ def test_descriptions_say_what_bars_and_overviews_show():
 # --- a heatmap filled from its layout's template ------------------------------------------------
 
 def _filled(view):
-    """view.spec(its template), its cells as the JSON records Altair would have inlined."""
+    """view.spec(its template), its data as the JSON records Altair would have inlined."""
     from altair.utils.core import sanitize_pandas_dataframe as sanitize_dataframe
 
     template = heatmaps.layout_spec(view.layout)
     before = json.dumps(template, sort_keys=True)
     spec = view.spec(template)
     assert json.dumps(template, sort_keys=True) == before  # the shared template is never changed
-    frame = spec["datasets"][heatmaps.CELLS_DATA]
-    assert isinstance(frame, pd.DataFrame)
-    return {**spec, "datasets": {heatmaps.CELLS_DATA: sanitize_dataframe(frame).to_dict("records")}}
+    frames = {name: data for name, data in spec["datasets"].items() if isinstance(data, pd.DataFrame)}
+    assert len(frames) == 1  # the view's own data; a template's constant data stays as it is
+    return {**spec, "datasets": {name: sanitize_dataframe(data).to_dict("records") if name in frames else data
+                                 for name, data in spec["datasets"].items()}}
+
+
+def _by_content(spec):
+    """`spec` with its datasets in the order of their content (then named by position), so two
+    specs that name and order the same data differently compare equal."""
+    order = sorted(spec["datasets"], key=lambda name: json.dumps(spec["datasets"][name], sort_keys=True))
+    return vega.with_stable_data({**spec, "datasets": {name: spec["datasets"][name] for name in order}}, "d")
 
 
 def _same_but_names(a, b):
-    a, b = vega.with_stable_data(a, "d"), vega.with_stable_data(b, "d")
+    a, b = _by_content(a), _by_content(b)
     assert {k: v for k, v in a.items() if k != "datasets"} == {k: v for k, v in b.items() if k != "datasets"}
     assert json.dumps(a["datasets"], sort_keys=True) == json.dumps(b["datasets"], sort_keys=True)
 
@@ -558,7 +566,7 @@ def test_a_heatmap_filled_from_its_template_is_the_built_chart(case):
         values = rng.normal(size=(n, n))
         kwargs.update(scheme="redblue", color_domain=(-2.0, 2.0))
     dm = DrawMatrix.of(values, labels, allowed=allowed)
-    view = heatmaps.vector_view(dm, title="Layer 1, head 2", **kwargs)
+    view = heatmaps.heatmap_view(dm, title="Layer 1, head 2", **kwargs)
     assert view is not None
     built = heatmaps.heatmap(dm, title="Layer 1, head 2", **kwargs)
     built.to_dict()  # valid Vega-Lite
@@ -573,8 +581,8 @@ def test_one_template_serves_other_numbers_and_draws_their_colours():
     n = 6
     first = DrawMatrix.of(softmax((n, n), seed=1), SENTENCE[:n])
     second = DrawMatrix.of(softmax((n, n), seed=2) ** 3, SENTENCE[:n])
-    a = heatmaps.vector_view(first, title="a")
-    b = heatmaps.vector_view(second, title="b")
+    a = heatmaps.heatmap_view(first, title="a")
+    b = heatmaps.heatmap_view(second, title="b")
     assert a.layout == b.layout and (a.lo, a.hi) != (b.lo, b.hi)
     template = heatmaps.layout_spec(a.layout)
     from altair.utils.core import sanitize_pandas_dataframe as sanitize_dataframe
@@ -587,6 +595,23 @@ def test_one_template_serves_other_numbers_and_draws_their_colours():
     assert rendered_fills(filled) != rendered_fills(chart_spec(heatmaps.heatmap(first, title="b")))
 
 
-def test_past_the_number_limit_a_heatmap_is_an_image_not_a_template():
+@pytest.mark.parametrize("case", ["plain", "causal", "focus"])
+def test_an_image_heatmap_filled_from_its_template_is_the_built_chart(case):
+    """Past the number limit a heatmap is an image: its template takes the image, colour domain,
+    title, description and rows, and renders what the built chart renders."""
+    import vl_convert
+
     n = heatmaps.ANNOTATE_MAX_N + 5
-    assert heatmaps.vector_view(DrawMatrix.of(softmax((n, n)), tokens(n)), title="t") is None
+    values, allowed = causal((n, n)) if case == "causal" else (softmax((n, n), seed=4), None)
+    dm = DrawMatrix.of(values, tokens(n), allowed=allowed)
+    kwargs = {"selected_query": 6} if case == "focus" else {}
+    view = heatmaps.heatmap_view(dm, title="Layer 0, head 1", **kwargs)
+    assert view.raster is not None
+    built = heatmaps.heatmap(dm, title="Layer 0, head 1", **kwargs)
+    built.to_dict()  # valid Vega-Lite
+    filled = _filled(view)
+    _same_but_names(filled, chart_spec(built))
+    assert vl_convert.vegalite_to_png(filled) == vl_convert.vegalite_to_png(chart_spec(built))
+    other = heatmaps.heatmap_view(DrawMatrix.of(softmax((n, n), seed=9), tokens(n), allowed=allowed),
+                                  title="Layer 0, head 1", **kwargs)
+    assert other.layout == view.layout  # another head of the same text: the same template
