@@ -25,18 +25,21 @@ st.set_page_config(page_title="Attention dashboard", page_icon=str(HERE / "asset
 
 state.begin_run()
 
-pages: dict[str, st.Page] = {}  # page_table name -> its page
-sections: dict[str, list[st.Page]] = {}
-for section, rows in page_table.sections().items():
-    for row in rows:
-        pages[row.name] = st.Page(row.path, title=row.title, icon=row.icon, url_path=row.address,
-                                  default=row.default)
-        sections.setdefault(section, []).append(pages[row.name])
+
+def make_pages() -> tuple[dict[str, st.Page], st.Page]:
+    """The table's pages (page_table name -> page), and the default page again at its file name
+    (/single_head), like every other page. Made once per session: st.Page resolves its file."""
+    made = {row.name: st.Page(row.path, title=row.title, icon=row.icon, url_path=row.address, default=row.default)
+            for row in page_table.PAGES}
+    return made, st.Page(page_table.DEFAULT.path, title=page_table.DEFAULT.title, icon=page_table.DEFAULT.icon,
+                         url_path=page_table.DEFAULT.name, visibility="hidden")
+
+
+pages, at_file_name = state.session_memo("_pages", make_pages)
+sections: dict[str, list[st.Page]] = {section: [pages[row.name] for row in rows]
+                                      for section, rows in page_table.sections().items()}
 links = {section: list(listed) for section, listed in sections.items()}  # what the sidebar lists
-# The default page is also served at its file's name (/single_head), like every other page.
-at_file_name = st.Page(page_table.DEFAULT.path, title=page_table.DEFAULT.title, icon=page_table.DEFAULT.icon,
-                       url_path=page_table.DEFAULT.name, visibility="hidden")
-sections[page_table.DEFAULT.section].append(at_file_name)
+sections[page_table.DEFAULT.section] = [*sections[page_table.DEFAULT.section], at_file_name]
 
 # Streamlit's own menu would sit above everything else in the sidebar (eleven links and more
 # push Text, Layer and Head below the fold at 1400x900): it is hidden, and the sidebar lists the

@@ -429,6 +429,13 @@ def current() -> Selection:
 
 # --- what a module keeps for this session ---------------------------------------------------------
 
+def session_memo(key: str, make: Callable[[], Any]) -> Any:
+    """`make()` once per session, kept under `key` (for objects a run would otherwise rebuild)."""
+    if key not in st.session_state:
+        st.session_state[key] = make()
+    return st.session_state[key]
+
+
 def remember(key: str, value: Any) -> None:
     st.session_state[key] = value
 
