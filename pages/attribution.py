@@ -11,6 +11,7 @@ import streamlit as st
 from core.corpus import sources
 from core.errors import AttentionDashboardError
 from core.explain.faithfulness import LENS_NAMES, LENSES, REFERENCES, reading
+from core.explain.lenses import FLOW_MAX_TOKENS
 from core.requests.explain import (CORPUS_MAX_TOKENS, AttributionOf, CorpusFaithfulnessChart,
                                    CorpusFaithfulnessOf, RankChart, SentenceFaithfulnessChart,
                                    SentenceFaithfulnessOf)
@@ -61,7 +62,12 @@ page.guard(lambda: presenter.chart(cache.chart(SentenceFaithfulnessChart(
 ri = REFERENCES.index(reference)
 last = {LENS_NAMES[lens]: float(one.rho[li, -1, ri]) for li, lens in enumerate(LENSES)}
 shown = ", ".join(f"{name} {value:.2f}" for name, value in last.items() if value == value)
-st.markdown(f"At the last layer: {shown or 'no lens has a value (too few words)'}. One sentence of "
+missing = [name for name, value in last.items() if value != value]
+why = ""
+if LENS_NAMES["flow"] in missing and problem.sentence.n_tokens > FLOW_MAX_TOKENS:
+    why = (f" {LENS_NAMES['flow']} is left out above {FLOW_MAX_TOKENS} tokens (one max-flow problem per token and "
+           f"layer; this text has {problem.sentence.n_tokens}).")
+st.markdown(f"At the last layer: {shown or 'no lens has a value (too few words)'}.{why} One sentence of "
             f"{len(one.words)} words is a noisy sample; the corpus run below averages many.")
 st.caption("What this shows: whether a lens ranks the words in the order the output depends on them (1 = the same "
            "order, 0 = unrelated). What it does not show: that attention explains the output, or that blank-out "

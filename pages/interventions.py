@@ -75,7 +75,9 @@ else:
 
 page.guard(lambda: presenter.chart(cache.chart(AttentionBeforeAfter(asked, sel.layer, sel.head)), key="iv_att"),
            "attention before and after")
-st.caption("Dropped words leave the before view too (its rows renormalised), so the two can be compared cell by cell.")
+if dropped:
+    st.caption("Dropped words leave the before view too (its rows renormalised), so the two can be compared cell by "
+               "cell.")
 shift = OverviewGrid(ShiftValues(asked), title="How far each head's attention moved", value_label="Attention moved",
                      scheme="greens")
 page.guard(lambda: presenter.chart(cache.chart(shift), key="iv_shift", marked=(sel.layer, sel.head),

@@ -35,6 +35,13 @@ def prediction(sel: state.Selection, facts: explain.OutputFacts) -> explain.Pred
     base = explain.Prediction(sel.model_id, sel.text, sel.text_pair, Target())
     problem = page.value_or_stop(base).problem
     s = problem.sentence
+    if s.dropped_tokens:
+        kept = s.content_words()
+        after = f" after “{s.words[int(kept[-1])]}”" if len(kept) else ""
+        st.info(f"These pages read the first {s.n_tokens} tokens of the text: it is cut{after}, "
+                f"{s.dropped_tokens} tokens before its end, because each answer here takes many forward and "
+                "backward passes. The attention pages read up to the model's own limit.",
+                icon=":material/content_cut:")
     if facts.kind == "masked":
         options = [int(w) for w in s.content_words()]
         state.control("mask", problem.target_word, state.parse_choice(options), label="masked word")

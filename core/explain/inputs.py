@@ -36,6 +36,7 @@ class Sentence:
     words: tuple[str, ...]  # [w] labels; special tokens are their own words
     word_tokens: tuple[tuple[int, ...], ...]  # [w] token positions of each word
     word_special: np.ndarray  # bool [w]
+    dropped_tokens: int = 0  # tokens past the limit that truncation cut off the end of the text
 
     @property
     def n_tokens(self) -> int:
@@ -71,7 +72,7 @@ def prepare(loaded: LoadedModel, text: str, text_pair: str | None = None,
     text_pair = normalise_pair(text_pair)
     limit = effective_max_tokens(loaded.info, loaded.tokenizer, max_tokens)
     with loaded.lock:  # the fast tokenizer is shared and not thread-safe
-        enc, _ = tokenize(loaded, text, text_pair, limit)
+        enc, dropped = tokenize(loaded, text, text_pair, limit)
         ids = enc["input_ids"][0].tolist()
         special = [bool(x) for x in enc["special_tokens_mask"][0].tolist()]
         raw_words = enc.word_ids(0)
@@ -118,7 +119,8 @@ def prepare(loaded: LoadedModel, text: str, text_pair: str | None = None,
     return Sentence(model_id=loaded.info.model_id, text=text, text_pair=text_pair, input_ids=arrays[0],
                     token_type_ids=arrays[1], tokens=tuple(tokens), display_tokens=tuple(labels),
                     special_mask=arrays[2], word_of_token=arrays[3], words=tuple(names),
-                    word_tokens=tuple(tuple(g) for g in groups), word_special=arrays[4])
+                    word_tokens=tuple(tuple(g) for g in groups), word_special=arrays[4],
+                    dropped_tokens=int(dropped))
 
 
 def blank_token_id(loaded: LoadedModel) -> int:

@@ -63,8 +63,12 @@ def rank_chart(labels: Sequence[str], methods: Sequence[str], ranks: np.ndarray,
             for i, m in enumerate(methods) for j, w in enumerate(words)]
     frame = pd.DataFrame(rows, columns=["method", "word", "rank", "score", "closeness"])
     cell = 30 if k <= 20 else max(12, 600 // max(k, 1))
+    # Past about 50 words the chart is wider than its column: drawn on a canvas it keeps its size and
+    # scrolls in its own box (an SVG would be shrunk to the column, its labels with it).
+    wide = cell * k > 600
     x = alt.X("word:N", sort=words, title="Word (in sentence order)",
-              axis=alt.Axis(labelAngle=-45, labelFontSize=12, titleFontSize=13, orient="top"))
+              axis=alt.Axis(labelAngle=-90 if cell < 16 else -45, labelFontSize=11 if cell < 16 else 12,
+                            titleFontSize=13, orient="top"))
     y = alt.Y("method:N", sort=list(methods), title=None, axis=alt.Axis(labelFontSize=12, labelLimit=200))
     tooltip = [alt.Tooltip("method:N", title="Method"), alt.Tooltip("word:N", title="Word"),
                alt.Tooltip("rank:O", title="Rank (1 = most important)"), alt.Tooltip("score:Q", title="Score",
@@ -86,9 +90,10 @@ def rank_chart(labels: Sequence[str], methods: Sequence[str], ranks: np.ndarray,
     description = (f"Rank table: {title}. {len(methods)} methods (rows) rank {k} words (columns, sentence order); "
                    f"the cell's number is the word's rank, 1 = most important. First word by each method: "
                    + "; ".join(firsts))
+    extra = {"usermeta": {"embedOptions": {"renderer": "canvas"}}} if wide else {}
     return alt.layer(*layers, data=frame, width=cell * max(k, 1), height=22 * max(len(methods), 1),
                      title=title_params(title, "1 = the word that method finds most important"),
-                     autosize=PAD, description=description + ".")
+                     autosize=PAD, description=description + ".", **extra)
 
 
 @no_init_validation

@@ -161,3 +161,18 @@ def test_pasted_sentences_are_a_corpus_too() -> None:
     at.text_area(key="faith_lines").set_value("The dog barked at the cat.\nA bird sang in the tree.").run()
     clean(at)
     assert at.button(key="faith_run").label == "Run 2 sentences"
+
+
+def test_a_text_past_the_explain_limit_says_where_it_was_cut() -> None:
+    """These pages read at most core.requests.explain.MAX_TOKENS tokens: a longer text is cut, and
+    the page says so (and after which word) instead of silently dropping the rest."""
+    from core.requests.explain import MAX_TOKENS
+
+    words = [f"word{i % 50}" for i in range(MAX_TOKENS + 40)] + ["violin"]
+    at = make_app(OUTPUT, text=" ".join(words))
+    clean(at)
+    notes = [i.value for i in at.info if "These pages read the first" in i.value]
+    assert len(notes) == 1, [i.value for i in at.info]
+    assert f"first {MAX_TOKENS} tokens" in notes[0] and "cut after" in notes[0]
+    short = make_app(OUTPUT, text=SENTENCE)
+    assert not [i.value for i in short.info if "These pages read the first" in i.value]

@@ -128,3 +128,25 @@ def test_the_charts_say_what_they_show() -> None:
     pair = _spec(explain_charts.word_pair_chart(["x", "y"], np.array([0.2, 0.1]), np.array([0.0, 0.4]), title="w",
                                                 first_label="attention", second_label="blank-out"))
     assert "attention: highest ‘x’" in pair["description"] and "blank-out: highest ‘y’" in pair["description"]
+
+
+def test_a_rank_chart_of_many_words_keeps_its_labels_readable() -> None:
+    """Past about 50 words the rank chart is wider than a column: it is drawn on a canvas, which
+    keeps its size and scrolls (an SVG is shrunk to the column, labels and all), labels upright."""
+    k = 125
+    words = [f"w{i}" for i in range(k)]
+    ranks = np.vstack([np.arange(1, k + 1), np.arange(k, 0, -1)])
+    wide = _spec(explain_charts.rank_chart(words, ["m1", "m2"], ranks, ranks.astype(float), title="r"))
+    assert wide["usermeta"]["embedOptions"]["renderer"] == "canvas" and wide["width"] >= 12 * k
+    assert _first_axis(wide)["labelAngle"] == -90
+    narrow = _spec(explain_charts.rank_chart(words[:8], ["m1", "m2"], ranks[:, :8], ranks[:, :8].astype(float),
+                                             title="r"))
+    assert "usermeta" not in narrow
+
+
+def _first_axis(spec: dict) -> dict:
+    for layer in spec["layer"]:
+        axis = layer.get("encoding", {}).get("x", {}).get("axis")
+        if axis:
+            return axis
+    raise AssertionError("no x axis")
