@@ -13,6 +13,7 @@ from core.generate.notices import causal_notices
 from core.generate.steps import Generation
 from core.generate.settings import MAX_STEPS, SEED_RANGE, TEMPERATURE_RANGE, TOP_K_RANGE, TOP_P_RANGE, Settings
 from core.models.registry import causal_models
+from core.requests.explain import Facts
 from core.requests.generate import AttentionRows, AttentionRowsChart, CandidatesChart, GenerationOf
 from ui import cache, generate_panel, model_panel, page, presenter, state
 from ui.glossary_links import escape, term_help
@@ -43,12 +44,19 @@ def causal_models_box() -> None:
     generate_panel.models_box([s for s in cache.model_statuses() if s[0] in wanted], use=use_model)
 
 
+# A model that cannot generate says so first; the settings stay (greyed out) so a link keeps them.
+facts = page.value_or_stop(Facts(sel.model_id), "model")
+blocked = facts.kind != "causal"
+if blocked:
+    st.info(str(CannotGenerateError(sel.model_id, facts.kind)), icon=":material/block:")
+    causal_models_box()
+
 # --- how the next token is chosen (kept in the link) ---------------------------------------------
 c1, c2, c3 = st.columns([2, 3, 2])
 with c1:
     chosen = state.control("strategy", "top_k", state.parse_choice(list(STRATEGIES)), label="strategy")
     strategy = st.segmented_control("Choice of the next token", list(STRATEGIES), key="strategy",
-                                    format_func=STRATEGIES.get,
+                                    format_func=STRATEGIES.get, disabled=blocked,
                                     help=term_help("sampling", "Greedy: always the most probable token. Top-k: a draw "
                                                    "among the k most probable. Top-p: a draw among the most "
                                                    "probable tokens that together reach probability p.")) or chosen
@@ -57,23 +65,23 @@ with c2:
     temperature = state.control("temperature", 0.8, state.parse_clamped(*TEMPERATURE_RANGE, "temperature"),
                                 label="temperature", draw=sampling, link=sampling)
     if sampling:
-        temperature = st.slider("Temperature", *TEMPERATURE_RANGE, key="temperature", step=0.1,
+        temperature = st.slider("Temperature", *TEMPERATURE_RANGE, key="temperature", step=0.1, disabled=blocked,
                                 help=term_help("temperature", "Divides the scores before they become probabilities: "
                                                "below 1 sharpens the distribution, above 1 flattens it "
                                                "(Transformer Explainer's range, 0.2-10)."))
     k = state.control("k", 5, state.parse_clamped(*TOP_K_RANGE, "top-k", integer=True), label="top-k",
                       draw=strategy == "top_k", link=strategy == "top_k")
     if strategy == "top_k":
-        k = st.slider("Top-k", *TOP_K_RANGE, key="k")
+        k = st.slider("Top-k", *TOP_K_RANGE, key="k", disabled=blocked)
     p = state.control("p", 0.9, state.parse_clamped(*TOP_P_RANGE, "top-p"), label="top-p",
                       draw=strategy == "top_p", link=strategy == "top_p")
     if strategy == "top_p":
-        p = st.slider("Top-p", *TOP_P_RANGE, key="p", step=0.01)
+        p = st.slider("Top-p", *TOP_P_RANGE, key="p", step=0.01, disabled=blocked)
 with c3:
     seed = state.control("seed", 0, state.parse_clamped(*SEED_RANGE, "seed", integer=True), label="seed",
                          draw=sampling, link=sampling)
     if sampling:
-        seed = st.number_input("Seed", *SEED_RANGE, key="seed", step=1,
+        seed = st.number_input("Seed", *SEED_RANGE, key="seed", step=1, disabled=blocked,
                                help=term_help("seed", "The same seed, settings and text always draw the same tokens, "
                                                       "so a link replays the same generation."))
 settings = Settings.make(str(strategy), float(temperature), int(k), float(p), int(seed))
@@ -93,6 +101,9 @@ def parse_steps(raw: str) -> int | None:
 
 asked = int(state.control("steps", 1, parse_steps, label="steps"))
 state.show_notes()
+if blocked:
+    page.caveat()
+    page.stop()
 gen = page.value_or_stop(GenerationOf(sel.model_id, sel.text, settings, asked), "generation",
                                    quiet=(CannotGenerateError,), then=causal_models_box)
 

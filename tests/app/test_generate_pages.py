@@ -97,10 +97,14 @@ def test_a_model_that_cannot_generate_says_so(with_lms) -> None:
 
 
 def test_the_default_model_says_it_cannot_generate_and_which_models_can() -> None:
-    at = make_app(GENERATE, text=PROMPT)
+    at = make_app(GENERATE, text=PROMPT, strategy="top_k", k=7)
     clean(at)
     assert not errors_of(at)
     assert "cannot generate text" in shown(at)
+    # The settings stay on screen (and in the link) but greyed out: nothing here can use them.
+    assert at.slider(key="k").value == 7 and at.slider(key="k").disabled
+    assert at.number_input(key="seed").disabled
+    assert not [b for b in at.button if b.label == "Next token"]
 
 
 def test_the_generated_text_opens_on_every_page(with_lms) -> None:
