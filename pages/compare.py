@@ -20,10 +20,10 @@ from core.compare.align import MINIMAL_PAIRS
 from core.examples import EXAMPLES
 from core.models.config import grid_shape
 from core.models.registry import registry, related_model
-from core.render import matrix
+from core.render import heatmaps, matrix
 from core.requests import compare as requests
 from ui import cache, page, presenter, state
-from ui.heatmap_panel import chart_scroll_box, table_view
+from ui.heatmap_panel import chart_scroll_box, draw_view, table_view
 from ui.glossary_links import term_help
 
 AVERAGE = -1  # B's "head" value for the layer's head average
@@ -119,7 +119,10 @@ def _draw(panel: requests.WordPanel | requests.DifferencePanel, *, title: str, k
     prepared = requests.word_panel_prepared(cache.get(panel))
     request = requests.WordChart(panel, title, subtitle, SIDE_PX, scheme, value_label,
                                  tuple(domain) if domain else None)
-    presenter.chart(cache.chart(request), key=f"{key}_chart", width="content")
+    if presenter.is_on():
+        presenter.chart(cache.chart(request), key=f"{key}_chart", width="content")
+    else:  # the shared template of its layout, filled: no chart built on a head change
+        draw_view(heatmaps.heatmap_view(prepared, **request.heatmap_args(prepared)), key=f"{key}_chart")
     from core.render import export
 
     page.downloads(lambda: cache.chart(request), {"csv": (lambda: export.matrix_to_csv(prepared), "text/csv")},

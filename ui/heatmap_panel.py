@@ -6,6 +6,7 @@ the same numbers as a table, and its downloads.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,14 @@ def _focus_query(chart_key: str) -> Callable[[], None]:
         if points and points[0].get("query_pos") is not None:
             state.set_control("q", int(points[0]["query_pos"]))
     return on_select
+
+
+def draw_view(view: heatmaps.HeatmapView, *, key: str, on_select: Any = "ignore",
+              selection_mode: str | None = None) -> None:
+    """Draw a heatmap from its layout's shared template (core.requests.charts.HeatmapTemplate)
+    filled with this view's numbers: no chart is built (the normal mode's route)."""
+    presenter.spec_chart(view.spec(cache.get(HeatmapTemplate(view.layout))), key=key, on_select=on_select,
+                         selection_mode=selection_mode)
 
 
 def query_picker(result: AttentionResult) -> int:
@@ -182,19 +191,11 @@ def heatmap_panel(dm: DrawMatrix, *, title: str, key: str, value_label: str = "A
         return heatmaps.heatmap(prepared, title=title, value_label=value_label, selected_query=selected,
                                 scheme=scheme, color_domain=domain, annotate=numbers)
 
-    def filled() -> dict | None:
-        """The chart as its layout's shared spec filled with these numbers (no chart built), in the
-        normal mode; None in presenter mode or for a fixed head (their charts are Altair charts)."""
-        if presenter.is_on() or fixed_head is not None:
-            return None
-        view = heatmaps.heatmap_view(prepared, title=title, value_label=value_label, selected_query=selected,
-                                     scheme=scheme, color_domain=domain, annotate=numbers)
-        return view.spec(cache.get(HeatmapTemplate(view.layout)))
-
     chart_key = f"{key}_chart"
-    spec = filled()
-    if spec is not None:
-        presenter.spec_chart(spec, key=chart_key, on_select=_focus_query(chart_key), selection_mode="cell")
+    if not presenter.is_on() and fixed_head is None:  # presenter mode and fixed heads draw Altair charts
+        draw_view(heatmaps.heatmap_view(prepared, title=title, value_label=value_label, selected_query=selected,
+                                        scheme=scheme, color_domain=domain, annotate=numbers),
+                  key=chart_key, on_select=_focus_query(chart_key), selection_mode="cell")
     else:
         presenter.chart(make(), key=chart_key, on_select=_focus_query(chart_key),
                         selection_mode="cell", width="content")

@@ -114,15 +114,18 @@ class WordChart(Request):
     value_label: str = "Weight"
     color_domain: tuple[float, ...] | None = None
 
+    def heatmap_args(self, prepared: Any) -> dict[str, Any]:
+        """The arguments of core.render.heatmaps.heatmap (or heatmap_view) for the prepared panel."""
+        cell = None if prepared.block > 1 else int(max(6, min(28, self.side_px // max(prepared.n, 1))))
+        return {"title": self.title, "subtitle": self.subtitle, "value_label": self.value_label, "scheme": self.scheme,
+                "color_domain": list(self.color_domain) if self.color_domain else None,
+                "annotate": prepared.n <= 12 and (cell or 0) >= 24, "cell_size": cell, "selectable": False}
+
     def compute(self, engine: AttentionEngine) -> Any:
         from core.render import heatmaps
 
         prepared = word_panel_prepared(engine.get(self.panel))
-        cell = None if prepared.block > 1 else int(max(6, min(28, self.side_px // max(prepared.n, 1))))
-        annotate = prepared.n <= 12 and (cell or 0) >= 24
-        return heatmaps.heatmap(prepared, title=self.title, subtitle=self.subtitle, value_label=self.value_label,
-                                scheme=self.scheme, color_domain=list(self.color_domain) if self.color_domain else None,
-                                annotate=annotate, cell_size=cell, selectable=False)
+        return heatmaps.heatmap(prepared, **self.heatmap_args(prepared))
 
 
 def word_panel_prepared(dm: Any) -> Any:
