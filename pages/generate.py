@@ -5,6 +5,8 @@ step; the link holds the prompt (the text), the settings and the steps taken."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pandas as pd
 import streamlit as st
 
@@ -44,44 +46,47 @@ def causal_models_box() -> None:
     generate_panel.models_box([s for s in cache.model_statuses() if s[0] in wanted], use=use_model)
 
 
-# A model that cannot generate says so first; the settings stay (greyed out) so a link keeps them.
+# A model that cannot generate says so first, and its settings are not drawn (nothing could use
+# them); their values stay kept and in the link for when a causal model is chosen.
 facts = page.value_or_stop(Facts(sel.model_id), "model")
 blocked = facts.kind != "causal"
 if blocked:
     st.info(str(CannotGenerateError(sel.model_id, facts.kind)), icon=":material/block:")
     causal_models_box()
+show = not blocked
 
 # --- how the next token is chosen (kept in the link) ---------------------------------------------
-c1, c2, c3 = st.columns([2, 3, 2])
+c1, c2, c3 = st.columns([2, 3, 2]) if show else (contextlib.nullcontext(),) * 3
 with c1:
-    chosen = state.control("strategy", "top_k", state.parse_choice(list(STRATEGIES)), label="strategy")
-    strategy = st.segmented_control("Choice of the next token", list(STRATEGIES), key="strategy",
-                                    format_func=STRATEGIES.get, disabled=blocked,
-                                    help=term_help("sampling", "Greedy: always the most probable token. Top-k: a draw "
-                                                   "among the k most probable. Top-p: a draw among the most "
-                                                   "probable tokens that together reach probability p.")) or chosen
+    strategy = state.control("strategy", "top_k", state.parse_choice(list(STRATEGIES)), label="strategy", draw=show)
+    if show:
+        strategy = st.segmented_control(
+            "Choice of the next token", list(STRATEGIES), key="strategy", format_func=STRATEGIES.get,
+            help=term_help("sampling", "Greedy: always the most probable token. Top-k: a draw among the k most "
+                           "probable. Top-p: a draw among the most probable tokens that together reach "
+                           "probability p.")) or strategy
 sampling = strategy != "greedy"
 with c2:
     temperature = state.control("temperature", 0.8, state.parse_clamped(*TEMPERATURE_RANGE, "temperature"),
-                                label="temperature", draw=sampling, link=sampling)
-    if sampling:
-        temperature = st.slider("Temperature", *TEMPERATURE_RANGE, key="temperature", step=0.1, disabled=blocked,
+                                label="temperature", draw=sampling and show, link=sampling)
+    if sampling and show:
+        temperature = st.slider("Temperature", *TEMPERATURE_RANGE, key="temperature", step=0.1,
                                 help=term_help("temperature", "Divides the scores before they become probabilities: "
                                                "below 1 sharpens the distribution, above 1 flattens it "
                                                "(Transformer Explainer's range, 0.2-10)."))
     k = state.control("k", 5, state.parse_clamped(*TOP_K_RANGE, "top-k", integer=True), label="top-k",
-                      draw=strategy == "top_k", link=strategy == "top_k")
-    if strategy == "top_k":
-        k = st.slider("Top-k", *TOP_K_RANGE, key="k", disabled=blocked)
+                      draw=strategy == "top_k" and show, link=strategy == "top_k")
+    if strategy == "top_k" and show:
+        k = st.slider("Top-k", *TOP_K_RANGE, key="k")
     p = state.control("p", 0.9, state.parse_clamped(*TOP_P_RANGE, "top-p"), label="top-p",
-                      draw=strategy == "top_p", link=strategy == "top_p")
-    if strategy == "top_p":
-        p = st.slider("Top-p", *TOP_P_RANGE, key="p", step=0.01, disabled=blocked)
+                      draw=strategy == "top_p" and show, link=strategy == "top_p")
+    if strategy == "top_p" and show:
+        p = st.slider("Top-p", *TOP_P_RANGE, key="p", step=0.01)
 with c3:
     seed = state.control("seed", 0, state.parse_clamped(*SEED_RANGE, "seed", integer=True), label="seed",
-                         draw=sampling, link=sampling)
-    if sampling:
-        seed = st.number_input("Seed", *SEED_RANGE, key="seed", step=1, disabled=blocked,
+                         draw=sampling and show, link=sampling)
+    if sampling and show:
+        seed = st.number_input("Seed", *SEED_RANGE, key="seed", step=1,
                                help=term_help("seed", "The same seed, settings and text always draw the same tokens, "
                                                       "so a link replays the same generation."))
 settings = Settings.make(str(strategy), float(temperature), int(k), float(p), int(seed))
