@@ -1,0 +1,127 @@
+"""A heatmap filled from its layout's shared template (core.render.heatmaps.layout_spec and
+HeatmapView.spec) is the chart heatmap() builds: the same spec, the same rendered fills and
+pixels, for vector cells and for images past 20 tokens; the template itself is never changed."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.render import heatmaps, vega
+from core.render.matrix import DrawMatrix
+from core.render.vega import chart_spec
+from tests.core.synthetic import SENTENCE, causal, softmax, tokens, walk
+
+HOSTILE = ["</script><script>alert(1)</script>", "<img src=x onerror=alert(1)>", "🙂👍🏽",
+           "שלום", "مرحبا", "a\u200bb", "\u202eevil", "{{x}}", "datum.weight", "'\"", ""]
+
+
+def rendered_fills(spec):
+    """Fill colours of every mark item vl-convert renders (offline scenegraph)."""
+    import vl_convert
+
+    return [v for v in walk(vl_convert.vegalite_to_scenegraph(spec), "fill") if isinstance(v, str)]
+
+
+
+def _filled(view):
+    """view.spec(its template), its data as the JSON records Altair would have inlined."""
+    from altair.utils.core import sanitize_pandas_dataframe as sanitize_dataframe
+
+    template = heatmaps.layout_spec(view.layout)
+    before = json.dumps(template, sort_keys=True)
+    spec = view.spec(template)
+    assert json.dumps(template, sort_keys=True) == before  # the shared template is never changed
+    frames = {name: data for name, data in spec["datasets"].items() if isinstance(data, pd.DataFrame)}
+    assert len(frames) == 1  # the view's own data; a template's constant data stays as it is
+    return {**spec, "datasets": {name: sanitize_dataframe(data).to_dict("records") if name in frames else data
+                                 for name, data in spec["datasets"].items()}}
+
+
+def _by_content(spec):
+    """`spec` with its datasets in the order of their content (then named by position), so two
+    specs that name and order the same data differently compare equal."""
+    order = sorted(spec["datasets"], key=lambda name: json.dumps(spec["datasets"][name], sort_keys=True))
+    return vega.with_stable_data({**spec, "datasets": {name: spec["datasets"][name] for name in order}}, "d")
+
+
+def _same_but_names(a, b):
+    a, b = _by_content(a), _by_content(b)
+    assert {k: v for k, v in a.items() if k != "datasets"} == {k: v for k, v in b.items() if k != "datasets"}
+    assert json.dumps(a["datasets"], sort_keys=True) == json.dumps(b["datasets"], sort_keys=True)
+
+
+@pytest.mark.parametrize("case", ["plain", "causal", "focus", "numbers_off", "repeats", "hostile", "diverging"])
+def test_a_heatmap_filled_from_its_template_is_the_built_chart(case):
+    n = 7
+    rng = np.random.default_rng(3)
+    values = softmax((n, n), seed=5)
+    labels = list(SENTENCE[:n])
+    kwargs = {}
+    allowed = None
+    if case == "causal":
+        values, allowed = causal((n, n))
+    if case == "focus":
+        kwargs["selected_query"] = 3
+    if case == "numbers_off":
+        kwargs["annotate"] = False
+    if case == "repeats":
+        labels = ["the"] * n
+    if case == "hostile":
+        labels = HOSTILE[:n]
+    if case == "diverging":
+        values = rng.normal(size=(n, n))
+        kwargs.update(scheme="redblue", color_domain=(-2.0, 2.0))
+    dm = DrawMatrix.of(values, labels, allowed=allowed)
+    view = heatmaps.heatmap_view(dm, title="Layer 1, head 2", **kwargs)
+    assert view is not None
+    built = heatmaps.heatmap(dm, title="Layer 1, head 2", **kwargs)
+    built.to_dict()  # valid Vega-Lite
+    _same_but_names(_filled(view), chart_spec(built))
+    pd.testing.assert_frame_equal(view.frame().astype({"query": str, "key": str}),
+                                  vega.compact_frame(dm.table()).astype({"query": str, "key": str}))
+
+
+def test_one_template_serves_other_numbers_and_draws_their_colours():
+    """Two heads of one text share a layout: the template filled with the second head's numbers
+    renders the fills the second head's own chart renders (the domain follows the params)."""
+    n = 6
+    first = DrawMatrix.of(softmax((n, n), seed=1), SENTENCE[:n])
+    second = DrawMatrix.of(softmax((n, n), seed=2) ** 3, SENTENCE[:n])
+    a = heatmaps.heatmap_view(first, title="a")
+    b = heatmaps.heatmap_view(second, title="b")
+    assert a.layout == b.layout and (a.lo, a.hi) != (b.lo, b.hi)
+    template = heatmaps.layout_spec(a.layout)
+    from altair.utils.core import sanitize_pandas_dataframe as sanitize_dataframe
+
+    filled = b.spec(template)
+    filled = {**filled, "datasets": {heatmaps.CELLS_DATA: sanitize_dataframe(filled["datasets"][heatmaps.CELLS_DATA])
+                                     .to_dict("records")}}
+    own = chart_spec(heatmaps.heatmap(second, title="b"))
+    assert rendered_fills(filled) == rendered_fills(own)
+    assert rendered_fills(filled) != rendered_fills(chart_spec(heatmaps.heatmap(first, title="b")))
+
+
+@pytest.mark.parametrize("case", ["plain", "causal", "focus"])
+def test_an_image_heatmap_filled_from_its_template_is_the_built_chart(case):
+    """Past the number limit a heatmap is an image: its template takes the image, colour domain,
+    title, description and rows, and renders what the built chart renders."""
+    import vl_convert
+
+    n = heatmaps.ANNOTATE_MAX_N + 5
+    values, allowed = causal((n, n)) if case == "causal" else (softmax((n, n), seed=4), None)
+    dm = DrawMatrix.of(values, tokens(n), allowed=allowed)
+    kwargs = {"selected_query": 6} if case == "focus" else {}
+    view = heatmaps.heatmap_view(dm, title="Layer 0, head 1", **kwargs)
+    assert view.raster is not None
+    built = heatmaps.heatmap(dm, title="Layer 0, head 1", **kwargs)
+    built.to_dict()  # valid Vega-Lite
+    filled = _filled(view)
+    _same_but_names(filled, chart_spec(built))
+    assert vl_convert.vegalite_to_png(filled) == vl_convert.vegalite_to_png(chart_spec(built))
+    other = heatmaps.heatmap_view(DrawMatrix.of(softmax((n, n), seed=9), tokens(n), allowed=allowed),
+                                  title="Layer 0, head 1", **kwargs)
+    assert other.layout == view.layout  # another head of the same text: the same template
