@@ -342,12 +342,14 @@ def layout_spec(layout: HeatmapLayout | _raster.RasterLayout) -> dict[str, Any]:
                          title=title_params(""), description="").to_dict(validate=False)
 
 
-def _plan(dm: DrawMatrix, *, title: str, value_label: str, selected_query: int | None, scheme: str,
-          color_domain: Sequence[float] | None, annotate: bool | None, cell_size: int | None,
-          subtitle: str | Sequence[str] | None, max_cells: int, description: str | None
-          ) -> tuple[float, float, bool, int, int | None, str, str | list[str] | None]:
-    """What both kinds of heatmap derive from the matrix: (lo, hi, annotate, cell, focus row,
-    description, subtitle). Raises CellBudgetError when n*n > max_cells."""
+def heatmap_view(dm: DrawMatrix, *, title: str, value_label: str = "Attention weight",
+                 selected_query: int | None = None, scheme: str = "blues",
+                 color_domain: Sequence[float] | None = None, annotate: bool | None = None,
+                 selectable: bool = True, cell_size: int | None = None,
+                 subtitle: str | Sequence[str] | None = None, max_cells: int = CELL_BUDGET,
+                 raster: bool | None = None, description: str | None = None) -> HeatmapView:
+    """The heatmap :func:`heatmap` would draw, as a layout plus what this matrix puts in it
+    (vector cells, or an image). Same arguments and errors as :func:`heatmap`."""
     n = dm.n
     if n * n > max_cells:
         raise CellBudgetError(n * n, max_cells)
@@ -361,36 +363,15 @@ def _plan(dm: DrawMatrix, *, title: str, value_label: str, selected_query: int |
     if description is None:
         description = matrix_description(title, value_label, list(dm.axis_labels), m, mask, block=dm.block,
                                          diverging=lo < 0 < hi)
-    return lo, hi, annotate, cell, focus, description, with_masked_note(subtitle, mask)
-
-
-def heatmap_view(dm: DrawMatrix, *, title: str, value_label: str = "Attention weight",
-                 selected_query: int | None = None, scheme: str = "blues",
-                 color_domain: Sequence[float] | None = None, annotate: bool | None = None,
-                 selectable: bool = True, cell_size: int | None = None,
-                 subtitle: str | Sequence[str] | None = None, max_cells: int = CELL_BUDGET,
-                 raster: bool | None = None, description: str | None = None) -> HeatmapView:
-    """The heatmap :func:`heatmap` would draw, as a layout plus what this matrix puts in it
-    (vector cells, or an image). Same arguments and errors as :func:`heatmap`."""
-    plan = _plan(dm, title=title, value_label=value_label, selected_query=selected_query, scheme=scheme,
-                 color_domain=color_domain, annotate=annotate, cell_size=cell_size, subtitle=subtitle,
-                 max_cells=max_cells, description=description)
-    return _view(dm, plan, title=title, value_label=value_label, scheme=scheme, selectable=selectable, raster=raster,
-                 cell_size=cell_size)
-
-
-def _view(dm: DrawMatrix, plan: tuple, *, title: str, value_label: str, scheme: str, selectable: bool,
-          raster: bool | None, cell_size: int | None) -> HeatmapView:
-    lo, hi, annotate, cell, focus, description, subtitle = plan
-    n = dm.n
+    subtitle = with_masked_note(subtitle, mask)
     if use_raster(n, annotate, scheme, raster):
         plot = cell * n if cell_size else min(cell * n, PLOT_PX)  # many tokens: fractional cells, PLOT_PX
-        parts = _raster.raster_parts(dm.matrix, list(dm.axis_labels), dm.positions, lo=lo, hi=hi, scheme=scheme,
-                                     allowed=dm.allowed, plot_px=plot, focus_index=focus, selectable=selectable,
+        parts = _raster.raster_parts(m, list(dm.axis_labels), dm.positions, lo=lo, hi=hi, scheme=scheme,
+                                     allowed=mask, plot_px=plot, focus_index=focus, selectable=selectable,
                                      value_label=value_label)
         return HeatmapView(parts.layout, dm, lo, hi, title, subtitle, description, raster=parts)
     layout = HeatmapLayout(labels=tuple(dm.axis_labels), value_label=value_label, scheme=scheme, annotate=annotate,
-                           cell=cell, selectable=selectable, masked=dm.allowed is not None,
+                           cell=cell, selectable=selectable, masked=mask is not None,
                            focus=None if focus is None else (int(dm.positions[focus]), int(dm.positions[0])))
     return HeatmapView(layout, dm, lo, hi, title, subtitle, description)
 
