@@ -250,6 +250,9 @@ def _open(page: Any, server: Any, name: str, min_charts: int) -> None:
     goto(page, server.page_url(name), min_charts=min_charts)
 
 
+_NO_TRANSITIONS = "*, *::before, *::after { transition: none !important; animation: none !important; }"
+
+
 def open_case(screens: Screens, server: Any, name: str, charts: bool, theme: str, vw: str) -> Any:
     """The page opened in its (theme, width) tab, sidebar as the width wants it, at its full height."""
     page = screens.tab(theme, vw)
@@ -266,6 +269,10 @@ def open_case(screens: Screens, server: Any, name: str, charts: bool, theme: str
         page.set_viewport_size({"width": VIEWPORTS[vw]["width"], "height": min(height, 12_000)})
         page.wait_for_timeout(300)
         wait_for_app_idle(page, min_charts=min_charts)
+    # Colours are read as they finally are: a fade or colour transition still running (an element
+    # coming back from stale after a rerun) blends text with its background for axe's contrast rule.
+    page.add_style_tag(content=_NO_TRANSITIONS)
+    page.wait_for_timeout(50)
     bg = page.evaluate("() => getComputedStyle(document.querySelector('[data-testid=\"stApp\"]')).backgroundColor")
     dark = _luminance(bg) < 0.2
     assert dark == (theme == "dark"), f"asked for the {theme} theme, the app's background is {bg}"
