@@ -454,25 +454,6 @@ def raster_layout_spec(layout: RasterLayout) -> dict[str, Any]:
 
 
 @no_init_validation
-def raster_heatmap(values: np.ndarray, labels: Sequence[str], positions: Sequence[int], *, title: str,
-                   value_label: str = "Attention weight", lo: float, hi: float, scheme: str = "blues",
-                   allowed: np.ndarray | None = None, plot_px: int = 600, focus_index: int | None = None,
-                   selectable: bool = True, subtitle: str | Sequence[str] | None = None,
-                   description: str | None = None) -> alt.LayerChart:
-    """One matrix ``values[n, n]`` as an image plus 2n hit marks (see the module docstring).
-
-    labels / positions: the unique axis labels and sentence positions of the rows (= columns).
-    plot_px: the plot's side in pixels (cells are plot_px / n, not necessarily whole pixels).
-    focus_index: the row (0..n-1) to outline. selectable: the click parameter ``cell``
-    (query_pos, key_pos). The legend, axes and title come from the theme.
-    """
-    parts = raster_parts(values, labels, positions, lo=lo, hi=hi, scheme=scheme, allowed=allowed, plot_px=plot_px,
-                         focus_index=focus_index, selectable=selectable, value_label=value_label)
-    return raster_chart(parts.layout, data=parts.rows, lo=lo, hi=hi, image_url=parts.image_url,
-                         title=title_params(title, subtitle), description=description)
-
-
-@no_init_validation
 def raster_facet(values: np.ndarray, labels: Sequence[str], positions: Sequence[int], *,
                  panels: Mapping[str, Sequence[Any]], facet: dict[str, Any], lo: float, hi: float,
                  scheme: str = "blues", allowed: np.ndarray | None = None, cell: float = 8, axes: bool = True,
