@@ -59,6 +59,7 @@ ANSWER_TIMEOUT_S = 60.0
 PAGE = "single_head"
 LAYERS, HEADS = 6, 12  # the bundled model's grid (all-MiniLM-L6-v2)
 SEED = 20261207
+FLOOR_APP = ROOT / "scripts" / "bench_load_floor_app.py"
 
 # A user's text: "The <marker> <verb> the <noun> near the <place>." The marker is the user's own
 # word; each text change moves to the next verb, noun and place, so an answer shows which text it
@@ -152,7 +153,7 @@ class UserLog:
     errors: list[str] = field(default_factory=list)
 
 
-async def virtual_user(url: str, user: int, marker: str, others: list[str], start_at: float, end_at: float,
+async def virtual_user(url: str, page: str, user: int, marker: str, others: list[str], start_at: float, end_at: float,
                        log: UserLog) -> None:
     """Open the page with this user's text, then think, act and check until `end_at`."""
     from tests.browser.ws_client import WsSession
@@ -162,7 +163,7 @@ async def virtual_user(url: str, user: int, marker: str, others: list[str], star
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
     text, word = text_of(marker, version)
     try:
-        async with WsSession(url, PAGE) as session:
+        async with WsSession(url, page) as session:
             session.ws = _Tee(session.ws)
             query = urllib.parse.urlencode({"text": text, "layer": layer, "head": head})
             kind, widgets = "open", None
@@ -260,11 +261,11 @@ class ServerSampler:
 
 # --- one level, then every level ------------------------------------------------------------------------
 
-async def _level(url: str, users: int, duration: float, words: list[str]) -> list[UserLog]:
+async def _level(url: str, page: str, users: int, duration: float, words: list[str]) -> list[UserLog]:
     logs = [UserLog() for _ in range(users)]
     now = time.monotonic()
     end_at = now + duration
-    tasks = [asyncio.create_task(virtual_user(url, u, words[u], words, now + RAMP_S * u / users, end_at, logs[u]))
+    tasks = [asyncio.create_task(virtual_user(url, page, u, words[u], words, now + RAMP_S * u / users, end_at, logs[u]))
              for u in range(users)]
     _, late = await asyncio.wait(tasks, timeout=duration + RAMP_S + 2 * ANSWER_TIMEOUT_S)
     for task in late:  # bounded in time whatever the server does
@@ -275,11 +276,11 @@ async def _level(url: str, users: int, duration: float, words: list[str]) -> lis
     return logs
 
 
-async def _first_answer(url: str) -> bytes:
+async def _first_answer(url: str, page: str) -> bytes:
     """Open the page once with the default text; what it sent."""
     from tests.browser.ws_client import WsSession
 
-    async with WsSession(url, PAGE) as session:
+    async with WsSession(url, page) as session:
         session.ws = _Tee(session.ws)
         r = await session.run("", timeout=300)
         if r.status != "FINISHED_SUCCESSFULLY" or r.exceptions:
@@ -294,7 +295,7 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def level_rows(users: int, duration: float, logs: list[UserLog], sampler: ServerSampler, client_cpu: float,
+def level_rows(app: str, users: int, duration: float, logs: list[UserLog], sampler: ServerSampler, client_cpu: float,
                wall: float, load: tuple[float, float]) -> list[dict]:
     """The rows of one level (see `markdown` for the table they make)."""
     times = [s for log in logs for _, s in log.actions]
@@ -303,7 +304,7 @@ def level_rows(users: int, duration: float, logs: list[UserLog], sampler: Server
     kinds = {k: sum(1 for log in logs for kind, _ in log.actions if kind == k) for k in ("head", "layer", "text")}
 
     def row(metric: str, value: float | int | str, unit: str = "") -> dict:
-        return {"benchmark": "load", "users": users, "metric": metric, "value": value, "unit": unit, "goal": "",
+        return {"benchmark": "load", "app": app, "users": users, "metric": metric, "value": value, "unit": unit, "goal": "",
                 "passed": None}
 
     return [
@@ -324,23 +325,29 @@ def level_rows(users: int, duration: float, logs: list[UserLog], sampler: Server
     ]
 
 
-def run(users: tuple[int, ...] = USERS, duration: float = DURATION_S, quick: bool = False) -> list[dict]:
+def run(users: tuple[int, ...] = USERS, duration: float = DURATION_S, quick: bool = False,
+        app: str = "dashboard") -> list[dict]:
     from tests.browser.server import StreamlitServer
+
 
     if quick:
         users, duration = tuple(QUICK["users"]), float(QUICK["duration"])  # type: ignore[arg-type]
     if max(users) > MAX_USERS or duration > 600:
         raise SystemExit(f"at most {MAX_USERS} users and 600 s a level")
     rows: list[dict] = []
-    with StreamlitServer() as srv:
-        seen = asyncio.run(_first_answer(srv.url))  # imports and the model load: not measured
+    srv = StreamlitServer()
+    if app == "floor":  # the same client against Streamlit's least page (no model): the framework's floor
+        srv.args[2] = str(FLOOR_APP)
+    page = "" if app == "floor" else PAGE
+    with srv:
+        seen = asyncio.run(_first_answer(srv.url, page))  # imports and the model load: not measured
         words = markers(max(users), seen)
         for n in users:
             load0 = os.getloadavg()[0]
             cpu0, t0 = time.process_time(), time.monotonic()
             with ServerSampler(srv.pid) as sampler:
-                logs = asyncio.run(_level(srv.url, n, duration, words))
-            rows += level_rows(n, duration, logs, sampler, time.process_time() - cpu0, time.monotonic() - t0,
+                logs = asyncio.run(_level(srv.url, page, n, duration, words))
+            rows += level_rows(app, n, duration, logs, sampler, time.process_time() - cpu0, time.monotonic() - t0,
                                (load0, os.getloadavg()[0]))
             if not srv.alive():
                 raise RuntimeError(f"the server died at {n} users:\n{srv.log_text()[-2000:]}")
@@ -387,8 +394,10 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=DURATION_S, help="seconds per level")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true", help="5 and 10 users, 15 s each (a check)")
+    p.add_argument("--app", choices=("dashboard", "floor"), default="dashboard",
+                   help="floor: the same client against scripts/bench_load_floor_app.py (no model)")
     args = p.parse_args()
-    rows = run(tuple(int(u) for u in args.users.split(",") if u.strip()), args.duration, quick=args.quick)
+    rows = run(tuple(int(u) for u in args.users.split(",") if u.strip()), args.duration, quick=args.quick, app=args.app)
     print(json.dumps(rows, indent=1) if args.json else markdown(rows))
 
 
