@@ -8,19 +8,15 @@ waiting for them.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from ui import page_table, presenter, sidebar, state
 
-HERE = Path(__file__).parent
-
 state.ensure_router()
-# A local file: a ':material/...:' or emoji tab icon is fetched from a font/CDN host.
+# A local image: a ':material/...:' or emoji tab icon is fetched from a font/CDN host.
 # The "About" item makes Streamlit show its menu (top right) in "minimal" toolbar mode, and that
 # menu carries Streamlit's own theme switch: System / Light / Dark (.streamlit/config.toml).
-st.set_page_config(page_title="Attention dashboard", page_icon=str(HERE / "assets" / "icon.png"), layout="wide",
+st.set_page_config(page_title="Attention dashboard", page_icon=sidebar.tab_icon(), layout="wide",
                    initial_sidebar_state="expanded", menu_items={"About": sidebar.ABOUT})
 
 state.begin_run()

@@ -7,6 +7,10 @@ ui.state (kept across pages, bound to the link). Returns the `Selection` pages r
 
 from __future__ import annotations
 
+import base64
+import functools
+from pathlib import Path
+
 import streamlit as st
 
 from core.attention.result import normalise_pair
@@ -48,6 +52,15 @@ summary:focus-visible {{ outline: 3px solid {FOCUS} !important; outline-offset: 
 /* The sidebar's script (PAGE_LINK_SCRIPT below) draws nothing: no gap for its box either. */
 [data-testid="stLayoutWrapper"]:has(> .st-key-{SCRIPT_KEY}), .st-key-{SCRIPT_KEY} {{ display: none; }}
 </style>"""
+
+
+@functools.lru_cache(maxsize=1)
+def tab_icon() -> str:
+    """The tab icon (assets/icon.png) as a data URI: Streamlit passes a URL through as it is,
+    where a file path is decoded and resized with PIL on every run (about 4 % of a loaded server's
+    CPU). Local, so no font or CDN host is asked for it."""
+    png = (Path(__file__).resolve().parents[1] / "assets" / "icon.png").read_bytes()
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def _status_map() -> dict[str, tuple[str, str, str]]:
