@@ -35,9 +35,11 @@ from core.render.vega import (
     label_font,
     masked_weight_fill,
     no_init_validation,
+    placeholder_labels,
     selection_outline,
     title_params,
     value_if,
+    with_labels,
 )
 
 ANNOTATE_MAX_N = 20
@@ -245,7 +247,7 @@ class HeatmapLayout:
     matrices with the same layout differ only in the spec's top-level params, title, description
     and dataset (:meth:`HeatmapView.spec`), so the spec is built once per layout (layout_spec)."""
 
-    labels: tuple[str, ...]  # axis labels in sentence order
+    n: int  # rows and columns (the labels are the view's own: vega.with_labels)
     value_label: str
     scheme: str
     annotate: bool
@@ -284,7 +286,7 @@ class HeatmapView:
         qi, ki = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
         pos = np.asarray(dm.positions)
         pos = pos.astype(np.int16 if n == 0 or pos.max() < 32_000 else np.int32)
-        labels = _label_dtype(self.layout.labels)
+        labels = _label_dtype(tuple(dm.axis_labels))
         allowed = np.ones(n * n, dtype=bool) if dm.allowed is None else np.asarray(dm.allowed, dtype=bool).reshape(-1)
         return pd.DataFrame({
             "query_pos": pos[qi], "key_pos": pos[ki],
@@ -302,15 +304,16 @@ class HeatmapView:
         params = [{**p, "value": values[p["name"]]} if p.get("name") in values else p
                   for p in template.get("params", [])]
         data = _raster.ROWS_DATA if self.raster is not None else CELLS_DATA
+        template = with_labels(template, list(self.dm.axis_labels))
         return {**template, "params": params, "title": title_params(self.title, self.subtitle).to_dict(validate=False),
                 "description": self.description, "datasets": {**template.get("datasets", {}), data: self.frame()}}
 
 
-def _vector_chart(layout: HeatmapLayout, *, data: Any, lo: float, hi: float, title: alt.TitleParams,
-                  description: str) -> alt.LayerChart:
+def _vector_chart(layout: HeatmapLayout, labels: Sequence[str], *, data: Any, lo: float, hi: float,
+                  title: alt.TitleParams, description: str) -> alt.LayerChart:
     """The heatmap of `layout` as rect (+ text) layers over `data`, its colour domain in params."""
-    order = list(layout.labels)
-    n = len(order)
+    order = list(labels)
+    n = layout.n
     param = alt.selection_point(name="cell", fields=["query_pos", "key_pos"], on="click",
                                 clear="dblclick", empty=False) if layout.selectable else None
     layers = cell_layers(x_sort=order, y_sort=order, value_label=layout.value_label, lo=LO_PARAM, hi=HI_PARAM,
@@ -338,7 +341,7 @@ def layout_spec(layout: HeatmapLayout | _raster.RasterLayout) -> dict[str, Any]:
     caller's memo."""
     if isinstance(layout, _raster.RasterLayout):
         return _raster.raster_layout_spec(layout)
-    return _vector_chart(layout, data=alt.NamedData(name=CELLS_DATA), lo=0.0, hi=1.0,
+    return _vector_chart(layout, placeholder_labels(layout.n), data=alt.NamedData(name=CELLS_DATA), lo=0.0, hi=1.0,
                          title=title_params(""), description="").to_dict(validate=False)
 
 
@@ -370,7 +373,7 @@ def heatmap_view(dm: DrawMatrix, *, title: str, value_label: str = "Attention we
                                      allowed=mask, plot_px=plot, focus_index=focus, selectable=selectable,
                                      value_label=value_label)
         return HeatmapView(parts.layout, dm, lo, hi, title, subtitle, description, raster=parts)
-    layout = HeatmapLayout(labels=tuple(dm.axis_labels), value_label=value_label, scheme=scheme, annotate=annotate,
+    layout = HeatmapLayout(n=n, value_label=value_label, scheme=scheme, annotate=annotate,
                            cell=cell, selectable=selectable, masked=mask is not None,
                            focus=None if focus is None else (int(dm.positions[focus]), int(dm.positions[0])))
     return HeatmapView(layout, dm, lo, hi, title, subtitle, description)
@@ -402,9 +405,9 @@ def heatmap(dm: DrawMatrix, *, title: str, value_label: str = "Attention weight"
                         subtitle=subtitle, max_cells=max_cells, raster=raster, description=description)
     heading = title_params(title, view.subtitle)
     if view.raster is not None:
-        return _raster.raster_chart(view.raster.layout, data=view.raster.rows, lo=view.lo, hi=view.hi,
+        return _raster.raster_chart(view.raster.layout, list(dm.axis_labels), data=view.raster.rows, lo=view.lo, hi=view.hi,
                                      image_url=view.raster.image_url, title=heading, description=view.description)
     # Masked cells keep their (zero) weight: a null would make Vega-Lite drop the cell or
     # colour it as the scale's zero; instead the fill condition on `allowed` paints them grey.
-    return _vector_chart(view.layout, data=view.frame(), lo=view.lo, hi=view.hi, title=heading,  # type: ignore[arg-type]
+    return _vector_chart(view.layout, list(dm.axis_labels), data=view.frame(), lo=view.lo, hi=view.hi, title=heading,  # type: ignore[arg-type]
                          description=view.description)

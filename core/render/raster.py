@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from core.render.vega import HIGHLIGHT, MASKED_FILL, PAD, label_font, no_init_validation, title_params
+from core.render.vega import HIGHLIGHT, MASKED_FILL, PAD, label_font, no_init_validation, placeholder_labels, title_params
 
 RASTER_MIN_N = 20
 """Heatmaps with more rows than this (and no cell numbers) are drawn as one image."""
@@ -389,9 +389,10 @@ ROWS_DATA = "heatmap_rows"
 
 @dataclass(frozen=True)
 class RasterLayout:
-    """Everything of a raster heatmap's spec but its image, numbers, title and text alternative."""
+    """Everything of a raster heatmap's spec but its image, numbers, labels, title and text
+    alternative."""
 
-    labels: tuple[str, ...]
+    n: int  # rows and columns (the labels are the view's own: vega.with_labels)
     plot_px: int
     value_label: str
     scheme: str
@@ -421,18 +422,18 @@ def raster_parts(values: np.ndarray, labels: Sequence[str], positions: Sequence[
     if not supports(scheme):
         raise ValueError(f"no raster colours for scheme {scheme!r}; draw it as vector cells")
     df, w = _table(v, allowed, labels, positions)
-    layout = RasterLayout(tuple(labels), int(plot_px), value_label, scheme, int(w), bool(selectable),
+    layout = RasterLayout(n, int(plot_px), value_label, scheme, int(w), bool(selectable),
                           None if focus_index is None else int(focus_index))
     return RasterParts(layout, df, png_data_url(colorize(v, lo, hi, scheme, allowed)))
 
 
-def raster_chart(layout: RasterLayout, *, data: Any, lo: float, hi: float, image_url: str, title: Any,
-                 description: str | None) -> alt.LayerChart:
+def raster_chart(layout: RasterLayout, labels: Sequence[str], *, data: Any, lo: float, hi: float, image_url: str,
+                 title: Any, description: str | None) -> alt.LayerChart:
     """The raster heatmap of `layout` over its rows `data`: image, colour domain in params."""
     width = layout.plot_px
-    cell = width / max(len(layout.labels), 1)
+    cell = width / max(layout.n, 1)
     focus = None if layout.focus_index is None else f"datum.idx === {layout.focus_index}"
-    charts, params = _layers(labels=layout.labels, cell=cell, width=width, value_label=layout.value_label,
+    charts, params = _layers(labels=labels, cell=cell, width=width, value_label=layout.value_label,
                              lo=LO_PARAM, hi=HI_PARAM, scheme=layout.scheme, width_chars=layout.width_chars, axes=True,
                              legend=_legend(cell), click=("cell", ["query_pos", "key_pos"]) if layout.selectable else None,
                              image_url=None, image_param=IMAGE_PARAM, focus_filter=focus, names=("rows", "cells"))
@@ -449,7 +450,7 @@ def raster_chart(layout: RasterLayout, *, data: Any, lo: float, hi: float, image
 def raster_layout_spec(layout: RasterLayout) -> dict[str, Any]:
     """The Vega-Lite spec of every raster heatmap with this layout: its rows a named dataset
     (ROWS_DATA) and its image, colour domain, title and description placeholders."""
-    return raster_chart(layout, data=alt.NamedData(name=ROWS_DATA), lo=0.0, hi=1.0, image_url="",
+    return raster_chart(layout, placeholder_labels(layout.n), data=alt.NamedData(name=ROWS_DATA), lo=0.0, hi=1.0, image_url="",
                          title=title_params(""), description="").to_dict(validate=False)
 
 

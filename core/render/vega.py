@@ -438,3 +438,29 @@ def unique_labels(labels: Sequence[str]) -> list[str]:
         seen[label] = seen.get(label, 0) + 1
         out.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
     return out
+
+
+def placeholder_labels(n: int) -> tuple[str, ...]:
+    """Stand-ins for n axis labels in a spec built once per layout (a heatmap template): the
+    same template serves every text of n tokens, and :func:`with_labels` puts each one's own in."""
+    return tuple(f"\u2063axis-label-{i}" for i in range(n))
+
+
+def with_labels(spec: Any, labels: Sequence[str]) -> Any:
+    """`spec` with every list of :func:`placeholder_labels` (axis sorts, scale domains) replaced by
+    `labels`; the parts that hold none are shared, not copied, and `spec` is not changed."""
+    stand_ins = list(placeholder_labels(len(labels)))
+    real = list(labels)
+
+    def swap(node: Any) -> Any:
+        if isinstance(node, list):
+            if node == stand_ins:
+                return list(real)
+            items = [swap(item) for item in node]
+            return node if all(a is b for a, b in zip(items, node)) else items
+        if isinstance(node, dict):
+            items = {k: swap(v) for k, v in node.items()}
+            return node if all(items[k] is v for k, v in node.items()) else items
+        return node
+
+    return swap(spec)
