@@ -7,6 +7,7 @@ alternative. The grids share one colour scale, block-average each panel so the t
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import altair as alt
@@ -16,6 +17,8 @@ import pandas as pd
 from core.render import raster as _raster
 from core.render.heatmaps import (
     ANNOTATE_MAX_N,
+    HI_PARAM,
+    LO_PARAM,
     NUMBER_CELL_PX,
     cell_layers,
     hit_layer,
@@ -39,6 +42,7 @@ from core.render.vega import (
     calculate,
     category_letters,
     check_scheme,
+    colour_scale,
     compact_frame,
     marked_datasets,
     marked_source,
@@ -356,7 +360,7 @@ def _category_colour(cats: list[str], value_label: str) -> tuple[alt.Color, list
 
 
 def _overview_labels(x: Any, y: Any, tooltip: Any, *, numbers: bool, cats: list[str] | None, fills: list[str],
-                     cell: int, lo: float, hi: float, scheme: str = "blues") -> list[alt.Chart]:
+                     cell: int, lo: float | str, hi: float | str, scheme: str = "blues") -> list[alt.Chart]:
     """The text in the cells: each value (`numbers`), else each class's letter, else none; black or
     white by the cell's own colour."""
     if numbers:
@@ -370,6 +374,143 @@ def _overview_labels(x: Any, y: Any, tooltip: Any, *, numbers: bool, cats: list[
     return [alt.Chart().mark_text(fontSize=11 if cell >= 30 else 10, fontWeight="bold").encode(
         x=x, y=y, text=alt.Text("letter:N"), tooltip=tooltip,
         color=value_if(f"indexof({light}, datum.category) >= 0", TEXT_LIGHT, TEXT_DARK))]
+
+
+OVERVIEW_DATA = "overview_cells"
+"""The named dataset of an overview grid's cells (one row per head) in its template."""
+
+
+@dataclass(frozen=True)
+class OverviewLayout:
+    """Everything of an overview grid's spec but its values, colour domain, title and text
+    alternative: grids with one layout share one spec (:func:`overview_layout_spec`)."""
+
+    layers: int
+    heads: int
+    value_label: str
+    scheme: str
+    categories: tuple[str, ...] | None
+    annotate: bool
+    decimals: int
+    cell: int
+    selectable: bool
+    marking: bool
+    missing: bool  # some cells have no value: a grey layer draws them
+    note_head_order: bool
+
+
+@dataclass(frozen=True, eq=False)
+class OverviewView:
+    """One overview grid: its layout and what its values put in it."""
+
+    layout: OverviewLayout
+    frame: pd.DataFrame
+    lo: float
+    hi: float
+    title: str
+    description: str
+    selected: tuple[int, int] | None = None
+
+    def heading(self) -> alt.TitleParams:
+        return title_params(self.title, HEAD_ORDER_NOTE if self.layout.note_head_order else None)
+
+    def spec(self, template: dict[str, Any]) -> dict[str, Any]:
+        """This grid's Vega-Lite spec from its layout's template: the colour domain, title,
+        description and cells (a DataFrame under "datasets", shipped as Arrow). The marked head
+        stays the template's (none); vega.with_marked moves it. `template` is not changed."""
+        values = {LO_PARAM: self.lo, HI_PARAM: self.hi}
+        params = [{**p, "value": values[p["name"]]} if p.get("name") in values else p
+                  for p in template.get("params", [])]
+        return {**template, "params": params, "title": self.heading().to_dict(validate=False),
+                "description": self.description,
+                "datasets": {**template.get("datasets", {}), OVERVIEW_DATA: self.frame}}
+
+
+def overview_view(values: np.ndarray, *, title: str, value_label: str,
+                  selected: tuple[int, int] | None = None, scheme: str = "blues",
+                  color_domain: Sequence[float] | None = None, annotate: bool | None = None,
+                  decimals: int = 2, selectable: bool = True, cell_size: int | None = None,
+                  note_head_order: bool = True, categories: Sequence[str] | None = None,
+                  description: str | None = None, marking: bool | None = None) -> OverviewView:
+    """The grid :func:`overview_grid` draws, as a layout plus what these values put in it. Same
+    arguments and errors as :func:`overview_grid`."""
+    marking = selected is not None if marking is None else bool(marking)
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 2:
+        raise ValueError(f"expected [layers, heads], got {v.shape}")
+    L, H = v.shape
+    cats = None if categories is None else tuple(str(c) for c in categories)
+    df, finite = _overview_frame(v, None if cats is None else list(cats))
+    lo, hi = value_domain(v, finite.reshape(v.shape), color_domain)
+    cell = int(cell_size) if cell_size else max(22, min(48, 640 // max(H, 1)))
+    if annotate is None:
+        annotate = cats is None and L * H <= 144 and cell >= 30
+    if cats is None:
+        check_scheme(scheme)
+    layout = OverviewLayout(L, H, value_label, scheme, cats, bool(annotate), int(decimals), cell, bool(selectable),
+                            marking, not bool(finite.all()), bool(note_head_order))
+    text = description or overview_description(title, value_label, v, categories, selectable=selectable)
+    return OverviewView(layout, df, lo, hi, title, text, selected)
+
+
+def _overview_chart(layout: OverviewLayout, *, data: Any, lo: float, hi: float, title: alt.TitleParams,
+                    description: str, selected: tuple[int, int] | None) -> alt.LayerChart:
+    """The grid of `layout` over its cells `data`, its colour domain in params (LO_PARAM, HI_PARAM)."""
+    L, H, cell = layout.layers, layout.heads, layout.cell
+    cats = None if layout.categories is None else list(layout.categories)
+    fills: list[str] = []
+    if cats is not None:
+        color, fills = _category_colour(cats, layout.value_label)
+    else:
+        color = alt.Color("value:Q", title=layout.value_label, scale=colour_scale(layout.scheme, LO_PARAM, HI_PARAM),
+                          legend=alt.Legend(titleFontSize=13, labelFontSize=12, titleLimit=LEGEND_LIMIT_PX))
+    # Explicit domains: the marking layer's own data (vega.MARKED_DATA) must not add or reorder cells.
+    x = alt.X("head:O", title="Head", scale=alt.Scale(domain=list(range(H))),
+              axis=alt.Axis(labelAngle=0, labelFontSize=12, titleFontSize=14))
+    y = alt.Y("layer:O", title="Layer", scale=alt.Scale(domain=list(range(L))),
+              axis=alt.Axis(labelFontSize=12, titleFontSize=14))
+    tooltip = [alt.Tooltip("layer:O", title="Layer"), alt.Tooltip("head:O", title="Head"),
+               alt.Tooltip("value_text:N", title=layout.value_label)]
+    rect = alt.Chart().mark_rect().encode(x=x, y=y, color=color, tooltip=tooltip)
+    param = alt.selection_point(name="head", fields=["layer", "head"], on="click", clear="dblclick",
+                                empty=False) if layout.selectable else None
+    labels = _overview_labels(x, y, tooltip, numbers=layout.annotate, cats=cats, fills=fills, cell=cell,
+                              lo=LO_PARAM, hi=HI_PARAM, scheme=layout.scheme)
+    if param is not None and not labels:
+        rect = with_selection(rect, param)
+    # NaN values are null in the data; Vega-Lite filters them from the coloured layer, so a
+    # separate grey layer draws them, only when there are some: an empty mark layer is an SVG
+    # image with no text alternative to a screen reader (axe-core's svg-img-alt).
+    layers: list[alt.Chart] = [rect, *labels]
+    if layout.missing:
+        layers.insert(0, alt.Chart().mark_rect(color=MASKED_FILL).encode(x=x, y=y, tooltip=tooltip)
+                      .transform_filter("!datum.valid"))
+    if labels and param is not None:
+        layers.append(hit_layer(x, y, tooltip, param))
+    if layout.marking:
+        # The outline is decoration (hidden from screen readers; empty when `selected` is off the grid).
+        # Drawn from its own one-row dataset (vega.MARKED_DATA), so a drawn copy moves it without a
+        # rebuild and the browser only updates the data (ui.presenter.chart(marked=...)).
+        layers.append(alt.Chart(marked_source()).mark_rect(fill=None, stroke=HIGHLIGHT, strokeWidth=3, aria=False)
+                      .encode(x=x, y=y))
+    text_expr = ("datum.valid ? datum.category : 'n/a'" if cats is not None
+                 else "datum.valid ? format(datum.value, '.3f') : 'n/a'")
+    chart = alt.layer(*layers, data=data, datasets=marked_datasets(selected) if layout.marking else alt.Undefined,
+                      transform=calculate(value_text=text_expr,
+                                          value_short=f"datum.valid ? format(datum.value, '.{layout.decimals}f') : 'n/a'"),
+                      width=cell * H, height=cell * L, title=title, autosize=PAD, description=description)
+    domain = [alt.VariableParameter(name=LO_PARAM, value=float(lo)), alt.VariableParameter(name=HI_PARAM, value=float(hi))]
+    chart.params = [*domain, *(chart.params if chart.params is not alt.Undefined else [])]
+    return chart
+
+
+@no_init_validation
+def overview_layout_spec(layout: OverviewLayout) -> dict[str, Any]:
+    """The Vega-Lite spec of every overview grid with this layout: its cells the named dataset
+    OVERVIEW_DATA, its colour domain, title and description placeholders (OverviewView.spec fills
+    them), no head marked. Built once per layout by its caller's memo."""
+    return _overview_chart(layout, data=alt.NamedData(name=OVERVIEW_DATA), lo=0.0, hi=1.0, title=title_params(""),
+                           description="", selected=None).to_dict(validate=False)
 
 
 @no_init_validation
@@ -386,65 +527,15 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
     marking=True with selected=None builds that layer marking nothing yet (a memo: each run moves it
     with vega.with_marked). categories: values are integer codes into this list (e.g. pattern
     classes; anything else is "n/a"), drawn with a categorical palette and named in the legend
-    and tooltip (not annotated by default).
+    and tooltip (not annotated by default). The colour domain is in two top-level params, so
+    grids of one layout share a spec (:func:`overview_view`, :func:`overview_layout_spec`).
     """
-    marking = selected is not None if marking is None else bool(marking)
-    v = np.asarray(values, dtype=np.float64)
-    if v.ndim != 2:
-        raise ValueError(f"expected [layers, heads], got {v.shape}")
-    L, H = v.shape
-    cats = None if categories is None else [str(c) for c in categories]
-    df, finite = _overview_frame(v, cats)
-    lo, hi = value_domain(v, finite.reshape(v.shape), color_domain)
-    cell = int(cell_size) if cell_size else max(22, min(48, 640 // max(H, 1)))
-    if annotate is None:
-        annotate = cats is None and L * H <= 144 and cell >= 30
-    fills: list[str] = []
-    if cats is not None:
-        color, fills = _category_colour(cats, value_label)
-    else:
-        check_scheme(scheme)
-        color = alt.Color("value:Q", title=value_label,
-                          scale=alt.Scale(scheme=scheme, domain=[lo, hi], clamp=True),
-                          legend=alt.Legend(titleFontSize=13, labelFontSize=12, titleLimit=LEGEND_LIMIT_PX))
-    # Explicit domains: the marking layer's own data (vega.MARKED_DATA) must not add or reorder cells.
-    x = alt.X("head:O", title="Head", scale=alt.Scale(domain=list(range(H))),
-              axis=alt.Axis(labelAngle=0, labelFontSize=12, titleFontSize=14))
-    y = alt.Y("layer:O", title="Layer", scale=alt.Scale(domain=list(range(L))),
-              axis=alt.Axis(labelFontSize=12, titleFontSize=14))
-    tooltip = [alt.Tooltip("layer:O", title="Layer"), alt.Tooltip("head:O", title="Head"),
-               alt.Tooltip("value_text:N", title=value_label)]
-    rect = alt.Chart().mark_rect().encode(x=x, y=y, color=color, tooltip=tooltip)
-    param = alt.selection_point(name="head", fields=["layer", "head"], on="click", clear="dblclick",
-                                empty=False) if selectable else None
-    labels = _overview_labels(x, y, tooltip, numbers=annotate, cats=cats, fills=fills, cell=cell, lo=lo, hi=hi,
-                             scheme=scheme)
-    if param is not None and not labels:
-        rect = with_selection(rect, param)
-    # NaN values are null in the data; Vega-Lite filters them from the coloured layer, so a
-    # separate grey layer draws them, only when there are some: an empty mark layer is an SVG
-    # image with no text alternative to a screen reader (axe-core's svg-img-alt).
-    layers: list[alt.Chart] = [rect, *labels]
-    if not finite.all():
-        layers.insert(0, alt.Chart().mark_rect(color=MASKED_FILL).encode(x=x, y=y, tooltip=tooltip)
-                      .transform_filter("!datum.valid"))
-    if labels and param is not None:
-        layers.append(hit_layer(x, y, tooltip, param))
-    if marking:
-        # The outline is decoration (hidden from screen readers; empty when `selected` is off the grid).
-        # Drawn from its own one-row dataset (vega.MARKED_DATA), so a drawn copy moves it without a
-        # rebuild and the browser only updates the data (ui.presenter.chart(marked=...)).
-        layers.append(alt.Chart(marked_source()).mark_rect(fill=None, stroke=HIGHLIGHT, strokeWidth=3, aria=False)
-                      .encode(x=x, y=y))
-    text_expr = ("datum.valid ? datum.category : 'n/a'" if cats is not None
-                 else "datum.valid ? format(datum.value, '.3f') : 'n/a'")
-    return alt.layer(*layers, data=df, datasets=marked_datasets(selected) if marking else alt.Undefined,
-                     transform=calculate(value_text=text_expr,
-                                         value_short=f"datum.valid ? format(datum.value, '.{int(decimals)}f') : 'n/a'"),
-                     width=cell * H, height=cell * L,
-                     title=title_params(title, HEAD_ORDER_NOTE if note_head_order else None), autosize=PAD,
-                     description=description or overview_description(title, value_label, v, categories,
-                                                                     selectable=selectable))
+    view = overview_view(values, title=title, value_label=value_label, selected=selected, scheme=scheme,
+                         color_domain=color_domain, annotate=annotate, decimals=decimals, selectable=selectable,
+                         cell_size=cell_size, note_head_order=note_head_order, categories=categories,
+                         description=description, marking=marking)
+    return _overview_chart(view.layout, data=view.frame, lo=view.lo, hi=view.hi, title=view.heading(),
+                           description=view.description, selected=selected)
 
 
 def overview_description(title: str, value_label: str, values: np.ndarray,

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.render import heatmaps, vega
+from core.render import grids, heatmaps, vega
 from core.render.matrix import DrawMatrix
 from core.render.vega import chart_spec
 from tests.core.synthetic import SENTENCE, causal, softmax, tokens, walk
@@ -150,3 +150,44 @@ def test_texts_of_one_length_share_a_template_and_each_shows_its_own_words(n):
     assert "axis-label-" not in text
     assert json.dumps(list(second.axis_labels))[1:-1] in text  # the axis order is the second text's
     _same_but_names(filled, chart_spec(heatmaps.heatmap(second, title="b")))
+
+
+def _overview_filled(view, template):
+    from altair.utils.core import sanitize_pandas_dataframe as sanitize_dataframe
+
+    spec = view.spec(template)
+    frame = spec["datasets"][grids.OVERVIEW_DATA]
+    return {**spec, "datasets": {**spec["datasets"],
+                                 grids.OVERVIEW_DATA: sanitize_dataframe(frame).to_dict("records")}}
+
+
+@pytest.mark.parametrize("case", ["plain", "missing", "categories", "domain"])
+def test_an_overview_grid_filled_from_its_template_is_the_built_grid(case):
+    """A grid of heads filled from its layout's template (an intervention's shift, importance) is
+    the chart overview_grid builds, renders the same fills, and another grid of the same layout
+    reuses the template with its own colours; the template is never changed."""
+    rng = np.random.default_rng(7)
+    values, other = rng.random((6, 12)), rng.random((6, 12)) ** 3
+    kwargs = {"title": "How far each head moved", "value_label": "Moved", "scheme": "greens", "marking": True}
+    if case == "missing":
+        values[2, 3] = other[2, 3] = np.nan
+    if case == "categories":
+        values, other = rng.integers(0, 3, (6, 12)).astype(float), rng.integers(0, 3, (6, 12)).astype(float)
+        kwargs["categories"] = ["positional", "special", "other"]
+    if case == "domain":
+        kwargs["color_domain"] = (0.0, 2.0)
+    view = grids.overview_view(values, **kwargs)
+    template = grids.overview_layout_spec(view.layout)
+    before = json.dumps(template, sort_keys=True)
+    filled = _overview_filled(view, template)
+    built = grids.overview_grid(values, **kwargs)
+    built.to_dict()  # valid Vega-Lite
+    _same_but_names(filled, chart_spec(built))
+    assert rendered_fills(filled) == rendered_fills(chart_spec(built))
+    second = grids.overview_view(other, **kwargs)
+    assert second.layout == view.layout
+    again = _overview_filled(second, template)
+    assert rendered_fills(again) == rendered_fills(chart_spec(grids.overview_grid(other, **kwargs)))
+    assert json.dumps(template, sort_keys=True) == before
+    marked = vega.with_marked(again, (1, 2))
+    assert marked["datasets"][vega.MARKED_DATA] == vega.marked_rows((1, 2))
