@@ -13,7 +13,7 @@ from core.requests.explain import (AttentionBeforeAfter, InputHeatmap, Intervent
                                    ShiftValues, TopKChart)
 from ui import cache, explain_panel, page, presenter, state
 from ui.glossary_links import term_help
-from ui.heatmap_panel import chart_scroll_box
+from ui.heatmap_panel import chart_scroll_box, draw_overview
 
 sel = page.header(
     "Interventions",
@@ -80,8 +80,8 @@ if dropped:
                "cell.")
 shift = OverviewGrid(ShiftValues(asked), title="How far each head's attention moved", value_label="Attention moved",
                      scheme="greens")
-page.guard(lambda: presenter.chart(cache.chart(shift), key="iv_shift", marked=(sel.layer, sel.head),
-                                   on_select=state.select_from_chart("iv_shift")), "attention shift")
+page.guard(lambda: draw_overview(shift, key="iv_shift", marked=(sel.layer, sel.head),
+                                 on_select=state.select_from_chart("iv_shift")), "attention shift")
 st.caption("Each cell: half the summed absolute change of a head's attention rows, averaged over rows (0 = the same, "
            "1 = entirely elsewhere). Click a head to see it above.")
 table = pd.DataFrame({"heads off": [", ".join(picked)], "ablation": [mode], "score before": [found.score_before],

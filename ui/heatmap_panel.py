@@ -15,7 +15,7 @@ import streamlit as st
 from core.attention.result import AttentionResult
 from core.render import heatmaps, matrix
 from core.render.matrix import DrawMatrix
-from core.requests.charts import HeadHeatmap, HeatmapTemplate
+from core.requests.charts import HeadHeatmap, HeatmapTemplate, OverviewGrid, OverviewGridView, OverviewTemplate
 from ui import cache, page, presenter, state
 from ui.glossary_links import term_help
 
@@ -53,6 +53,21 @@ def draw_view(view: heatmaps.HeatmapView, *, key: str, on_select: Any = "ignore"
     filled with this view's numbers: no chart is built (the normal mode's route)."""
     presenter.spec_chart(view.spec(cache.get(HeatmapTemplate(view.layout))), key=key, on_select=on_select,
                          selection_mode=selection_mode)
+
+
+def draw_overview(grid: OverviewGrid, *, key: str, marked: tuple[int, int] | None = None,
+                  on_select: Any = "ignore") -> None:
+    """Draw a grid of heads marking `marked`: in the normal mode from its layout's shared template
+    (core.requests.charts.OverviewTemplate) filled with its values, so a grid of new values (an
+    intervention's) builds and converts no chart; presenter mode draws the chart at projector sizes."""
+    from core.render import vega
+
+    if presenter.is_on():
+        presenter.chart(cache.chart(grid), key=key, marked=marked, on_select=on_select)
+        return
+    view = cache.get(OverviewGridView(grid))
+    spec = view.spec(cache.get(OverviewTemplate(view.layout)))
+    presenter.spec_chart(spec if marked is None else vega.with_marked(spec, marked), key=key, on_select=on_select)
 
 
 def query_picker(result: AttentionResult) -> int:

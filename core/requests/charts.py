@@ -64,6 +64,35 @@ class OverviewGrid(Request):
 
 
 @dataclass(frozen=True)
+class OverviewGridView(Request):
+    """`grid` as a layout plus its values (core.render.grids.overview_view), to be drawn from the
+    layout's shared template (OverviewTemplate): a grid of new values builds no chart."""
+
+    grid: OverviewGrid
+
+    def compute(self, engine: AttentionEngine) -> Any:
+        from core.render import grids
+
+        g = self.grid
+        return grids.overview_view(engine.get(g.values), title=g.title, value_label=g.value_label, marking=True,
+                                   categories=list(g.categories) if g.categories is not None else None,
+                                   scheme=g.scheme, color_domain=g.color_domain)
+
+
+@dataclass(frozen=True)
+class OverviewTemplate(Request):
+    """The Vega-Lite spec shared by every overview grid of one layout (core.render.grids.OverviewLayout).
+    Never mutated by its users."""
+
+    layout: Any
+
+    def compute(self, engine: AttentionEngine) -> dict[str, Any]:
+        from core.render import grids
+
+        return grids.overview_layout_spec(self.layout)
+
+
+@dataclass(frozen=True)
 class ThumbnailGrid(Request):
     """Every layer x head as a clickable thumbnail (core.render.grids.thumbnail_grid), built once per
     text: the selected head's outline is moved in the drawn spec (ui.presenter.chart(marked=...))."""
