@@ -6,6 +6,7 @@ layer/head can be validated while the model still loads in the background.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -46,13 +47,24 @@ def config_path(model_id: str) -> Path | None:
     return Path(found) if isinstance(found, str) else None
 
 
+@functools.lru_cache(maxsize=64)
+def _grid_of_file(path: str, mtime_ns: int, size: int) -> tuple[int, int] | None:
+    """The grid of one version of a config file (its path, mtime and size are the key: the
+    sidebar asks on every run, and reading and parsing the JSON each time showed under load)."""
+    try:
+        return _grid_from_config(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
+
+
 def grid_shape(model_id: str) -> tuple[int, int] | None:
     """(layers, heads) for a registered model, or None when it cannot be known yet."""
     path = config_path(model_id)
     if path is not None:
         try:
-            grid = _grid_from_config(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
+            info = path.stat()
+            grid = _grid_of_file(str(path), info.st_mtime_ns, info.st_size)
+        except OSError:
             grid = None
         if grid is not None:
             return grid
