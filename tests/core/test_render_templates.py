@@ -36,9 +36,10 @@ def _filled(view):
     before = json.dumps(template, sort_keys=True)
     spec = view.spec(template)
     assert json.dumps(template, sort_keys=True) == before  # the shared template is never changed
-    frames = {name: data for name, data in spec["datasets"].items() if isinstance(data, pd.DataFrame)}
+    frames = {name: data if isinstance(data, pd.DataFrame) else data.to_pandas()
+              for name, data in spec["datasets"].items() if isinstance(data, pd.DataFrame) or hasattr(data, "to_pandas")}
     assert len(frames) == 1  # the view's own data; a template's constant data stays as it is
-    return {**spec, "datasets": {name: sanitize_dataframe(data).to_dict("records") if name in frames else data
+    return {**spec, "datasets": {name: sanitize_dataframe(frames[name]).to_dict("records") if name in frames else data
                                  for name, data in spec["datasets"].items()}}
 
 
@@ -107,7 +108,7 @@ def test_one_template_serves_other_numbers_and_draws_their_colours():
     from altair.utils.core import sanitize_pandas_dataframe as sanitize_dataframe
 
     filled = b.spec(template)
-    filled = {**filled, "datasets": {heatmaps.CELLS_DATA: sanitize_dataframe(filled["datasets"][heatmaps.CELLS_DATA])
+    filled = {**filled, "datasets": {heatmaps.CELLS_DATA: sanitize_dataframe(filled["datasets"][heatmaps.CELLS_DATA].to_pandas())
                                      .to_dict("records")}}
     own = chart_spec(heatmaps.heatmap(second, title="b"))
     assert rendered_fills(filled) == rendered_fills(own)
@@ -191,3 +192,19 @@ def test_an_overview_grid_filled_from_its_template_is_the_built_grid(case):
     assert json.dumps(template, sort_keys=True) == before
     marked = vega.with_marked(again, (1, 2))
     assert marked["datasets"][vega.MARKED_DATA] == vega.marked_rows((1, 2))
+
+
+@pytest.mark.parametrize("case", ["plain", "causal", "hostile"])
+def test_a_heatmaps_arrow_table_is_its_frame(case):
+    """The Arrow table sent for vector cells holds what Streamlit would make of the frame: the
+    same columns, types and values (the labels as a dictionary, in sentence order)."""
+    import pyarrow as pa
+
+    n = 9
+    values, allowed = causal((n, n)) if case == "causal" else (softmax((n, n), seed=3), None)
+    labels = HOSTILE[:n] if case == "hostile" else tokens(n)
+    view = heatmaps.heatmap_view(DrawMatrix.of(values, labels, allowed=allowed), title="t")
+    table, frame = view.table(), view.frame()
+    assert isinstance(table, pa.Table)
+    assert table.schema.remove_metadata() == pa.Table.from_pandas(frame, preserve_index=False).schema.remove_metadata()
+    pd.testing.assert_frame_equal(table.to_pandas(), frame)
