@@ -57,8 +57,8 @@ summary:focus-visible {{ outline: 3px solid {FOCUS} !important; outline-offset: 
 @functools.lru_cache(maxsize=1)
 def tab_icon() -> str:
     """The tab icon (assets/icon.png) as a data URI: Streamlit passes a URL through as it is,
-    where a file path is decoded and resized with PIL on every run (about 4 % of a loaded server's
-    CPU). Local, so no font or CDN host is asked for it."""
+    where a file path is decoded and resized with PIL on every run. Local, so no font or CDN host
+    is asked for it."""
     png = (Path(__file__).resolve().parents[1] / "assets" / "icon.png").read_bytes()
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 

@@ -49,8 +49,8 @@ def config_path(model_id: str) -> Path | None:
 
 @functools.lru_cache(maxsize=64)
 def _grid_of_file(path: str, mtime_ns: int, size: int) -> tuple[int, int] | None:
-    """The grid of one version of a config file (its path, mtime and size are the key: the
-    sidebar asks on every run, and reading and parsing the JSON each time showed under load)."""
+    """The grid of one version of a config file (its path, mtime and size are the key): the
+    sidebar asks on every run."""
     try:
         return _grid_from_config(json.loads(Path(path).read_text(encoding="utf-8")))
     except (OSError, ValueError):

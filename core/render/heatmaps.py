@@ -276,45 +276,46 @@ class HeatmapView:
     description: str
     raster: _raster.RasterParts | None = None
 
+    def _cells(self) -> dict[str, np.ndarray]:
+        """The vector cells' columns, query-major: positions, label codes (qi, ki), weight, allowed."""
+        dm, n = self.dm, self.dm.n
+        qi, ki = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
+        pos = np.asarray(dm.positions)
+        pos = pos.astype(np.int16 if n == 0 or pos.max() < 32_000 else np.int32)
+        allowed = np.ones(n * n, dtype=bool) if dm.allowed is None else np.asarray(dm.allowed, dtype=bool).reshape(-1)
+        return {"query_pos": pos[qi], "key_pos": pos[ki], "qi": qi, "ki": ki,
+                "weight": np.asarray(dm.matrix, dtype=np.float32).reshape(-1), "allowed": allowed}
+
     def frame(self) -> pd.DataFrame:
         """The data shipped to the browser. Vector cells: one row per cell, query-major, with the
         columns and compact dtypes of ``compact_frame(dm.table())``, made directly (labels are
         unique, so each label is its own category). An image: its rows table."""
         if self.raster is not None:
             return self.raster.rows
-        dm, n = self.dm, self.dm.n
-        qi, ki = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
-        pos = np.asarray(dm.positions)
-        pos = pos.astype(np.int16 if n == 0 or pos.max() < 32_000 else np.int32)
-        labels = _label_dtype(tuple(dm.axis_labels))
-        allowed = np.ones(n * n, dtype=bool) if dm.allowed is None else np.asarray(dm.allowed, dtype=bool).reshape(-1)
+        c = self._cells()
+        labels = _label_dtype(tuple(self.dm.axis_labels))
         return pd.DataFrame({
-            "query_pos": pos[qi], "key_pos": pos[ki],
-            "query": pd.Categorical.from_codes(qi, dtype=labels), "key": pd.Categorical.from_codes(ki, dtype=labels),
-            "weight": np.asarray(dm.matrix, dtype=np.float32).reshape(-1), "allowed": allowed,
+            "query_pos": c["query_pos"], "key_pos": c["key_pos"],
+            "query": pd.Categorical.from_codes(c["qi"], dtype=labels),
+            "key": pd.Categorical.from_codes(c["ki"], dtype=labels), "weight": c["weight"], "allowed": c["allowed"],
         })
 
     def table(self) -> Any:
-        """The data shipped to the browser as an Arrow table: vector cells are built from numpy
-        straight into the columns and types :meth:`frame` converts to (Streamlit's pandas-to-Arrow
-        step took 1-1.5 ms a run, about 10 % of a loaded server's CPU; this takes a tenth); an
-        image's rows table stays a DataFrame."""
+        """What :meth:`spec` ships: vector cells as an Arrow table with the columns and types
+        Streamlit would make of :meth:`frame`, built from numpy without the pandas-to-Arrow step
+        (a cost on every run); an image's rows table stays a DataFrame."""
         if self.raster is not None:
             return self.raster.rows
         import pyarrow as pa
 
-        dm, n = self.dm, self.dm.n
-        qi, ki = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
-        pos = np.asarray(dm.positions)
-        pos = pos.astype(np.int16 if n == 0 or pos.max() < 32_000 else np.int32)
+        c, n = self._cells(), self.dm.n
         index = np.int8 if n < 128 else np.int16 if n < 32_000 else np.int32
-        words = pa.array(list(dm.axis_labels), type=pa.large_string())
-        allowed = np.ones(n * n, dtype=bool) if dm.allowed is None else np.asarray(dm.allowed, dtype=bool).reshape(-1)
+        words = pa.array(list(self.dm.axis_labels), type=pa.large_string())
         return pa.table({
-            "query_pos": pos[qi], "key_pos": pos[ki],
-            "query": pa.DictionaryArray.from_arrays(qi.astype(index), words),
-            "key": pa.DictionaryArray.from_arrays(ki.astype(index), words),
-            "weight": np.asarray(dm.matrix, dtype=np.float32).reshape(-1), "allowed": allowed,
+            "query_pos": c["query_pos"], "key_pos": c["key_pos"],
+            "query": pa.DictionaryArray.from_arrays(c["qi"].astype(index), words),
+            "key": pa.DictionaryArray.from_arrays(c["ki"].astype(index), words),
+            "weight": c["weight"], "allowed": c["allowed"],
         })
 
     def spec(self, template: dict[str, Any]) -> dict[str, Any]:
