@@ -166,13 +166,16 @@ def ranks_of(scores: np.ndarray, by_magnitude: bool = False) -> np.ndarray:
 
 
 def token_attribution(loaded: LoadedModel, problem: Problem, *, ig_steps: int = DEFAULT_IG_STEPS,
-                      lenses: LensImportance | None = None) -> TokenAttribution:
-    """Every method's word importances for `problem`'s output, ranked side by side."""
+                      lenses: LensImportance | None = None, blank: np.ndarray | None = None,
+                      gradient_tokens: np.ndarray | None = None) -> TokenAttribution:
+    """Every method's word importances for `problem`'s output, ranked side by side. `blank` (over
+    the candidate words) and `gradient_tokens`: this problem's blank-out and gradient x input when
+    already computed (core.requests.explain shares them with faithfulness)."""
     s = problem.sentence
     words = problem.candidate_words
-    grad_tok = gradient_x_input(loaded, problem)
+    grad_tok = gradient_x_input(loaded, problem) if gradient_tokens is None else np.asarray(gradient_tokens)
     ig = integrated_gradients(loaded, problem, ig_steps)
-    blank = blank_out(loaded, problem, words)
+    blank = blank_out(loaded, problem, words) if blank is None else np.asarray(blank)
     lenses = lenses or lens_importance(loaded, problem)
     n_layers = lenses.raw.shape[0]
     rows: list[tuple[str, np.ndarray, bool]] = [
@@ -189,7 +192,8 @@ def token_attribution(loaded: LoadedModel, problem: Problem, *, ig_steps: int = 
     scores = np.stack([r[1] for r in rows]).astype(np.float32) if len(words) else np.zeros((len(rows), 0), np.float32)
     ranks = np.stack([ranks_of(r[1], r[2]) for r in rows]) if len(words) else np.zeros((len(rows), 0), np.int64)
     for a in (words, scores, ranks, grad_tok, blank):
-        a.setflags(write=False)
+        if a.flags.writeable:
+            a.setflags(write=False)
     return TokenAttribution(problem=problem, words=words, labels=tuple(s.words[w] for w in words),
                             methods=tuple(r[0] for r in rows), scores=scores, ranks=ranks,
                             gradient_tokens=grad_tok, ig=ig, blank_out=blank, lenses=lenses)

@@ -77,15 +77,20 @@ class SentenceFaithfulness:
 
 
 def sentence_faithfulness(loaded: LoadedModel, problem: Problem, lenses: LensImportance | None = None,
-                          *, with_norm: bool = True) -> SentenceFaithfulness:
-    """Each lens and layer against blank-out and |gradient x input|, for one sentence."""
+                          *, with_norm: bool = True, blank: np.ndarray | None = None,
+                          gradient_tokens: np.ndarray | None = None) -> SentenceFaithfulness:
+    """Each lens and layer against blank-out and |gradient x input|, for one sentence. `blank`
+    (over the candidate words) and `gradient_tokens`: this problem's own, when already computed."""
     s = problem.sentence
     words = problem.candidate_words
     lenses = lenses or lens_importance(loaded, problem, with_norm=with_norm)
     n_layers = lenses.raw.shape[0]
     rho = np.full((len(LENSES), n_layers, len(REFERENCES)), np.nan)
-    blank = blank_out(loaded, problem, words) if len(words) else np.zeros(0, np.float32)
-    grad = np.abs(s.merge(gradient_x_input(loaded, problem))[words]).astype(np.float32)
+    if blank is None:
+        blank = blank_out(loaded, problem, words) if len(words) else np.zeros(0, np.float32)
+    if gradient_tokens is None:
+        gradient_tokens = gradient_x_input(loaded, problem)
+    grad = np.abs(s.merge(gradient_tokens)[words]).astype(np.float32)
     if len(words) >= MIN_WORDS:
         refs = (blank, grad)
         for li, lens in enumerate(LENSES):

@@ -178,6 +178,40 @@ class LensesOf(Request):
 
 
 @dataclass(frozen=True)
+class BlankOutOf(Request):
+    """The output's drop when each candidate word is blanked out (core.explain.attribution.blank_out):
+    one batched pass per word, shared by attribution and faithfulness. Read-only."""
+
+    prediction: Prediction
+    loading: Loading | None = field(default=None, compare=False)
+
+    def compute(self, engine: AttentionEngine) -> Any:
+        from core.explain import attribution
+
+        output = engine.get(self.prediction)
+        blank = attribution.blank_out(_loaded(engine, self.prediction, self.loading), output.problem)
+        blank.setflags(write=False)
+        return blank
+
+
+@dataclass(frozen=True)
+class GradientOf(Request):
+    """Gradient x input per token of the prediction's output (core.explain.attribution), shared by
+    attribution and faithfulness. Read-only."""
+
+    prediction: Prediction
+    loading: Loading | None = field(default=None, compare=False)
+
+    def compute(self, engine: AttentionEngine) -> Any:
+        from core.explain import attribution
+
+        output = engine.get(self.prediction)
+        grad = attribution.gradient_x_input(_loaded(engine, self.prediction, self.loading), output.problem)
+        grad.setflags(write=False)
+        return grad
+
+
+@dataclass(frozen=True)
 class AttributionOf(Request):
     """Every method's word importances for the prediction's output (core.explain.attribution)."""
 
@@ -191,7 +225,9 @@ class AttributionOf(Request):
         output = engine.get(self.prediction)
         found = engine.get(LensesOf(self.prediction, self.loading))
         return attribution.token_attribution(_loaded(engine, self.prediction, self.loading), output.problem,
-                                             ig_steps=int(self.ig_steps), lenses=found)
+                                             ig_steps=int(self.ig_steps), lenses=found,
+                                             blank=engine.get(BlankOutOf(self.prediction, self.loading)),
+                                             gradient_tokens=engine.get(GradientOf(self.prediction, self.loading)))
 
 
 @dataclass(frozen=True)
@@ -207,7 +243,8 @@ class SentenceFaithfulnessOf(Request):
         output = engine.get(self.prediction)
         found = engine.get(LensesOf(self.prediction, self.loading))
         return faithfulness.sentence_faithfulness(_loaded(engine, self.prediction, self.loading), output.problem,
-                                                  found)
+                                                  found, blank=engine.get(BlankOutOf(self.prediction, self.loading)),
+                                                  gradient_tokens=engine.get(GradientOf(self.prediction, self.loading)))
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import pytest
 from core.attention.engine import AttentionEngine
 from core.corpus import sources
 from core.errors import AttentionDashboardError
+from core.explain.attribution import blank_out, gradient_x_input
 from core.explain.interventions import Intervention
 from core.explain.outputs import Target
 from core.render import explain_charts, vega
@@ -63,7 +64,15 @@ def test_every_request_of_a_masked_lm_is_shared_and_read_only(engine) -> None:
     assert grid.shape == (2, 2)
     attribution = engine.get(explain.AttributionOf(pred, ig_steps=8))
     assert "blank-out" in attribution.methods and attribution.ig.steps == 8
-    assert engine.get(explain.SentenceFaithfulnessOf(pred)).lenses is attribution.lenses  # lenses computed once
+    faithful = engine.get(explain.SentenceFaithfulnessOf(pred))
+    assert faithful.lenses is attribution.lenses  # lenses computed once
+    # blank-out and gradient x input too: both requests read the same values, equal to a direct run
+    assert attribution.blank_out is engine.get(explain.BlankOutOf(pred))
+    assert attribution.gradient_tokens is engine.get(explain.GradientOf(pred))
+    loaded, problem = engine.loaded(pred.model_id), output.problem
+    np.testing.assert_array_equal(faithful.blank_out, blank_out(loaded, problem))
+    np.testing.assert_allclose(faithful.gradient, np.abs(problem.sentence.merge(gradient_x_input(loaded, problem))
+                                                         [problem.candidate_words]), rtol=1e-5, atol=1e-7)
     for chart in (explain.TopKChart(pred, "t"), explain.InterventionTopKChart(change, "after"),
                   explain.InputHeatmap(pred, 1, 0, "input"), explain.AttentionBeforeAfter(change, 0, 1),
                   explain.RankChart(explain.AttributionOf(pred, ig_steps=8), "ranks"),
