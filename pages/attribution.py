@@ -37,7 +37,10 @@ chart_scroll_box()
 page.describe(where=explain_panel.output_label(problem))
 
 attribution = AttributionOf(request)
-found = page.value_or_stop(attribution, "attribution")
+# Integrated gradients and blank-out take seconds on a long text: say what is being waited for.
+with st.spinner(f"Ranking the words: integrated gradients ({attribution.ig_steps} steps) and blank-out (one "
+                "pass per word)…", show_time=True):
+    found = page.value_or_stop(attribution, "attribution")
 if not len(found.words):
     st.info("This output has no other word to rank: type a longer sentence.", icon=":material/edit_note:")
     page.caveat()
