@@ -1,6 +1,7 @@
 """Load benchmark: many users at once on the Single head page of one real `streamlit run` server.
 
-    .venv/bin/python scripts/bench_load.py [--users 20,45,100] [--duration 60] [--json] [--quick]
+    .venv/bin/python scripts/bench_load.py [--users 20,45,100] [--duration 60] [--app dashboard|floor|both]
+                                           [--json] [--quick]
 
 One server (`tests.browser.server.StreamlitServer`: 127.0.0.1, a free port, offline, its own
 empty result store) serves every level in turn. Each virtual user is its own Streamlit session,
@@ -24,8 +25,14 @@ Bounded: at most MAX_USERS users, a level lasts `duration` seconds (plus the ans
 at most ANSWER_TIMEOUT_S), only 127.0.0.1 is spoken to, and the server is stopped at the end.
 --quick: 5 and 10 users for 15 s each (a check that the script works; the figures are rough).
 
-Importable: `run(users, duration, quick=False) -> list[dict]` and `markdown(rows)`, like the
-other scripts; scripts/run_benchmarks.py runs it as its "load" section.
+--app floor: the same client, actions and checks against scripts/bench_load_floor_app.py, a page
+with the same sidebar controls and one Altair heatmap of the text's words but no model: the
+capacity of Streamlit itself on this machine, to read the dashboard's figures against (--app both
+runs one, then the other).
+
+Importable: `run(users, duration, quick=False, apps=("dashboard", "floor")) -> list[dict]` and
+`markdown(rows)`, like the other scripts; scripts/run_benchmarks.py runs it as its "load" section
+(both pages; --quick: the dashboard only).
 """
 
 from __future__ import annotations
@@ -325,18 +332,14 @@ def level_rows(app: str, users: int, duration: float, logs: list[UserLog], sampl
     ]
 
 
-def run(users: tuple[int, ...] = USERS, duration: float = DURATION_S, quick: bool = False,
-        app: str = "dashboard") -> list[dict]:
+def _run_app(app: str, users: tuple[int, ...], duration: float) -> list[dict]:
+    """Every level of users against one server of `app` ("dashboard", or "floor": the same client
+    against Streamlit's least page, FLOOR_APP, no model)."""
     from tests.browser.server import StreamlitServer
 
-
-    if quick:
-        users, duration = tuple(QUICK["users"]), float(QUICK["duration"])  # type: ignore[arg-type]
-    if max(users) > MAX_USERS or duration > 600:
-        raise SystemExit(f"at most {MAX_USERS} users and 600 s a level")
     rows: list[dict] = []
     srv = StreamlitServer()
-    if app == "floor":  # the same client against Streamlit's least page (no model): the framework's floor
+    if app == "floor":
         srv.args[2] = str(FLOOR_APP)
     page = "" if app == "floor" else PAGE
     with srv:
@@ -353,9 +356,20 @@ def run(users: tuple[int, ...] = USERS, duration: float = DURATION_S, quick: boo
                 raise RuntimeError(f"the server died at {n} users:\n{srv.log_text()[-2000:]}")
         tracebacks = srv.tracebacks()
     if tracebacks:
-        rows.append({"benchmark": "load", "users": None, "metric": "uncaught tracebacks in the server log",
+        rows.append({"benchmark": "load", "app": app, "users": None, "metric": "uncaught tracebacks in the server log",
                      "value": len(tracebacks), "unit": tracebacks[0].splitlines()[-1][:120], "goal": "",
                      "passed": None})
+    return rows
+
+
+def run(users: tuple[int, ...] = USERS, duration: float = DURATION_S, quick: bool = False,
+        apps: tuple[str, ...] = ("dashboard", "floor")) -> list[dict]:
+    """The dashboard's levels, then (by default) the floor's: the 100-user goal reads against it."""
+    if quick:
+        users, duration, apps = tuple(QUICK["users"]), float(QUICK["duration"]), ("dashboard",)  # type: ignore[assignment]
+    if max(users) > MAX_USERS or duration > 600:
+        raise SystemExit(f"at most {MAX_USERS} users and 600 s a level")
+    rows = [row for app in apps for row in _run_app(app, users, duration)]
     if quick:
         for r in rows:
             r["metric"] += f" [quick: {duration:.0f} s]"
@@ -363,28 +377,30 @@ def run(users: tuple[int, ...] = USERS, duration: float = DURATION_S, quick: boo
 
 
 def markdown(rows: list[dict]) -> str:
-    """One line per level of users."""
-    levels = list(dict.fromkeys(r["users"] for r in rows if r["users"] is not None))
-    by = {(r["users"], r["metric"].split(" [quick")[0]): r for r in rows}
+    """One line per page and level of users."""
+    levels = list(dict.fromkeys((r.get("app", "dashboard"), r["users"]) for r in rows if r["users"] is not None))
+    by = {(r.get("app", "dashboard"), r["users"], r["metric"].split(" [quick")[0]): r for r in rows}
+    names = {"dashboard": "Single head", "floor": "floor (no model)"}
 
-    def v(n: int, metric: str, unit: bool = False) -> str:
-        r = by.get((n, metric))
+    def v(key: tuple[str, int], metric: str, unit: bool = False) -> str:
+        r = by.get((*key, metric))
         if r is None:
             return ""
         return f"{r['value']} {r['unit']}".strip() if unit else str(r["value"])
 
-    lines = ["| users | interactions answered | p50 | p95 | max | errors | page open p50 / max | server CPU mean / "
-             "max | server RSS max | client CPU | load average |",
-             "|---:|---|---:|---:|---:|---|---|---|---:|---:|---|"]
-    for n in levels:
+    lines = ["| page | users | interactions answered | p50 | p95 | max | errors | page open p50 / max | server CPU "
+             "mean / max | server RSS max | client CPU | load average |",
+             "|---|---:|---|---:|---:|---:|---|---|---|---:|---:|---|"]
+    for key in levels:
         lines.append(
-            f"| {n} | {v(n, 'interactions answered', True)} | {v(n, 'latency p50')} s | {v(n, 'latency p95')} s | "
-            f"{v(n, 'latency max')} s | {v(n, 'errors', True)} | {v(n, 'page open p50')} / {v(n, 'page open max')} s "
-            f"| {v(n, 'server CPU mean')} / {v(n, 'server CPU max (1 s)')} % | {v(n, 'server RSS max')} MiB | "
-            f"{v(n, 'client CPU mean')} % | {v(n, 'load average', True)} |")
+            f"| {names.get(key[0], key[0])} | {key[1]} | {v(key, 'interactions answered', True)} | "
+            f"{v(key, 'latency p50')} s | {v(key, 'latency p95')} s | {v(key, 'latency max')} s | "
+            f"{v(key, 'errors', True)} | {v(key, 'page open p50')} / {v(key, 'page open max')} s "
+            f"| {v(key, 'server CPU mean')} / {v(key, 'server CPU max (1 s)')} % | {v(key, 'server RSS max')} MiB | "
+            f"{v(key, 'client CPU mean')} % | {v(key, 'load average', True)} |")
     for r in rows:
         if r["users"] is None:
-            lines.append(f"\n{r['metric']}: {r['value']} ({r['unit']})")
+            lines.append(f"\n{r['metric']} ({r.get('app', 'dashboard')}): {r['value']} ({r['unit']})")
     return "\n".join(lines)
 
 
@@ -394,10 +410,11 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=DURATION_S, help="seconds per level")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true", help="5 and 10 users, 15 s each (a check)")
-    p.add_argument("--app", choices=("dashboard", "floor"), default="dashboard",
-                   help="floor: the same client against scripts/bench_load_floor_app.py (no model)")
+    p.add_argument("--app", choices=("dashboard", "floor", "both"), default="dashboard",
+                   help="floor: the same client against scripts/bench_load_floor_app.py (no model); both: one, then the other")
     args = p.parse_args()
-    rows = run(tuple(int(u) for u in args.users.split(",") if u.strip()), args.duration, quick=args.quick, app=args.app)
+    rows = run(tuple(int(u) for u in args.users.split(",") if u.strip()), args.duration, quick=args.quick,
+               apps=("dashboard", "floor") if args.app == "both" else (args.app,))
     print(json.dumps(rows, indent=1) if args.json else markdown(rows))
 
 

@@ -77,7 +77,9 @@ SECTIONS = [
      "its own session over Streamlit's websocket protocol: 1-3 s think time, head and layer changes, a text "
      "change in one action of five, every answer checked to be the session's own heatmap. Latency p50 / p95 / "
      "max, errors, server CPU and RSS, the client's CPU and the machine's load average (a shared machine: read "
-     "the figures with it). No goal yet."),
+     "the figures with it). Goal: p95 <= 1 s with 0 errors at 100 users. Then the same client against "
+     "Streamlit's least page with no model (scripts/bench_load_floor_app.py): what the framework itself serves "
+     "on the machine."),
     ("browser", "Browser", "bench_browser",
      "What a user waits for in headless Chromium against `streamlit run`: text committed, page opened by its "
      "link, head (layer) changed, on every page at 16, 64, 256 and 512 tokens, until drawn; plus the cold "
