@@ -44,6 +44,7 @@ from core.render.vega import (
     check_scheme,
     colour_scale,
     compact_frame,
+    filled_params,
     marked_datasets,
     marked_source,
     masked_weight_fill,
@@ -418,9 +419,7 @@ class OverviewView:
         """This grid's Vega-Lite spec from its layout's template: the colour domain, title,
         description and cells (a DataFrame under "datasets", shipped as Arrow). The marked head
         stays the template's (none); vega.with_marked moves it. `template` is not changed."""
-        values = {LO_PARAM: self.lo, HI_PARAM: self.hi}
-        params = [{**p, "value": values[p["name"]]} if p.get("name") in values else p
-                  for p in template.get("params", [])]
+        params = filled_params(template, {LO_PARAM: self.lo, HI_PARAM: self.hi})
         return {**template, "params": params, "title": self.heading().to_dict(validate=False),
                 "description": self.description,
                 "datasets": {**template.get("datasets", {}), OVERVIEW_DATA: self.frame}}
@@ -499,8 +498,7 @@ def _overview_chart(layout: OverviewLayout, *, data: Any, lo: float, hi: float, 
                       transform=calculate(value_text=text_expr,
                                           value_short=f"datum.valid ? format(datum.value, '.{layout.decimals}f') : 'n/a'"),
                       width=cell * H, height=cell * L, title=title, autosize=PAD, description=description)
-    domain = [alt.VariableParameter(name=LO_PARAM, value=float(lo)), alt.VariableParameter(name=HI_PARAM, value=float(hi))]
-    chart.params = [*domain, *(chart.params if chart.params is not alt.Undefined else [])]
+    chart.params = [*_raster.domain_params(lo, hi), *(chart.params if chart.params is not alt.Undefined else [])]
     return chart
 
 

@@ -32,6 +32,7 @@ from core.render.vega import (
     check_scheme,
     colour_scale,
     compact_frame,
+    filled_params,
     label_font,
     masked_weight_fill,
     no_init_validation,
@@ -326,8 +327,7 @@ class HeatmapView:
         values: dict[str, Any] = {LO_PARAM: self.lo, HI_PARAM: self.hi}
         if self.raster is not None:
             values[_raster.IMAGE_PARAM] = self.raster.image_url
-        params = [{**p, "value": values[p["name"]]} if p.get("name") in values else p
-                  for p in template.get("params", [])]
+        params = filled_params(template, values)
         data = _raster.ROWS_DATA if self.raster is not None else CELLS_DATA
         template = with_labels(template, list(self.dm.axis_labels))
         return {**template, "params": params, "title": title_params(self.title, self.subtitle).to_dict(validate=False),
@@ -349,7 +349,7 @@ def _vector_chart(layout: HeatmapLayout, labels: Sequence[str], *, data: Any, lo
         layers.append(alt.Chart().mark_rect(fill=None, stroke=HIGHLIGHT, strokeWidth=3).encode(
             y=alt.Y("query:N", sort=order)).transform_filter(
             f"datum.query_pos == {qp} && datum.key_pos == {kp}"))
-    domain = [alt.VariableParameter(name=LO_PARAM, value=float(lo)), alt.VariableParameter(name=HI_PARAM, value=float(hi))]
+    domain = _raster.domain_params(lo, hi)
     # One constructor call: each .transform_calculate() / .properties() on a LayerChart re-runs its
     # __init__ (deep copies of every layer, selection re-lifted and re-validated).
     chart = alt.layer(*layers, data=data, transform=calculate(**text_calcs()), width=layout.cell * n,

@@ -387,6 +387,12 @@ ROWS_DATA = "heatmap_rows"
 """Name of a raster heatmap's one dataset (a row per query) in :func:`raster_layout_spec`'s template."""
 
 
+def domain_params(lo: float, hi: float) -> list[alt.VariableParameter]:
+    """The colour domain as the top-level params LO_PARAM and HI_PARAM, which a chart's scales and
+    text colours read, so one spec serves every domain (a template fills them)."""
+    return [alt.VariableParameter(name=LO_PARAM, value=float(lo)), alt.VariableParameter(name=HI_PARAM, value=float(hi))]
+
+
 @dataclass(frozen=True)
 class RasterLayout:
     """Everything of a raster heatmap's spec but its image, numbers, labels, title and text
@@ -440,8 +446,7 @@ def raster_chart(layout: RasterLayout, labels: Sequence[str], *, data: Any, lo: 
     extra = {"description": description} if description else {}
     chart = alt.LayerChart(layer=charts, data=data, width=width, height=width, title=title,
                            autosize=PAD, usermeta={"embedOptions": {"renderer": "canvas"}}, **extra)
-    values = [alt.VariableParameter(name=LO_PARAM, value=float(lo)), alt.VariableParameter(name=HI_PARAM, value=float(hi)),
-              alt.VariableParameter(name=IMAGE_PARAM, value=image_url)]
+    values = [*domain_params(lo, hi), alt.VariableParameter(name=IMAGE_PARAM, value=image_url)]
     chart.params = [*values, *params]  # after construction: the constructor would validate each to compare them
     return chart
 

@@ -440,6 +440,12 @@ def unique_labels(labels: Sequence[str]) -> list[str]:
     return out
 
 
+def filled_params(template: dict[str, Any], values: dict[str, Any]) -> list[Any]:
+    """A template's top-level params with the named ones set to `values`; the others as they are."""
+    return [{**p, "value": values[p["name"]]} if p.get("name") in values else p
+            for p in template.get("params", [])]
+
+
 def placeholder_labels(n: int) -> tuple[str, ...]:
     """Stand-ins for n axis labels in a spec built once per layout (a heatmap template): the
     same template serves every text of n tokens, and :func:`with_labels` puts each one's own in."""
