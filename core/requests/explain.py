@@ -178,37 +178,34 @@ class LensesOf(Request):
 
 
 @dataclass(frozen=True)
-class BlankOutOf(Request):
-    """The output's drop when each candidate word is blanked out (core.explain.attribution.blank_out):
-    one batched pass per word, shared by attribution and faithfulness. Read-only."""
+class _OutputArray(Request):
+    """A read-only array that core.explain.attribution's `method` computes for the prediction's
+    output (the loaded model and the resolved problem): one value shared by attribution and
+    faithfulness."""
 
     prediction: Prediction
     loading: Loading | None = field(default=None, compare=False)
+    method: ClassVar[str]
 
     def compute(self, engine: AttentionEngine) -> Any:
         from core.explain import attribution
 
         output = engine.get(self.prediction)
-        blank = attribution.blank_out(_loaded(engine, self.prediction, self.loading), output.problem)
-        blank.setflags(write=False)
-        return blank
+        value = getattr(attribution, self.method)(_loaded(engine, self.prediction, self.loading), output.problem)
+        value.setflags(write=False)
+        return value
 
 
-@dataclass(frozen=True)
-class GradientOf(Request):
-    """Gradient x input per token of the prediction's output (core.explain.attribution), shared by
-    attribution and faithfulness. Read-only."""
+class BlankOutOf(_OutputArray):
+    """The output's drop when each candidate word is blanked out (one batched pass per word)."""
 
-    prediction: Prediction
-    loading: Loading | None = field(default=None, compare=False)
+    method = "blank_out"
 
-    def compute(self, engine: AttentionEngine) -> Any:
-        from core.explain import attribution
 
-        output = engine.get(self.prediction)
-        grad = attribution.gradient_x_input(_loaded(engine, self.prediction, self.loading), output.problem)
-        grad.setflags(write=False)
-        return grad
+class GradientOf(_OutputArray):
+    """Gradient x input per token of the prediction's output."""
+
+    method = "gradient_x_input"
 
 
 @dataclass(frozen=True)
