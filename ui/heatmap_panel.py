@@ -68,6 +68,8 @@ def draw_overview(grid: OverviewGrid, *, key: str, marked: tuple[int, int] | Non
     view = cache.get(OverviewGridView(grid))
     spec = view.spec(cache.get(OverviewTemplate(view.layout)))
     presenter.spec_chart(spec if marked is None else vega.with_marked(spec, marked), key=key, on_select=on_select)
+    if view.note:  # the values in words: the chart's own text alternative stays the same for any values
+        st.caption(view.note[0].upper() + view.note[1:] + ".")
 
 
 def query_picker(result: AttentionResult) -> int:

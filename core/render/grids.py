@@ -398,6 +398,7 @@ class OverviewLayout:
     marking: bool
     missing: bool  # some cells have no value: a grey layer draws them
     note_head_order: bool
+    domain_from_data: bool = False  # no fixed colour domain: the template reads it from its cells (0 to the largest)
 
 
 @dataclass(frozen=True, eq=False)
@@ -411,17 +412,21 @@ class OverviewView:
     title: str
     description: str
     selected: tuple[int, int] | None = None
+    steady_description: str = ""  # the text alternative without the values' summary (`note`)
+    note: str = ""  # what the values say (highest and lowest head, or heads per class), in words
 
     def heading(self) -> alt.TitleParams:
         return title_params(self.title, HEAD_ORDER_NOTE if self.layout.note_head_order else None)
 
     def spec(self, template: dict[str, Any]) -> dict[str, Any]:
-        """This grid's Vega-Lite spec from its layout's template: the colour domain, title,
-        description and cells (a DataFrame under "datasets", shipped as Arrow). The marked head
-        stays the template's (none); vega.with_marked moves it. `template` is not changed."""
-        params = filled_params(template, {LO_PARAM: self.lo, HI_PARAM: self.hi})
-        return {**template, "params": params, "title": self.heading().to_dict(validate=False),
-                "description": self.description,
+        """This grid's Vega-Lite spec from its layout's template: its title, the steady text
+        alternative (the caller shows `note` beside the chart), a fixed colour domain if it has one
+        and the cells (a DataFrame under "datasets", shipped as Arrow). Grids of one layout and
+        title differ only in their cells, so the browser updates a drawn grid in place. The marked
+        head stays the template's (none); vega.with_marked moves it. `template` is not changed."""
+        fixed = {} if self.layout.domain_from_data else {LO_PARAM: self.lo, HI_PARAM: self.hi}
+        return {**template, "params": filled_params(template, fixed), "title": self.heading().to_dict(validate=False),
+                "description": self.steady_description or self.description,
                 "datasets": {**template.get("datasets", {}), OVERVIEW_DATA: self.frame}}
 
 
@@ -447,9 +452,12 @@ def overview_view(values: np.ndarray, *, title: str, value_label: str,
     if cats is None:
         check_scheme(scheme)
     layout = OverviewLayout(L, H, value_label, scheme, cats, bool(annotate), int(decimals), cell, bool(selectable),
-                            marking, not bool(finite.all()), bool(note_head_order))
+                            marking, not bool(finite.all()), bool(note_head_order),
+                            domain_from_data=cats is None and color_domain is None)
     text = description or overview_description(title, value_label, v, categories, selectable=selectable)
-    return OverviewView(layout, df, lo, hi, title, text, selected)
+    steady = description or overview_description(title, value_label, v, categories, selectable=selectable,
+                                                 steady=True)
+    return OverviewView(layout, df, lo, hi, title, text, selected, steady, overview_values_note(v, categories))
 
 
 def _overview_chart(layout: OverviewLayout, *, data: Any, lo: float, hi: float, title: alt.TitleParams,
@@ -507,8 +515,13 @@ def overview_layout_spec(layout: OverviewLayout) -> dict[str, Any]:
     """The Vega-Lite spec of every overview grid with this layout: its cells the named dataset
     OVERVIEW_DATA, its colour domain, title and description placeholders (OverviewView.spec fills
     them), no head marked. Built once per layout by its caller's memo."""
-    return _overview_chart(layout, data=alt.NamedData(name=OVERVIEW_DATA), lo=0.0, hi=1.0, title=title_params(""),
+    spec = _overview_chart(layout, data=alt.NamedData(name=OVERVIEW_DATA), lo=0.0, hi=1.0, title=title_params(""),
                            description="", selected=None).to_dict(validate=False)
+    if layout.domain_from_data:  # what value_domain makes of the cells: 0 to the largest value, 0 to 1 if none is over 0
+        largest = f"max(extent(pluck(data({OVERVIEW_DATA!r}), 'value'))[1], 0) || 1"
+        spec["params"] = [{"name": HI_PARAM, "expr": largest} if p.get("name") == HI_PARAM else p
+                          for p in spec["params"]]
+    return spec
 
 
 @no_init_validation
@@ -536,25 +549,41 @@ def overview_grid(values: np.ndarray, *, title: str, value_label: str,
                            description=view.description, selected=selected)
 
 
-def overview_description(title: str, value_label: str, values: np.ndarray,
-                         categories: Sequence[str] | None = None, *, selectable: bool = True) -> str:
-    """The text alternative of an overview grid ``values[L, H]`` (one cell per head)."""
+def overview_values_note(values: np.ndarray, categories: Sequence[str] | None = None) -> str:
+    """What a grid of heads ``values[L, H]`` shows, in words: the heads per class, or the highest
+    and lowest head; how many cells have no value. "" when there is nothing to say."""
     v = np.asarray(values, dtype=np.float64)
-    L, H = v.shape
-    text = f"{title}: {value_label} of each head, {L} layers (rows) x {H} heads (columns)"
     finite = np.isfinite(v)
+    parts: list[str] = []
     if categories is not None:
         codes = np.where(finite, v, -1).astype(np.int64)
         counts = [(str(c), int((codes == i).sum())) for i, c in enumerate(categories)]
         counts = [f"{c} {m}" for c, m in counts if m]
         if counts:
-            text += "; heads per class: " + ", ".join(counts)
+            parts.append("heads per class: " + ", ".join(counts))
     elif finite.any():
         hi = np.unravel_index(int(np.nanargmax(np.where(finite, v, -np.inf))), v.shape)
         lo = np.unravel_index(int(np.nanargmin(np.where(finite, v, np.inf))), v.shape)
-        text += (f"; highest: layer {hi[0]}, head {hi[1]} ({short_number(float(v[hi]))}); lowest: layer {lo[0]}, "
-                 f"head {lo[1]} ({short_number(float(v[lo]))})")
+        parts.append(f"highest: layer {hi[0]}, head {hi[1]} ({short_number(float(v[hi]))}); lowest: layer {lo[0]}, "
+                     f"head {lo[1]} ({short_number(float(v[lo]))})")
     if not finite.all():
-        text += f"; {int((~finite).sum())} grey cells have no value"
+        parts.append(f"{int((~finite).sum())} grey cells have no value")
+    return "; ".join(parts)
+
+
+def overview_description(title: str, value_label: str, values: np.ndarray,
+                         categories: Sequence[str] | None = None, *, selectable: bool = True,
+                         steady: bool = False) -> str:
+    """The text alternative of an overview grid ``values[L, H]`` (one cell per head). `steady`:
+    the same for any values of that shape; what they show (overview_values_note) is written
+    beside the chart instead."""
+    v = np.asarray(values, dtype=np.float64)
+    L, H = v.shape
+    text = f"{title}: {value_label} of each head, {L} layers (rows) x {H} heads (columns)"
+    note = overview_values_note(v, categories)
+    if steady:
+        text += "; what the values show is written below the chart"
+    elif note:
+        text += "; " + note
     text += "."
     return text + (" Click a cell to select that head." if selectable else "")

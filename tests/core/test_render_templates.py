@@ -162,11 +162,26 @@ def _overview_filled(view, template):
                                  grids.OVERVIEW_DATA: sanitize_dataframe(frame).to_dict("records")}}
 
 
-@pytest.mark.parametrize("case", ["plain", "missing", "categories", "domain"])
+def _but_values_in_words(filled, built, view):
+    """`filled` against `built` with the text alternative the template route keeps the same for
+    any values (view.note says them beside the chart), and a colour domain it reads from the cells."""
+    assert filled["description"] == view.steady_description and view.note not in filled["description"]
+    assert built["description"] == view.description and (not view.note or view.note in built["description"])
+    params = {p["name"]: p for p in filled["params"]}
+    if view.layout.domain_from_data:  # the largest value is the cells', not a number in the spec
+        assert "expr" in params[grids.HI_PARAM] and "value" not in params[grids.HI_PARAM]
+        built = {**built, "params": [params[grids.HI_PARAM] if p.get("name") == grids.HI_PARAM else p
+                                     for p in built["params"]]}
+    return {**built, "description": filled["description"]}
+
+
+@pytest.mark.parametrize("case", ["plain", "missing", "categories", "domain", "zeros"])
 def test_an_overview_grid_filled_from_its_template_is_the_built_grid(case):
     """A grid of heads filled from its layout's template (an intervention's shift, importance) is
-    the chart overview_grid builds, renders the same fills, and another grid of the same layout
-    reuses the template with its own colours; the template is never changed."""
+    the chart overview_grid builds but for its text alternative and, without a fixed colour domain,
+    a domain read from the cells; it renders the same fills. Another grid of the same layout reuses
+    the template with its own colours, and its spec differs only in its data (the browser updates
+    the drawn chart in place); the template is never changed."""
     rng = np.random.default_rng(7)
     values, other = rng.random((6, 12)), rng.random((6, 12)) ** 3
     kwargs = {"title": "How far each head moved", "value_label": "Moved", "scheme": "greens", "marking": True}
@@ -177,18 +192,24 @@ def test_an_overview_grid_filled_from_its_template_is_the_built_grid(case):
         kwargs["categories"] = ["positional", "special", "other"]
     if case == "domain":
         kwargs["color_domain"] = (0.0, 2.0)
+    if case == "zeros":  # nothing moved: every cell the scale's low end, as value_domain's 0 to 1 draws it
+        values = np.zeros((6, 12))
     view = grids.overview_view(values, **kwargs)
     template = grids.overview_layout_spec(view.layout)
     before = json.dumps(template, sort_keys=True)
     filled = _overview_filled(view, template)
     built = grids.overview_grid(values, **kwargs)
     built.to_dict()  # valid Vega-Lite
-    _same_but_names(filled, chart_spec(built))
+    _same_but_names(filled, _but_values_in_words(filled, chart_spec(built), view))
     assert rendered_fills(filled) == rendered_fills(chart_spec(built))
     second = grids.overview_view(other, **kwargs)
     assert second.layout == view.layout
     again = _overview_filled(second, template)
     assert rendered_fills(again) == rendered_fills(chart_spec(grids.overview_grid(other, **kwargs)))
+    if case != "domain":
+        assert second.note != view.note
+        assert json.dumps({k: v for k, v in again.items() if k != "datasets"}, sort_keys=True) == \
+            json.dumps({k: v for k, v in filled.items() if k != "datasets"}, sort_keys=True)
     assert json.dumps(template, sort_keys=True) == before
     marked = vega.with_marked(again, (1, 2))
     assert marked["datasets"][vega.MARKED_DATA] == vega.marked_rows((1, 2))
