@@ -128,6 +128,21 @@ def how_computed(*anchors: str, intro: str | None = None) -> None:
         st.caption("From the method notes: " + ", ".join(f"`docs/methods.md#{a}`" for a in anchors) + ".")
 
 
+def fragment(body: Callable[[], None]) -> None:
+    """Run `body` (a page's controls and what they change) as a fragment: a change of one of its
+    own widgets reruns only it, not the router, the sidebar and the page links, so the browser
+    redraws only what it changes. Its controls stay in the link (it writes the URL itself, as the
+    router does after a page), and a chart click that selects a head reruns the whole app."""
+    @st.fragment
+    def run() -> None:
+        state.rerun_app_for_selection()
+        body()
+        state.show_notes()
+        state.sync_url()
+
+    run()
+
+
 def stop() -> NoReturn:
     """End this run here, after the link and its notes are written: once st.stop() is called,
     every message the run still sends ends it, so the router's own sync after the page is lost."""

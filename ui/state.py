@@ -322,6 +322,15 @@ def select(layer: int | None = None, head: int | None = None, page: str | None =
         st.rerun()
 
 
+def rerun_app_for_selection() -> None:
+    """At the start of a fragment: a callback of one of its charts asked for another head or page
+    (select), which only the router applies, so the whole app reruns instead of the fragment.
+    After a router run nothing is pending and this does nothing."""
+    pending = st.session_state.get(_PENDING) or {}
+    if any(key in pending for key in ("layer", "head", "page")):
+        st.rerun(scope="app")
+
+
 # --- the one way to replace the text ----------------------------------------------------------
 
 def _set_text(text: str, clear_pair: bool) -> None:
