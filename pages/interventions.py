@@ -9,11 +9,11 @@ import streamlit as st
 
 from core.explain.interventions import Intervention
 from core.requests.charts import OverviewGrid
-from core.requests.explain import (AttentionBeforeAfter, InputHeatmap, InterventionOf, InterventionTopKChart,
-                                   ShiftValues, TopKChart)
+from core.requests.explain import (AttentionBeforeAfter, BeforeAfterPanels, InputHeatmap, InterventionOf,
+                                   InterventionTopKChart, ShiftValues, TopKChart)
 from ui import cache, explain_panel, page, presenter, state
 from ui.glossary_links import term_help
-from ui.heatmap_panel import chart_scroll_box, draw_overview
+from ui.heatmap_panel import chart_scroll_box, draw_overview, draw_panels
 
 sel = page.header(
     "Interventions",
@@ -80,7 +80,8 @@ def changes() -> None:
             page.guard(lambda: presenter.chart(cache.chart(InterventionTopKChart(asked, "After")), key="iv_after"),
                        "top-k")
 
-    page.guard(lambda: presenter.chart(cache.chart(AttentionBeforeAfter(asked, sel.layer, sel.head)), key="iv_att"),
+    before_after = AttentionBeforeAfter(asked, sel.layer, sel.head)
+    page.guard(lambda: draw_panels(BeforeAfterPanels(before_after), before_after, key="iv_att"),
                "attention before and after")
     if dropped:
         st.caption("Dropped words leave the before view too (its rows renormalised), so the two can be compared cell by "

@@ -15,7 +15,8 @@ import streamlit as st
 from core.attention.result import AttentionResult
 from core.render import heatmaps, matrix
 from core.render.matrix import DrawMatrix
-from core.requests.charts import HeadHeatmap, HeatmapTemplate, OverviewGrid, OverviewGridView, OverviewTemplate
+from core.requests.charts import (HeadHeatmap, HeatmapTemplate, OverviewGrid, OverviewGridView, OverviewTemplate,
+                                  PanelsTemplate)
 from ui import cache, page, presenter, state
 from ui.glossary_links import term_help
 
@@ -70,6 +71,18 @@ def draw_overview(grid: OverviewGrid, *, key: str, marked: tuple[int, int] | Non
     presenter.spec_chart(spec if marked is None else vega.with_marked(spec, marked), key=key, on_select=on_select)
     if view.note:  # the values in words: the chart's own text alternative stays the same for any values
         st.caption(view.note[0].upper() + view.note[1:] + ".")
+
+
+def draw_panels(panels: Any, chart: Any, *, key: str) -> None:
+    """Draw the panels that `panels` (a request of a core.render.panels.PanelsView, or None)
+    holds from their layout's shared template, so a new set (another pick) is the same spec
+    with new data and the browser updates it in place; else, and in presenter mode, the chart
+    that the request `chart` builds."""
+    view = None if presenter.is_on() else cache.get(panels)
+    if view is None:
+        presenter.chart(cache.chart(chart), key=key)
+        return
+    presenter.spec_chart(view.spec(cache.get(PanelsTemplate(view.layout))), key=key)
 
 
 def query_picker(result: AttentionResult) -> int:

@@ -283,16 +283,23 @@ def _layers(*, labels: Sequence[str], cell: float, width: int, value_label: str,
             panel_tooltip: Sequence[dict[str, Any]] = (), tooltip_after: Sequence[dict[str, Any]] = (),
             click: tuple[str, list[str]] | None,
             image_url: str | None, focus_filter: str | None, names: tuple[str, str],
-            image_param: str | None = None) -> tuple[list[alt.Chart], list]:
+            image_param: str | None = None, labels_in: str | None = None) -> tuple[list[alt.Chart], list]:
     """The layer charts (image, focus, rows, cells) and their top-level parameters. lo / hi:
     numbers, or the names of top-level parameters holding them; image_param: the name of a
-    parameter holding the image's URL (instead of image_url)."""
+    parameter holding the image's URL (instead of image_url). labels_in: the name of the rows'
+    dataset; the bands are then the positions 0..k-1 and the axes read each position's word from
+    its first k rows, so the spec holds no word (`labels` gives only k)."""
     rows_name, cells_name = names
     x_axis, y_axis = _axes(cell, axes)
-    band = _band(labels)
-    y_rows = {"field": "label", "type": "nominal", "sort": None, "scale": band, "axis": y_axis}
-    y_cells = {**y_rows, "field": "query"}
-    x_cells = {"field": "key", "type": "nominal", "sort": None, "scale": band, "axis": x_axis}
+    if labels_in is None:
+        band, row_field, query_field, key_field = _band(labels), "label", "query", "key"
+    else:
+        band, row_field, query_field, key_field = _band(range(len(labels))), "idx", "query_idx", "idx"
+        word = f"(data({labels_in!r})[datum.value] || {{}}).label || ''"
+        x_axis, y_axis = (None if a is None else {**a, "labelExpr": word} for a in (x_axis, y_axis))
+    y_rows = {"field": row_field, "type": "nominal", "sort": None, "scale": band, "axis": y_axis}
+    y_cells = {**y_rows, "field": query_field}
+    x_cells = {"field": key_field, "type": "nominal", "sort": None, "scale": band, "axis": x_axis}
     full_x = {"x": {"value": 0}, "x2": {"value": width}}
     # Hit marks are transparent and out of the accessibility tree: the chart's description is its
     # text alternative (a screen reader would otherwise read n rows of "label: 3 · cat").
@@ -311,6 +318,8 @@ def _layers(*, labels: Sequence[str], cell: float, width: int, value_label: str,
         {"calculate": "hover.label[0]", "as": "label"},
         {"calculate": "hover.wrow[0]", "as": "wrow"},
     ]
+    if labels_in is not None:
+        cell_calc.insert(4, {"calculate": "hover.idx[0]", "as": "query_idx"})
     # The legend: an explicit-domain scale on the (transparent) cells; their value is the domain's
     # low end (a masked cell's text is not a number, and Vega-Lite drops marks with invalid values).
     named = isinstance(lo, str) or isinstance(hi, str)
@@ -340,7 +349,8 @@ def _layers(*, labels: Sequence[str], cell: float, width: int, value_label: str,
                                 encoding=alt.FacetedEncoding(y=y_rows, **full_x)))
     charts.append(alt.Chart(name=rows_name, mark=hit, encoding=alt.FacetedEncoding(y=y_rows, **full_x)))
     cells_enc: dict[str, Any] = {"x": x_cells, "y": y_cells, "color": color, "tooltip": tooltip}
-    params = [_param("hover", "pointerover", [*panel_fields, "pos", "label", "wrow"], rows_name, clear=False)]
+    hover_fields = [*panel_fields, "pos", "label", "wrow", *(["idx"] if labels_in is not None else [])]
+    params = [_param("hover", "pointerover", hover_fields, rows_name, clear=False)]
     if click is not None:
         name, fields = click
         params.append(_param(name, "click", fields, cells_name, clear="dblclick"))
@@ -459,6 +469,68 @@ def raster_layout_spec(layout: RasterLayout) -> dict[str, Any]:
                          title=title_params(""), description="").to_dict(validate=False)
 
 
+def facet_rows(values: np.ndarray, labels: Sequence[str], positions: Sequence[int], *,
+               panels: Mapping[str, Sequence[Any]], lo: float, hi: float, scheme: str = "blues",
+               allowed: np.ndarray | None = None) -> tuple[pd.DataFrame, int]:
+    """The data of a facet of raster heatmaps ``values[p, k, k]``: a row per (panel, query row)
+    with the panel fields, pos, idx, label, the row's weights (wrow), its largest allowed weight
+    (rowmax) and, on a panel's first row, the panel's PNG (img). -> (rows, characters per weight)."""
+    v = np.asarray(values)
+    p, k = v.shape[0], v.shape[-1]
+    if v.shape != (p, k, k):
+        raise ValueError(f"expected [p, k, k] panels, got {v.shape}")
+    if not supports(scheme):
+        raise ValueError(f"no raster colours for scheme {scheme!r}; draw it as vector cells")
+    leading = {name: np.repeat(np.asarray(vals), k) for name, vals in panels.items()}
+    for name, vals in panels.items():
+        if np.asarray(vals).dtype.kind in "OUS":
+            leading[name] = pd.Categorical(np.repeat(np.asarray(vals, dtype=object), k), categories=list(dict.fromkeys(vals)))
+    df, w = _table(v, allowed, labels, positions, leading)
+    shown = v if allowed is None else np.where(np.broadcast_to(np.asarray(allowed, dtype=bool), v.shape), v, -np.inf)
+    rowmax = np.max(shown, axis=-1).reshape(-1).astype(np.float64)
+    df["rowmax"] = np.where(np.isfinite(rowmax), rowmax, np.nan)  # a row with no allowed cell has none
+    rgba = colorize(v, lo, hi, scheme, allowed)
+    img = np.full(p * k, None, dtype=object)
+    img[::k] = [png_data_url(rgba[i]) for i in range(p)]
+    df["img"] = img
+    return df, w
+
+
+@no_init_validation
+def facet_chart(data: Any, labels: Sequence[str], width_chars: int, *, fields: Sequence[str],
+                facet: dict[str, Any], lo: float | str, hi: float | str, scheme: str = "blues", cell: float = 8,
+                axes: bool = True, value_label: str = "Attention weight", click: tuple[str, list[str]] | None = None,
+                panel_tooltip: Sequence[dict[str, Any]] = (), tooltip_after: Sequence[dict[str, Any]] = (),
+                legend: Mapping[str, Any] | None = None, outline: str | None = None, title: Any = None,
+                description: str | None = None, spacing: int | None = None, panel_px: int | None = None,
+                labels_in: str | None = None) -> alt.FacetChart:
+    """The facet of raster heatmaps over `data` (facet_rows' rows, or the name of a dataset holding
+    them: alt.NamedData). lo / hi and labels_in as in :func:`_layers`."""
+    k = len(labels)
+    width = int(panel_px) if panel_px else int(round(cell * k))
+    charts, params = _layers(labels=labels, cell=width / max(k, 1), width=width, value_label=value_label, lo=lo, hi=hi,
+                             scheme=scheme, width_chars=width_chars, axes=axes, legend=legend, panel_fields=fields,
+                             panel_tooltip=panel_tooltip, tooltip_after=tooltip_after, click=click,
+                             image_url=None, focus_filter=None, names=("rows", "cells"), labels_in=labels_in)
+    if outline is not None:
+        charts.append(alt.Chart(mark={"type": "rect", "fill": None, "stroke": HIGHLIGHT, "strokeWidth": 4,
+                                      "aria": False},
+                                transform=[{"filter": f"datum.idx === 0 && ({outline})"}],
+                                encoding=alt.FacetedEncoding(x={"value": 0}, x2={"value": width},
+                                                             y={"value": 0}, y2={"value": width})))
+    inner = alt.LayerChart(layer=charts, width=width, height=width)
+    extra: dict[str, Any] = {"description": description} if description else {}
+    if spacing is not None:
+        extra["spacing"] = spacing
+    if title is not None:
+        extra["title"] = title
+    chart = alt.FacetChart(spec=inner, data=data, autosize=PAD, usermeta={"embedOptions": {"renderer": "canvas"}},
+                           resolve=alt.Resolve(scale=alt.ScaleResolveMap(x="shared", y="shared", color="shared")),
+                           **facet, **extra)
+    chart.params = params  # after construction: the constructor would validate each to compare them
+    return chart
+
+
 @no_init_validation
 def raster_facet(values: np.ndarray, labels: Sequence[str], positions: Sequence[int], *,
                  panels: Mapping[str, Sequence[Any]], facet: dict[str, Any], lo: float, hi: float,
@@ -477,42 +549,8 @@ def raster_facet(values: np.ndarray, labels: Sequence[str], positions: Sequence[
     orange outline. panel_px: each panel's width in pixels (default cell * k; the image and the
     band scales stretch to it, so cells may differ by a pixel).
     """
-    v = np.asarray(values)
-    p, k = v.shape[0], v.shape[-1]
-    if v.shape != (p, k, k):
-        raise ValueError(f"expected [p, k, k] panels, got {v.shape}")
-    if not supports(scheme):
-        raise ValueError(f"no raster colours for scheme {scheme!r}; draw it as vector cells")
-    fields = list(panels)
-    leading = {name: np.repeat(np.asarray(vals), k) for name, vals in panels.items()}
-    for name, vals in panels.items():
-        if np.asarray(vals).dtype.kind in "OUS":
-            leading[name] = pd.Categorical(np.repeat(np.asarray(vals, dtype=object), k), categories=list(dict.fromkeys(vals)))
-    df, w = _table(v, allowed, labels, positions, leading)
-    rgba = colorize(v, lo, hi, scheme, allowed)
-    img = np.full(p * k, None, dtype=object)
-    img[::k] = [png_data_url(rgba[i]) for i in range(p)]
-    df["img"] = img
-    width = int(panel_px) if panel_px else int(round(cell * k))
-    charts, params = _layers(labels=labels, cell=width / max(k, 1), width=width, value_label=value_label, lo=lo, hi=hi,
-                             scheme=scheme, width_chars=w, axes=axes, legend=legend, panel_fields=fields,
-                             panel_tooltip=panel_tooltip, tooltip_after=tooltip_after, click=click,
-                             image_url=None, focus_filter=None,
-                             names=("rows", "cells"))
-    if outline is not None:
-        charts.append(alt.Chart(mark={"type": "rect", "fill": None, "stroke": HIGHLIGHT, "strokeWidth": 4,
-                                      "aria": False},
-                                transform=[{"filter": f"datum.idx === 0 && ({outline})"}],
-                                encoding=alt.FacetedEncoding(x={"value": 0}, x2={"value": width},
-                                                             y={"value": 0}, y2={"value": width})))
-    inner = alt.LayerChart(layer=charts, width=width, height=width)
-    extra: dict[str, Any] = {"description": description} if description else {}
-    if spacing is not None:
-        extra["spacing"] = spacing
-    if title is not None:
-        extra["title"] = title
-    chart = alt.FacetChart(spec=inner, data=df, autosize=PAD, usermeta={"embedOptions": {"renderer": "canvas"}},
-                           resolve=alt.Resolve(scale=alt.ScaleResolveMap(x="shared", y="shared", color="shared")),
-                           **facet, **extra)
-    chart.params = params  # after construction: the constructor would validate each to compare them
-    return chart
+    df, w = facet_rows(values, labels, positions, panels=panels, lo=lo, hi=hi, scheme=scheme, allowed=allowed)
+    return facet_chart(df.drop(columns="rowmax"), labels, w, fields=list(panels), facet=facet, lo=lo, hi=hi,
+                       scheme=scheme, cell=cell, axes=axes, value_label=value_label, click=click,
+                       panel_tooltip=panel_tooltip, tooltip_after=tooltip_after, legend=legend, outline=outline,
+                       title=title, description=description, spacing=spacing, panel_px=panel_px)

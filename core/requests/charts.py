@@ -93,6 +93,19 @@ class OverviewTemplate(Request):
 
 
 @dataclass(frozen=True)
+class PanelsTemplate(Request):
+    """The Vega-Lite spec shared by every set of raster panels of one layout
+    (core.render.panels.PanelsLayout). Never mutated by its users."""
+
+    layout: Any
+
+    def compute(self, engine: AttentionEngine) -> dict[str, Any]:
+        from core.render import panels
+
+        return panels.panels_layout_spec(self.layout)
+
+
+@dataclass(frozen=True)
 class ThumbnailGrid(Request):
     """Every layer x head as a clickable thumbnail (core.render.grids.thumbnail_grid), built once per
     text: the selected head's outline is moved in the drawn spec (ui.presenter.chart(marked=...))."""

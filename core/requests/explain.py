@@ -405,17 +405,37 @@ class AttentionBeforeAfter(Request):
     layer: int
     head: int
 
-    def compute(self, engine: AttentionEngine) -> Any:
-        from core.render import grids
-
+    def panels(self, engine: AttentionEngine) -> tuple[np.ndarray, list[str], np.ndarray | None, str]:
+        """(the head's attention before and after [2, n, n], the run's labels, the causal mask, title)."""
         found = engine.get(self.intervention)
         problem = found.problem
         layer, head = int(self.layer), int(self.head)
         stack = np.stack([found.attention_before[layer, head], found.attention_after[layer, head]])
         labels = run_labels(problem.sentence, found.input_ids, found.kept_positions, with_original=True)
         allowed = np.tril(np.ones(stack.shape[-2:], dtype=bool)) if problem.kind == "causal" else None
+        return stack, labels, allowed, f"Layer {layer}, head {head}: before and after"
+
+    def compute(self, engine: AttentionEngine) -> Any:
+        from core.render import grids
+
+        stack, labels, allowed, title = self.panels(engine)
         return grids.head_grid(stack, labels, titles=["Before", "After"], columns=2, selectable=False,
-                               allowed_mask=allowed, title=f"Layer {layer}, head {head}: before and after")
+                               allowed_mask=allowed, title=title)
+
+
+@dataclass(frozen=True)
+class BeforeAfterPanels(Request):
+    """AttentionBeforeAfter's panels as data for their layout's shared template
+    (core.render.panels; charts.PanelsTemplate), or None where that chart has cell numbers or
+    blocks: then draw AttentionBeforeAfter."""
+
+    chart: AttentionBeforeAfter
+
+    def compute(self, engine: AttentionEngine) -> Any:
+        from core.render import panels
+
+        stack, labels, allowed, title = self.chart.panels(engine)
+        return panels.panels_view(stack, labels, titles=["Before", "After"], title=title, allowed_mask=allowed)
 
 
 @dataclass(frozen=True)

@@ -229,3 +229,58 @@ def test_a_heatmaps_arrow_table_is_its_frame(case):
     assert isinstance(table, pa.Table)
     assert table.schema.remove_metadata() == pa.Table.from_pandas(frame, preserve_index=False).schema.remove_metadata()
     pd.testing.assert_frame_equal(table.to_pandas(), frame)
+
+
+def _panels_filled(view, template):
+    from altair.utils.core import sanitize_pandas_dataframe as sanitize_dataframe
+
+    from core.render import panels
+
+    spec = view.spec(template)
+    frame = spec["datasets"][panels.PANEL_ROWS]
+    return {**spec, "datasets": {**spec["datasets"], panels.PANEL_ROWS: sanitize_dataframe(frame).to_dict("records")}}
+
+
+@pytest.mark.parametrize("case", ["plain", "causal", "hostile"])
+def test_panels_from_their_template_draw_what_head_grid_draws(case):
+    """Before-and-after panels filled from their layout's template draw the pixels head_grid's
+    images draw, words and colour domain read from the data; a set with a masked word and new
+    weights reuses the template unchanged and still draws its own words and colours."""
+    import vl_convert
+
+    from core.render import panels
+
+    n = 32
+    allowed = causal((n, n))[1] if case == "causal" else None
+    words = [f"{w}{i}" for i, w in enumerate(HOSTILE * n)][:n] if case == "hostile" else list(tokens(n))
+
+    def stack(seed):
+        first, second = softmax((n, n), seed=seed), softmax((n, n), seed=seed + 1) ** 2
+        return np.stack([first, second]) if allowed is None else np.stack([causal((n, n), seed=seed)[0]] * 2)
+
+    kwargs = {"titles": ["Before", "After"], "title": "Layer 1, head 2: before and after", "allowed_mask": allowed}
+    view = panels.panels_view(stack(3), words, **kwargs)
+    assert view is not None
+    template = panels.panels_layout_spec(view.layout)
+    before = json.dumps(template, sort_keys=True)
+    text = json.dumps({k: v for k, v in template.items() if k != "datasets"})
+    if case == "hostile":  # words numbered by position, so none is a piece of the spec's own text
+        assert not any(json.dumps(w)[1:-1] in text for w in words if not w.isdigit())  # no word in the spec
+    built = grids.head_grid(stack(3), words, columns=2, selectable=False, **kwargs)
+    assert vl_convert.vegalite_to_png(_panels_filled(view, template)) == vl_convert.vegalite_to_png(chart_spec(built))
+
+    masked = [*words[:5], f"{words[5]}→[MASK]", *words[6:]]
+    second = panels.panels_view(stack(11), masked, **kwargs)
+    assert second is not None and second.layout == view.layout
+    again = chart_spec(grids.head_grid(stack(11), masked, columns=2, selectable=False, **kwargs))
+    assert vl_convert.vegalite_to_png(_panels_filled(second, template)) == vl_convert.vegalite_to_png(again)
+    assert json.dumps(template, sort_keys=True) == before
+
+
+def test_panels_with_cell_numbers_or_blocks_are_left_to_head_grid():
+    from core.render import panels
+
+    small = np.stack([softmax((8, 8), seed=1)] * 2)
+    assert panels.panels_view(small, tokens(8), titles=["Before", "After"], title="t") is None
+    big = np.stack([softmax((400, 400), seed=1)] * 2)
+    assert panels.panels_view(big, tokens(400), titles=["Before", "After"], title="t") is None
