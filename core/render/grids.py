@@ -102,7 +102,7 @@ def _panels(att: np.ndarray | Sequence[np.ndarray], layer: int | None, head: int
     return np.asarray(stack), names, across
 
 
-def _reduced(stack: np.ndarray, tokens: Sequence[str], allowed_mask: np.ndarray | None,
+def reduced_panels(stack: np.ndarray, tokens: Sequence[str], allowed_mask: np.ndarray | None,
              panel_cells: int) -> tuple[np.ndarray, np.ndarray | None, list[str], np.ndarray, int]:
     """Panels ``stack[..., n, n]`` block-averaged to at most panel_cells cells each.
 
@@ -143,7 +143,7 @@ def head_grid(att: np.ndarray | Sequence[np.ndarray], tokens: Sequence[str], *,
     """
     stack, names, across = _panels(att, layer, head, titles)
     p, n = stack.shape[0], stack.shape[-1]
-    small, small_mask, labels, positions, b = _reduced(stack, tokens, allowed_mask, max_cells // p)
+    small, small_mask, labels, positions, b = reduced_panels(stack, tokens, allowed_mask, max_cells // p)
     notes: list[str] = []
     if b > 1:
         notes.append(f"{p} panels x {n}x{n} tokens is over the {max_cells:,}-cell limit: each panel shows "
@@ -253,7 +253,7 @@ def thumbnail_grid(att: np.ndarray, tokens: Sequence[str], *, max_cells: int = C
         raise ValueError(f"expected [L, H, n, n], got {a.shape}")
     L, H = a.shape[0], a.shape[1]
     check_scheme(scheme)
-    small, small_mask, labels, positions, b = _reduced(a, tokens, allowed_mask, max_cells // (L * H))
+    small, small_mask, labels, positions, b = reduced_panels(a, tokens, allowed_mask, max_cells // (L * H))
     k = small.shape[-1]
     lo, hi = value_domain(small, None if small_mask is None else np.broadcast_to(small_mask, small.shape), color_domain)
     px = int(thumb_px) if thumb_px else max(40, min(96, THUMBS_WIDTH // max(H, 1)))

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from core.render import raster as _raster
-from core.render.grids import GRID_ANNOTATE_CELLS, GRID_PX, _reduced
+from core.render.grids import GRID_ANNOTATE_CELLS, GRID_PX, reduced_panels
 from core.render.heatmaps import ANNOTATE_MAX_N, HI_PARAM, LO_PARAM, NUMBER_CELL_PX, value_domain, with_masked_note
 from core.render.matrix import CELL_BUDGET
 from core.render.vega import no_init_validation, title_params
@@ -69,7 +69,7 @@ def panels_view(stack: np.ndarray, tokens: Sequence[str], *, titles: Sequence[st
         raise ValueError(f"expected {len(titles)} panels of n x n, got {stack.shape}")
     if not _raster.supports(scheme):
         return None
-    small, mask, labels, positions, block = _reduced(stack, tokens, allowed_mask, CELL_BUDGET // p)
+    small, mask, labels, positions, block = reduced_panels(stack, tokens, allowed_mask, CELL_BUDGET // p)
     columns = max(1, int(columns))
     cell = max(3, min(40, (GRID_PX // columns) // max(n, 1)))
     if block > 1 or (n <= ANNOTATE_MAX_N and cell >= NUMBER_CELL_PX - 4 and p * n * n <= GRID_ANNOTATE_CELLS):
