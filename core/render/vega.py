@@ -318,8 +318,9 @@ def without_small_cell_numbers(spec: dict[str, Any], min_cell_px: float) -> dict
 
 
 def steep_axis_labels(spec: dict[str, Any], angle: int = -90) -> dict[str, Any]:
-    """A finished spec whose slanted axis labels (-55 degrees: the token axes) stand upright, for
-    presenter mode: at 18 px, slanted labels of neighbouring narrow cells touch. `spec` is not changed."""
+    """A finished spec whose slanted axis labels (-55 degrees: the token axes) stand upright, and
+    whose axes drop labels that would overlap, for presenter mode: at 18 px, labels of neighbouring
+    narrow cells (rows or columns under 18 px) touch. `spec` is not changed."""
     def walk(node: Any) -> Any:
         if isinstance(node, list):
             return [walk(v) for v in node]
@@ -328,6 +329,8 @@ def steep_axis_labels(spec: dict[str, Any], angle: int = -90) -> dict[str, Any]:
         out = {k: (v if k == "datasets" else walk(v)) for k, v in node.items()}
         if out.get("labelAngle") == -55:
             out["labelAngle"] = angle
+        if out.get("labelOverlap") is False:
+            out["labelOverlap"] = True
         return out
 
     return walk(spec)

@@ -99,3 +99,5 @@ def test_presenter_stands_slanted_token_labels_upright():
     angles = [node["labelAngle"] for node in walk(vega.steep_axis_labels(spec)) if "labelAngle" in node]
     assert angles and -55 not in angles and -90 in angles
     assert any(node.get("labelAngle") == -55 for node in walk(spec))  # not changed
+    overlap = [node["labelOverlap"] for node in walk(vega.steep_axis_labels(spec)) if "labelOverlap" in node]
+    assert overlap and all(overlap)  # 18 px labels on rows under 18 px: every other one, not all on top of each other
