@@ -400,6 +400,22 @@ def test_chart_text_fits_reads_and_stands_apart(tabs: Tabs, server: Any, name: s
     assert not found, f"{case}: {len(found)} chart text problems:\n" + "\n".join(f"- {x}" for x in found)
 
 
+# Past 20 tokens a head grid's panels are images with rows and columns under 18 px.
+LONG = "the cat sat on the mat and the dog played in the park while she said that it was sleeping near the big red door"
+
+
+def test_a_long_text_in_presenter_mode_keeps_its_labels_apart(tabs: Tabs, server: Any) -> None:  # noqa: F811
+    """Presenter mode sets every label at 18 px or more: on Interventions' panels before and after
+    at 27 tokens (rows of about 10 px) the token axes drop the labels that would overlap instead of
+    drawing them on top of each other."""
+    page = tabs.tab("light", "1400", True)
+    goto(page, server.page_url("interventions", text=LONG, maskw=10, present=1), min_charts=2, timeout=TIMEOUT)
+    no_exceptions(page)
+    wait_for_stable_layout(page)
+    found = findings(page.evaluate(MEASURE_JS))
+    assert not found, "\n".join(f"- {x}" for x in found)
+
+
 # --- the check itself, on a page made for it -------------------------------------------------------
 
 _SYNTHETIC = """<!doctype html><html><body style="margin:0;background:#ffffff">
