@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 
+import pyarrow as pa
 import pytest
 
 from tests.app.apptest_util import charts_of, errors_of, exceptions_of, make_app, texts_of
@@ -176,3 +177,29 @@ def test_a_text_past_the_explain_limit_says_where_it_was_cut() -> None:
     assert f"first {MAX_TOKENS} tokens" in notes[0] and "cut after" in notes[0]
     short = make_app(OUTPUT, text=SENTENCE)
     assert not [i.value for i in short.info if "These pages read the first" in i.value]
+
+
+LONG = "the cat sat on the mat and the dog played in the park while she said that it was sleeping near the big red door"
+
+
+@pytest.mark.parametrize("family", ["bert", "gpt2"])
+def test_long_text_panels_come_from_the_shared_template(with_lms, family) -> None:
+    """Past 20 tokens the panels before and after are drawn from their layout's template: the
+    spec names no word (the axes read them from the rows, the masked one as "word→[MASK]"), for a
+    masked LM and for a causal one (its future keys masked); a second pick sends the same spec."""
+    at = make_app(INTERVENTIONS, model=with_lms[family], text=LONG, maskw=2)
+    clean(at)
+    assert not errors_of(at)
+    panels = [c for c in charts_of(at) if "panel_rows" in c.proto.spec]
+    assert len(panels) == 1, [json.loads(c.proto.spec).get("title") for c in charts_of(at)]
+    spec = panels[0].proto.spec
+    assert "sleeping" not in spec and "[MASK]" not in spec
+    rows = [d for d in panels[0].proto.datasets if d.name == "panel_rows"]
+    assert rows
+    labels = pa.ipc.open_stream(rows[0].data.data).read_all().column("label").to_pylist()
+    assert any("→[MASK]" in str(label) for label in labels), set(labels)  # the masked word (all its pieces)
+    at.session_state["maskw"] = [2, 9]
+    at.run()
+    clean(at)
+    again = [c for c in charts_of(at) if "panel_rows" in c.proto.spec]
+    assert len(again) == 1 and again[0].proto.spec == spec
