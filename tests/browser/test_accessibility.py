@@ -272,6 +272,9 @@ def open_case(screens: Screens, server: Any, name: str, charts: bool, theme: str
     # Colours are read as they finally are: a fade or colour transition still running (an element
     # coming back from stale after a rerun) blends text with its background for axe's contrast rule.
     page.add_style_tag(content=_NO_TRANSITIONS)
+    # ... and not while a late run (the model panel's timer, a warm-up) holds elements stale: a stale
+    # element is drawn faded, which axe reads as low contrast.
+    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=15_000, polling=50)
     page.wait_for_timeout(50)
     bg = page.evaluate("() => getComputedStyle(document.querySelector('[data-testid=\"stApp\"]')).backgroundColor")
     dark = _luminance(bg) < 0.2
