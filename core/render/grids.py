@@ -102,6 +102,27 @@ def _panels(att: np.ndarray | Sequence[np.ndarray], layer: int | None, head: int
     return np.asarray(stack), names, across
 
 
+PANEL_TOOLTIP = {"field": "panel", "type": "nominal", "title": "Panel"}
+"""The tooltip line naming a head grid's panel (its data field "panel")."""
+
+
+def panel_cell(k: int, columns: int) -> int:
+    """Pixels per cell of panels of k tokens laid out in `columns` columns."""
+    return max(3, min(40, (GRID_PX // columns) // max(k, 1)))
+
+
+def panel_numbers_fit(p: int, k: int, cell: int) -> bool:
+    """Whether p panels of k tokens with cells of `cell` px show each cell's number (else each
+    panel can be an image)."""
+    return k <= ANNOTATE_MAX_N and cell >= NUMBER_CELL_PX - 4 and p * k * k <= GRID_ANNOTATE_CELLS
+
+
+def panel_facet(names: Sequence[str]) -> alt.Facet:
+    """The facet of a head grid's panels, in the order of `names`, each headed by its name."""
+    return alt.Facet("panel:N", sort=list(names), title=None,
+                     header=alt.Header(labelFontSize=13, labelFontWeight="bold"))
+
+
 def reduced_panels(stack: np.ndarray, tokens: Sequence[str], allowed_mask: np.ndarray | None,
              panel_cells: int) -> tuple[np.ndarray, np.ndarray | None, list[str], np.ndarray, int]:
     """Panels ``stack[..., n, n]`` block-averaged to at most panel_cells cells each.
@@ -156,9 +177,9 @@ def head_grid(att: np.ndarray | Sequence[np.ndarray], tokens: Sequence[str], *,
     if columns is None:  # 3, or 2 when that is what makes the cell numbers fit
         columns = 3 if (GRID_PX // 3) // k >= NUMBER_CELL_PX or k > ANNOTATE_MAX_N else 2
     columns = max(1, int(columns))
-    cell = int(cell_size) if cell_size else max(3, min(40, (GRID_PX // columns) // max(k, 1)))
+    cell = int(cell_size) if cell_size else panel_cell(k, columns)
     if annotate is None:
-        annotate = k <= ANNOTATE_MAX_N and cell >= NUMBER_CELL_PX - 4 and p * k * k <= GRID_ANNOTATE_CELLS
+        annotate = panel_numbers_fit(p, k, cell)
         if not annotate and raster is None:
             raster = True if _raster.supports(scheme) else None  # no numbers: an image per panel, at any size
     if title is None:
@@ -169,15 +190,13 @@ def head_grid(att: np.ndarray | Sequence[np.ndarray], tokens: Sequence[str], *,
     if description is None:
         description = grid_description(title, names, labels, small, small_mask, value_label=value_label, block=b,
                                        diverging=lo < 0 < hi)
-    facet = alt.Facet("panel:N", sort=names, title=None, header=alt.Header(labelFontSize=13, labelFontWeight="bold"))
+    facet = panel_facet(names)
     if use_raster(k, annotate, scheme, raster):
-        legend = {"orient": "right", "gradientLength": min(240, max(120, cell * 8)), "format": ".2f",
-                  "titleFontSize": 13, "labelFontSize": 12}
         return _raster.raster_facet(
             small, labels, positions, panels={"panel": names}, facet={"facet": facet, "columns": columns},
-            lo=lo, hi=hi, scheme=scheme, allowed=small_mask, cell=cell, value_label=value_label, legend=legend,
-            click=("cell", ["panel", "query_pos", "key_pos"]) if selectable else None,
-            tooltip_after=[{"field": "panel", "type": "nominal", "title": "Panel"}],
+            lo=lo, hi=hi, scheme=scheme, allowed=small_mask, cell=cell, value_label=value_label,
+            legend=_raster.cell_legend(cell), click=("cell", ["panel", "query_pos", "key_pos"]) if selectable else None,
+            tooltip_after=[PANEL_TOOLTIP],
             title=title_params(title, notes or None), description=description,
             panel_px=cell * k if cell_size else min(cell * k, GRID_PX // columns))
     df = long_table(small, labels, positions=positions, allowed=small_mask, labels=labels, leading={"panel": names})
@@ -454,10 +473,10 @@ def overview_view(values: np.ndarray, *, title: str, value_label: str,
     layout = OverviewLayout(L, H, value_label, scheme, cats, bool(annotate), int(decimals), cell, bool(selectable),
                             marking, not bool(finite.all()), bool(note_head_order),
                             domain_from_data=cats is None and color_domain is None)
-    text = description or overview_description(title, value_label, v, categories, selectable=selectable)
-    steady = description or overview_description(title, value_label, v, categories, selectable=selectable,
-                                                 steady=True)
-    return OverviewView(layout, df, lo, hi, title, text, selected, steady, overview_values_note(v, categories))
+    note = overview_values_note(v, categories)
+    text = description or _overview_text(title, value_label, v.shape, note, selectable)
+    steady = description or _overview_text(title, value_label, v.shape, None, selectable)
+    return OverviewView(layout, df, lo, hi, title, text, selected, steady, note)
 
 
 def _overview_chart(layout: OverviewLayout, *, data: Any, lo: float, hi: float, title: alt.TitleParams,
@@ -578,10 +597,15 @@ def overview_description(title: str, value_label: str, values: np.ndarray,
     the same for any values of that shape; what they show (overview_values_note) is written
     beside the chart instead."""
     v = np.asarray(values, dtype=np.float64)
-    L, H = v.shape
+    return _overview_text(title, value_label, v.shape, None if steady else overview_values_note(v, categories),
+                          selectable)
+
+
+def _overview_text(title: str, value_label: str, shape: tuple[int, ...], note: str | None, selectable: bool) -> str:
+    """overview_description's text with the values' `note`, or (None) the steady text."""
+    L, H = shape
     text = f"{title}: {value_label} of each head, {L} layers (rows) x {H} heads (columns)"
-    note = overview_values_note(v, categories)
-    if steady:
+    if note is None:
         text += "; what the values show is written below the chart"
     elif note:
         text += "; " + note

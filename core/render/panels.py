@@ -19,13 +19,15 @@ import numpy as np
 import pandas as pd
 
 from core.render import raster as _raster
-from core.render.grids import GRID_ANNOTATE_CELLS, GRID_PX, reduced_panels
-from core.render.heatmaps import ANNOTATE_MAX_N, HI_PARAM, LO_PARAM, NUMBER_CELL_PX, value_domain, with_masked_note
+from core.render.grids import (GRID_PX, PANEL_TOOLTIP, panel_cell, panel_facet, panel_numbers_fit,
+                               reduced_panels)
+from core.render.heatmaps import HI_PARAM, LO_PARAM, value_domain, with_masked_note
 from core.render.matrix import CELL_BUDGET
 from core.render.vega import no_init_validation, title_params
 
 PANEL_ROWS = "panel_rows"
-"""The one dataset of a panels spec: a row per (panel, query row), facet_rows' columns."""
+"""The one dataset of a panels spec: a row per (panel, query row), raster.facet_rows' columns and
+each row's largest allowed weight (rowmax)."""
 
 
 @dataclass(frozen=True)
@@ -71,12 +73,16 @@ def panels_view(stack: np.ndarray, tokens: Sequence[str], *, titles: Sequence[st
         return None
     small, mask, labels, positions, block = reduced_panels(stack, tokens, allowed_mask, CELL_BUDGET // p)
     columns = max(1, int(columns))
-    cell = max(3, min(40, (GRID_PX // columns) // max(n, 1)))
-    if block > 1 or (n <= ANNOTATE_MAX_N and cell >= NUMBER_CELL_PX - 4 and p * n * n <= GRID_ANNOTATE_CELLS):
+    cell = panel_cell(n, columns)
+    if block > 1 or panel_numbers_fit(p, n, cell):
         return None
-    lo, hi = value_domain(small, None if mask is None else np.broadcast_to(mask, small.shape), None)
+    allowed = None if mask is None else np.broadcast_to(mask, small.shape)
+    lo, hi = value_domain(small, allowed, None)
     rows, width_chars = _raster.facet_rows(small, labels, positions, panels={"panel": list(titles)}, lo=lo, hi=hi,
                                            scheme=scheme, allowed=mask)
+    # each row's largest allowed weight, from which the template reads its colour domain
+    rowmax = np.max(small if allowed is None else np.where(allowed, small, -np.inf), axis=-1).reshape(-1)
+    rows["rowmax"] = np.where(np.isfinite(rowmax), rowmax, np.nan)  # a row with no allowed cell has none
     notes = with_masked_note([], mask) or []
     layout = PanelsLayout(tuple(str(t) for t in titles), n, columns, cell, min(cell * n, GRID_PX // columns), scheme,
                           value_label, title, tuple(notes), width_chars)
@@ -94,15 +100,11 @@ def panels_description(layout: PanelsLayout) -> str:
 @no_init_validation
 def panels_layout_spec(layout: PanelsLayout) -> dict[str, Any]:
     """The Vega-Lite spec of every set of panels with this layout (its rows: the dataset PANEL_ROWS)."""
-    facet = alt.Facet("panel:N", sort=list(layout.titles), title=None,
-                      header=alt.Header(labelFontSize=13, labelFontWeight="bold"))
-    legend = {"orient": "right", "gradientLength": min(240, max(120, layout.cell * 8)), "format": ".2f",
-              "titleFontSize": 13, "labelFontSize": 12}
     chart = _raster.facet_chart(
         alt.NamedData(name=PANEL_ROWS), [""] * layout.k, layout.width_chars, fields=["panel"],
-        facet={"facet": facet, "columns": layout.columns}, lo=LO_PARAM, hi=HI_PARAM, scheme=layout.scheme,
-        cell=layout.cell, value_label=layout.value_label, legend=legend,
-        tooltip_after=[{"field": "panel", "type": "nominal", "title": "Panel"}],
+        facet={"facet": panel_facet(layout.titles), "columns": layout.columns}, lo=LO_PARAM, hi=HI_PARAM,
+        scheme=layout.scheme, cell=layout.cell, value_label=layout.value_label,
+        legend=_raster.cell_legend(layout.cell), tooltip_after=[PANEL_TOOLTIP],
         title=title_params(layout.title, list(layout.notes) or None), description=panels_description(layout),
         panel_px=layout.panel_px, labels_in=PANEL_ROWS)
     # value_domain's domain, read from the rows: 0 to the largest allowed weight (0 to 1 if none is over 0)

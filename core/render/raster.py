@@ -363,7 +363,8 @@ def _layers(*, labels: Sequence[str], cell: float, width: int, value_label: str,
     return charts, params
 
 
-def _legend(cell: float) -> dict[str, Any]:
+def cell_legend(cell: float) -> dict[str, Any]:
+    """The colour legend of heatmaps with cells of `cell` px: its gradient grows with the cells."""
     return {"orient": "right", "gradientLength": int(min(240, max(120, cell * 8))), "format": ".2f",
             "titleFontSize": 13, "labelFontSize": 12}
 
@@ -451,7 +452,7 @@ def raster_chart(layout: RasterLayout, labels: Sequence[str], *, data: Any, lo: 
     focus = None if layout.focus_index is None else f"datum.idx === {layout.focus_index}"
     charts, params = _layers(labels=labels, cell=cell, width=width, value_label=layout.value_label,
                              lo=LO_PARAM, hi=HI_PARAM, scheme=layout.scheme, width_chars=layout.width_chars, axes=True,
-                             legend=_legend(cell), click=("cell", ["query_pos", "key_pos"]) if layout.selectable else None,
+                             legend=cell_legend(cell), click=("cell", ["query_pos", "key_pos"]) if layout.selectable else None,
                              image_url=None, image_param=IMAGE_PARAM, focus_filter=focus, names=("rows", "cells"))
     extra = {"description": description} if description else {}
     chart = alt.LayerChart(layer=charts, data=data, width=width, height=width, title=title,
@@ -473,8 +474,8 @@ def facet_rows(values: np.ndarray, labels: Sequence[str], positions: Sequence[in
                panels: Mapping[str, Sequence[Any]], lo: float, hi: float, scheme: str = "blues",
                allowed: np.ndarray | None = None) -> tuple[pd.DataFrame, int]:
     """The data of a facet of raster heatmaps ``values[p, k, k]``: a row per (panel, query row)
-    with the panel fields, pos, idx, label, the row's weights (wrow), its largest allowed weight
-    (rowmax) and, on a panel's first row, the panel's PNG (img). -> (rows, characters per weight)."""
+    with the panel fields, pos, idx, label, the row's weights (wrow) and, on a panel's first row,
+    the panel's PNG (img). -> (rows, characters per weight)."""
     v = np.asarray(values)
     p, k = v.shape[0], v.shape[-1]
     if v.shape != (p, k, k):
@@ -486,9 +487,6 @@ def facet_rows(values: np.ndarray, labels: Sequence[str], positions: Sequence[in
         if np.asarray(vals).dtype.kind in "OUS":
             leading[name] = pd.Categorical(np.repeat(np.asarray(vals, dtype=object), k), categories=list(dict.fromkeys(vals)))
     df, w = _table(v, allowed, labels, positions, leading)
-    shown = v if allowed is None else np.where(np.broadcast_to(np.asarray(allowed, dtype=bool), v.shape), v, -np.inf)
-    rowmax = np.max(shown, axis=-1).reshape(-1).astype(np.float64)
-    df["rowmax"] = np.where(np.isfinite(rowmax), rowmax, np.nan)  # a row with no allowed cell has none
     rgba = colorize(v, lo, hi, scheme, allowed)
     img = np.full(p * k, None, dtype=object)
     img[::k] = [png_data_url(rgba[i]) for i in range(p)]
@@ -550,7 +548,7 @@ def raster_facet(values: np.ndarray, labels: Sequence[str], positions: Sequence[
     band scales stretch to it, so cells may differ by a pixel).
     """
     df, w = facet_rows(values, labels, positions, panels=panels, lo=lo, hi=hi, scheme=scheme, allowed=allowed)
-    return facet_chart(df.drop(columns="rowmax"), labels, w, fields=list(panels), facet=facet, lo=lo, hi=hi,
+    return facet_chart(df, labels, w, fields=list(panels), facet=facet, lo=lo, hi=hi,
                        scheme=scheme, cell=cell, axes=axes, value_label=value_label, click=click,
                        panel_tooltip=panel_tooltip, tooltip_after=tooltip_after, legend=legend, outline=outline,
                        title=title, description=description, spacing=spacing, panel_px=panel_px)
