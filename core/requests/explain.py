@@ -404,6 +404,7 @@ class AttentionBeforeAfter(Request):
     intervention: InterventionOf
     layer: int
     head: int
+    TITLES: ClassVar[tuple[str, str]] = ("Before", "After")
 
     def panels(self, engine: AttentionEngine) -> tuple[np.ndarray, list[str], np.ndarray | None, str]:
         """(the head's attention before and after [2, n, n], the run's labels, the causal mask, title)."""
@@ -419,7 +420,7 @@ class AttentionBeforeAfter(Request):
         from core.render import grids
 
         stack, labels, allowed, title = self.panels(engine)
-        return grids.head_grid(stack, labels, titles=["Before", "After"], columns=2, selectable=False,
+        return grids.head_grid(stack, labels, titles=list(self.TITLES), columns=2, selectable=False,
                                allowed_mask=allowed, title=title)
 
 
@@ -435,7 +436,7 @@ class BeforeAfterPanels(Request):
         from core.render import panels
 
         stack, labels, allowed, title = self.chart.panels(engine)
-        return panels.panels_view(stack, labels, titles=["Before", "After"], title=title, allowed_mask=allowed)
+        return panels.panels_view(stack, labels, titles=self.chart.TITLES, title=title, allowed_mask=allowed)
 
 
 @dataclass(frozen=True)
